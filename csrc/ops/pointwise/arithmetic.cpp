@@ -1,0 +1,204 @@
+// add, sub, mul, div, neg, abs, pow: every overload.
+#include "ops/ops.h"
+#include "ops/pointwise/common.h"
+
+#include <ATen/CompositeExplicitAutogradFunctions.h>
+#include <ATen/native/BinaryOps.h>
+#include <ATen/native/TypeProperties.h>
+
+namespace gemforge::ops {
+namespace {
+
+// torch's alpha checks, against the dtype torch checks them against; alpha == 1 always passes.
+void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, const Scalar& alpha) {
+  if (alpha.isIntegral(false) && alpha.to<int64_t>() == 1) return;
+  at::native::alpha_check(out.defined() ? out.scalar_type() : at::result_type(self, other), alpha);
+}
+
+}  // namespace
+
+// ---- add, sub ------------------------------------------------------------------------------
+#define GF_ALPHA_OP(name, extra_check)                                                            \
+  Tensor name(const Tensor& self, const Tensor& other, const Scalar& alpha) {                     \
+    extra_check;                                                                                   \
+    check_alpha(Tensor(), self, other, alpha);                                                     \
+    return pw::functional(IterKind::binary, {self, other}, K<kernels::name>, {alpha},              \
+                          GF_FALLBACK(self, name, self, other, alpha));                            \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, const Scalar& alpha, Tensor& out) {  \
+    extra_check;                                                                                   \
+    check_alpha(out, self, other, alpha);                                                          \
+    return pw::out_form(out, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
+                        GF_FALLBACK(self, name##_outf, self, other, alpha, out));                  \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self, const Tensor& other, const Scalar& alpha) {                       \
+    extra_check;                                                                                   \
+    check_alpha(self, self, other, alpha);                                                         \
+    return pw::inplace(self, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
+                       GF_FALLBACK(self, name##_, self, other, alpha));                            \
+  }                                                                                                \
+  Tensor name##_scalar(const Tensor& self, const Scalar& other, const Scalar& alpha) {            \
+    return ops::name(self, wrap(other), alpha);                                                         \
+  }                                                                                                \
+  Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, const Scalar& alpha,          \
+                            Tensor& out) {                                                         \
+    return ops::name##_out(self, wrap(other), alpha, out);                                              \
+  }                                                                                                \
+  Tensor& name##_scalar_(Tensor& self, const Scalar& other, const Scalar& alpha) {                \
+    return ops::name##_(self, wrap(other), alpha);                                                      \
+  }
+GF_ALPHA_OP(add, )
+GF_ALPHA_OP(sub, at::native::sub_check(self, other))
+#undef GF_ALPHA_OP
+
+// ---- binary ops without extra arguments: functional, out= and in-place forms -----------------
+#define GF_BINARY_FORMS(name, kind, Op, torch_name)                                               \
+  Tensor name(const Tensor& self, const Tensor& other) {                                          \
+    return pw::functional(kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, torch_name, self, other)); \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                      \
+    return pw::out_form(out, kind, {self, other}, K<Op>, {},                                       \
+                        GF_FALLBACK(self, torch_name##_outf, self, other, out));                   \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                            \
+    return pw::inplace(self, kind, {self, other}, K<Op>, {},                                       \
+                       GF_FALLBACK(self, torch_name##_, self, other));                             \
+  }
+
+GF_BINARY_FORMS(mul, IterKind::binary, kernels::mul, mul)
+Tensor mul_scalar(const Tensor& self, const Scalar& other) { return ops::mul(self, wrap(other)); }
+Tensor& mul_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
+  return ops::mul_out(self, wrap(other), out);
+}
+Tensor& mul_scalar_(Tensor& self, const Scalar& other) { return ops::mul_(self, wrap(other)); }
+
+// ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
+GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)
+
+#define GF_ROUNDED(form, ...)                                                                     \
+  (*mode == "trunc"   ? form(IterKind::binary, __VA_ARGS__, K<kernels::div_trunc>, {}, fallback)   \
+   : *mode == "floor" ? form(IterKind::binary, __VA_ARGS__, K<kernels::div_floor>, {}, fallback)   \
+                      : fallback())
+
+Tensor div_mode(const Tensor& self, const Tensor& other, std::optional<c10::string_view> mode) {
+  if (!mode) return ops::div(self, other);
+  auto fallback = GF_FALLBACK(self, div, self, other, mode);
+  return GF_ROUNDED(pw::functional, std::initializer_list<Tensor>{self, other});
+}
+Tensor& div_mode_out(const Tensor& self, const Tensor& other, std::optional<c10::string_view> mode,
+                     Tensor& out) {
+  if (!mode) return ops::div_out(self, other, out);
+  auto fallback = GF_FALLBACK(self, div_outf, self, other, mode, out);
+  auto form = [&](IterKind kind, std::initializer_list<Tensor> in, const pw::Kernel& k, Args a,
+                  auto&& fb) -> Tensor& { return pw::out_form(out, kind, in, k, a, fb); };
+  return GF_ROUNDED(form, std::initializer_list<Tensor>{self, other});
+}
+Tensor& div_mode_(Tensor& self, const Tensor& other, std::optional<c10::string_view> mode) {
+  if (!mode) return ops::div_(self, other);
+  auto fallback = GF_FALLBACK(self, div_, self, other, mode);
+  auto form = [&](IterKind kind, std::initializer_list<Tensor> in, const pw::Kernel& k, Args a,
+                  auto&& fb) -> Tensor& { return pw::inplace(self, kind, in, k, a, fb); };
+  return GF_ROUNDED(form, std::initializer_list<Tensor>{self, other});
+}
+#undef GF_ROUNDED
+
+Tensor div_scalar(const Tensor& self, const Scalar& other) { return ops::div(self, wrap(other)); }
+Tensor& div_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
+  return ops::div_out(self, wrap(other), out);
+}
+Tensor& div_scalar_(Tensor& self, const Scalar& other) { return ops::div_(self, wrap(other)); }
+Tensor div_scalar_mode(const Tensor& self, const Scalar& other, std::optional<c10::string_view> mode) {
+  return ops::div_mode(self, wrap(other), mode);
+}
+Tensor& div_scalar_mode_out(const Tensor& self, const Scalar& other,
+                            std::optional<c10::string_view> mode, Tensor& out) {
+  return ops::div_mode_out(self, wrap(other), mode, out);
+}
+Tensor& div_scalar_mode_(Tensor& self, const Scalar& other, std::optional<c10::string_view> mode) {
+  return ops::div_mode_(self, wrap(other), mode);
+}
+
+// ---- unary ops: functional, out= and in-place forms -----------------------------------------
+#define GF_UNARY_FORMS(name, kind, Op, check, fb_functional, fb_inplace)                           \
+  Tensor name(const Tensor& self) {                                                                \
+    check;                                                                                         \
+    return pw::functional(kind, {self}, K<Op>, {}, [&] { return fb_functional(self); });          \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, Tensor& out) {                                            \
+    check;                                                                                         \
+    return pw::out_form(out, kind, {self}, K<Op>, {}, GF_FALLBACK(self, name##_outf, self, out)); \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self) {                                                                  \
+    check;                                                                                         \
+    return pw::inplace(self, kind, {self}, K<Op>, {}, [&]() -> Tensor& { return fb_inplace(self); }); \
+  }
+
+#define GF_TORCH_CUDA_CPU(fn) [](auto& t) -> decltype(auto) { return GF_TORCH(t, fn, t); }
+GF_UNARY_FORMS(neg, IterKind::unary, kernels::neg,
+               TORCH_CHECK(self.scalar_type() != at::kBool,
+                           "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead."),
+               GF_TORCH_CUDA_CPU(neg), GF_TORCH_CUDA_CPU(neg_))
+GF_UNARY_FORMS(abs, IterKind::unary, kernels::abs, ,
+               at::compositeexplicitautograd::abs, at::compositeexplicitautograd::abs_)
+
+// ---- pow --------------------------------------------------------------------------------------
+namespace {
+
+void check_pow_scalar(const Tensor& base, const Scalar& exp) {
+  TORCH_CHECK(!(at::isIntegralType(base.scalar_type(), true) && exp.isIntegral(true) &&
+                exp.toLong() < 0),
+              "Integers to negative integer powers are not allowed.");
+}
+
+// The cheaper forms torch also takes for common exponents.
+int pow_mode(const Scalar& exp) {
+  if (exp.isComplex()) return kernels::kPowGeneric;
+  const double e = exp.toDouble();
+  if (e == 2.0) return kernels::kPowSquare;
+  if (e == 3.0) return kernels::kPowCube;
+  if (e == 0.5) return kernels::kPowSqrt;
+  if (e == -0.5) return kernels::kPowRsqrt;
+  if (e == -1.0) return kernels::kPowRecip;
+  if (e == -2.0) return kernels::kPowRecipSquare;
+  return kernels::kPowGeneric;
+}
+
+Tensor as_dtype(const Tensor& t, ScalarType dtype) { return t.scalar_type() == dtype ? t : t.to(dtype); }
+
+}  // namespace
+
+GF_BINARY_FORMS(pow_tensor_tensor, IterKind::binary, kernels::pow_tensor, pow)
+#undef GF_BINARY_FORMS
+
+Tensor pow_tensor_scalar(const Tensor& self, const Scalar& exp) {
+  check_pow_scalar(self, exp);
+  const Tensor base = as_dtype(self, at::result_type(self, exp));
+  return pw::functional(IterKind::unary, {base}, K<kernels::pow_scalar_exp>, {exp, {}, pow_mode(exp)},
+                        GF_FALLBACK(self, pow, self, exp));
+}
+Tensor& pow_tensor_scalar_out(const Tensor& self, const Scalar& exp, Tensor& out) {
+  check_pow_scalar(self, exp);
+  const Tensor base = as_dtype(self, at::result_type(self, exp));
+  return pw::out_form(out, IterKind::unary, {base}, K<kernels::pow_scalar_exp>,
+                      {exp, {}, pow_mode(exp)}, GF_FALLBACK(self, pow_outf, self, exp, out));
+}
+Tensor& pow_scalar_(Tensor& self, const Scalar& exp) {
+  check_pow_scalar(self, exp);
+  auto fallback = GF_FALLBACK(self, pow_, self, exp);
+  if (at::result_type(self, exp) != self.scalar_type()) return fallback();  // torch raises
+  return pw::inplace(self, IterKind::unary, {self}, K<kernels::pow_scalar_exp>,
+                     {exp, {}, pow_mode(exp)}, fallback);
+}
+Tensor pow_scalar(const Scalar& base, const Tensor& exp) {
+  const Tensor e = as_dtype(exp, at::result_type(base, exp));
+  return pw::functional(IterKind::unary, {e}, K<kernels::pow_scalar_base>, {base},
+                        GF_FALLBACK(exp, pow, base, exp));
+}
+Tensor& pow_scalar_out(const Scalar& base, const Tensor& exp, Tensor& out) {
+  const Tensor e = as_dtype(exp, out.scalar_type());
+  return pw::out_form(out, IterKind::unary, {e}, K<kernels::pow_scalar_base>, {base},
+                      GF_FALLBACK(exp, pow_outf, base, exp, out));
+}
+
+}  // namespace gemforge::ops

@@ -1,0 +1,72 @@
+// eq, ne, lt, le, gt, ge (Tensor and Scalar) and logical_and / logical_or / logical_not:
+// functional results are bool; out= and in-place keep the output's dtype, as in torch.
+#include "ops/ops.h"
+#include "ops/pointwise/common.h"
+
+namespace gemforge::ops {
+
+#define GF_COMPARE(name)                                                                            \
+  Tensor name(const Tensor& self, const Tensor& other) {                                            \
+    return pw::functional(IterKind::comparison, {self, other}, K<kernels::name>, {},                \
+                          GF_FALLBACK(self, name, self, other));                                    \
+  }                                                                                                 \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                        \
+    return pw::out_form(out, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
+                        GF_FALLBACK(self, name##_outf, self, other, out));                          \
+  }                                                                                                 \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                              \
+    return pw::inplace(self, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
+                       GF_FALLBACK(self, name##_, self, other));                                    \
+  }                                                                                                 \
+  Tensor name##_scalar(const Tensor& self, const Scalar& other) { return ops::name(self, wrap(other)); } \
+  Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {                 \
+    return ops::name##_out(self, wrap(other), out);                                                      \
+  }                                                                                                 \
+  Tensor& name##_scalar_(Tensor& self, const Scalar& other) { return ops::name##_(self, wrap(other)); }
+GF_COMPARE(eq)
+GF_COMPARE(ne)
+GF_COMPARE(lt)
+GF_COMPARE(le)
+GF_COMPARE(gt)
+GF_COMPARE(ge)
+#undef GF_COMPARE
+
+// torch writes the functional and in-place forms through the out= kernel; so do its fallbacks.
+#define GF_LOGICAL(name)                                                                            \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                        \
+    return pw::out_form(out, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
+                        GF_FALLBACK(self, name##_outf, self, other, out));                          \
+  }                                                                                                 \
+  Tensor name(const Tensor& self, const Tensor& other) {                                            \
+    return pw::functional(IterKind::comparison, {self, other}, K<kernels::name>, {}, [&] {          \
+      Tensor out = at::empty({0}, self.options().dtype(at::kBool));                                 \
+      return GF_TORCH(self, name##_outf, self, other, out);                                         \
+    });                                                                                             \
+  }                                                                                                 \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                              \
+    return pw::inplace(self, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
+                       GF_FALLBACK(self, name##_outf, self, other, self));                          \
+  }
+GF_LOGICAL(logical_and)
+GF_LOGICAL(logical_or)
+#undef GF_LOGICAL
+
+// logical_not: any input dtype, any output dtype; the kernel runs in the input's dtype.
+Tensor& logical_not_out(const Tensor& self, Tensor& out) {
+  at::TensorIterator iter = at::TensorIteratorConfig()
+                                .check_all_same_dtype(false)
+                                .add_output(out)
+                                .add_const_input(self)
+                                .build();
+  if (pw::run(iter, K<kernels::logical_not>, {}, self.scalar_type())) return out;
+  return GF_TORCH(self, logical_not_outf, self, out);
+}
+Tensor logical_not(const Tensor& self) {
+  if (Tensor r = pw::run_dense(IterKind::comparison, Tensor(), {self}, K<kernels::logical_not>); r.defined())
+    return r;
+  Tensor out = at::empty({0}, self.options().dtype(at::kBool));
+  return ops::logical_not_out(self, out);
+}
+Tensor& logical_not_(Tensor& self) { return ops::logical_not_out(self, self); }
+
+}  // namespace gemforge::ops

@@ -1,0 +1,33 @@
+// gemforge._C: the thin Python face of the registry. No tensors cross here; kernels are reached
+// through torch's dispatcher.
+#include "gemforge/gemforge.h"
+#include "registry/registry.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+namespace py = pybind11;
+using Names = std::optional<std::vector<std::string>>;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "gemforge native module";
+  py::register_exception<std::invalid_argument>(m, "GemforgeValueError", PyExc_ValueError);
+
+  m.def("version", &gemforge::version);
+  m.def("available_backends", &gemforge::available_backends);
+  m.def("registered_ops", [] {
+    std::vector<std::tuple<std::string, std::string, std::vector<std::string>>> rows;
+    for (auto& op : gemforge::registered_ops()) rows.emplace_back(op.overload, op.family, op.backends);
+    return rows;
+  });
+  m.def("select", [](const Names& include, const Names& exclude, const Names& backends) {
+    return gemforge::reg::select(include ? &*include : nullptr, exclude ? &*exclude : nullptr,
+                                 backends ? &*backends : nullptr);
+  }, py::arg("include"), py::arg("exclude"), py::arg("backends"));
+  m.def("set_active", &gemforge::reg::set_active, py::call_guard<py::gil_scoped_release>());
+  m.def("active", &gemforge::reg::active);
+  m.def("record_stats", &gemforge::record_stats);
+  m.def("stats_recording", &gemforge::stats_recording);
+  m.def("stats", &gemforge::stats);
+  m.def("reset_stats", &gemforge::reset_stats);
+}

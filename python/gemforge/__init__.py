@@ -1,0 +1,119 @@
+"""gemforge: C++/CUDA kernels for PyTorch's aten ops, served through the dispatcher.
+
+    import gemforge
+    gemforge.enable()            # unchanged torch code now runs gemforge kernels
+    with gemforge.use_gems(include=["add"]):
+        ...
+
+Importing changes nothing; enable() installs the registration table's rows through
+torch::Library objects made at run time and disable() destroys them, which restores
+PyTorch's own kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import Iterable, Iterator, NamedTuple, Optional
+
+import torch  # noqa: F401  (loads libtorch before our library)
+
+from . import _C
+
+__all__ = [
+    "enable", "disable", "is_enabled", "use_gems", "registered_ops", "enabled_ops",
+    "available_backends", "stats", "reset_stats", "record_stats", "collect_stats",
+    "__version__",
+]
+
+__version__ = _C.version()
+
+
+class OpInfo(NamedTuple):
+    overload: str
+    family: str
+    backends: tuple
+
+
+def _names(value: Optional[Iterable[str]]) -> Optional[list]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def available_backends() -> list:
+    """Backends this build can serve on this machine ('cuda' needs a GPU and a CUDA build)."""
+    return list(_C.available_backends())
+
+
+def registered_ops() -> list:
+    """Every row of the registration table: (overload, family, backends)."""
+    return [OpInfo(name, family, tuple(backends)) for name, family, backends in _C.registered_ops()]
+
+
+def enabled_ops() -> list:
+    """The (overload, backend) pairs gemforge serves right now."""
+    return [tuple(pair) for pair in _C.active()]
+
+
+def enable(include=None, exclude=None, backends=None) -> None:
+    """Serve the chosen ops. Names are overloads ('add.Tensor') or base names ('add' = every
+    overload); include=None means every row. backends defaults to the accelerator when one is
+    present, else 'cpu'. Replaces whatever was enabled before."""
+    _C.set_active(_C.select(_names(include), _names(exclude), _names(backends)))
+
+
+def disable() -> None:
+    """Restore PyTorch's own kernels for every op."""
+    _C.set_active([])
+
+
+def is_enabled() -> bool:
+    return bool(_C.active())
+
+
+@contextlib.contextmanager
+def use_gems(include=None, exclude=None, backends=None) -> Iterator[None]:
+    """enable() for the duration of a block; nests, and restores the previous state on exit,
+    also when the block raises."""
+    previous = _C.active()
+    _C.set_active(_C.select(_names(include), _names(exclude), _names(backends)))
+    try:
+        yield
+    finally:
+        _C.set_active(previous)
+
+
+def record_stats(on: bool = True) -> None:
+    """Count the calls gemforge serves (off by default: counting costs an atomic add a call)."""
+    _C.record_stats(bool(on))
+
+
+def stats() -> dict:
+    """Calls served since the last reset_stats(), by overload: {'add.Tensor': 3, ...}."""
+    return dict(_C.stats())
+
+
+def reset_stats() -> None:
+    _C.reset_stats()
+
+
+@contextlib.contextmanager
+def collect_stats() -> Iterator[Counter]:
+    """Count the calls served inside the block; the Counter is filled when the block exits.
+
+        with gemforge.collect_stats() as served:
+            torch.add(a, b)
+        assert served["add.Tensor"] == 1
+    """
+    served: Counter = Counter()
+    was_on = _C.stats_recording()
+    before = Counter(dict(_C.stats()))
+    _C.record_stats(True)
+    try:
+        yield served
+    finally:
+        _C.record_stats(was_on)
+        served.update(Counter(dict(_C.stats())) - before)

@@ -1,0 +1,20 @@
+"""gemforge's benchmarks: torch and gemforge timed in the same process, per op family.
+
+    python -m gemforge.bench [family ...] [--out DIR] [--quick] [--dtypes bf16 fp32 ...]
+
+A family is a module with a FAMILY (see harness.Family): cases(setup) yields Cases, and
+summarize(results, setup) gives its lines of summary.md. To add one (reductions, GEMM,
+attention), write the module and add it to FAMILIES below; shapes come from shapes.py.
+The copy ceiling is always measured first: every memory-bound result is a fraction of it.
+"""
+
+from . import ceiling, overhead, pointwise
+from .harness import Case, Family, Result, Setup
+
+FAMILIES = [
+    ceiling.FAMILY,
+    pointwise.FAMILY,
+    overhead.FAMILY,
+]
+
+__all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]

@@ -1,0 +1,216 @@
+"""Pointwise ops: every op contiguous at each float dtype asked for, plus, in bf16, one
+broadcast case and one non-contiguous (transposed operand) case.
+
+An op is one row of OPS: its torch call and what each operand is. The layouts:
+  contig      every operand M x N, contiguous
+  bcast_row   the last read operand is 1 x N (a unary op reads it expanded to M x N)
+  bcast_col   the same with M x 1
+  transposed  the first read operand is the transpose of a contiguous N x M tensor
+Each op gets one of the two broadcasts, alternating down the table, so both patterns appear.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import shapes
+from .harness import DTYPES, Case, Family
+
+# What an operand is. The read ones are drawn at random, never zeros.
+RANDOM = "random"        # normal, case dtype
+POSITIVE = "positive"    # in [0.5, 1.5), case dtype: log, sqrt, rsqrt, the base of pow
+BOOL = "bool"            # comparison of two random tensors
+DST = "dst"              # written in place, not read; case dtype
+DST_FP32 = "dst_fp32"    # written in place, not read; float32 (the cast copy)
+
+READ = (RANDOM, POSITIVE, BOOL)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    call: Callable
+    operands: tuple
+    result: str = "same"            # dtype of the output: "same" (promoted) or "bool"
+    dtypes: Optional[tuple] = None  # None: the float dtypes asked for; else exactly these
+    broadcast: bool = True          # False where a broadcast operand means nothing (fill_)
+
+
+def _unary(name, call, operand=RANDOM):
+    return Op(name, call, (operand,))
+
+
+def _compare(name, call):
+    return Op(name, call, (RANDOM, RANDOM), result="bool")
+
+
+OPS = [
+    Op("add", torch.add, (RANDOM, RANDOM)),
+    Op("sub", torch.sub, (RANDOM, RANDOM)),
+    Op("mul", torch.mul, (RANDOM, RANDOM)),
+    Op("div", torch.div, (RANDOM, RANDOM)),
+    _unary("neg", torch.neg),
+    _unary("abs", torch.abs),
+    _unary("exp", torch.exp),
+    _unary("log", torch.log, POSITIVE),
+    _unary("sqrt", torch.sqrt, POSITIVE),
+    _unary("rsqrt", torch.rsqrt, POSITIVE),
+    _unary("sin", torch.sin),
+    _unary("cos", torch.cos),
+    _unary("tanh", torch.tanh),
+    _unary("sigmoid", torch.sigmoid),
+    _unary("relu", torch.relu),
+    _unary("gelu", F.gelu),
+    _unary("gelu_tanh", lambda x: F.gelu(x, approximate="tanh")),
+    _unary("silu", F.silu),
+    Op("where", torch.where, (BOOL, RANDOM, RANDOM)),
+    _unary("clamp", lambda x: torch.clamp(x, -0.5, 0.5)),
+    _unary("pow_scalar", lambda x: torch.pow(x, 2.0)),
+    Op("pow", torch.pow, (POSITIVE, RANDOM)),
+    _compare("eq", torch.eq),
+    _compare("ne", torch.ne),
+    _compare("lt", torch.lt),
+    _compare("le", torch.le),
+    _compare("gt", torch.gt),
+    _compare("ge", torch.ge),
+    Op("logical_and", torch.logical_and, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("logical_or", torch.logical_or, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("logical_not", torch.logical_not, (BOOL,), result="bool", dtypes=("bool",)),
+    Op("fill_", lambda dst: dst.fill_(1.5), (DST,), broadcast=False),
+    Op("copy_", lambda dst, src: dst.copy_(src), (DST, RANDOM)),
+    Op("copy_cast", lambda dst, src: dst.copy_(src), (DST_FP32, RANDOM), dtypes=("bf16",)),
+]
+
+FLOAT_DTYPES = ("bf16", "fp16", "fp32")
+
+
+def _operand(kind: str, shape: tuple, dtype: torch.dtype, device: str) -> torch.Tensor:
+    if kind == RANDOM:
+        return torch.randn(shape, dtype=dtype, device=device)
+    if kind == POSITIVE:
+        return torch.rand(shape, dtype=dtype, device=device) + 0.5
+    if kind == BOOL:
+        return torch.randn(shape, device=device) > torch.randn(shape, device=device)
+    if kind == DST:
+        return torch.randn(shape, dtype=dtype, device=device)
+    if kind == DST_FP32:
+        return torch.randn(shape, dtype=torch.float32, device=device)
+    raise ValueError(kind)
+
+
+def _element_size(kind: str, dtype: torch.dtype) -> int:
+    if kind == BOOL:
+        return 1
+    if kind == DST_FP32:
+        return 4
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _layout_of(op: Op, layout: str):
+    """The index of the operand the layout changes (None for contig)."""
+    reads = [i for i, kind in enumerate(op.operands) if kind in READ]
+    if layout == "contig":
+        return None
+    if layout.startswith("bcast"):
+        return reads[-1]
+    return reads[0] if reads else 0  # transposed: fill_ writes a transposed view
+
+
+def _case(op: Op, layout: str, dtype_name: str, device: str) -> Case:
+    rows, cols = shapes.matrix(device)
+    dtype = DTYPES[dtype_name]
+    changed = _layout_of(op, layout)
+    small = {"bcast_row": (1, cols), "bcast_col": (rows, 1)}.get(layout)
+
+    def make_inputs():
+        values = []
+        for i, kind in enumerate(op.operands):
+            if i == changed and small is not None:
+                value = _operand(kind, small, dtype, device)
+                if len(op.operands) == 1:  # a unary op reads the broadcast through a view
+                    value = value.expand(rows, cols)
+            elif i == changed and layout == "transposed":
+                value = _operand(kind, (cols, rows), dtype, device).t()
+            else:
+                value = _operand(kind, (rows, cols), dtype, device)
+            values.append(value)
+        return tuple(values)
+
+    moved = 0  # each operand is read once or, for a destination, written once
+    for i, kind in enumerate(op.operands):
+        numel = math.prod(small) if i == changed and small is not None else rows * cols
+        moved += numel * _element_size(kind, dtype)
+    if not any(kind in (DST, DST_FP32) for kind in op.operands):  # out of place: the result
+        moved += rows * cols * (1 if op.result == "bool" else _element_size(RANDOM, dtype))
+
+    label = "bool" if op.dtypes == ("bool",) else (
+        "bf16->fp32" if DST_FP32 in op.operands else dtype_name)
+    return Case(family="pointwise", op=op.name, name=layout, dtype=label,
+                shape=shapes.fmt((rows, cols)), make_inputs=make_inputs,
+                run=lambda values, call=op.call: call(*values), bytes=moved)
+
+
+def cases(setup):
+    floats = [d for d in FLOAT_DTYPES if setup.wants_dtype(d)]
+    odd_layout_dtype = "bf16" if "bf16" in floats else (floats[0] if floats else None)
+    for index, op in enumerate(OPS):
+        if not setup.wants_op(op.name):
+            continue
+        if op.dtypes is None:
+            contig_dtypes, odd_dtype = floats, odd_layout_dtype
+        else:
+            contig_dtypes = [d for d in op.dtypes if setup.wants_dtype(d)]
+            odd_dtype = contig_dtypes[0] if contig_dtypes else None
+        for dtype in contig_dtypes:
+            yield _case(op, "contig", dtype, setup.device)
+        if odd_dtype is None:
+            continue
+        if op.broadcast:
+            yield _case(op, "bcast_row" if index % 2 == 0 else "bcast_col", odd_dtype, setup.device)
+        yield _case(op, "transposed", odd_dtype, setup.device)
+
+
+def _geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def summarize(results, setup):
+    lines = []
+    rows, cols = shapes.matrix(setup.device)
+    for op in ("add", "mul"):
+        for r in results:
+            c = r.case
+            if (c.op, c.name, c.dtype) == (op, "contig", "bf16") and r.gbps:
+                lines.append((f"{op} bf16 {c.shape}",
+                              f"{r.gbps:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
+                              f"(torch {r.torch_gbps:.0f} GB/s), {r.speedup:.2f}x torch"))
+    timed = [r for r in results if r.speedup]
+    served = [r for r in timed if r.served]
+    if served:
+        worst = min(served, key=lambda r: r.speedup)
+        lines.append(("min speedup (served cases)",
+                      f"{worst.speedup:.2f}x: {worst.case.op} {worst.case.name} {worst.case.dtype}"))
+        lines.append((f"geomean speedup ({len(served)} served cases)",
+                      f"{_geomean([r.speedup for r in served]):.2f}x"))
+        pcts = [r.pct_of_copy for r in served if r.pct_of_copy]
+        if pcts:
+            lines.append(("median % of copy (served cases)", f"{sorted(pcts)[len(pcts) // 2]:.0f}%"))
+    not_served = [r for r in timed if not r.served]
+    if not_served:
+        names = sorted({r.case.op for r in not_served})
+        lines.append((f"cases gemforge did not serve ({len(not_served)})",
+                      ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")))
+    failed = [r for r in results if r.note]
+    if failed:
+        lines.append((f"cases with errors ({len(failed)})",
+                      ", ".join(f"{r.case.op}/{r.case.name}" for r in failed[:5])
+                      + (" ..." if len(failed) > 5 else "")))
+    return lines
+
+
+FAMILY = Family("pointwise", cases, summarize)

@@ -1,0 +1,94 @@
+"""Tables for the README, generated, never written by hand.
+
+    python -m gemforge.report ops        the supported-ops table, from the registration table
+    python -m gemforge.report readme     rewrite README.md's generated sections in place
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections import defaultdict
+
+import gemforge
+
+_OPS_BEGIN, _OPS_END = "<!-- ops-table:begin -->", "<!-- ops-table:end -->"
+_BENCH_BEGIN, _BENCH_END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+
+
+def ops_table() -> str:
+    """One row per base op: its overloads and backends, grouped by family."""
+    by_family = defaultdict(lambda: defaultdict(list))
+    backends_of = {}
+    for op in gemforge.registered_ops():
+        base = op.overload.split(".")[0]
+        by_family[op.family][base].append(op.overload)
+        backends_of.setdefault((op.family, base), set()).update(op.backends)
+    rows = ["| family | op | overloads | backends |", "|---|---|---|---|"]
+    total = 0
+    for family in sorted(by_family):
+        for base in sorted(by_family[family]):
+            overloads = by_family[family][base]
+            total += len(overloads)
+            names = ", ".join(f"`{o}`" for o in overloads)
+            rows.append(f"| {family} | `{base}` | {names} | {', '.join(sorted(backends_of[(family, base)]))} |")
+    rows.append("")
+    rows.append(f"{total} aten overloads in all.")
+    return "\n".join(rows)
+
+
+def bench_table(repo: str) -> str:
+    """The newest summary.md under benchmarks/results/ (one folder per card)."""
+    root = os.path.join(repo, "benchmarks", "results")
+    found = []
+    for dirpath, _, files in os.walk(root):
+        if "summary.md" in files:
+            path = os.path.join(dirpath, "summary.md")
+            found.append((os.path.getmtime(path), path))
+    if not found:
+        return "No benchmark results yet: run `bash scripts/gpu_check.sh` on a GPU machine."
+    found.sort()
+    lines = []
+    for _, path in found:
+        rel = os.path.relpath(path, repo)
+        with open(path) as f:
+            lines.append(f"From `{rel}`:\n\n" + f.read().strip())
+    return "\n\n".join(lines)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {begin} ... {end} section")
+    return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", text)
+
+
+def update_readme(path: str) -> bool:
+    with open(path) as f:
+        old = f.read()
+    new = _replace(old, _OPS_BEGIN, _OPS_END, ops_table())
+    new = _replace(new, _BENCH_BEGIN, _BENCH_END, bench_table(os.path.dirname(os.path.abspath(path))))
+    if new != old:
+        with open(path, "w") as f:
+            f.write(new)
+    return new != old
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gemforge.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["ops", "readme"])
+    parser.add_argument("--readme", default="README.md", help="README to rewrite (default: ./README.md)")
+    args = parser.parse_args(argv)
+    if args.what == "ops":
+        print(ops_table())
+    else:
+        changed = update_readme(args.readme)
+        print(f"{args.readme}: {'updated' if changed else 'already current'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

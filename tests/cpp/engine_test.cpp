@@ -1,0 +1,85 @@
+// The pointwise engine's pieces: the fast divider, the dtype switch, and the cpu backend's
+// loops driven directly through a Launch (dense, strided, broadcast, casting, CPU scalars).
+#include "engine/dtypes.h"
+#include "engine/fast_div.h"
+#include "engine/pointwise.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace gemforge {
+namespace {
+
+TEST(FastDiv, MatchesHardwareDivision) {
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<uint32_t> num(0, (1u << 31) - 1);
+  for (uint32_t d : {1u, 2u, 3u, 5u, 7u, 31u, 32u, 33u, 1000u, 4095u, 4096u, 65537u, (1u << 30) + 1}) {
+    const fast_div f(d);
+    for (uint32_t n : {0u, 1u, d - 1, d, d + 1, (1u << 31) - 1}) EXPECT_EQ(f.div(n), n / d) << n << "/" << d;
+    for (int i = 0; i < 2000; ++i) {
+      const uint32_t n = num(rng);
+      ASSERT_EQ(f.div(n), n / d) << n << "/" << d;
+    }
+  }
+}
+
+TEST(Dtypes, DispatchInstantiatesOnlyTheSet) {
+  int seen = 0;
+  EXPECT_TRUE(dispatch_dtype<kFloating>(ScalarType::BFloat16, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    EXPECT_TRUE((std::is_same_v<T, c10::BFloat16>));
+    EXPECT_TRUE((std::is_same_v<opmath_t<T>, float>));
+    ++seen;
+  }));
+  EXPECT_FALSE(dispatch_dtype<kFloating>(ScalarType::Long, [&](auto) { ++seen; }));
+  EXPECT_EQ(seen, 1);
+  EXPECT_TRUE(has(kAll, ScalarType::Bool));
+  EXPECT_FALSE(has(kReal, ScalarType::ComplexFloat));
+}
+
+// Runs `kernel` on the cpu backend through the TensorIterator road and returns the output.
+at::Tensor run_binary(pw::IterKind kind, const at::Tensor& a, const at::Tensor& b, const pw::Kernel& k,
+                      const pw::Args& args = {}) {
+  at::Tensor out = pw::run(kind, at::Tensor(), {a, b}, k, args);
+  EXPECT_TRUE(out.defined());
+  return out;
+}
+
+TEST(PointwiseCpu, DenseStridedBroadcastAndCasts) {
+  const auto add = pw::kernel<kernels::add>();
+  auto a = at::randn({33, 65}, at::kDouble);
+  auto b = at::randn({33, 65}, at::kDouble);
+  EXPECT_TRUE(at::allclose(run_binary(pw::IterKind::binary, a, b, add, {2}), a + 2 * b));
+  // transposed, broadcast and mixed dtypes (float + double promotes to double)
+  auto t = at::randn({65, 33}, at::kFloat).t();
+  auto row = at::randn({65}, at::kDouble);
+  auto r = run_binary(pw::IterKind::binary, t, row, add, {1});
+  EXPECT_EQ(r.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::allclose(r, t.to(at::kDouble) + row));
+  // a 0-d CPU "wrapped number"
+  auto s = at::scalar_tensor(1.5, at::kDouble);
+  s.unsafeGetTensorImpl()->set_wrapped_number(true);
+  auto h = at::randn({7, 5}, at::kHalf);
+  auto rh = run_binary(pw::IterKind::binary, h, s, add, {1});
+  EXPECT_EQ(rh.scalar_type(), at::kHalf);
+  EXPECT_TRUE(at::allclose(rh.to(at::kFloat), (h.to(at::kFloat) + 1.5).to(at::kHalf).to(at::kFloat)));
+}
+
+TEST(PointwiseCpu, DenseRoadAndUnsupportedDtypes) {
+  const auto mul = pw::kernel<kernels::mul>();
+  auto a = at::randint(-50, 50, {1000}, at::kInt);
+  auto b = at::randint(-50, 50, {1000}, at::kInt);
+  auto r = pw::run_dense(pw::IterKind::binary, at::Tensor(), {a, b}, mul);
+  ASSERT_TRUE(r.defined());
+  EXPECT_TRUE(at::equal(r, a * b));
+  // not dense: the dense road declines
+  EXPECT_FALSE(pw::run_dense(pw::IterKind::binary, at::Tensor(), {a.slice(0, 0, 1000, 2), b.slice(0, 0, 1000, 2)}, mul).defined());
+  // the cpu backend has no integer rounding division (torch raises ZeroDivisionError there)
+  const auto floor = pw::kernel<kernels::div_floor>();
+  EXPECT_FALSE(pw::run(pw::IterKind::binary, at::Tensor(), {a, b}, floor).defined());
+}
+
+}  // namespace
+}  // namespace gemforge
