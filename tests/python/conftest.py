@@ -318,7 +318,12 @@ def check(fn, args, *, served=None, reference="float64", tol_dtype=None, backend
             assert_same_values(mine, theirs, tol_dtype=tol_dtype)
     else:
         ref_args = to_reference(ref_source, widen_ints=True)
-        ref = fn(*ref_args)
+        try:
+            ref = fn(*ref_args)
+        except RuntimeError:
+            # No float64 form of this call (a few composite out= overloads, e.g. add.Scalar_out,
+            # insist on the exact out dtype): torch's own result is the reference.
+            ref, ref_args = expected, args
         assert_same_values(actual, ref, tol_dtype=tol_dtype)
         for mine, theirs, native in zip(_bases(gems_args), _bases(ref_args), _bases(args)):
             if is_exact(mine.dtype):

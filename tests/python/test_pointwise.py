@@ -205,12 +205,9 @@ class Binary:
     scalars: tuple = (2, -1.5)
 
     def overload(self, variant):
-        overload = {"tensor": f"{self.name}.{self.tensor}", "out": f"{self.name}.{self.out}",
-                    "inplace": f"{self.name}_.{self.inplace}",
-                    "scalar": f"{self.name}.{self.scalar}",
-                    "scalar_out": f"{self.name}.{self.scalar_out}",
-                    "scalar_inplace": f"{self.name}_.{self.scalar_inplace}"}[variant]
-        return overload
+        """variant: tensor, out, inplace, scalar, scalar_out or scalar_inplace."""
+        op_name = f"{self.name}_" if variant.endswith("inplace") else self.name
+        return f"{op_name}.{getattr(self, variant)}"
 
     def op(self, variant="tensor"):
         return aten_op(self.overload(variant))
@@ -270,10 +267,6 @@ def binary_call(spec: Binary, variant="tensor"):
     if variant in ("out", "scalar_out"):
         return lambda a, b, o: op(a, b, out=o, **kw)
     return lambda a, b: op(a, b, **kw)
-
-
-def spec: Binary.overload(variant):
-    return spec.overload(variant)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -688,6 +681,18 @@ def test_fill_tensor(dtype, value_dtype):
               reference="exact")
     check(lambda t, v: t.fill_(v), [make((6, 9), dtype, DEVICE), value.cpu()],
           served="fill_.Tensor", reference="exact")
+
+
+@pytest.mark.parametrize("value", [1000, -129, 3.75, complex(1.5, -2), True], ids=str)
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int8, torch.int32, torch.float16,
+                                   torch.float32, torch.complex64], ids=str)
+def test_fill_tensor_converts_like_copy(dtype, value):
+    """fill_.Tensor converts its value the way a copy does (wrapping, truncating, dropping the
+    imaginary part), where fill_.Scalar would check for overflow."""
+    value = torch.tensor(value, device=DEVICE)
+    with quiet():
+        check(lambda t, v: t.fill_(v), [make((4, 5), dtype, DEVICE), value],
+              served="fill_.Tensor", reference="exact")
 
 
 @pytest.mark.cuda

@@ -13,13 +13,23 @@ from conftest import (BACKEND, POINTWISE_OVERLOADS, base_name, full_name, make,
 
 OVERRIDE_WARNING = "Overriding a previously registered kernel"
 
+needs_dispatch_dump = pytest.mark.skipif(not hasattr(torch._C, "_dispatch_dump"),
+                                         reason="this torch has no torch._C._dispatch_dump")
+
+
+def dispatcher_tables():
+    """The dispatcher's kernel table of every registered overload, as torch prints it."""
+    return {row.overload: torch._C._dispatch_dump(f"aten::{row.overload}")
+            for row in gemforge.registered_ops()}
+
+
 def enabled_set():
     return set(gemforge.enabled_ops())
 
 
 def rows_named(base):
     return {full_name(row.overload) for row in gemforge.registered_ops()
-            if base_name(row.overload) == base}
+            if base_name(row.overload) == base and BACKEND in row.backends}
 
 
 def enabled_names():
@@ -30,7 +40,13 @@ def enabled_names():
 
 def test_import_changes_nothing():
     code = (
-        "import torch, gemforge\n"
+        "import torch\n"
+        "dump = getattr(torch._C, '_dispatch_dump', None)\n"
+        "names = ['add.Tensor', 'mul.out', 'neg', 'copy_', 'fill_.Scalar', 'where.self']\n"
+        "before = [dump('aten::' + n) for n in names] if dump else []\n"
+        "import gemforge\n"
+        "after = [dump('aten::' + n) for n in names] if dump else []\n"
+        "assert before == after, 'importing gemforge changed the dispatcher'\n"
         "assert gemforge.is_enabled() is False, gemforge.enabled_ops()\n"
         "assert gemforge.enabled_ops() == [], gemforge.enabled_ops()\n"
         "with gemforge.collect_stats() as served:\n"
@@ -102,6 +118,7 @@ def test_enable_disable_round_trip(device):
 
 def test_enable_then_disable(device):
     a = make((8,), torch.float32, device)
+    expected = torch.neg(a)
     gemforge.enable(include=["neg"], backends=[BACKEND])
     assert gemforge.is_enabled()
     with gemforge.collect_stats() as served:
@@ -112,7 +129,22 @@ def test_enable_then_disable(device):
     with gemforge.collect_stats() as served:
         result = torch.neg(a)
     assert sum(served.values()) == 0, served
-    assert torch.equal(result, -a.cpu().to(device))
+    assert torch.equal(result, expected)
+
+
+@needs_dispatch_dump
+def test_disable_restores_the_dispatcher_exactly():
+    before = dispatcher_tables()
+    gemforge.enable(backends=[BACKEND])
+    during = dispatcher_tables()
+    changed = {name for name in before if during[name] != before[name]}
+    assert changed == set(before), f"enable() installed nothing for {set(before) - changed}"
+    gemforge.disable()
+    assert dispatcher_tables() == before
+    with gemforge.use_gems(include=["add"], backends=[BACKEND]):
+        with gemforge.use_gems(include=["mul"], backends=[BACKEND]):
+            pass
+    assert dispatcher_tables() == before
 
 
 def test_default_enable_serves_every_row_of_the_default_backend():

@@ -40,7 +40,7 @@ template <class... T> constexpr int max_size() {
 // ---- vectorized: contiguous operands of the functor's own dtypes -----------------------------
 template <int V, class F, class OutS, class... InS, size_t... I>
 __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* __restrict__ out,
-                                                const cuda::std::tuple<const InS*...>& in,
+                                                const ::cuda::std::tuple<const InS*...>& in,
                                                 std::index_sequence<I...>) {
   using traits = fn_traits<F>;
   constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
@@ -48,15 +48,15 @@ __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* __r
   if (start + kPerBlock > n) {  // the last, partial block: one element at a time
     for (int64_t i = start + threadIdx.x; i < n; i += kThreads)
       out[i] = c10::convert<OutS>(
-          f(static_cast<typename traits::template arg<I>>(cuda::std::get<I>(in)[i])...));
+          f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(in)[i])...));
     return;
   }
-  cuda::std::tuple<tile<InS, V>...> regs;  // (n_inputs, kVecsPerThread, V)
+  ::cuda::std::tuple<tile<InS, V>...> regs;  // (n_inputs, kVecsPerThread, V)
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
     const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
-    ((cuda::std::get<I>(regs).v[j] =
-          *reinterpret_cast<const vec<InS, V>*>(cuda::std::get<I>(in) + i)), ...);
+    ((::cuda::std::get<I>(regs).v[j] =
+          *reinterpret_cast<const vec<InS, V>*>(::cuda::std::get<I>(in) + i)), ...);
   }
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -65,14 +65,14 @@ __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* __r
 #pragma unroll
     for (int k = 0; k < V; ++k)
       result.v[k] = c10::convert<OutS>(
-          f(static_cast<typename traits::template arg<I>>(cuda::std::get<I>(regs).v[j].v[k])...));
+          f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(regs).v[j].v[k])...));
     *reinterpret_cast<vec<OutS, V>*>(out + i) = result;
   }
 }
 
 template <int V, class F, class OutS, class... InS>
 __global__ void __launch_bounds__(kThreads)
-vectorized_kernel(F f, int64_t n, OutS* out, cuda::std::tuple<const InS*...> in) {
+vectorized_kernel(F f, int64_t n, OutS* out, ::cuda::std::tuple<const InS*...> in) {
   vectorized_body<V>(f, n, out, in, std::index_sequence_for<InS...>{});
 }
 
@@ -82,7 +82,7 @@ void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
   const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
   int k = 1;
-  cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
+  ::cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
   vectorized_kernel<V><<<blocks, kThreads, 0, stream>>>(
       f, L.numel, reinterpret_cast<OutS*>(L.data[0]), in);
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -67,8 +67,8 @@ def header_lines(setup: Setup) -> list:
         f"median of {setup.host_rounds} rounds",
     ]
     if setup.copy_gbps:
-        lines.append(f"- copy ceiling: {setup.copy_gbps:.0f} GB/s (device-to-device copy_, "
-                     "bytes read + written)")
+        lines.append(f"- copy ceiling: {setup.copy_gbps:.0f} GB/s (a large torch copy_ on the "
+                     "device, bytes read + written)")
     return lines
 
 
