@@ -1,7 +1,10 @@
 #include "engine/pointwise.h"
 
+#include <ATen/EmptyTensor.h>
 #include <ATen/MemoryOverlap.h>
-#include <ATen/ops/empty.h>
+#ifdef GEMFORGE_WITH_CUDA
+#include <ATen/cuda/EmptyTensor.h>
+#endif
 #include <ATen/native/TypeProperties.h>
 #include <c10/core/DeviceGuard.h>
 
@@ -19,6 +22,15 @@ bool served_dtype(const Kernel& k, c10::DeviceType device, ScalarType t) {
 void launch(const Launch& L, c10::DeviceType device, const Kernel& k, const Args& args) {
   if (device == c10::DeviceType::CUDA) k.cuda(L, args);
   else k.cpu(L, args);
+}
+
+// A dense output, allocated straight from the device's allocator: the dispatcher round trip
+// of at::empty is host time a tiny op would feel.
+Tensor empty_dense(c10::IntArrayRef sizes, ScalarType dtype, c10::Device device) {
+#ifdef GEMFORGE_WITH_CUDA
+  if (device.is_cuda()) return at::detail::empty_cuda(sizes, dtype, device, std::nullopt);
+#endif
+  return at::detail::empty_cpu(sizes, dtype);
 }
 
 Launch from_iter(const at::TensorIteratorBase& iter, ScalarType compute) {
@@ -122,7 +134,7 @@ Tensor run_dense(IterKind kind, const Tensor& out, std::initializer_list<Tensor>
     for (const Tensor& t : inputs)
       if (!t.is_same(r) && at::get_overlap_status(r, t) != at::MemOverlapStatus::No) return Tensor();
   } else {
-    r = at::empty(a.sizes(), a.options().dtype(result));
+    r = empty_dense(a.sizes(), result, device);
   }
 
   Launch L;

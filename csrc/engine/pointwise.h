@@ -29,18 +29,12 @@ struct Kernel {
   bool casts;  // stores into any output dtype by design (copy)
 };
 
-template <class Op, class = void> struct cpu_types_of { static constexpr TypeSet value = Op::types; };
-template <class Op>
-struct cpu_types_of<Op, std::void_t<decltype(Op::cpu_types)>> {
-  static constexpr TypeSet value = Op::cpu_types;
-};
-
 template <class Op> constexpr Kernel kernel() {
   constexpr bool casts = std::is_same_v<Op, kernels::copy>;
 #ifdef GEMFORGE_WITH_CUDA
-  return {&run_cpu<Op>, &run_cuda<Op>, cpu_types_of<Op>::value, Op::types, casts};
+  return {&run_cpu<Op>, &run_cuda<Op>, Op::types, Op::types, casts};
 #else
-  return {&run_cpu<Op>, nullptr, cpu_types_of<Op>::value, 0, casts};
+  return {&run_cpu<Op>, nullptr, Op::types, 0, casts};
 #endif
 }
 

@@ -29,5 +29,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("record_stats", &gemforge::record_stats);
   m.def("stats_recording", &gemforge::stats_recording);
   m.def("stats", &gemforge::stats);
+  m.def("fallbacks", &gemforge::fallbacks);
   m.def("reset_stats", &gemforge::reset_stats);
 }

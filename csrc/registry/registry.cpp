@@ -166,14 +166,24 @@ bool stats_recording() { return reg::g_recording.load(); }
 std::vector<std::pair<std::string, int64_t>> stats() {
   std::vector<std::pair<std::string, int64_t>> out;
   for (const auto& row : reg::op_table()) {
-    const int64_t n = row.calls->load(std::memory_order_relaxed);
+    const int64_t n = row.calls->load(std::memory_order_relaxed) - row.fallbacks->load(std::memory_order_relaxed);
+    if (n > 0) out.emplace_back(row.overload, n);
+  }
+  return out;
+}
+std::vector<std::pair<std::string, int64_t>> fallbacks() {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& row : reg::op_table()) {
+    const int64_t n = row.fallbacks->load(std::memory_order_relaxed);
     if (n > 0) out.emplace_back(row.overload, n);
   }
   return out;
 }
 void reset_stats() {
-  for (const auto& row : reg::op_table())
+  for (const auto& row : reg::op_table()) {
     row.calls->store(0, std::memory_order_relaxed);
+    row.fallbacks->store(0, std::memory_order_relaxed);
+  }
 }
 
 const char* version() { return GEMFORGE_VERSION; }

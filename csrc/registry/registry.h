@@ -1,6 +1,8 @@
 // The registration table's row type, the call counters, and the enable/disable machinery.
 #pragma once
 
+#include "registry/calls.h"
+
 #include <torch/library.h>
 
 #include <atomic>
@@ -22,18 +24,23 @@ struct OpRow {
   unsigned backends;
   torch::CppFunction (*make)();
   std::atomic<int64_t>* calls;
+  std::atomic<int64_t>* fallbacks;
 };
 
 const std::vector<OpRow>& op_table();  // op_table.cpp
 
-// ---- call statistics: one relaxed atomic add per call, and only while recording ------------------
-inline std::atomic<bool> g_recording{false};
-
+// ---- call statistics: nothing but a flag test unless recording ---------------------------------
+// Each entry point counts its calls, and the ones it handed to torch (ops call note_fallback()).
 template <auto Fn, class Sig = decltype(Fn)> struct counted;
 template <auto Fn, class R, class... A> struct counted<Fn, R (*)(A...)> {
-  static inline std::atomic<int64_t> calls{0};
+  static inline std::atomic<int64_t> calls{0}, fallbacks{0};
   static R call(A... args) {
-    if (g_recording.load(std::memory_order_relaxed)) calls.fetch_add(1, std::memory_order_relaxed);
+    if (!g_recording.load(std::memory_order_relaxed)) return Fn(std::forward<A>(args)...);
+    calls.fetch_add(1, std::memory_order_relaxed);
+    struct Scope {  // calls nest (where -> copy_): restore the outer overload's counter
+      std::atomic<int64_t>* outer = std::exchange(tl_fallbacks, &fallbacks);
+      ~Scope() { tl_fallbacks = outer; }
+    } scope;
     return Fn(std::forward<A>(args)...);
   }
 };
@@ -54,4 +61,5 @@ const char* backend_name(Backend b);
 }  // namespace gemforge::reg
 
 #define GF_OP(overload, family, fn, backends) \
-  { overload, family, backends, &::gemforge::reg::make_kernel<&fn>, &::gemforge::reg::counted<&fn>::calls }
+  { overload, family, backends, &::gemforge::reg::make_kernel<&fn>, \
+    &::gemforge::reg::counted<&fn>::calls, &::gemforge::reg::counted<&fn>::fallbacks }

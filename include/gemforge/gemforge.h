@@ -32,10 +32,12 @@ std::vector<OpInfo> registered_ops();
 // Backends this build can serve here ("cuda" needs a CUDA build and a GPU).
 std::vector<std::string> available_backends();
 
-// Call counting (off by default): overload -> calls served since the last reset.
+// Call counting (off by default): overload -> calls gemforge's kernels served since the last
+// reset; fallbacks(): overload -> calls that reached gemforge but ran torch's kernel.
 void record_stats(bool on);
 bool stats_recording();
 std::vector<std::pair<std::string, int64_t>> stats();
+std::vector<std::pair<std::string, int64_t>> fallbacks();
 void reset_stats();
 
 const char* version();

@@ -22,7 +22,7 @@ from . import _C
 
 __all__ = [
     "enable", "disable", "is_enabled", "use_gems", "registered_ops", "enabled_ops",
-    "available_backends", "stats", "reset_stats", "record_stats", "collect_stats",
+    "available_backends", "stats", "fallbacks", "reset_stats", "record_stats", "collect_stats",
     "__version__",
 ]
 
@@ -92,8 +92,15 @@ def record_stats(on: bool = True) -> None:
 
 
 def stats() -> dict:
-    """Calls served since the last reset_stats(), by overload: {'add.Tensor': 3, ...}."""
+    """Calls gemforge's kernels served since the last reset_stats(), by overload:
+    {'add.Tensor': 3, ...}. Calls handed to torch's kernel are in fallbacks()."""
     return dict(_C.stats())
+
+
+def fallbacks() -> dict:
+    """Calls that reached gemforge but ran torch's kernel (a dtype or case it has no kernel
+    for), by overload, since the last reset_stats()."""
+    return dict(_C.fallbacks())
 
 
 def reset_stats() -> None:

@@ -76,9 +76,12 @@ TEST(PointwiseCpu, DenseRoadAndUnsupportedDtypes) {
   EXPECT_TRUE(at::equal(r, a * b));
   // not dense: the dense road declines
   EXPECT_FALSE(pw::run_dense(pw::IterKind::binary, at::Tensor(), {a.slice(0, 0, 1000, 2), b.slice(0, 0, 1000, 2)}, mul).defined());
-  // the cpu backend has no integer rounding division (torch raises ZeroDivisionError there)
+  // integer rounding division by zero raises on the cpu, as torch's ZeroDivisionError
   const auto floor = pw::kernel<kernels::div_floor>();
-  EXPECT_FALSE(pw::run(pw::IterKind::binary, at::Tensor(), {a, b}, floor).defined());
+  auto nonzero = at::where(b == 0, at::ones_like(b), b);
+  EXPECT_TRUE(at::equal(pw::run(pw::IterKind::binary, at::Tensor(), {a, nonzero}, floor),
+                        at::div(a, nonzero, "floor")));
+  EXPECT_THROW(pw::run(pw::IterKind::binary, at::Tensor(), {a, at::zeros_like(b)}, floor), c10::Error);
 }
 
 }  // namespace

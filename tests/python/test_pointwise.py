@@ -112,11 +112,19 @@ UNARY = [
 UNARY_IDS = [u.id for u in UNARY]
 
 
+def served_unary(u, dtype, overload):
+    """The overload gemforge must serve, or None where it hands the case to torch by design:
+    abs of a complex tensor (a real result, computed by torch's kernel)."""
+    if u.name == "abs" and dtype.is_complex:
+        return None
+    return overload
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("u", UNARY, ids=UNARY_IDS)
 def test_unary(u, dtype, shape):
-    check(u.public, [u.input(shape, dtype)], served=u.name)
+    check(u.public, [u.input(shape, dtype)], served=served_unary(u, dtype, u.name))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -136,7 +144,7 @@ def test_unary_out(u, dtype, out_shape):
     out = make(out_shape, out_dtype, DEVICE)  # wrong non-empty shapes are resized, with a warning
     with quiet():
         check(lambda x, o: u.op("out")(x, out=o, **u.kwargs), [a, out],
-              served=f"{u.name}.out")
+              served=served_unary(u, dtype, f"{u.name}.out"))
 
 
 @pytest.mark.parametrize("u", UNARY, ids=UNARY_IDS)
@@ -583,8 +591,8 @@ def test_pow_tensor_scalar(dtype, exponent):
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 def test_pow_scalar_base(dtype, base):
     """Scalar ** Tensor (`2 ** t`), pow.Scalar."""
-    exponent = make((6, 9), dtype, DEVICE, 0, 5) if not (dtype.is_floating_point or dtype.is_complex) \
-        else make((6, 9), dtype, DEVICE, -2, 2)
+    integral = not (dtype.is_floating_point or dtype.is_complex)
+    exponent = make((6, 9), dtype, DEVICE, *((0, 5) if integral else (-2, 2)))
     check(lambda e: torch.pow(base, e), [exponent], served="pow.Scalar")
     out_dtype = result_dtype(lambda e: torch.pow(base, e), exponent) or dtype
     check(lambda e, o: torch.pow(base, e, out=o),
@@ -661,13 +669,22 @@ def test_comparisons_special_values(dtype):
 FILL_VALUES = [3, -2, 2.5, True, False, 0, 1e10, complex(1.5, -2)]
 
 
+FILL_TARGETS = {
+    "contiguous": lambda dtype: make((6, 9), dtype, DEVICE),
+    "sliced": lambda dtype: laid_out("sliced", (6, 9), dtype),
+    "0-d": lambda dtype: make((), dtype, DEVICE),
+    "empty": lambda dtype: make((0, 4), dtype, DEVICE),
+    "long": lambda dtype: make((1023,), dtype, DEVICE),
+}
+
+
+@pytest.mark.parametrize("target", list(FILL_TARGETS))
 @pytest.mark.parametrize("value", FILL_VALUES, ids=str)
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-def test_fill_scalar(dtype, value):
-    for target in (make((6, 9), dtype, DEVICE), laid_out("sliced", (6, 9), dtype),
-                   make((), dtype, DEVICE), make((0, 4), dtype, DEVICE), make((1023,), dtype, DEVICE)):
-        check(lambda t: t.fill_(value), [target], served="fill_.Scalar",
-              reference="exact")
+def test_fill_scalar(dtype, value, target):
+    """Values out of the dtype's range raise in torch (also for an empty tensor)."""
+    check(lambda t: t.fill_(value), [FILL_TARGETS[target](dtype)], served="fill_.Scalar",
+          reference="exact")
 
 
 @pytest.mark.parametrize("value_dtype", [torch.float32, torch.int64, torch.bool, torch.float16],
@@ -748,7 +765,8 @@ def test_copy_broadcasts_source(dtypes, src_shape):
                                      ("contiguous", "transposed"), ("sliced", "expanded"),
                                      ("transposed", "sliced")], ids=str)
 @pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.bfloat16, torch.float32),
-                                    (torch.int8, torch.float64), (torch.bool, torch.int32)], ids=str)
+                                    (torch.int8, torch.float64), (torch.bool, torch.int32)],
+                         ids=str)
 def test_copy_layouts(dtypes, layouts):
     dst = laid_out(layouts[0], (6, 9), dtypes[0])
     src = laid_out(layouts[1], (6, 9), dtypes[1], -100, 100)
@@ -760,7 +778,8 @@ def test_copy_onto_itself():
     check(lambda x: x.copy_(x), [a], reference="exact")
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.int32, torch.bool, torch.complex64], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.int32, torch.bool, torch.complex64],
+                         ids=str)
 def test_to_dtype_goes_through_copy(dtype):
     a = make((6, 9), torch.float32, DEVICE, 0, 100)
     with quiet():
@@ -777,7 +796,8 @@ def synchronized(result):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.float16, torch.float32),
-                                    (torch.int64, torch.int32), (torch.bfloat16, torch.bool)], ids=str)
+                                    (torch.int64, torch.int32), (torch.bfloat16, torch.bool)],
+                         ids=str)
 @pytest.mark.parametrize("direction", ["cpu_to_cuda", "cuda_to_cpu"])
 def test_copy_across_devices(direction, dtypes):
     """A fallback path (torch copies between devices); the result must still be right."""

@@ -1,4 +1,4 @@
-// add, sub, mul, div, neg, abs, pow: every overload.
+// add, sub, mul, div, abs, pow: every overload.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 
@@ -9,10 +9,10 @@
 namespace gemforge::ops {
 namespace {
 
-// torch's alpha checks, against the dtype torch checks them against; alpha == 1 always passes.
-void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, const Scalar& alpha) {
+// torch's alpha checks, against the inputs' common dtype (whatever out= is); alpha == 1 passes.
+void check_alpha(const Tensor& self, const Tensor& other, const Scalar& alpha) {
   if (alpha.isIntegral(false) && alpha.to<int64_t>() == 1) return;
-  at::native::alpha_check(out.defined() ? out.scalar_type() : at::result_type(self, other), alpha);
+  at::native::alpha_check(at::result_type(self, other), alpha);
 }
 
 }  // namespace
@@ -21,19 +21,19 @@ void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, con
 #define GF_ALPHA_OP(name, extra_check)                                                            \
   Tensor name(const Tensor& self, const Tensor& other, const Scalar& alpha) {                     \
     extra_check;                                                                                   \
-    check_alpha(Tensor(), self, other, alpha);                                                     \
+    check_alpha(self, other, alpha);                                                     \
     return pw::functional(IterKind::binary, {self, other}, K<kernels::name>, {alpha},              \
                           GF_FALLBACK(self, name, self, other, alpha));                            \
   }                                                                                                \
   Tensor& name##_out(const Tensor& self, const Tensor& other, const Scalar& alpha, Tensor& out) {  \
     extra_check;                                                                                   \
-    check_alpha(out, self, other, alpha);                                                          \
+    check_alpha(self, other, alpha);                                                          \
     return pw::out_form(out, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
                         GF_FALLBACK(self, name##_outf, self, other, alpha, out));                  \
   }                                                                                                \
   Tensor& name##_(Tensor& self, const Tensor& other, const Scalar& alpha) {                       \
     extra_check;                                                                                   \
-    check_alpha(self, self, other, alpha);                                                         \
+    check_alpha(self, other, alpha);                                                         \
     return pw::inplace(self, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
                        GF_FALLBACK(self, name##_, self, other, alpha));                            \
   }                                                                                                \
@@ -118,29 +118,22 @@ Tensor& div_scalar_mode_(Tensor& self, const Scalar& other, std::optional<c10::s
   return ops::div_mode_(self, wrap(other), mode);
 }
 
-// ---- unary ops: functional, out= and in-place forms -----------------------------------------
-#define GF_UNARY_FORMS(name, kind, Op, check, fb_functional, fb_inplace)                           \
-  Tensor name(const Tensor& self) {                                                                \
-    check;                                                                                         \
-    return pw::functional(kind, {self}, K<Op>, {}, [&] { return fb_functional(self); });          \
-  }                                                                                                \
-  Tensor& name##_out(const Tensor& self, Tensor& out) {                                            \
-    check;                                                                                         \
-    return pw::out_form(out, kind, {self}, K<Op>, {}, GF_FALLBACK(self, name##_outf, self, out)); \
-  }                                                                                                \
-  Tensor& name##_(Tensor& self) {                                                                  \
-    check;                                                                                         \
-    return pw::inplace(self, kind, {self}, K<Op>, {}, [&]() -> Tensor& { return fb_inplace(self); }); \
-  }
-
-#define GF_TORCH_CUDA_CPU(fn) [](auto& t) -> decltype(auto) { return GF_TORCH(t, fn, t); }
-GF_UNARY_FORMS(neg, IterKind::unary, kernels::neg,
-               TORCH_CHECK(self.scalar_type() != at::kBool,
-                           "Negation, the `-` operator, on a bool tensor is not supported. If you are "
-                           "trying to invert a mask, use the `~` or `logical_not()` operator instead."),
-               GF_TORCH_CUDA_CPU(neg), GF_TORCH_CUDA_CPU(neg_))
-GF_UNARY_FORMS(abs, IterKind::unary, kernels::abs, ,
-               at::compositeexplicitautograd::abs, at::compositeexplicitautograd::abs_)
+// ---- abs: of a complex tensor it is real; torch's kernel takes that before an iterator is built
+Tensor abs(const Tensor& self) {
+  auto fallback = GF_FALLBACK_TO(at::compositeexplicitautograd::abs(self));
+  if (self.is_complex()) return fallback();
+  return pw::functional(IterKind::unary, {self}, K<kernels::abs>, {}, fallback);
+}
+Tensor& abs_out(const Tensor& self, Tensor& out) {
+  auto fallback = GF_FALLBACK(self, abs_outf, self, out);
+  if (self.is_complex()) return fallback();
+  return pw::out_form(out, IterKind::unary, {self}, K<kernels::abs>, {}, fallback);
+}
+Tensor& abs_(Tensor& self) {
+  auto fallback = GF_FALLBACK_TO(at::compositeexplicitautograd::abs_(self));
+  if (self.is_complex()) return fallback();
+  return pw::inplace(self, IterKind::unary, {self}, K<kernels::abs>, {}, fallback);
+}
 
 // ---- pow --------------------------------------------------------------------------------------
 namespace {

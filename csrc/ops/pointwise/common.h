@@ -4,6 +4,7 @@
 
 #include "engine/pointwise.h"
 #include "ops/pointwise/kernels.h"
+#include "registry/calls.h"
 
 #include <ATen/CPUFunctions.h>
 #include <ATen/ScalarOps.h>
@@ -27,7 +28,9 @@ template <class Op> inline constexpr pw::Kernel K = pw::kernel<Op>();
 #else
 #define GF_TORCH(t, fn, ...) at::cpu::fn(__VA_ARGS__)
 #endif
-#define GF_FALLBACK(t, fn, ...) [&]() -> decltype(auto) { return GF_TORCH(t, fn, __VA_ARGS__); }
+// A fallback as a lambda; calling it records, when stats are on, that torch served the call.
+#define GF_FALLBACK_TO(expr) [&]() -> decltype(auto) { ::gemforge::reg::note_fallback(); return expr; }
+#define GF_FALLBACK(t, fn, ...) GF_FALLBACK_TO(GF_TORCH(t, fn, __VA_ARGS__))
 
 // A Scalar operand as torch passes it to the Tensor overload: a 0-d CPU "wrapped number".
 inline Tensor wrap(const Scalar& s) { return at::native::wrapped_scalar_tensor(s); }

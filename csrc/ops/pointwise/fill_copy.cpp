@@ -7,6 +7,13 @@
 namespace gemforge::ops {
 
 Tensor& fill_(Tensor& self, const Scalar& value) {
+  // torch converts the value to the tensor's dtype first, checked, even when nothing is filled
+  // (but not for a one-element cpu tensor, which it writes directly).
+  if (!(self.is_cpu() && self.numel() == 1)) {
+    dispatch_dtype<kAll>(self.scalar_type(), [&](auto tag) {
+      (void)value.to<typename decltype(tag)::type>();
+    });
+  }
   if (pw::run_dense(IterKind::unary, self, {}, K<kernels::fill>, {value}).defined()) return self;
   at::TensorIterator iter = at::TensorIteratorConfig()
                                 .set_check_mem_overlap(false)  // torch fills overlapping views too
@@ -21,12 +28,15 @@ Tensor& fill_(Tensor& self, const Scalar& value) {
 Tensor& fill_tensor_(Tensor& self, const Tensor& value) {
   TORCH_CHECK(value.dim() == 0, "fill_ only supports 0-dimension value tensor but got tensor with ",
               value.dim(), " dimensions.");
-  if (value.is_cpu()) return ops::fill_(self, value.item());
-  return ops::copy_(self, value, false);  // a device value is read on the device, not synced
+  // As torch: a value on another device is read (checked) on the host; otherwise the fill is a
+  // broadcasting copy, which converts without overflow checks.
+  if (self.device() != value.device()) return ops::fill_(self, value.item());
+  if (self.is_alias_of(value)) return ops::copy_(self, value.clone(), false);
+  return ops::copy_(self, value, false);
 }
 
 Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking) {
-  auto fallback = [&]() -> Tensor& { return at::compositeexplicitautograd::copy_(self, src, non_blocking); };
+  auto fallback = GF_FALLBACK_TO(at::compositeexplicitautograd::copy_(self, src, non_blocking));
   if (self.is_same(src)) return self;
   // Other devices, conjugate/negative views, quantized or sparse tensors: torch's copy.
   if (self.device() != src.device() || self.is_conj() != src.is_conj() ||

@@ -8,6 +8,7 @@
 #include "engine/dtypes.h"
 #include "engine/pointwise_launch.h"
 
+#include <c10/util/Exception.h>
 #include <c10/util/generic_math.h>
 #include <c10/util/complex.h>
 
@@ -81,30 +82,20 @@ struct sub {  // self - alpha * other
 GF_STATELESS(mul, kAll, C, (C a, C b),
   if constexpr (std::is_same_v<C, bool>) return a && b; else return a * b;)
 GF_STATELESS(div_true, kFloating | kComplex, C, (C a, C b), return a / b;)
-// Integer division by zero is left to the hardware, as in torch's CUDA kernels; the cpu
-// backend sends integer rounding divisions back to torch (which raises ZeroDivisionError):
-// `cpu_types` narrows `types` on the cpu backend.
-struct div_trunc {
-  static constexpr TypeSet types = kReal;
-  static constexpr TypeSet cpu_types = kFloating;
-  template <class C> struct fn {
-    GF_HD C operator()(C a, C b) const {
-      if constexpr (std::is_integral_v<C>) return a / b; else return std::trunc(a / b);
-    }
-  };
-  template <class C> static fn<C> make(const Args&) { return {}; }
-};
-struct div_floor {
-  static constexpr TypeSet types = kReal;
-  static constexpr TypeSet cpu_types = kFloating;
-  template <class C> struct fn {
-    GF_HD C operator()(C a, C b) const {
-      if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
-      else return c10::div_floor_floating(a, b);
-    }
-  };
-  template <class C> static fn<C> make(const Args&) { return {}; }
-};
+// Integer division by zero: on the GPU whatever the hardware gives, as in torch's CUDA
+// kernels; on the cpu torch's ZeroDivisionError (a host-only check).
+template <class C> GF_HD void check_divisor(C b) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_integral_v<C>) TORCH_CHECK(b != 0, "ZeroDivisionError");
+#endif
+}
+GF_STATELESS(div_trunc, kReal, C, (C a, C b),
+  check_divisor(b);
+  if constexpr (std::is_integral_v<C>) return a / b; else return std::trunc(a / b);)
+GF_STATELESS(div_floor, kReal, C, (C a, C b),
+  check_divisor(b);
+  if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
+  else return c10::div_floor_floating(a, b);)
 
 GF_STATELESS(neg, kNumeric, C, (C a), return -a;)
 GF_STATELESS(abs, kReal, C, (C a),
@@ -124,7 +115,7 @@ GF_STATELESS(sigmoid, kFloating | kComplex, C, (C a), return C(1) / (C(1) + std:
 
 // ---- activations ---------------------------------------------------------------------------
 GF_STATELESS(relu, kReal, C, (C a), return (is_nan(a) || a > C(0)) ? a : C(0);)
-GF_STATELESS(silu, kFloating, C, (C a), return a / (C(1) + std::exp(-a));)
+GF_STATELESS(silu, kFloating | kComplex, C, (C a), return a / (C(1) + std::exp(-a));)
 struct gelu {  // mode 0: exact (erf), mode 1: tanh approximation
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {

@@ -51,7 +51,7 @@ using OptScalar = std::optional<Scalar>;
 ScalarType clamp_dtype(const Tensor& self, const OptScalar& min, const OptScalar& max, bool inplace) {
   TORCH_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
   ScalarType result = self.scalar_type();
-  TORCH_CHECK(!at::isComplexType(result), "clamp is not supported for complex types");
+  TORCH_CHECK_NOT_IMPLEMENTED(!at::isComplexType(result), "clamp is not supported for complex types");
   if (!at::isFloatingType(result)) {
     auto state = at::native::update_result_type_state(self, {});
     if (min) state = at::native::update_result_type_state(*min, state);
@@ -60,7 +60,7 @@ ScalarType clamp_dtype(const Tensor& self, const OptScalar& min, const OptScalar
     TORCH_CHECK(result == self.scalar_type() || !inplace, "result type ", result,
                 " can't be cast to the desired output type ", self.dtype());
   }
-  TORCH_CHECK(!at::isComplexType(result), "clamp is not supported for complex types");
+  TORCH_CHECK_NOT_IMPLEMENTED(!at::isComplexType(result), "clamp is not supported for complex types");
   return result;
 }
 
@@ -94,7 +94,8 @@ using OptTensor = std::optional<Tensor>;
 bool clamp_tensors(Tensor& out, const Tensor& self, const OptTensor& min, const OptTensor& max) {
   const bool has_min = min && min->defined(), has_max = max && max->defined();
   TORCH_CHECK(has_min || has_max, "torch.clamp: At least one of 'min' or 'max' must not be None");
-  TORCH_CHECK(!at::isComplexType(self.scalar_type()), "clamp is not supported for complex types");
+  TORCH_CHECK_NOT_IMPLEMENTED(!at::isComplexType(self.scalar_type()),
+                              "clamp is not supported for complex types");
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(true)
       .add_output(out)

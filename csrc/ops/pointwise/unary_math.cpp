@@ -1,4 +1,4 @@
-// exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid (integers promote to float) and the
+// neg; exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid (integers promote to float); and the
 // activations relu, gelu, silu: functional, out= and in-place forms.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
@@ -22,6 +22,10 @@ namespace gemforge::ops {
     return pw::inplace(self, kind, {self}, K<kernels::name>, {}, GF_FALLBACK(self, name##_, self)); \
   }
 
+GF_UNARY(neg, IterKind::unary,
+         TORCH_CHECK(self.scalar_type() != at::kBool,
+                     "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                     "trying to invert a mask, use the `~` or `logical_not()` operator instead."))
 GF_UNARY(exp, IterKind::unary_float, )
 GF_UNARY(log, IterKind::unary_float, )
 GF_UNARY(sqrt, IterKind::unary_float, )
@@ -46,7 +50,7 @@ Tensor& relu_(Tensor& self) {
 Tensor& relu_out(const Tensor& self, Tensor& out) {
   GF_RELU_CHECK;
   return pw::out_form(out, IterKind::unary, {self}, K<kernels::relu>, {},
-                      [&]() -> Tensor& { return at::compositeexplicitautograd::relu_outf(self, out); });
+                      GF_FALLBACK_TO(at::compositeexplicitautograd::relu_outf(self, out)));
 }
 #undef GF_RELU_CHECK
 
