@@ -1,8 +1,10 @@
-// The cuda backend of the pointwise engine: two kernels and the launcher that picks one.
+// The cuda backend of the pointwise engine: three kernels and the launcher that picks one.
 //   vectorized_kernel  every operand dense and of the functor's own dtype: 16-byte accesses,
 //                      all loads of a thread issued before the first store, 64-bit indexing
-//   strided_kernel     any strides, broadcasting, CPU scalars and (with Cast) any dtypes;
-//                      32-bit offsets, the host splits larger iterations
+//   inner_kernel       the innermost dimension dense or broadcast in every operand (bias adds,
+//                      row/column scales): the same 16-byte accesses, outer dims by offset
+//   strided_kernel     any strides, CPU scalars and (with Cast) any dtypes, one element at a
+//                      time; 32-bit offsets, the host splits larger iterations
 // run_cuda<Op> is instantiated per op by the pointwise_*.cu files.
 #pragma once
 
@@ -17,19 +19,19 @@
 #include <c10/util/TypeCast.h>
 #include <cuda/std/tuple>
 
-#include <cstdlib>
 #include <cstring>
 #include <utility>
 
 namespace gemforge::pw::cuda {
 
 constexpr int kThreads = 256;
+constexpr int kVecsPerThread = 2;   // independent 16-byte loads in flight per input per thread
 constexpr int kStridedUnroll = 4;   // elements per thread in the strided kernel
 
 template <class T> constexpr ScalarType dtype_of = c10::CppTypeToScalarType<T>::value;
 
 template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
-template <class T, int V, int Vecs> struct tile { vec<T, V> v[Vecs]; };
+template <class T, int V> struct tile { vec<T, V> v[kVecsPerThread]; };
 
 template <class... T> constexpr int max_size() {
   int m = 1;
@@ -37,45 +39,15 @@ template <class... T> constexpr int max_size() {
   return m;
 }
 
-// A vector access, optionally with the streaming (evict-first) cache hint: the data is touched
-// once, so it need not displace what the L2 holds for others.
-template <bool Streaming, class T, int V>
-__device__ __forceinline__ vec<T, V> load_vec(const T* p) {
-  using raw = std::conditional_t<sizeof(vec<T, V>) == 16, uint4,
-              std::conditional_t<sizeof(vec<T, V>) == 8, uint2,
-              std::conditional_t<sizeof(vec<T, V>) == 4, unsigned, unsigned short>>>;
-  vec<T, V> out;
-  if constexpr (Streaming && sizeof(vec<T, V>) >= 2) {
-    const raw r = __ldcs(reinterpret_cast<const raw*>(p));
-    memcpy(&out, &r, sizeof(out));
-  } else {
-    out = *reinterpret_cast<const vec<T, V>*>(p);
-  }
-  return out;
-}
-template <bool Streaming, class T, int V>
-__device__ __forceinline__ void store_vec(T* p, const vec<T, V>& value) {
-  using raw = std::conditional_t<sizeof(vec<T, V>) == 16, uint4,
-              std::conditional_t<sizeof(vec<T, V>) == 8, uint2,
-              std::conditional_t<sizeof(vec<T, V>) == 4, unsigned, unsigned short>>>;
-  if constexpr (Streaming && sizeof(vec<T, V>) >= 2) {
-    raw r;
-    memcpy(&r, &value, sizeof(r));
-    __stcs(reinterpret_cast<raw*>(p), r);
-  } else {
-    *reinterpret_cast<vec<T, V>*>(p) = value;
-  }
-}
-
 // ---- vectorized: contiguous operands of the functor's own dtypes -----------------------------
-// A block owns kThreads * Vecs * V consecutive elements; a thread issues all its loads (Vecs
-// vectors per input) before its first store, which may alias an input (in-place ops).
-template <int V, int Vecs, bool Streaming, class F, class OutS, class... InS, size_t... I>
+// A block owns kThreads * kVecsPerThread * V consecutive elements; a thread issues all its loads
+// before its first store, which may alias an input (in-place ops).
+template <int V, class F, class OutS, class... InS, size_t... I>
 __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* out,
                                                 const ::cuda::std::tuple<const InS*...>& in,
                                                 std::index_sequence<I...>) {
   using traits = fn_traits<F>;
-  constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
+  constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
   const int64_t start = int64_t(blockIdx.x) * kPerBlock;
   if (start + kPerBlock > n) {  // the last, partial block: one element at a time
     for (int64_t i = start + threadIdx.x; i < n; i += kThreads)
@@ -83,59 +55,144 @@ __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* out
           f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(in)[i])...));
     return;
   }
-  ::cuda::std::tuple<tile<InS, V, Vecs>...> regs;  // (inputs, Vecs, V)
+  ::cuda::std::tuple<tile<InS, V>...> regs;  // (inputs, kVecsPerThread, V)
 #pragma unroll
-  for (int j = 0; j < Vecs; ++j) {
+  for (int j = 0; j < kVecsPerThread; ++j) {
     const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
-    ((::cuda::std::get<I>(regs).v[j] = load_vec<Streaming, InS, V>(::cuda::std::get<I>(in) + i)), ...);
+    ((::cuda::std::get<I>(regs).v[j] =
+          *reinterpret_cast<const vec<InS, V>*>(::cuda::std::get<I>(in) + i)), ...);
   }
 #pragma unroll
-  for (int j = 0; j < Vecs; ++j) {
+  for (int j = 0; j < kVecsPerThread; ++j) {
     const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
     vec<OutS, V> result;
 #pragma unroll
     for (int k = 0; k < V; ++k)
       result.v[k] = c10::convert<OutS>(
           f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(regs).v[j].v[k])...));
-    store_vec<Streaming, OutS, V>(out + i, result);
+    *reinterpret_cast<vec<OutS, V>*>(out + i) = result;
   }
 }
 
-template <int V, int Vecs, bool Streaming, class F, class OutS, class... InS>
+template <int V, class F, class OutS, class... InS>
 __global__ void __launch_bounds__(kThreads)
 vectorized_kernel(F f, int64_t n, OutS* out, ::cuda::std::tuple<const InS*...> in) {
-  vectorized_body<V, Vecs, Streaming>(f, n, out, in, std::index_sequence_for<InS...>{});
-}
-
-// EXPERIMENT: GEMFORGE_PW_VARIANT picks the vectorized kernel's shape (0: 2 vectors a thread,
-// 1: 4 vectors, 2: 4 vectors with streaming hints).
-inline int pw_variant() {
-  static const int v = [] {
-    const char* e = std::getenv("GEMFORGE_PW_VARIANT");
-    return e ? std::atoi(e) : 0;
-  }();
-  return v;
+  vectorized_body<V>(f, n, out, in, std::index_sequence_for<InS...>{});
 }
 
 template <class F, class OutS, class... InS>
 void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   constexpr int V = 16 / max_size<OutS, InS...>();
+  constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
+  const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
   int k = 1;
   ::cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
-  OutS* out = reinterpret_cast<OutS*>(L.data[0]);
-  auto go = [&](auto vecs, auto streaming) {
-    constexpr int Vecs = decltype(vecs)::value;
-    constexpr bool S = decltype(streaming)::value;
-    constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
-    const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
-    vectorized_kernel<V, Vecs, S><<<blocks, kThreads, 0, stream>>>(f, L.numel, out, in);
-  };
-  switch (pw_variant()) {
-    case 1: go(std::integral_constant<int, 4>{}, std::false_type{}); break;
-    case 2: go(std::integral_constant<int, 4>{}, std::true_type{}); break;
-    default: go(std::integral_constant<int, 2>{}, std::false_type{}); break;
-  }
+  vectorized_kernel<V><<<blocks, kThreads, 0, stream>>>(
+      f, L.numel, reinterpret_cast<OutS*>(L.data[0]), in);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// ---- inner-dense: the innermost dimension dense or broadcast in every operand -------------------
+// Bias adds, per-row or per-column scales, masks: a thread takes vectors of V inner elements;
+// an operand broadcast along the inner dimension (stride 0) loads one element and repeats it.
+struct InnerParams {
+  int outer_ndim;
+  uint32_t inner_vecs;                            // inner size / V
+  fast_div by_inner_vecs;
+  fast_div size[kMaxDims];                        // outer dimensions
+  uint32_t stride[kMaxOperands][kMaxDims];        // outer strides, bytes
+  uint32_t inner_stride[kMaxOperands];            // bytes: the element size, or 0 (broadcast)
+  char* data[kMaxOperands];
+};
+
+template <int V, class T>
+__device__ __forceinline__ vec<T, V> load_inner(const char* p, uint32_t inner_stride) {
+  if (inner_stride == 0) {
+    vec<T, V> v;
+    const T x = *reinterpret_cast<const T*>(p);
+#pragma unroll
+    for (int k = 0; k < V; ++k) v.v[k] = x;
+    return v;
+  }
+  return *reinterpret_cast<const vec<T, V>*>(p);
+}
+
+// (A __global__ template takes one pack: the inputs' storage types come as a tuple type.)
+template <int V, class F, class OutS, class InTypes, size_t... I>
+__global__ void __launch_bounds__(kThreads)
+inner_kernel(F f, InnerParams p, uint32_t nvecs, std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  constexpr int nt = sizeof...(I) + 1;
+  uint32_t offset[kVecsPerThread][nt];
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    const uint32_t vi = (blockIdx.x * kVecsPerThread + j) * kThreads + threadIdx.x;
+    const uint32_t outer = p.by_inner_vecs.div(vi);
+    const uint32_t inner = (vi - outer * p.inner_vecs) * V;
+#pragma unroll
+    for (int k = 0; k < nt; ++k) offset[j][k] = inner * p.inner_stride[k];
+    uint32_t rest = outer;
+#pragma unroll
+    for (int d = 0; d < kMaxDims; ++d) {
+      if (d == p.outer_ndim) break;
+      const uint32_t q = p.size[d].div(rest);
+      const uint32_t r = rest - q * p.size[d].divisor;
+      rest = q;
+#pragma unroll
+      for (int k = 0; k < nt; ++k) offset[j][k] += r * p.stride[k][d];
+    }
+  }
+  ::cuda::std::tuple<tile<::cuda::std::tuple_element_t<I, InTypes>, V>...> regs;  // (inputs, kVecsPerThread, V)
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    if ((blockIdx.x * kVecsPerThread + j) * kThreads + threadIdx.x >= nvecs) break;
+    ((::cuda::std::get<I>(regs).v[j] = load_inner<V, ::cuda::std::tuple_element_t<I, InTypes>>(
+          p.data[I + 1] + offset[j][I + 1], p.inner_stride[I + 1])), ...);
+  }
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    if ((blockIdx.x * kVecsPerThread + j) * kThreads + threadIdx.x >= nvecs) return;
+    vec<OutS, V> result;
+#pragma unroll
+    for (int k = 0; k < V; ++k)
+      result.v[k] = c10::convert<OutS>(
+          f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(regs).v[j].v[k])...));
+    *reinterpret_cast<vec<OutS, V>*>(p.data[0] + offset[j][0]) = result;
+  }
+}
+
+// Launches inner_kernel when the layout allows it; false otherwise.
+template <class F, class OutS, class... InS, size_t... I>
+bool launch_inner(const F& f, const Launch& L, cudaStream_t stream, std::index_sequence<I...> seq) {
+  constexpr int V = 16 / max_size<OutS, InS...>();
+  constexpr int kSize[] = {int(sizeof(OutS)), int(sizeof(InS))...};
+  if (L.sizes[0] % V != 0 || L.numel / V >= (int64_t(1) << 31)) return false;
+  InnerParams p;
+  for (int k = 0; k < L.ntensors; ++k) {
+    const int64_t inner = L.strides[k][0];
+    const int64_t align = int64_t(V) * kSize[k];  // a vector access must be aligned
+    if (inner != kSize[k] && !(k > 0 && inner == 0)) return false;
+    if (inner != 0 && reinterpret_cast<uintptr_t>(L.data[k]) % align != 0) return false;
+    int64_t max_offset = (L.sizes[0] - 1) * inner;  // offsets are 32-bit
+    for (int d = 1; d < L.ndim; ++d) max_offset += (L.sizes[d] - 1) * L.strides[k][d];
+    if (max_offset >= (int64_t(1) << 31)) return false;
+    for (int d = 1; d < L.ndim; ++d) {
+      if (inner != 0 && L.strides[k][d] % align != 0) return false;
+      p.stride[k][d - 1] = uint32_t(L.strides[k][d]);
+    }
+    p.inner_stride[k] = uint32_t(inner);
+    p.data[k] = L.data[k];
+  }
+  p.outer_ndim = L.ndim - 1;
+  p.inner_vecs = uint32_t(L.sizes[0] / V);
+  p.by_inner_vecs = fast_div(p.inner_vecs);
+  for (int d = 1; d < L.ndim; ++d) p.size[d - 1] = fast_div(uint32_t(L.sizes[d]));
+  const uint32_t nvecs = uint32_t(L.numel / V);
+  const uint32_t per_block = kThreads * kVecsPerThread;
+  inner_kernel<V, F, OutS, ::cuda::std::tuple<InS...>><<<(nvecs + per_block - 1) / per_block, kThreads, 0, stream>>>(
+      f, p, nvecs, seq);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
 }
 
 // ---- strided: any layout, CPU scalars, and dynamic casts ---------------------------------
@@ -149,9 +206,7 @@ struct StridedParams {
   alignas(16) unsigned char constant[kMaxOperands][16];  // already in the functor's arg type
 };
 
-// Each thread takes kStridedUnroll elements kThreads apart: it computes their offsets and
-// issues every load first, then computes and stores (a store may alias a later load's address
-// only in place, element for element, so the order within a thread is kept).
+// Each thread takes kStridedUnroll elements kThreads apart, one after the other.
 template <bool Cast, class C, class S, class F, size_t... I>
 __global__ void __launch_bounds__(kThreads)
 strided_kernel(F f, StridedParams p, uint32_t n, std::index_sequence<I...>) {
@@ -159,48 +214,37 @@ strided_kernel(F f, StridedParams p, uint32_t n, std::index_sequence<I...>) {
   using R = typename traits::result;
   using OutS = storage_of<R, C, S>;
   constexpr int nt = sizeof...(I) + 1;
-  const uint32_t first = blockIdx.x * (kThreads * kStridedUnroll) + threadIdx.x;
-
-  uint32_t offset[kStridedUnroll][nt];
+  uint32_t idx = blockIdx.x * (kThreads * kStridedUnroll) + threadIdx.x;
 #pragma unroll
-  for (int u = 0; u < kStridedUnroll; ++u) {
+  for (int u = 0; u < kStridedUnroll; ++u, idx += kThreads) {
+    if (idx >= n) return;
+    uint32_t offset[nt] = {};
+    uint32_t rest = idx;
 #pragma unroll
-    for (int k = 0; k < nt; ++k) offset[u][k] = 0;
-    uint32_t rest = first + u * kThreads;
-    for (int d = 0; d < p.ndim; ++d) {
+    for (int d = 0; d < kMaxDims; ++d) {
+      if (d == p.ndim) break;
       const uint32_t q = p.size[d].div(rest);
       const uint32_t r = rest - q * p.size[d].divisor;
       rest = q;
 #pragma unroll
-      for (int k = 0; k < nt; ++k) offset[u][k] += r * p.stride[k][d];
+      for (int k = 0; k < nt; ++k) offset[k] += r * p.stride[k][d];
     }
-  }
-
-  auto load = [&](auto index, int u) {
-    constexpr int i = decltype(index)::value;
-    using A = typename traits::template arg<i>;
-    A v{};
-    if (p.scalar_mask & (1u << (i + 1))) {
-      memcpy(&v, p.constant[i + 1], sizeof(A));
-    } else if (first + u * kThreads < n) {
-      const char* ptr = p.data[i + 1] + offset[u][i + 1];
-      if constexpr (Cast) v = c10::fetch_and_cast<A>(p.dtype[i + 1], ptr);
-      else v = static_cast<A>(*reinterpret_cast<const storage_of<A, C, S>*>(ptr));
-    }
-    return v;
-  };
-  ::cuda::std::tuple<typename traits::template arg<I>...> args[kStridedUnroll];
-#pragma unroll
-  for (int u = 0; u < kStridedUnroll; ++u)
-    args[u] = ::cuda::std::make_tuple(load(std::integral_constant<int, int(I)>{}, u)...);
-
-#pragma unroll
-  for (int u = 0; u < kStridedUnroll; ++u) {
-    if (first + u * kThreads >= n) return;
-    const R r = f(::cuda::std::get<I>(args[u])...);
-    char* dst = p.data[0] + offset[u][0];
-    if constexpr (Cast) c10::cast_and_store<R>(p.dtype[0], dst, r);
-    else *reinterpret_cast<OutS*>(dst) = c10::convert<OutS>(r);
+    auto load = [&](auto index) {
+      constexpr int i = decltype(index)::value;
+      using A = typename traits::template arg<i>;
+      A v;
+      if (p.scalar_mask & (1u << (i + 1))) {
+        memcpy(&v, p.constant[i + 1], sizeof(A));
+      } else if constexpr (Cast) {
+        v = c10::fetch_and_cast<A>(p.dtype[i + 1], p.data[i + 1] + offset[i + 1]);
+      } else {
+        v = static_cast<A>(*reinterpret_cast<const storage_of<A, C, S>*>(p.data[i + 1] + offset[i + 1]));
+      }
+      return v;
+    };
+    const R r = f(load(std::integral_constant<int, int(I)>{})...);
+    if constexpr (Cast) c10::cast_and_store<R>(p.dtype[0], p.data[0] + offset[0], r);
+    else *reinterpret_cast<OutS*>(p.data[0] + offset[0]) = c10::convert<OutS>(r);
   }
 }
 
@@ -282,6 +326,9 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
       if (done) return;
     }
   }
+  if (inputs_typed && out_typed && !any_scalar && L.ndim <= kMaxDims &&
+      launch_inner<F, OutS, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq))
+    return;
   if (inputs_typed && out_typed) launch_strided<false, C, S>(f, L, stream, seq);
   else launch_strided<true, C, S>(f, L, stream, seq);
 }

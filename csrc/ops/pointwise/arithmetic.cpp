@@ -9,10 +9,12 @@
 namespace gemforge::ops {
 namespace {
 
-// torch's alpha checks, against the inputs' common dtype (whatever out= is); alpha == 1 passes.
-void check_alpha(const Tensor& self, const Tensor& other, const Scalar& alpha) {
+// torch's alpha checks, against its iterator's output dtype: out='s on the GPU, the inputs'
+// common dtype on the cpu (which computes into a temporary of that dtype). alpha == 1 passes.
+void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, const Scalar& alpha) {
   if (alpha.isIntegral(false) && alpha.to<int64_t>() == 1) return;
-  at::native::alpha_check(at::result_type(self, other), alpha);
+  const bool out_dtype = out.defined() && !out.is_cpu();
+  at::native::alpha_check(out_dtype ? out.scalar_type() : at::result_type(self, other), alpha);
 }
 
 }  // namespace
@@ -21,19 +23,19 @@ void check_alpha(const Tensor& self, const Tensor& other, const Scalar& alpha) {
 #define GF_ALPHA_OP(name, extra_check)                                                            \
   Tensor name(const Tensor& self, const Tensor& other, const Scalar& alpha) {                     \
     extra_check;                                                                                   \
-    check_alpha(self, other, alpha);                                                     \
+    check_alpha(Tensor(), self, other, alpha);                                                     \
     return pw::functional(IterKind::binary, {self, other}, K<kernels::name>, {alpha},              \
                           GF_FALLBACK(self, name, self, other, alpha));                            \
   }                                                                                                \
   Tensor& name##_out(const Tensor& self, const Tensor& other, const Scalar& alpha, Tensor& out) {  \
     extra_check;                                                                                   \
-    check_alpha(self, other, alpha);                                                          \
+    check_alpha(out, self, other, alpha);                                                          \
     return pw::out_form(out, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
                         GF_FALLBACK(self, name##_outf, self, other, alpha, out));                  \
   }                                                                                                \
   Tensor& name##_(Tensor& self, const Tensor& other, const Scalar& alpha) {                       \
     extra_check;                                                                                   \
-    check_alpha(self, other, alpha);                                                         \
+    check_alpha(self, self, other, alpha);                                                         \
     return pw::inplace(self, IterKind::binary, {self, other}, K<kernels::name>, {alpha},           \
                        GF_FALLBACK(self, name##_, self, other, alpha));                            \
   }                                                                                                \

@@ -104,7 +104,7 @@ def markdown(results: list, setup: Setup) -> str:
     if errors:
         out += ["", "## errors", ""] + errors
     out += ["", "served: whether gemforge's stats counted the call (no = it fell through to "
-            "torch's kernel). µs are device time per call (host time per call for overhead)."]
+            "torch's kernel). µs are device time per call, from batches of 10 calls back to back (host time per call for overhead)."]
     return "\n".join(out) + "\n"
 
 
