@@ -90,6 +90,13 @@ done_step ok
 
 # ---------------------------------------------------------------------------------------------
 step "2. build and install"
+# A torch extension must share the process's libstdc++ (the system's). This GPU image sets
+# CXX=/opt/gcc/bin/g++, a wrapper whose libraries link libstdc++ into our .so statically; two
+# libstdc++ in one process crashed on the first formatted error message. Use the system compiler.
+if [[ -n "${CXX:-}" && "$CXX" != /usr/bin/* && -x /usr/bin/g++ ]]; then
+    echo "CXX=$CXX: building with the system compiler /usr/bin/g++ instead"
+    export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++
+fi
 if [[ "${GEMFORGE_SKIP_BUILD:-0}" == 1 ]]; then
     echo "GEMFORGE_SKIP_BUILD=1: using the installed gemforge"
     done_step skipped

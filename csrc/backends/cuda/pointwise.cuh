@@ -25,13 +25,18 @@
 namespace gemforge::pw::cuda {
 
 constexpr int kThreads = 256;
-constexpr int kVecsPerThread = 2;   // independent 16-byte loads in flight per input per thread
+// 16-byte vectors per input per thread. Dense: one, so that a 4096x4096 op spreads over many
+// small blocks (measured on an H200 against 2 and 4, and 128/512-thread blocks: benchmarks/NOTES.md);
+// inner-dense: two, whose offset arithmetic is worth sharing.
+constexpr int kDenseVecsPerThread = 1;
+constexpr int kVecsPerThread = 2;
 constexpr int kStridedUnroll = 4;   // elements per thread in the strided kernel
 
 template <class T> constexpr ScalarType dtype_of = c10::CppTypeToScalarType<T>::value;
 
 template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
 template <class T, int V> struct tile { vec<T, V> v[kVecsPerThread]; };
+template <class T, int V, int Vecs> struct vec_tile { vec<T, V> v[Vecs]; };
 
 template <class... T> constexpr int max_size() {
   int m = 1;
@@ -40,31 +45,31 @@ template <class... T> constexpr int max_size() {
 }
 
 // ---- vectorized: contiguous operands of the functor's own dtypes -----------------------------
-// A block owns kThreads * kVecsPerThread * V consecutive elements; a thread issues all its loads
-// before its first store, which may alias an input (in-place ops).
-template <int V, class F, class OutS, class... InS, size_t... I>
+// A block owns Threads * Vecs * V consecutive elements; a thread issues all its loads before
+// its first store, which may alias an input (in-place ops).
+template <int V, int Threads, int Vecs, class F, class OutS, class... InS, size_t... I>
 __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* out,
                                                 const ::cuda::std::tuple<const InS*...>& in,
                                                 std::index_sequence<I...>) {
   using traits = fn_traits<F>;
-  constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
+  constexpr int64_t kPerBlock = int64_t(Threads) * Vecs * V;
   const int64_t start = int64_t(blockIdx.x) * kPerBlock;
   if (start + kPerBlock > n) {  // the last, partial block: one element at a time
-    for (int64_t i = start + threadIdx.x; i < n; i += kThreads)
+    for (int64_t i = start + threadIdx.x; i < n; i += Threads)
       out[i] = c10::convert<OutS>(
           f(static_cast<typename traits::template arg<I>>(::cuda::std::get<I>(in)[i])...));
     return;
   }
-  ::cuda::std::tuple<tile<InS, V>...> regs;  // (inputs, kVecsPerThread, V)
+  ::cuda::std::tuple<vec_tile<InS, V, Vecs>...> regs;  // (inputs, Vecs, V)
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) {
-    const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
+  for (int j = 0; j < Vecs; ++j) {
+    const int64_t i = start + (int64_t(j) * Threads + threadIdx.x) * V;
     ((::cuda::std::get<I>(regs).v[j] =
           *reinterpret_cast<const vec<InS, V>*>(::cuda::std::get<I>(in) + i)), ...);
   }
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) {
-    const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
+  for (int j = 0; j < Vecs; ++j) {
+    const int64_t i = start + (int64_t(j) * Threads + threadIdx.x) * V;
     vec<OutS, V> result;
 #pragma unroll
     for (int k = 0; k < V; ++k)
@@ -74,20 +79,20 @@ __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* out
   }
 }
 
-template <int V, class F, class OutS, class... InS>
-__global__ void __launch_bounds__(kThreads)
+template <int V, int Threads, int Vecs, class F, class OutS, class... InS>
+__global__ void __launch_bounds__(Threads)
 vectorized_kernel(F f, int64_t n, OutS* out, ::cuda::std::tuple<const InS*...> in) {
-  vectorized_body<V>(f, n, out, in, std::index_sequence_for<InS...>{});
+  vectorized_body<V, Threads, Vecs>(f, n, out, in, std::index_sequence_for<InS...>{});
 }
 
 template <class F, class OutS, class... InS>
 void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   constexpr int V = 16 / max_size<OutS, InS...>();
-  constexpr int64_t kPerBlock = int64_t(kThreads) * kVecsPerThread * V;
+  constexpr int64_t kPerBlock = int64_t(kThreads) * kDenseVecsPerThread * V;
   const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
   int k = 1;
   ::cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
-  vectorized_kernel<V><<<blocks, kThreads, 0, stream>>>(
+  vectorized_kernel<V, kThreads, kDenseVecsPerThread><<<blocks, kThreads, 0, stream>>>(
       f, L.numel, reinterpret_cast<OutS*>(L.data[0]), in);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
