@@ -96,6 +96,8 @@ step "2. build and install"
 if [[ -n "${CXX:-}" && "$CXX" != /usr/bin/* && -x /usr/bin/g++ ]]; then
     echo "CXX=$CXX: building with the system compiler /usr/bin/g++ instead"
     export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++
+    # named to CMake too, so that a build folder configured with the other compiler starts over
+    GEMFORGE_CMAKE_ARGS="-DCMAKE_CXX_COMPILER=/usr/bin/g++;-DCMAKE_CUDA_HOST_COMPILER=/usr/bin/g++${GEMFORGE_CMAKE_ARGS:+;$GEMFORGE_CMAKE_ARGS}"
 fi
 if [[ "${GEMFORGE_SKIP_BUILD:-0}" == 1 ]]; then
     echo "GEMFORGE_SKIP_BUILD=1: using the installed gemforge"
@@ -160,7 +162,7 @@ if [[ "${GEMFORGE_SKIP_TESTS:-0}" == 1 ]]; then
     done_step skipped
 else
     # shellcheck disable=SC2086  # GEMFORGE_TEST_ARGS is a list of words
-    if "$PYTHON" -m pytest tests/python -q -x -p no:cacheprovider ${GEMFORGE_TEST_ARGS:-} 2>&1 \
+    if "$PYTHON" -m pytest tests/python -q -p no:cacheprovider ${GEMFORGE_TEST_ARGS:-} 2>&1 \
         | tee "$OUT/pytest.log"; then
         done_step ok
     else

@@ -47,6 +47,7 @@ Launch from_iter(const at::TensorIteratorBase& iter, ScalarType compute) {
     L.data[k] = static_cast<char*>(iter.data_ptr(k));
     L.cpu_scalar[k] = k > 0 && iter.is_cpu_scalar(k);
     auto strides = iter.strides(k);
+    L.strides[k][0] = 0;  // a 0-d iteration: one element, no stride
     for (int d = 0; d < iter.ndim(); ++d) L.strides[k][d] = strides[d];
   }
   return L;

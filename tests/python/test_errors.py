@@ -99,7 +99,6 @@ CASES = [
     ("fill_overflow_empty", lambda: _i(0, dtype=torch.uint8).fill_(300), "overflow"),
     ("fill_complex_into_real", lambda: _f(4).fill_(1 + 2j), "overflow"),
     ("copy_shape_mismatch", lambda: _f(3, 4).copy_(_f(5)), "must match"),
-    ("abs_bool_inplace", lambda: _b(3).abs_(), "bool"),
 ]
 
 
@@ -118,6 +117,27 @@ def test_error_parity(call, phrase):
     assert phrase.lower() in str(gems_error).lower(), (
         f"gemforge's message does not mention {phrase!r}:\n{gems_error}\n"
         f"torch's message:\n{torch_error}")
+
+
+def test_abs_bool_inplace_follows_torch():
+    """torch's cpu kernel refuses abs_ on bool; its CUDA kernel accepts it (and changes nothing).
+    gemforge does what torch does on each device."""
+    def call():
+        torch.manual_seed(0)
+        return _b(3).abs_()
+
+    torch_error = raised(call)
+    with gemforge.use_gems(backends=[BACKEND]):
+        gems_error = raised(call)
+    if torch_error is not None:
+        assert_same_error(torch_error, gems_error)
+        assert "bool" in str(gems_error).lower()
+        return
+    assert gems_error is None, f"torch accepts the call, gemforge raised {gems_error!r}"
+    expected = call()
+    with gemforge.use_gems(backends=[BACKEND]):
+        got = call()
+    torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("op", [torch.add, torch.sub], ids=["add", "sub"])
