@@ -55,9 +55,10 @@ Launch from_iter(const at::TensorIteratorBase& iter, ScalarType compute) {
 
 void run_split(const at::TensorIteratorBase& iter, const Kernel& k, const Args& args,
                ScalarType compute) {
-  // The strided kernels index in 32 bits; dense iterations take 64-bit offsets as they are.
+  // The cuda kernels take 32-bit offsets past the first dimension: split larger iterations.
+  // One-dimensional ones the backend walks in chunks itself.
   if (iter.device_type() == c10::DeviceType::CUDA && !iter.can_use_32bit_indexing() &&
-      !iter.is_contiguous()) {
+      iter.ndim() > 1) {
     for (auto& sub : iter.with_32bit_indexing()) launch(from_iter(sub, compute), sub.device_type(), k, args);
     return;
   }

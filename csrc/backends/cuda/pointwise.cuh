@@ -277,20 +277,24 @@ void launch_strided(const F& f, const Launch& L, cudaStream_t stream, std::index
   };
   (bind_constant(std::integral_constant<int, int(I)>{}), ...);
 
-  // A contiguous launch past 2^31 elements arrives here only when it needs casts: walk it in
-  // chunks whose byte offsets fit 32 bits.
-  constexpr int64_t kChunk = int64_t(1) << 26;
-  for (int64_t begin = 0; begin < L.numel; begin += kChunk) {
-    const int64_t n = std::min(kChunk, L.numel - begin);
-    if (begin > 0) {
-      for (int k = 0; k < L.ntensors; ++k)
-        if (!(p.scalar_mask & (1u << k))) p.data[k] = L.data[k] + begin * L.strides[k][0];
-    }
-    const int64_t per_block = int64_t(kThreads) * kStridedUnroll;
+  const int64_t per_block = int64_t(kThreads) * kStridedUnroll;
+  if (L.ndim > 1) {  // the host split the iteration: every offset fits 32 bits
+    strided_kernel<Cast, C, S><<<(L.numel + per_block - 1) / per_block, kThreads, 0, stream>>>(
+        f, p, uint32_t(L.numel), seq);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+  // One dimension (the host does not split those): chunks whose byte offsets fit 32 bits.
+  int64_t max_stride = 1;
+  for (int k = 0; k < L.ntensors; ++k) max_stride = std::max(max_stride, L.strides[k][0]);
+  const int64_t chunk = std::min(int64_t(1) << 30, ((int64_t(1) << 31) - 1) / max_stride);
+  for (int64_t begin = 0; begin < L.numel; begin += chunk) {
+    const int64_t n = std::min(chunk, L.numel - begin);
+    for (int k = 0; k < L.ntensors; ++k)
+      if (!(p.scalar_mask & (1u << k))) p.data[k] = L.data[k] + begin * L.strides[k][0];
     strided_kernel<Cast, C, S><<<(n + per_block - 1) / per_block, kThreads, 0, stream>>>(
         f, p, uint32_t(n), seq);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    if (L.numel <= kChunk) break;
   }
 }
 
