@@ -114,8 +114,9 @@ UNARY_IDS = [u.id for u in UNARY]
 
 def served_unary(u, dtype, overload):
     """The overload gemforge must serve, or None where it hands the case to torch by design:
-    abs of a complex tensor (a real result, computed by torch's kernel)."""
-    if u.name == "abs" and dtype.is_complex:
+    abs of a complex tensor (a real result, computed by torch's kernel) and of a bool tensor
+    (torch's cuda kernel is the identity, its cpu kernel raises)."""
+    if u.name == "abs" and (dtype.is_complex or dtype is torch.bool):
         return None
     return overload
 

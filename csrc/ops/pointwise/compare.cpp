@@ -31,15 +31,6 @@ GF_COMPARE(gt)
 GF_COMPARE(ge)
 #undef GF_COMPARE
 
-namespace {
-// A new bool tensor written by `outf`: torch's functional logical ops are their out= form.
-template <class OutF> Tensor into_new_bool(const Tensor& self, OutF&& outf) {
-  Tensor out = at::empty({0}, self.options().dtype(at::kBool));
-  outf(out);
-  return out;
-}
-}  // namespace
-
 // torch writes the functional and in-place forms through the out= kernel; so do its fallbacks.
 #define GF_LOGICAL(name)                                                                            \
   Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                        \
@@ -47,9 +38,12 @@ template <class OutF> Tensor into_new_bool(const Tensor& self, OutF&& outf) {
                         GF_FALLBACK(self, name##_outf, self, other, out));                          \
   }                                                                                                 \
   Tensor name(const Tensor& self, const Tensor& other) {                                            \
-    auto into = [&](Tensor& out) -> Tensor& { return GF_TORCH(self, name##_outf, self, other, out); }; \
-    return pw::functional(IterKind::comparison, {self, other}, K<kernels::name>, {},                \
-                          GF_FALLBACK_TO(into_new_bool(self, into)));                               \
+    if (Tensor r = pw::run_dense(IterKind::comparison, Tensor(), {self, other}, K<kernels::name>);  \
+        r.defined())                                                                                \
+      return r;                                                                                     \
+    /* as torch: a bool tensor on self's device, written by the out= form */                        \
+    Tensor out = at::empty({0}, self.options().dtype(at::kBool));                                   \
+    return ops::name##_out(self, other, out);                                                       \
   }                                                                                                 \
   Tensor& name##_(Tensor& self, const Tensor& other) {                                              \
     return pw::inplace(self, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
