@@ -172,7 +172,7 @@ def test_unary_out_noncontiguous(u):
 @pytest.mark.parametrize("u", UNARY, ids=UNARY_IDS)
 def test_unary_inplace(u, dtype, layout):
     a = laid_out(layout, (6, 9), dtype, u.low, u.high)
-    check(lambda x: u.op("inplace")(x, **u.kwargs), [a], served=f"{u.name}_")
+    check(lambda x: u.op("inplace")(x, **u.kwargs), [a], served=served_unary(u, dtype, f"{u.name}_"))
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
