@@ -25,11 +25,7 @@
 namespace gemforge::pw::cuda {
 
 constexpr int kThreads = 256;
-// 16-byte vectors per input per thread. Dense: one, so that a 4096x4096 op spreads over many
-// small blocks (measured on an H200 against 2 and 4, and 128/512-thread blocks: benchmarks/NOTES.md);
-// inner-dense: two, whose offset arithmetic is worth sharing.
-constexpr int kDenseVecsPerThread = 1;
-constexpr int kVecsPerThread = 2;
+constexpr int kVecsPerThread = 2;  // 16-byte vectors per input per thread, inner-dense kernel
 constexpr int kStridedUnroll = 4;   // elements per thread in the strided kernel
 
 template <class T> constexpr ScalarType dtype_of = c10::CppTypeToScalarType<T>::value;
@@ -85,14 +81,14 @@ vectorized_kernel(F f, int64_t n, OutS* out, ::cuda::std::tuple<const InS*...> i
   vectorized_body<V, Threads, Vecs>(f, n, out, in, std::index_sequence_for<InS...>{});
 }
 
-template <class F, class OutS, class... InS>
+template <int Vecs, class F, class OutS, class... InS>
 void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   constexpr int V = 16 / max_size<OutS, InS...>();
-  constexpr int64_t kPerBlock = int64_t(kThreads) * kDenseVecsPerThread * V;
+  constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
   const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
   int k = 1;
   ::cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
-  vectorized_kernel<V, kThreads, kDenseVecsPerThread><<<blocks, kThreads, 0, stream>>>(
+  vectorized_kernel<V, kThreads, Vecs><<<blocks, kThreads, 0, stream>>>(
       f, L.numel, reinterpret_cast<OutS*>(L.data[0]), in);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -303,6 +299,16 @@ template <class Op> constexpr TypeSet cast_targets() {
   else return 0;
 }
 
+// How many 16-byte vectors a thread of the dense kernel takes (measured on an H200, see
+// benchmarks/NOTES.md): one for 4- and 8-byte types, where more, smaller blocks stream best;
+// two for 2-byte types and compute-bound ops, which need the extra independent work.
+template <class Op> constexpr bool compute_bound() {
+  return std::is_same_v<Op, kernels::pow_tensor>;
+}
+template <class Op, class... T> constexpr int dense_vecs() {
+  return (max_size<T...>() <= 2 || compute_bound<Op>()) ? 2 : 1;
+}
+
 template <class Op, class S, class C, class F, size_t... I>
 void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) {
   using traits = fn_traits<F>;
@@ -316,28 +322,40 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
                     L.dtype[I + 1] == dtype_of<storage_of<typename traits::template arg<I>, C, S>>),
    ...);
   ((any_scalar |= L.cpu_scalar[I + 1]), ...);
-  const bool out_typed = L.dtype[0] == dtype_of<OutS>;
 
-  bool aligned = true;
-  for (int k = 0; k < L.ntensors; ++k) aligned &= reinterpret_cast<uintptr_t>(L.data[k]) % 16 == 0;
-
-  if (L.contiguous && aligned && !any_scalar && inputs_typed) {
-    if (out_typed) {
-      launch_vectorized<F, OutS, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream);
+  // A dense copy without a cast is a memcpy.
+  if constexpr (std::is_same_v<Op, kernels::copy>) {
+    if (L.contiguous && L.dtype[0] == L.dtype[1]) {
+      C10_CUDA_CHECK(cudaMemcpyAsync(L.data[0], L.data[1], L.numel * c10::elementSize(L.dtype[0]),
+                                     cudaMemcpyDeviceToDevice, stream));
       return;
     }
+  }
+
+  // The vector kernels, when the inputs are of the functor's dtypes and the output is too (or,
+  // for copy, one of its cast targets).
+  auto vector_kernels = [&](auto out_tag) {
+    using D = typename decltype(out_tag)::type;
+    bool aligned = true;
+    for (int k = 0; k < L.ntensors; ++k) aligned &= reinterpret_cast<uintptr_t>(L.data[k]) % 16 == 0;
+    if (L.contiguous && aligned) {
+      launch_vectorized<dense_vecs<Op, D, storage_of<typename traits::template arg<I>, C, S>...>(), F,
+                        D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream);
+      return true;
+    }
+    return L.ndim <= kMaxDims &&
+           launch_inner<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq);
+  };
+  const bool out_typed = L.dtype[0] == dtype_of<OutS>;
+  if (inputs_typed && !any_scalar) {
+    if (out_typed && vector_kernels(type_tag<OutS>{})) return;
     constexpr TypeSet targets = cast_targets<Op>();
     if constexpr (targets != 0) {
-      const bool done = dispatch_dtype<targets>(L.dtype[0], [&](auto tag) {
-        using D = typename decltype(tag)::type;
-        launch_vectorized<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream);
-      });
+      bool done = false;
+      dispatch_dtype<targets>(L.dtype[0], [&](auto tag) { done = vector_kernels(tag); });
       if (done) return;
     }
   }
-  if (inputs_typed && out_typed && !any_scalar && L.ndim <= kMaxDims &&
-      launch_inner<F, OutS, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq))
-    return;
   if (inputs_typed && out_typed) launch_strided<false, C, S>(f, L, stream, seq);
   else launch_strided<true, C, S>(f, L, stream, seq);
 }
