@@ -300,13 +300,14 @@ template <class Op> constexpr TypeSet cast_targets() {
 }
 
 // How many 16-byte vectors a thread of the dense kernel takes (measured on an H200, see
-// benchmarks/NOTES.md): one for 4- and 8-byte types, where more, smaller blocks stream best;
-// two for 2-byte types and compute-bound ops, which need the extra independent work.
+// benchmarks/NOTES.md): one for 1-, 4- and 8-byte types, where more, smaller blocks stream
+// best; two for 2-byte types (8 elements a vector: their math wants the extra independent
+// work) and compute-bound ops.
 template <class Op> constexpr bool compute_bound() {
   return std::is_same_v<Op, kernels::pow_tensor>;
 }
 template <class Op, class... T> constexpr int dense_vecs() {
-  return (max_size<T...>() <= 2 || compute_bound<Op>()) ? 2 : 1;
+  return (max_size<T...>() == 2 || compute_bound<Op>()) ? 2 : 1;
 }
 
 template <class Op, class S, class C, class F, size_t... I>
