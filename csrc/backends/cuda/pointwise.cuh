@@ -93,6 +93,22 @@ void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Adds to offset[k] the byte offset, in operand k, of element `linear` of an iteration over
+// `ndim` dimensions (p.size, fastest first; p.stride[k], bytes).
+template <int NT, class Params>
+__device__ __forceinline__ void add_offsets(const Params& p, int ndim, uint32_t linear,
+                                            uint32_t (&offset)[NT]) {
+#pragma unroll
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (d == ndim) break;
+    const uint32_t q = p.size[d].div(linear);
+    const uint32_t r = linear - q * p.size[d].divisor;
+    linear = q;
+#pragma unroll
+    for (int k = 0; k < NT; ++k) offset[k] += r * p.stride[k][d];
+  }
+}
+
 // ---- inner-dense: the innermost dimension dense or broadcast in every operand -------------------
 // Bias adds, per-row or per-column scales, masks: a thread takes vectors of V inner elements;
 // an operand broadcast along the inner dimension (stride 0) loads one element and repeats it.
@@ -132,16 +148,7 @@ inner_kernel(F f, InnerParams p, uint32_t nvecs, std::index_sequence<I...>) {
     const uint32_t inner = (vi - outer * p.inner_vecs) * V;
 #pragma unroll
     for (int k = 0; k < nt; ++k) offset[j][k] = inner * p.inner_stride[k];
-    uint32_t rest = outer;
-#pragma unroll
-    for (int d = 0; d < kMaxDims; ++d) {
-      if (d == p.outer_ndim) break;
-      const uint32_t q = p.size[d].div(rest);
-      const uint32_t r = rest - q * p.size[d].divisor;
-      rest = q;
-#pragma unroll
-      for (int k = 0; k < nt; ++k) offset[j][k] += r * p.stride[k][d];
-    }
+    add_offsets<nt>(p, p.outer_ndim, outer, offset[j]);
   }
   ::cuda::std::tuple<tile<::cuda::std::tuple_element_t<I, InTypes>, V>...> regs;  // (inputs, kVecsPerThread, V)
 #pragma unroll
@@ -220,16 +227,7 @@ strided_kernel(F f, StridedParams p, uint32_t n, std::index_sequence<I...>) {
   for (int u = 0; u < kStridedUnroll; ++u, idx += kThreads) {
     if (idx >= n) return;
     uint32_t offset[nt] = {};
-    uint32_t rest = idx;
-#pragma unroll
-    for (int d = 0; d < kMaxDims; ++d) {
-      if (d == p.ndim) break;
-      const uint32_t q = p.size[d].div(rest);
-      const uint32_t r = rest - q * p.size[d].divisor;
-      rest = q;
-#pragma unroll
-      for (int k = 0; k < nt; ++k) offset[k] += r * p.stride[k][d];
-    }
+    add_offsets<nt>(p, p.ndim, idx, offset);
     auto load = [&](auto index) {
       constexpr int i = decltype(index)::value;
       using A = typename traits::template arg<i>;
