@@ -54,7 +54,11 @@ def bench_table(repo: str) -> str:
     for _, path in found:
         rel = os.path.relpath(path, repo)
         with open(path) as f:
-            lines.append(f"From `{rel}`:\n\n" + f.read().strip())
+            text = f.read().strip()
+        # the summary's own title would be a top-level heading inside the README
+        text = "\n".join(line.lstrip("#").strip() if line.startswith("# ") else line
+                         for line in text.splitlines())
+        lines.append(f"From `{rel}`:\n\n" + text)
     return "\n\n".join(lines)
 
 

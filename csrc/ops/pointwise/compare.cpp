@@ -61,7 +61,7 @@ Tensor& logical_not_out(const Tensor& self, Tensor& out) {
                                 .add_const_input(self)
                                 .build();
   if (pw::run(iter, K<kernels::logical_not>, {}, self.scalar_type())) return out;
-  return GF_TORCH(self, logical_not_outf, self, out);
+  return GF_FALLBACK(self, logical_not_outf, self, out)();
 }
 Tensor logical_not(const Tensor& self) {
   if (Tensor r = pw::run_dense(IterKind::comparison, Tensor(), {self}, K<kernels::logical_not>); r.defined())

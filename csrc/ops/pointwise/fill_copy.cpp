@@ -22,7 +22,7 @@ Tensor& fill_(Tensor& self, const Scalar& value) {
                                 .resize_outputs(false)
                                 .build();
   if (pw::run(iter, K<kernels::fill>, {value}, self.scalar_type())) return self;
-  return GF_TORCH(self, fill_, self, value);
+  return GF_FALLBACK(self, fill_, self, value)();
 }
 
 Tensor& fill_tensor_(Tensor& self, const Tensor& value) {

@@ -117,13 +117,13 @@ bool clamp_tensors(Tensor& out, const Tensor& self, const OptTensor& min, const 
 
 Tensor clamp_tensor(const Tensor& self, const OptTensor& min, const OptTensor& max) {
   Tensor out;
-  return clamp_tensors(out, self, min, max) ? out : GF_TORCH(self, clamp, self, min, max);
+  return clamp_tensors(out, self, min, max) ? out : GF_FALLBACK(self, clamp, self, min, max)();
 }
 Tensor& clamp_tensor_out(const Tensor& self, const OptTensor& min, const OptTensor& max, Tensor& out) {
-  return clamp_tensors(out, self, min, max) ? out : GF_TORCH(self, clamp_outf, self, min, max, out);
+  return clamp_tensors(out, self, min, max) ? out : GF_FALLBACK(self, clamp_outf, self, min, max, out)();
 }
 Tensor& clamp_tensor_(Tensor& self, const OptTensor& min, const OptTensor& max) {
-  return clamp_tensors(self, self, min, max) ? self : GF_TORCH(self, clamp_, self, min, max);
+  return clamp_tensors(self, self, min, max) ? self : GF_FALLBACK(self, clamp_, self, min, max)();
 }
 
 }  // namespace gemforge::ops
