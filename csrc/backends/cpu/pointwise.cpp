@@ -26,18 +26,33 @@ void loop(const F& f, const Launch& L, std::index_sequence<I...>) {
   using OutS = storage_of<R, C, S>;
   if (L.numel == 0) return;
 
-  bool typed = L.dtype[0] == dtype_of<OutS>, any_scalar = false;
-  ((typed &= L.dtype[I + 1] == dtype_of<storage_of<typename traits::template arg<I>, C, S>>), ...);
+  bool inputs_typed = true, any_scalar = false;
+  ((inputs_typed &= L.dtype[I + 1] == dtype_of<storage_of<typename traits::template arg<I>, C, S>>), ...);
   ((any_scalar |= L.cpu_scalar[I + 1]), ...);
 
-  if (L.contiguous && typed && !any_scalar) {
-    OutS* out = reinterpret_cast<OutS*>(L.data[0]);
+  // Dense operands of the functor's own dtypes: a plain loop. An output of another dtype (copy's
+  // casts, in-place comparisons) is converted on the store.
+  if (L.contiguous && inputs_typed && !any_scalar) {
     auto in = std::make_tuple(
         reinterpret_cast<const storage_of<typename traits::template arg<I>, C, S>*>(L.data[I + 1])...);
+    auto value = [&](int64_t i) {
+      return f(static_cast<typename traits::template arg<I>>(std::get<I>(in)[i])...);
+    };
+    auto typed_store = [&](auto out_tag) {
+      using D = typename decltype(out_tag)::type;
+      D* out = reinterpret_cast<D*>(L.data[0]);
+      at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) out[i] = c10::convert<D>(value(i));
+      });
+    };
+    if (L.dtype[0] == dtype_of<OutS>) return typed_store(type_tag<OutS>{});
+    if constexpr (std::is_same_v<Op, kernels::copy>) {  // a cast copy into a floating dtype
+      if (dispatch_dtype<kernels::copy::cast_to>(L.dtype[0], typed_store)) return;
+    }
+    char* out = L.data[0];
+    const int64_t size = c10::elementSize(L.dtype[0]);
     at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        out[i] = c10::convert<OutS>(
-            f(static_cast<typename traits::template arg<I>>(std::get<I>(in)[i])...));
+      for (int64_t i = begin; i < end; ++i) c10::cast_and_store<R>(L.dtype[0], out + i * size, value(i));
     });
     return;
   }
