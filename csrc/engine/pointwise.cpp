@@ -14,8 +14,8 @@ namespace gemforge::pw {
 namespace {
 
 bool served_dtype(const Kernel& k, c10::DeviceType device, ScalarType t) {
-  if (device == c10::DeviceType::CUDA) return k.cuda != nullptr && has(k.cuda_types, t);
-  if (device == c10::DeviceType::CPU) return has(k.cpu_types, t);
+  if (device == c10::DeviceType::CUDA) return k.cuda != nullptr && has(k.types, t);
+  if (device == c10::DeviceType::CPU) return has(k.types, t);
   return false;
 }
 

@@ -21,20 +21,21 @@ namespace gemforge::pw {
 
 using at::Tensor;
 
-// One op's kernels on every backend compiled in, and the dtypes each has kernels for.
+// One op's kernels on every backend compiled in (cuda: null without a CUDA build), and the
+// dtypes they have kernels for.
 struct Kernel {
   void (*cpu)(const Launch&, const Args&);
   void (*cuda)(const Launch&, const Args&);
-  TypeSet cpu_types, cuda_types;
+  TypeSet types;
   bool casts;  // stores into any output dtype by design (copy)
 };
 
 template <class Op> constexpr Kernel kernel() {
   constexpr bool casts = std::is_same_v<Op, kernels::copy>;
 #ifdef GEMFORGE_WITH_CUDA
-  return {&run_cpu<Op>, &run_cuda<Op>, Op::types, Op::types, casts};
+  return {&run_cpu<Op>, &run_cuda<Op>, Op::types, casts};
 #else
-  return {&run_cpu<Op>, nullptr, Op::types, 0, casts};
+  return {&run_cpu<Op>, nullptr, Op::types, casts};
 #endif
 }
 

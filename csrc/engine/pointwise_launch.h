@@ -27,7 +27,6 @@ struct Launch {
   // ~1 KB stays out of a tiny op's host time.
   int64_t sizes[kMaxDims];                     // fastest-moving dimension first
   int64_t strides[kMaxOperands][kMaxDims];     // in bytes
-  void* stream = nullptr;                      // cudaStream_t on the cuda backend
 };
 
 // The non-tensor arguments of an op (alpha, clamp bounds, a rounding mode, ...).
