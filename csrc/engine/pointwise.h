@@ -9,7 +9,7 @@
 
 #include "engine/dtypes.h"
 #include "engine/pointwise_launch.h"
-#include "ops/pointwise/kernels.h"
+#include "ops/pointwise/kernels/base.h"
 
 #include <ATen/TensorIterator.h>
 #include <ATen/core/Tensor.h>
@@ -27,11 +27,11 @@ struct Kernel {
   void (*cpu)(const Launch&, const Args&);
   void (*cuda)(const Launch&, const Args&);
   TypeSet types;
-  bool casts;  // stores into any output dtype by design (copy)
+  bool casts;  // stores into any output dtype by design (Op::cast_to: copy)
 };
 
 template <class Op> constexpr Kernel kernel() {
-  constexpr bool casts = std::is_same_v<Op, kernels::copy>;
+  constexpr bool casts = Op::cast_to != 0;
 #ifdef GEMFORGE_WITH_CUDA
   return {&run_cpu<Op>, &run_cuda<Op>, Op::types, casts};
 #else

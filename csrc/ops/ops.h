@@ -56,7 +56,8 @@ Tensor& pow_scalar_(Tensor& self, const Scalar& exponent);
 Tensor pow_scalar(const Scalar& self, const Tensor& exponent);
 Tensor& pow_scalar_out(const Scalar& self, const Tensor& exponent, Tensor& out);
 
-// ---- pointwise: unary ops, functional, out= and in-place (arithmetic.cpp, unary_math.cpp) --------
+// ---- pointwise: unary ops, functional, out= and in-place (arithmetic.cpp, unary_math.cpp,
+// activation.cpp) -------------------------------------------------------------------------------
 #define GF_DECLARE_UNARY(name)                       \
   Tensor name(const Tensor& self);                   \
   Tensor& name##_out(const Tensor& self, Tensor& out); \
@@ -74,7 +75,6 @@ GF_DECLARE_UNARY(sigmoid)
 GF_DECLARE_UNARY(relu)
 GF_DECLARE_UNARY(silu)
 GF_DECLARE_UNARY(logical_not)
-#undef GF_DECLARE_UNARY
 
 Tensor gelu(const Tensor& self, c10::string_view approximate);
 Tensor& gelu_out(const Tensor& self, c10::string_view approximate, Tensor& out);
@@ -87,7 +87,6 @@ GF_DECLARE_BINARY(lt)
 GF_DECLARE_BINARY(le)
 GF_DECLARE_BINARY(gt)
 GF_DECLARE_BINARY(ge)
-#undef GF_DECLARE_BINARY
 Tensor logical_and(const Tensor& self, const Tensor& other);
 Tensor& logical_and_out(const Tensor& self, const Tensor& other, Tensor& out);
 Tensor& logical_and_(Tensor& self, const Tensor& other);
@@ -109,5 +108,15 @@ Tensor& clamp_tensor_(Tensor& self, const OptTensor& min, const OptTensor& max);
 Tensor& fill_(Tensor& self, const Scalar& value);
 Tensor& fill_tensor_(Tensor& self, const Tensor& value);
 Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking);
+
+// ---- pointwise: more unary math and special functions (unary_math.cpp, special.cpp) ---------------
+
+// ---- pointwise: more binary math (binary_math.cpp) and rounding (rounding.cpp) -------------------
+
+// ---- pointwise: bitwise ops and predicates (bitwise.cpp) -------------------------------------------
+
+// ---- creation and fill (creation.cpp) ----------------------------------------------------------------
+
+// ---- activations and their backward ops (activation.cpp) ---------------------------------------------
 
 }  // namespace gemforge::ops

@@ -16,8 +16,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("version", &gemforge::version);
   m.def("available_backends", &gemforge::available_backends);
   m.def("registered_ops", [] {
-    std::vector<std::tuple<std::string, std::string, std::vector<std::string>>> rows;
-    for (auto& op : gemforge::registered_ops()) rows.emplace_back(op.overload, op.family, op.backends);
+    std::vector<std::tuple<std::string, std::string, std::vector<std::string>, std::string>> rows;
+    for (auto& op : gemforge::registered_ops())
+      rows.emplace_back(op.overload, op.family, op.backends, op.via);
     return rows;
   });
   m.def("select", [](const Names& include, const Names& exclude, const Names& backends) {

@@ -128,6 +128,16 @@ const std::vector<OpRow>& op_table() {
       GF_OP("fill_.Scalar", "creation_fill", fill_, kBoth),
       GF_OP("fill_.Tensor", "creation_fill", fill_tensor_, kBoth),
       GF_OP("copy_", "copy_shape_view", copy_, kBoth),
+
+      // ---- pointwise: more unary math and special functions ---------------------------------
+
+      // ---- pointwise: more binary math, rounding ---------------------------------------------
+
+      // ---- bitwise ops and predicates --------------------------------------------------------
+
+      // ---- creation and fill -----------------------------------------------------------------
+
+      // ---- activations and their backward ops ------------------------------------------------
   };
   return rows;
 }

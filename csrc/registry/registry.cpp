@@ -64,8 +64,14 @@ std::vector<bool> rows_named(const std::vector<std::string>& names) {
   for (const auto& raw : names) {
     const std::string name = strip_namespace(raw);
     bool found = false;
-    for (size_t i = 0; i < table.size(); ++i)
-      if (matches(table[i], name)) picked[i] = found = true;
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (!matches(table[i], name)) continue;
+      picked[i] = found = true;
+      // An alias names the rows of the overload it decomposes into.
+      if (table[i].via)
+        for (size_t j = 0; j < table.size(); ++j)
+          if (!table[j].via && table[i].via == std::string(table[j].overload)) picked[j] = true;
+    }
     if (!found)
       throw std::invalid_argument("gemforge: unknown op '" + raw +
                                   "'; gemforge.registered_ops() lists the ops gemforge serves");
@@ -151,10 +157,16 @@ bool is_enabled() { return !reg::active().empty(); }
 
 std::vector<OpInfo> registered_ops() {
   std::vector<OpInfo> out;
-  for (const auto& row : reg::op_table()) {
-    OpInfo info{row.overload, row.family, {}};
+  const auto& table = reg::op_table();
+  for (const auto& row : table) {
+    OpInfo info{row.overload, row.family, {}, row.via ? row.via : ""};
+    unsigned backends = row.backends;
+    if (row.via) {  // an alias is served wherever its target is
+      for (const auto& target : table)
+        if (!target.via && info.via == target.overload) backends = target.backends;
+    }
     for (reg::Backend b : {reg::kCpu, reg::kCuda})
-      if (row.backends & b) info.backends.push_back(reg::backend_name(b));
+      if (backends & b) info.backends.push_back(reg::backend_name(b));
     out.push_back(std::move(info));
   }
   return out;
@@ -166,6 +178,7 @@ bool stats_recording() { return reg::g_recording.load(); }
 std::vector<std::pair<std::string, int64_t>> stats() {
   std::vector<std::pair<std::string, int64_t>> out;
   for (const auto& row : reg::op_table()) {
+    if (!row.calls) continue;  // an alias: its target counts the call
     const int64_t n = row.calls->load(std::memory_order_relaxed) - row.fallbacks->load(std::memory_order_relaxed);
     if (n > 0) out.emplace_back(row.overload, n);
   }
@@ -174,6 +187,7 @@ std::vector<std::pair<std::string, int64_t>> stats() {
 std::vector<std::pair<std::string, int64_t>> fallbacks() {
   std::vector<std::pair<std::string, int64_t>> out;
   for (const auto& row : reg::op_table()) {
+    if (!row.fallbacks) continue;
     const int64_t n = row.fallbacks->load(std::memory_order_relaxed);
     if (n > 0) out.emplace_back(row.overload, n);
   }
@@ -181,6 +195,7 @@ std::vector<std::pair<std::string, int64_t>> fallbacks() {
 }
 void reset_stats() {
   for (const auto& row : reg::op_table()) {
+    if (!row.calls) continue;
     row.calls->store(0, std::memory_order_relaxed);
     row.fallbacks->store(0, std::memory_order_relaxed);
   }

@@ -18,6 +18,11 @@ constexpr unsigned kBoth = kCpu | kCuda;
 // One row: an aten overload, its family, the backends that serve it, and how to make the
 // kernel for torch::Library (the same entry point serves every backend: it launches on the
 // device of its tensors).
+//
+// A row with `via` set is an alias: an overload torch defines as a composite
+// (CompositeImplicitAutograd: absolute, multiply, special_erf, ...). It is never registered:
+// overriding it would cut it off from its autograd formula. torch decomposes it into `via`,
+// which gemforge serves.
 struct OpRow {
   const char* overload;
   const char* family;
@@ -25,6 +30,7 @@ struct OpRow {
   torch::CppFunction (*make)();
   std::atomic<int64_t>* calls;
   std::atomic<int64_t>* fallbacks;
+  const char* via = nullptr;
 };
 
 const std::vector<OpRow>& op_table();  // op_table.cpp
@@ -62,4 +68,6 @@ const char* backend_name(Backend b);
 
 #define GF_OP(overload, family, fn, backends) \
   { overload, family, backends, &::gemforge::reg::make_kernel<&fn>, \
-    &::gemforge::reg::counted<&fn>::calls, &::gemforge::reg::counted<&fn>::fallbacks }
+    &::gemforge::reg::counted<&fn>::calls, &::gemforge::reg::counted<&fn>::fallbacks, nullptr }
+// An alias row: `overload` is torch's composite of the served overload `via`.
+#define GF_VIA(overload, family, via) { overload, family, 0, nullptr, nullptr, nullptr, via }

@@ -26,6 +26,7 @@ struct OpInfo {
   std::string overload;
   std::string family;
   std::vector<std::string> backends;
+  std::string via;  // non-empty: a composite alias that torch decomposes into this served overload
 };
 // Every row of the registration table.
 std::vector<OpInfo> registered_ops();

@@ -33,6 +33,7 @@ class OpInfo(NamedTuple):
     overload: str
     family: str
     backends: tuple
+    via: str = ""  # an alias torch decomposes into this served overload; never registered itself
 
 
 def _names(value: Optional[Iterable[str]]) -> Optional[list]:
@@ -49,8 +50,8 @@ def available_backends() -> list:
 
 
 def registered_ops() -> list:
-    """Every row of the registration table: (overload, family, backends)."""
-    return [OpInfo(name, family, tuple(backends)) for name, family, backends in _C.registered_ops()]
+    """Every row of the registration table: (overload, family, backends, via)."""
+    return [OpInfo(name, family, tuple(backends), via) for name, family, backends, via in _C.registered_ops()]
 
 
 def enabled_ops() -> list:

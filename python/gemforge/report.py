@@ -24,7 +24,7 @@ def ops_table() -> str:
     backends_of = {}
     for op in gemforge.registered_ops():
         base = op.overload.split(".")[0]
-        by_family[op.family][base].append(op.overload)
+        by_family[op.family][base].append(f"{op.overload} (via {op.via})" if op.via else op.overload)
         backends_of.setdefault((op.family, base), set()).update(op.backends)
     rows = ["| family | op | overloads | backends |", "|---|---|---|---|"]
     total = 0

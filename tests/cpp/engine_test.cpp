@@ -3,6 +3,7 @@
 #include "engine/dtypes.h"
 #include "engine/fast_div.h"
 #include "engine/pointwise.h"
+#include "ops/pointwise/kernels/arithmetic.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

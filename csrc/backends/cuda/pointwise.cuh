@@ -5,13 +5,14 @@
 //                      row/column scales): the same 16-byte accesses, outer dims by offset
 //   strided_kernel     any strides, CPU scalars and (with Cast) any dtypes, one element at a
 //                      time; 32-bit offsets, the host splits larger iterations
-// run_cuda<Op> is instantiated per op by the pointwise_*.cu files.
+// run_cuda<Op> is instantiated per family by the pointwise_<family>.cu files.
 #pragma once
 
 #include "engine/dtypes.h"
 #include "engine/fast_div.h"
 #include "engine/pointwise_launch.h"
-#include "ops/pointwise/kernels.h"
+#include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/fill_copy.h"  // copy: a dense same-dtype copy is a memcpy
 
 #include <c10/core/DynamicCast.h>
 #include <c10/cuda/CUDAException.h>
@@ -292,20 +293,12 @@ void launch_strided(const F& f, const Launch& L, cudaStream_t stream, std::index
   }
 }
 
-template <class Op> constexpr TypeSet cast_targets() {
-  if constexpr (std::is_same_v<Op, kernels::copy>) return Op::cast_to;
-  else return 0;
-}
-
 // How many 16-byte vectors a thread of the dense kernel takes (measured on an H200, see
 // benchmarks/NOTES.md): one for 1-, 4- and 8-byte types, where more, smaller blocks stream
 // best; two for 2-byte types (8 elements a vector: their math wants the extra independent
-// work) and compute-bound ops.
-template <class Op> constexpr bool compute_bound() {
-  return std::is_same_v<Op, kernels::pow_tensor>;
-}
+// work) and compute-bound ops (Op::heavy).
 template <class Op, class... T> constexpr int dense_vecs() {
-  return (max_size<T...>() == 2 || compute_bound<Op>()) ? 2 : 1;
+  return (max_size<T...>() == 2 || Op::heavy) ? 2 : 1;
 }
 
 template <class Op, class S, class C, class F, size_t... I>
@@ -348,7 +341,7 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
   const bool out_typed = L.dtype[0] == dtype_of<OutS>;
   if (inputs_typed && !any_scalar) {
     if (out_typed && vector_kernels(type_tag<OutS>{})) return;
-    constexpr TypeSet targets = cast_targets<Op>();
+    constexpr TypeSet targets = Op::cast_to;
     if constexpr (targets != 0) {
       bool done = false;
       dispatch_dtype<targets>(L.dtype[0], [&](auto tag) { done = vector_kernels(tag); });

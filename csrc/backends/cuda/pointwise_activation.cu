@@ -1,8 +1,7 @@
-// cuda pointwise kernels: activations. One small file per group so that builds run in parallel.
+// cuda pointwise kernels of the activation family (ops/pointwise/kernels/activation.h).
 #include "backends/cuda/pointwise.cuh"
+#include "ops/pointwise/kernels/activation.h"
 
 namespace gemforge::pw {
-GF_INSTANTIATE_CUDA(relu)
-GF_INSTANTIATE_CUDA(silu)
-GF_INSTANTIATE_CUDA(gelu)
+GF_KERNELS_ACTIVATION(GF_INSTANTIATE_CUDA)
 }  // namespace gemforge::pw

@@ -1,7 +1,7 @@
-// cuda pointwise kernels: fill and copy. One small file per group so that builds run in parallel.
+// cuda pointwise kernels of the fill_copy family (ops/pointwise/kernels/fill_copy.h).
 #include "backends/cuda/pointwise.cuh"
+#include "ops/pointwise/kernels/fill_copy.h"
 
 namespace gemforge::pw {
-GF_INSTANTIATE_CUDA(fill)
-GF_INSTANTIATE_CUDA(copy)
+GF_KERNELS_FILL_COPY(GF_INSTANTIATE_CUDA)
 }  // namespace gemforge::pw

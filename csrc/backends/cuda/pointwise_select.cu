@@ -1,10 +1,7 @@
-// cuda pointwise kernels: selection and clamping. One small file per group so that builds run in parallel.
+// cuda pointwise kernels of the select family (ops/pointwise/kernels/select.h).
 #include "backends/cuda/pointwise.cuh"
+#include "ops/pointwise/kernels/select.h"
 
 namespace gemforge::pw {
-GF_INSTANTIATE_CUDA(where)
-GF_INSTANTIATE_CUDA(clamp_scalar)
-GF_INSTANTIATE_CUDA(clamp_tensor)
-GF_INSTANTIATE_CUDA(clamp_min_tensor)
-GF_INSTANTIATE_CUDA(clamp_max_tensor)
+GF_KERNELS_SELECT(GF_INSTANTIATE_CUDA)
 }  // namespace gemforge::pw

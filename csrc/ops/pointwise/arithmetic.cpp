@@ -1,6 +1,7 @@
 // add, sub, mul, div, abs, pow: every overload.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/kernels/arithmetic.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
 #include <ATen/native/BinaryOps.h>
@@ -53,26 +54,9 @@ GF_ALPHA_OP(add, )
 GF_ALPHA_OP(sub, at::native::sub_check(self, other))
 #undef GF_ALPHA_OP
 
-// ---- binary ops without extra arguments: functional, out= and in-place forms -----------------
-#define GF_BINARY_FORMS(name, kind, Op, torch_name)                                               \
-  Tensor name(const Tensor& self, const Tensor& other) {                                          \
-    return pw::functional(kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, torch_name, self, other)); \
-  }                                                                                                \
-  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                      \
-    return pw::out_form(out, kind, {self, other}, K<Op>, {},                                       \
-                        GF_FALLBACK(self, torch_name##_outf, self, other, out));                   \
-  }                                                                                                \
-  Tensor& name##_(Tensor& self, const Tensor& other) {                                            \
-    return pw::inplace(self, kind, {self, other}, K<Op>, {},                                       \
-                       GF_FALLBACK(self, torch_name##_, self, other));                             \
-  }
-
+// ---- mul, div -------------------------------------------------------------------------------
 GF_BINARY_FORMS(mul, IterKind::binary, kernels::mul, mul)
-Tensor mul_scalar(const Tensor& self, const Scalar& other) { return ops::mul(self, wrap(other)); }
-Tensor& mul_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
-  return ops::mul_out(self, wrap(other), out);
-}
-Tensor& mul_scalar_(Tensor& self, const Scalar& other) { return ops::mul_(self, wrap(other)); }
+GF_SCALAR_FORMS(mul)
 
 // ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
 GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)
@@ -104,11 +88,7 @@ Tensor& div_mode_(Tensor& self, const Tensor& other, std::optional<c10::string_v
 }
 #undef GF_ROUNDED
 
-Tensor div_scalar(const Tensor& self, const Scalar& other) { return ops::div(self, wrap(other)); }
-Tensor& div_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
-  return ops::div_out(self, wrap(other), out);
-}
-Tensor& div_scalar_(Tensor& self, const Scalar& other) { return ops::div_(self, wrap(other)); }
+GF_SCALAR_FORMS(div)
 Tensor div_scalar_mode(const Tensor& self, const Scalar& other, std::optional<c10::string_view> mode) {
   return ops::div_mode(self, wrap(other), mode);
 }
@@ -164,7 +144,6 @@ Tensor as_dtype(const Tensor& t, ScalarType dtype) { return t.scalar_type() == d
 }  // namespace
 
 GF_BINARY_FORMS(pow_tensor_tensor, IterKind::binary, kernels::pow_tensor, pow)
-#undef GF_BINARY_FORMS
 
 Tensor pow_tensor_scalar(const Tensor& self, const Scalar& exp) {
   check_pow_scalar(self, exp);

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "engine/pointwise.h"
-#include "ops/pointwise/kernels.h"
+#include "ops/pointwise/kernels/base.h"
 #include "registry/calls.h"
 
 #include <ATen/CPUFunctions.h>
@@ -31,6 +31,42 @@ template <class Op> inline constexpr pw::Kernel K = pw::kernel<Op>();
 // A fallback as a lambda; calling it records, when stats are on, that torch served the call.
 #define GF_FALLBACK_TO(expr) [&]() -> decltype(auto) { ::gemforge::reg::note_fallback(); return expr; }
 #define GF_FALLBACK(t, fn, ...) GF_FALLBACK_TO(GF_TORCH(t, fn, __VA_ARGS__))
+
+// The functional, out= and in-place forms of an op over `inputs` with kernel Op; `torch_name` is
+// torch's function for the fallback (torch_name, torch_name##_outf, torch_name##_), `check` runs
+// first in each form (torch's argument checks). `self` is the first input.
+#define GF_UNARY_FORMS(name, kind, Op, torch_name, check)                                          \
+  Tensor name(const Tensor& self) {                                                                \
+    check;                                                                                         \
+    return pw::functional(kind, {self}, K<Op>, {}, GF_FALLBACK(self, torch_name, self));           \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, Tensor& out) {                                            \
+    check;                                                                                         \
+    return pw::out_form(out, kind, {self}, K<Op>, {}, GF_FALLBACK(self, torch_name##_outf, self, out)); \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self) {                                                                  \
+    check;                                                                                         \
+    return pw::inplace(self, kind, {self}, K<Op>, {}, GF_FALLBACK(self, torch_name##_, self));     \
+  }
+#define GF_BINARY_FORMS(name, kind, Op, torch_name)                                               \
+  Tensor name(const Tensor& self, const Tensor& other) {                                          \
+    return pw::functional(kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, torch_name, self, other)); \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                      \
+    return pw::out_form(out, kind, {self, other}, K<Op>, {},                                       \
+                        GF_FALLBACK(self, torch_name##_outf, self, other, out));                   \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                            \
+    return pw::inplace(self, kind, {self, other}, K<Op>, {},                                       \
+                       GF_FALLBACK(self, torch_name##_, self, other));                             \
+  }
+// The Scalar overloads of a binary op: the Tensor overloads with a wrapped number.
+#define GF_SCALAR_FORMS(name)                                                                      \
+  Tensor name##_scalar(const Tensor& self, const Scalar& other) { return ops::name(self, wrap(other)); } \
+  Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {                \
+    return ops::name##_out(self, wrap(other), out);                                                \
+  }                                                                                                \
+  Tensor& name##_scalar_(Tensor& self, const Scalar& other) { return ops::name##_(self, wrap(other)); }
 
 // A Scalar operand as torch passes it to the Tensor overload: a 0-d CPU "wrapped number".
 inline Tensor wrap(const Scalar& s) { return at::native::wrapped_scalar_tensor(s); }

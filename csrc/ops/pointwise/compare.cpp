@@ -2,27 +2,13 @@
 // functional results are bool; out= and in-place keep the output's dtype, as in torch.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/kernels/compare.h"
 
 namespace gemforge::ops {
 
-#define GF_COMPARE(name)                                                                            \
-  Tensor name(const Tensor& self, const Tensor& other) {                                            \
-    return pw::functional(IterKind::comparison, {self, other}, K<kernels::name>, {},                \
-                          GF_FALLBACK(self, name, self, other));                                    \
-  }                                                                                                 \
-  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                        \
-    return pw::out_form(out, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
-                        GF_FALLBACK(self, name##_outf, self, other, out));                          \
-  }                                                                                                 \
-  Tensor& name##_(Tensor& self, const Tensor& other) {                                              \
-    return pw::inplace(self, IterKind::comparison, {self, other}, K<kernels::name>, {},             \
-                       GF_FALLBACK(self, name##_, self, other));                                    \
-  }                                                                                                 \
-  Tensor name##_scalar(const Tensor& self, const Scalar& other) { return ops::name(self, wrap(other)); } \
-  Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {                 \
-    return ops::name##_out(self, wrap(other), out);                                                      \
-  }                                                                                                 \
-  Tensor& name##_scalar_(Tensor& self, const Scalar& other) { return ops::name##_(self, wrap(other)); }
+#define GF_COMPARE(name)                                                  \
+  GF_BINARY_FORMS(name, IterKind::comparison, kernels::name, name)        \
+  GF_SCALAR_FORMS(name)
 GF_COMPARE(eq)
 GF_COMPARE(ne)
 GF_COMPARE(lt)

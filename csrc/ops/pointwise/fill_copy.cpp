@@ -1,6 +1,7 @@
 // fill_ (Scalar and 0-d Tensor values) and copy_ (same device, any dtypes, broadcasting src).
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/kernels/fill_copy.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
 

@@ -1,6 +1,7 @@
 // where(condition, self, other) and clamp (Scalar and Tensor bounds): every overload.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/kernels/select.h"
 
 #include <ATen/native/TypeProperties.h>
 

@@ -84,6 +84,16 @@ OPS = [
     Op("fill_", lambda dst: dst.fill_(1.5), (DST,), broadcast=False),
     Op("copy_", lambda dst, src: dst.copy_(src), (DST, RANDOM)),
     Op("copy_cast", lambda dst, src: dst.copy_(src), (DST_FP32, RANDOM), dtypes=("bf16",)),
+
+    # ---- more unary math and special functions
+
+    # ---- more binary math, rounding
+
+    # ---- bitwise ops and predicates
+
+    # ---- creation and fill
+
+    # ---- activations and their backward ops
 ]
 
 FLOAT_DTYPES = ("bf16", "fp16", "fp32")

@@ -1,9 +1,12 @@
 // The cpu backend of the pointwise engine: the same functors as the cuda backend, run by a
 // dense loop (operands contiguous and of the functor's own dtypes) or a strided loop with
-// dynamic casts, both split across threads by at::parallel_for.
+// dynamic casts, both split across threads by at::parallel_for. run_cpu<Op> is instantiated
+// per family by the pointwise_<family>.cpp files.
+#pragma once
+
 #include "engine/dtypes.h"
 #include "engine/pointwise_launch.h"
-#include "ops/pointwise/kernels.h"
+#include "ops/pointwise/kernels/base.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/DynamicCast.h>
@@ -13,9 +16,9 @@
 #include <utility>
 
 namespace gemforge::pw {
-namespace {
+namespace cpu {
 
-constexpr int64_t kGrain = 32768;
+inline constexpr int64_t kGrain = 32768;
 
 template <class T> constexpr ScalarType dtype_of = c10::CppTypeToScalarType<T>::value;
 
@@ -46,8 +49,8 @@ void loop(const F& f, const Launch& L, std::index_sequence<I...>) {
       });
     };
     if (L.dtype[0] == dtype_of<OutS>) return typed_store(type_tag<OutS>{});
-    if constexpr (std::is_same_v<Op, kernels::copy>) {  // a cast copy into a floating dtype
-      if (dispatch_dtype<kernels::copy::cast_to>(L.dtype[0], typed_store)) return;
+    if constexpr (Op::cast_to != 0) {  // a cast copy into a floating dtype
+      if (dispatch_dtype<Op::cast_to>(L.dtype[0], typed_store)) return;
     }
     char* out = L.data[0];
     const int64_t size = c10::elementSize(L.dtype[0]);
@@ -87,7 +90,7 @@ void loop(const F& f, const Launch& L, std::index_sequence<I...>) {
   });
 }
 
-}  // namespace
+}  // namespace cpu
 
 template <class Op>
 void run_cpu(const Launch& L, const Args& args) {
@@ -95,13 +98,11 @@ void run_cpu(const Launch& L, const Args& args) {
     using S = typename decltype(tag)::type;
     using C = opmath_t<S>;
     const auto f = Op::template make<C>(args);
-    loop<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});
+    cpu::loop<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});
   });
   TORCH_INTERNAL_ASSERT(known, "gemforge: no cpu kernel for dtype ", L.compute);
 }
 
 #define GF_INSTANTIATE_CPU(op) template void run_cpu<kernels::op>(const Launch&, const Args&);
-GF_POINTWISE_KERNELS(GF_INSTANTIATE_CPU)
-#undef GF_INSTANTIATE_CPU
 
 }  // namespace gemforge::pw

@@ -1,0 +1,75 @@
+// What every pointwise functor header needs: the launch types, small math helpers, and
+// GF_STATELESS for ops without parameters.
+//
+// An op is a struct deriving from op_base with
+//   types    the dtypes (of the iterator's common dtype) it has a kernel for; others fall back
+//   fn<C>    a functor over the compute type C (fp16/bf16 arrive as float)
+//   make<C>  builds fn<C> from the op's non-tensor arguments
+// and it is listed in its family's GF_KERNELS_<FAMILY>(X), which each backend instantiates.
+#pragma once
+
+#include "engine/dtypes.h"
+#include "engine/pointwise_launch.h"
+
+#include <c10/util/Exception.h>
+#include <c10/util/complex.h>
+#include <c10/util/generic_math.h>
+
+#include <cmath>
+#include <limits>
+
+namespace gemforge::kernels {
+
+using pw::Args;
+
+// Traits an op may override.
+struct op_base {
+  // Output dtypes other than the computed one that get vectorized kernels (copy's casts); an op
+  // with any stores into every output dtype by design.
+  static constexpr TypeSet cast_to = 0;
+  // Math heavy enough that the dense cuda kernel gives each thread more independent work.
+  static constexpr bool heavy = false;
+};
+
+template <class T> GF_HD bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  else return false;
+}
+template <class T> constexpr bool is_complex_v = c10::is_complex<T>::value;
+
+// Integer power by squaring; negative exponents as torch defines them.
+template <class T> GF_HD T powi(T base, T exp) {
+  if constexpr (std::is_signed_v<T>) {
+    if (exp < 0) {
+      if (base == 1) return 1;
+      if (base == -1) return (exp & 1) ? T(-1) : T(1);
+      return 0;
+    }
+  }
+  T result = 1;
+  while (exp) {
+    if (exp & 1) result *= base;
+    exp /= 2;
+    base *= base;
+  }
+  return result;
+}
+
+template <class T> GF_HD T rsqrt_of(T v) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_floating_point_v<T>) return ::rsqrt(v);
+#endif
+  return T(1) / std::sqrt(v);
+}
+
+// A stateless op: its result type, its parameters and its body.
+#define GF_STATELESS(Name, Types, Ret, Params, ...)              \
+  struct Name : op_base {                                        \
+    static constexpr TypeSet types = Types;                      \
+    template <class C> struct fn {                               \
+      GF_HD Ret operator() Params const { __VA_ARGS__ }          \
+    };                                                           \
+    template <class C> static fn<C> make(const Args&) { return {}; } \
+  };
+
+}  // namespace gemforge::kernels
