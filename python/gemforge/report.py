@@ -1,6 +1,7 @@
 """Tables for the README, generated, never written by hand.
 
     python -m gemforge.report ops        the supported-ops table, from the registration table
+    python -m gemforge.report coverage   coverage of FlagGems' op list (docs/reference), per family
     python -m gemforge.report readme     rewrite README.md's generated sections in place
 """
 
@@ -16,15 +17,19 @@ import gemforge
 
 _OPS_BEGIN, _OPS_END = "<!-- ops-table:begin -->", "<!-- ops-table:end -->"
 _BENCH_BEGIN, _BENCH_END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+_COVERAGE_BEGIN, _COVERAGE_END = "<!-- coverage-table:begin -->", "<!-- coverage-table:end -->"
+# The op list to cover (FlagGems' aten registrations), relative to the repository root.
+TSV = os.path.join("docs", "reference", "flaggems-aten-ops.tsv")
 
 
 def ops_table() -> str:
-    """One row per base op: its overloads and backends, grouped by family."""
+    """One row per base op: its overloads (an alias names the overload torch decomposes it into)
+    and backends, grouped by family."""
     by_family = defaultdict(lambda: defaultdict(list))
     backends_of = {}
     for op in gemforge.registered_ops():
         base = op.overload.split(".")[0]
-        by_family[op.family][base].append(f"{op.overload} (via {op.via})" if op.via else op.overload)
+        by_family[op.family][base].append(f"`{op.overload}` (via `{op.via}`)" if op.via else f"`{op.overload}`")
         backends_of.setdefault((op.family, base), set()).update(op.backends)
     rows = ["| family | op | overloads | backends |", "|---|---|---|---|"]
     total = 0
@@ -32,10 +37,40 @@ def ops_table() -> str:
         for base in sorted(by_family[family]):
             overloads = by_family[family][base]
             total += len(overloads)
-            names = ", ".join(f"`{o}`" for o in overloads)
+            names = ", ".join(overloads)
             rows.append(f"| {family} | `{base}` | {names} | {', '.join(sorted(backends_of[(family, base)]))} |")
     rows.append("")
     rows.append(f"{total} aten overloads in all.")
+    return "\n".join(rows)
+
+
+def coverage_table(tsv: str) -> str:
+    """Per family of the FlagGems op list: its overloads, how many gemforge serves (own kernel or
+    alias of a served overload), and the ones it does not serve yet."""
+    wanted = defaultdict(list)
+    with open(tsv) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, family = line.rstrip("\n").split("\t")[:2]
+            if family != "fused_python_api":
+                wanted[family].append(name)
+    ops = {op.overload: op for op in gemforge.registered_ops()}
+    for op in gemforge.registered_ops():  # a bare name in the list stands for the op's overloads
+        ops.setdefault(op.overload.split(".")[0], op)
+    rows = ["| family | overloads | served | alias of a served op | not yet |", "|---|---|---|---|---|"]
+    totals = [0, 0, 0]
+    for family in sorted(wanted):
+        names = wanted[family]
+        own = [n for n in names if n in ops and not ops[n].via]
+        alias = [n for n in names if n in ops and ops[n].via]
+        missing = [n for n in names if n not in ops]
+        totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias)]
+        shown = ", ".join(f"`{n}`" for n in missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        rows.append(f"| {family} | {len(names)} | {len(own)} | {len(alias)} | {shown} |")
+    rows.append("")
+    rows.append(f"{totals[1] + totals[2]} of {totals[0]} overloads covered "
+                f"({totals[1]} by a kernel of gemforge's, {totals[2]} as aliases).")
     return "\n".join(rows)
 
 
@@ -73,7 +108,9 @@ def update_readme(path: str) -> bool:
     with open(path) as f:
         old = f.read()
     new = _replace(old, _OPS_BEGIN, _OPS_END, ops_table())
-    new = _replace(new, _BENCH_BEGIN, _BENCH_END, bench_table(os.path.dirname(os.path.abspath(path))))
+    repo = os.path.dirname(os.path.abspath(path))
+    new = _replace(new, _COVERAGE_BEGIN, _COVERAGE_END, coverage_table(os.path.join(repo, TSV)))
+    new = _replace(new, _BENCH_BEGIN, _BENCH_END, bench_table(repo))
     if new != old:
         with open(path, "w") as f:
             f.write(new)
@@ -83,11 +120,13 @@ def update_readme(path: str) -> bool:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gemforge.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["ops", "readme"])
+    parser.add_argument("what", choices=["ops", "coverage", "readme"])
     parser.add_argument("--readme", default="README.md", help="README to rewrite (default: ./README.md)")
     args = parser.parse_args(argv)
     if args.what == "ops":
         print(ops_table())
+    elif args.what == "coverage":
+        print(coverage_table(TSV))
     else:
         changed = update_readme(args.readme)
         print(f"{args.readme}: {'updated' if changed else 'already current'}")

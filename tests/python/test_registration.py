@@ -38,6 +38,44 @@ def enabled_names():
 
 # ---- the table ----------------------------------------------------------------------------------
 
+def _aten_name(overload: str) -> str:
+    base, _, name = overload.partition(".")
+    return f"aten::{base}" + (f".{name}" if name else "")
+
+
+def _composite_only(overload: str) -> bool:
+    """torch implements the overload only as a CompositeImplicitAutograd decomposition."""
+    name = _aten_name(overload)
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
+    return has(name, "CompositeImplicitAutograd") and not (has(name, "CUDA") or has(name, "CPU"))
+
+
+def test_served_rows_are_not_composite_aliases():
+    # Registering a CompositeImplicitAutograd-only overload would cut it off from autograd.
+    wrong = [row.overload for row in gemforge.registered_ops() if not row.via and _composite_only(row.overload)]
+    assert not wrong, f"these should be GF_VIA alias rows: {wrong}"
+
+
+def test_alias_rows_point_at_served_rows():
+    rows = gemforge.registered_ops()
+    served = {full_name(row.overload): row for row in rows if not row.via}
+    for row in rows:
+        if not row.via:
+            continue
+        assert full_name(row.via) in served, f"{row.overload}: via {row.via}, which is not served"
+        assert _composite_only(row.overload), f"{row.overload} has kernels of its own: serve it"
+        assert row.backends == served[full_name(row.via)].backends
+
+
+def test_enabling_an_alias_enables_its_target():
+    aliases = [row for row in gemforge.registered_ops() if row.via and BACKEND in row.backends]
+    if not aliases:
+        pytest.skip("no alias rows")
+    alias = aliases[0]
+    with gemforge.use_gems(include=[alias.overload]):
+        assert full_name(alias.via) in enabled_names()
+
+
 def test_import_changes_nothing():
     code = (
         "import torch\n"
