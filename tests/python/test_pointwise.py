@@ -893,3 +893,48 @@ def test_every_registered_overload(overload, dtype):
         values.append(torch.empty(0, dtype=out_dtype, device=DEVICE))
     check(lambda *v: op(**dict(zip(names, v))), values, served=overload)
 
+
+
+# ---- transposes big enough for the tiled kernel (32 x 32 tiles; edges not tile multiples) ------
+
+TILED_SHAPES = [(33, 65), (64, 96), (100, 37), (4, 40, 70)]
+
+
+def turned(t: torch.Tensor) -> torch.Tensor:
+    """t's values with its last two dimensions stored the other way round."""
+    return t.transpose(-1, -2).contiguous().transpose(-1, -2)
+
+
+@pytest.mark.parametrize("shape", TILED_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.bfloat16, torch.float32,
+                                   torch.float64, torch.complex64], ids=str)
+def test_tiled_transposed_operands(dtype, shape):
+    a, b = make(shape, dtype, DEVICE), make(shape, dtype, DEVICE)
+    check(torch.add, [turned(a), b], served="add.Tensor")
+    check(torch.add, [a, turned(b)], served="add.Tensor")
+    check(torch.eq, [turned(a), b], served="eq.Tensor")
+    cond = make(shape, torch.bool, DEVICE)
+    check(torch.where, [turned(cond), a, b], served="where.self")
+    check(torch.where, [cond, turned(a), b], served="where.self")
+    check(lambda x, y: x.add_(y), [a.clone(), turned(b)], served="add_.Tensor")
+    out = turned(torch.empty(shape, dtype=dtype, device=DEVICE))
+    check(lambda x, y, o: torch.add(x, y, out=o), [a, b, out], served="add.out")
+
+
+@pytest.mark.parametrize("shape", TILED_SHAPES, ids=str)
+@pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.bfloat16, torch.float32),
+                                    (torch.int8, torch.float64), (torch.bool, torch.bool)], ids=str)
+def test_tiled_transposing_copy(dtypes, shape):
+    src = make(shape, dtypes[1], DEVICE, -100, 100)
+    check(lambda d, s: d.copy_(s), [make(shape, dtypes[0], DEVICE), turned(src)], served="copy_",
+          reference="exact")
+    check(lambda s: s.transpose(-1, -2).contiguous(), [src], served="copy_", reference="exact")
+
+
+@pytest.mark.parametrize("shape", TILED_SHAPES, ids=str)
+def test_tiled_with_broadcast_and_scalar(shape):
+    a = make(shape, torch.float32, DEVICE)
+    row = make(shape[:-2] + (1, shape[-1]), torch.float32, DEVICE)
+    check(torch.mul, [turned(a), row], served="mul.Tensor")
+    check(lambda x: torch.mul(x, 2.5), [turned(a)], served="mul.Tensor")
+    check(lambda x, y: x + y, [turned(a), make((), torch.float32, DEVICE)], served="add.Tensor")

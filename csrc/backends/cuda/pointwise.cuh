@@ -1,8 +1,10 @@
-// The cuda backend of the pointwise engine: three kernels and the launcher that picks one.
+// The cuda backend of the pointwise engine: four kernels and the launcher that picks one.
 //   vectorized_kernel  every operand dense and of the functor's own dtype: 16-byte accesses,
 //                      all loads of a thread issued before the first store, 64-bit indexing
 //   inner_kernel       the innermost dimension dense or broadcast in every operand (bias adds,
 //                      row/column scales): the same 16-byte accesses, outer dims by offset
+//   tiled_kernel       2-d (or batched) iterations with operands dense along different
+//                      dimensions (transposes): 32 x 32 tiles turned in shared memory
 //   strided_kernel     any strides, CPU scalars and (with Cast) any dtypes, one element at a
 //                      time; 32-bit offsets, the host splits larger iterations
 // run_cuda<Op> is instantiated per family by the pointwise_<family>.cu files.
@@ -35,6 +37,34 @@ template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
 template <class T, int V> struct tile { vec<T, V> v[kVecsPerThread]; };
 template <class T, int V, int Vecs> struct vec_tile { vec<T, V> v[Vecs]; };
 
+// ---- programmatic dependent launch (sm_90) ----------------------------------------------------
+// Back-to-back kernels pay a launch-and-ramp gap between them. With programmatic stream
+// serialization the next kernel is launched while this one drains, its blocks wait at
+// griddepcontrol.wait until this grid has finished and its writes are visible, so the gap
+// overlaps the tail. Every kernel here calls pdl_begin() before touching memory.
+__device__ __forceinline__ void pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
+
+template <class... KArgs, class... Args>
+void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = blocks;
+  config.blockDim = threads;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = pdl_enabled() ? 1 : 0;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
 template <class... T> constexpr int max_size() {
   int m = 1;
   ((m = sizeof(T) > m ? int(sizeof(T)) : m), ...);
@@ -51,6 +81,7 @@ __device__ __forceinline__ void vectorized_body(const F& f, int64_t n, OutS* out
   using traits = fn_traits<F>;
   constexpr int64_t kPerBlock = int64_t(Threads) * Vecs * V;
   const int64_t start = int64_t(blockIdx.x) * kPerBlock;
+  pdl_begin();
   if (start + kPerBlock > n) {  // the last, partial block: one element at a time
     for (int64_t i = start + threadIdx.x; i < n; i += Threads)
       out[i] = c10::convert<OutS>(
@@ -89,9 +120,8 @@ void launch_vectorized(const F& f, const Launch& L, cudaStream_t stream) {
   const int64_t blocks = (L.numel + kPerBlock - 1) / kPerBlock;
   int k = 1;
   ::cuda::std::tuple<const InS*...> in{reinterpret_cast<const InS*>(L.data[k++])...};
-  vectorized_kernel<V, kThreads, Vecs><<<blocks, kThreads, 0, stream>>>(
-      f, L.numel, reinterpret_cast<OutS*>(L.data[0]), in);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch(vectorized_kernel<V, kThreads, Vecs, F, OutS, InS...>, dim3(unsigned(blocks)), dim3(kThreads), stream, f, L.numel,
+         reinterpret_cast<OutS*>(L.data[0]), in);
 }
 
 // Adds to offset[k] the byte offset, in operand k, of element `linear` of an iteration over
@@ -141,6 +171,7 @@ __global__ void __launch_bounds__(kThreads)
 inner_kernel(F f, InnerParams p, uint32_t nvecs, std::index_sequence<I...>) {
   using traits = fn_traits<F>;
   constexpr int nt = sizeof...(I) + 1;
+  pdl_begin();
   uint32_t offset[kVecsPerThread][nt];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -198,9 +229,122 @@ bool launch_inner(const F& f, const Launch& L, cudaStream_t stream, std::index_s
   for (int d = 1; d < L.ndim; ++d) p.size[d - 1] = fast_div(uint32_t(L.sizes[d]));
   const uint32_t nvecs = uint32_t(L.numel / V);
   const uint32_t per_block = kThreads * kVecsPerThread;
-  inner_kernel<V, F, OutS, ::cuda::std::tuple<InS...>><<<(nvecs + per_block - 1) / per_block, kThreads, 0, stream>>>(
-      f, p, nvecs, seq);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch(inner_kernel<V, F, OutS, ::cuda::std::tuple<InS...>, I...>, dim3((nvecs + per_block - 1) / per_block),
+         dim3(kThreads), stream, f, p, nvecs, seq);
+  return true;
+}
+
+// ---- tiled: 2-d iterations whose operands are dense along different dimensions ----------------
+// A transpose (x.t() + y, x.t().contiguous(), a transposed mask) read element by element costs a
+// 32-byte sector per element. A block instead takes a kTile x kTile tile: each operand dense
+// along the output's dense dimension is read directly, every other one is read along its own
+// dense dimension into shared memory and taken from there turned, and the output is written
+// along its dense dimension. A third (batch) dimension runs over blockIdx.z.
+constexpr int kTile = 32;
+constexpr int kTileRows = 8;  // a block is kTile x kTileRows threads; a thread takes kTile / kTileRows
+
+struct TiledParams {
+  int64_t size[3];                   // dim 0, dim 1, batch
+  int64_t stride[kMaxOperands][3];   // bytes
+  uint32_t turned;                   // bit k: input k is dense along the other dimension than the output
+  bool out_dense1;                   // the output is dense along dim 1 (else dim 0)
+  char* data[kMaxOperands];
+};
+
+template <class... T> constexpr int tile_bytes() { return (0 + ... + int(sizeof(T) * kTile * (kTile + 1))); }
+
+template <class F, class OutS, class InTypes, size_t... I>
+__global__ void __launch_bounds__(kTile * kTileRows)
+tiled_kernel(F f, TiledParams p, std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  using Tiles = ::cuda::std::tuple<::cuda::std::tuple_element_t<I, InTypes>...>;
+  constexpr int kBytes = tile_bytes<::cuda::std::tuple_element_t<I, InTypes>...>();
+  __shared__ alignas(16) unsigned char smem[kBytes > 0 ? kBytes : 1];
+  constexpr int kOffset[] = {0, tile_bytes<::cuda::std::tuple_element_t<I, InTypes>>()...};
+  pdl_begin();
+  const int64_t t0 = int64_t(blockIdx.x) * kTile, t1 = int64_t(blockIdx.y) * kTile;
+  char* base[kMaxOperands];
+#pragma unroll
+  for (int k = 0; k < int(sizeof...(I)) + 1; ++k)
+    base[k] = p.data[k] + t0 * p.stride[k][0] + t1 * p.stride[k][1] + int64_t(blockIdx.z) * p.stride[k][2];
+  const int64_t n0 = p.size[0] - t0, n1 = p.size[1] - t1;  // the tile's extent, clipped
+  auto tile_of = [&](auto index) {
+    constexpr int i = decltype(index)::value;
+    int offset = 0;
+#pragma unroll
+    for (int j = 0; j < i; ++j) offset += kOffset[j + 1];
+    return reinterpret_cast<::cuda::std::tuple_element_t<i, Tiles>(*)[kTile + 1]>(smem + offset);
+  };
+  // Turned inputs into shared memory, read along their own dense dimension (dim 1).
+  auto stage = [&](auto index) {
+    constexpr int i = decltype(index)::value;
+    using T = ::cuda::std::tuple_element_t<i, Tiles>;
+    if (!(p.turned & (1u << i))) return;
+    auto tile = tile_of(index);
+    const int64_t s0 = p.stride[i + 1][0], s1 = p.stride[i + 1][1];
+    const bool dense1 = !p.out_dense1;  // turned: dense along the dimension the output is not
+#pragma unroll
+    for (int r = 0; r < kTile / kTileRows; ++r) {
+      const int a = threadIdx.x, b = threadIdx.y + r * kTileRows;
+      const int e0 = dense1 ? b : a, e1 = dense1 ? a : b;
+      if (e0 < n0 && e1 < n1) tile[e1][e0] = *reinterpret_cast<const T*>(base[i + 1] + e0 * s0 + e1 * s1);
+    }
+  };
+  (stage(std::integral_constant<int, int(I)>{}), ...);
+  if (p.turned) __syncthreads();
+#pragma unroll
+  for (int r = 0; r < kTile / kTileRows; ++r) {
+    const int a = threadIdx.x, b = threadIdx.y + r * kTileRows;
+    const int e0 = p.out_dense1 ? b : a, e1 = p.out_dense1 ? a : b;
+    if (e0 >= n0 || e1 >= n1) continue;
+    auto load = [&](auto index) {
+      constexpr int i = decltype(index)::value;
+      using T = ::cuda::std::tuple_element_t<i, Tiles>;
+      const T v = (p.turned & (1u << i))
+                      ? tile_of(index)[e1][e0]
+                      : *reinterpret_cast<const T*>(base[i + 1] + e0 * p.stride[i + 1][0] + e1 * p.stride[i + 1][1]);
+      return static_cast<typename traits::template arg<i>>(v);
+    };
+    *reinterpret_cast<OutS*>(base[0] + e0 * p.stride[0][0] + e1 * p.stride[0][1]) =
+        c10::convert<OutS>(f(load(std::integral_constant<int, int(I)>{})...));
+  }
+}
+
+// Launches tiled_kernel when the iteration is 2-d (or batched 2-d), every operand is dense along
+// one of the two dimensions (or broadcast), and some input is dense along the other dimension
+// than the output; false otherwise.
+template <class F, class OutS, class... InS, size_t... I>
+bool launch_tiled(const F& f, const Launch& L, cudaStream_t stream, std::index_sequence<I...> seq) {
+  constexpr int64_t kSize[] = {int64_t(sizeof(OutS)), int64_t(sizeof(InS))...};
+  if (L.ndim < 2 || L.ndim > 3) return false;
+  const int64_t batch = L.ndim == 3 ? L.sizes[2] : 1;
+  if (L.sizes[0] < kTile || L.sizes[1] < kTile || batch > 65535 ||
+      (L.sizes[1] + kTile - 1) / kTile > 65535)
+    return false;
+  TiledParams p;
+  p.turned = 0;
+  for (int k = 0; k < L.ntensors; ++k) {
+    const int64_t s0 = L.strides[k][0], s1 = L.strides[k][1];
+    bool dense1;
+    if (s0 == kSize[k]) dense1 = false;
+    else if (s1 == kSize[k]) dense1 = true;
+    else if (k > 0 && s0 == 0 && s1 == 0) dense1 = p.out_dense1;  // one element, broadcast
+    else return false;
+    if (k == 0) p.out_dense1 = dense1;
+    else if (dense1 != p.out_dense1) p.turned |= 1u << (k - 1);
+    p.data[k] = L.data[k];
+    p.stride[k][0] = s0;
+    p.stride[k][1] = s1;
+    p.stride[k][2] = L.ndim == 3 ? L.strides[k][2] : 0;
+  }
+  if (p.turned == 0) return false;
+  p.size[0] = L.sizes[0];
+  p.size[1] = L.sizes[1];
+  p.size[2] = batch;
+  const dim3 grid(unsigned((L.sizes[0] + kTile - 1) / kTile), unsigned((L.sizes[1] + kTile - 1) / kTile),
+                  unsigned(batch));
+  launch(tiled_kernel<F, OutS, ::cuda::std::tuple<InS...>, I...>, grid, dim3(kTile, kTileRows), stream, f,
+         p, seq);
   return true;
 }
 
@@ -224,6 +368,7 @@ strided_kernel(F f, StridedParams p, uint32_t n, std::index_sequence<I...>) {
   using OutS = storage_of<R, C, S>;
   constexpr int nt = sizeof...(I) + 1;
   uint32_t idx = blockIdx.x * (kThreads * kStridedUnroll) + threadIdx.x;
+  pdl_begin();
 #pragma unroll
   for (int u = 0; u < kStridedUnroll; ++u, idx += kThreads) {
     if (idx >= n) return;
@@ -274,9 +419,8 @@ void launch_strided(const F& f, const Launch& L, cudaStream_t stream, std::index
 
   const int64_t per_block = int64_t(kThreads) * kStridedUnroll;
   if (L.ndim > 1) {  // the host split the iteration: every offset fits 32 bits
-    strided_kernel<Cast, C, S><<<(L.numel + per_block - 1) / per_block, kThreads, 0, stream>>>(
-        f, p, uint32_t(L.numel), seq);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    launch(strided_kernel<Cast, C, S, F, I...>, dim3(unsigned((L.numel + per_block - 1) / per_block)), dim3(kThreads), stream,
+           f, p, uint32_t(L.numel), seq);
     return;
   }
   // One dimension (the host does not split those): chunks whose byte offsets fit 32 bits.
@@ -287,9 +431,8 @@ void launch_strided(const F& f, const Launch& L, cudaStream_t stream, std::index
     const int64_t n = std::min(chunk, L.numel - begin);
     for (int k = 0; k < L.ntensors; ++k)
       if (!(p.scalar_mask & (1u << k))) p.data[k] = L.data[k] + begin * L.strides[k][0];
-    strided_kernel<Cast, C, S><<<(n + per_block - 1) / per_block, kThreads, 0, stream>>>(
-        f, p, uint32_t(n), seq);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    launch(strided_kernel<Cast, C, S, F, I...>, dim3(unsigned((n + per_block - 1) / per_block)), dim3(kThreads), stream, f, p,
+           uint32_t(n), seq);
   }
 }
 
@@ -336,7 +479,8 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
       return true;
     }
     return L.ndim <= kMaxDims &&
-           launch_inner<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq);
+           (launch_inner<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq) ||
+            launch_tiled<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq));
   };
   const bool out_typed = L.dtype[0] == dtype_of<OutS>;
   if (inputs_typed && !any_scalar) {
