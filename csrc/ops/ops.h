@@ -116,6 +116,27 @@ Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking);
 // ---- pointwise: bitwise ops and predicates (bitwise.cpp) -------------------------------------------
 
 // ---- creation and fill (creation.cpp) ----------------------------------------------------------------
+Tensor fill(const Tensor& self, const Scalar& value);                               // fill.Scalar
+Tensor& fill_out(const Tensor& self, const Scalar& value, Tensor& out);              // fill.Scalar_out
+Tensor fill_tensor(const Tensor& self, const Tensor& value);                        // fill.Tensor
+Tensor& fill_tensor_out(const Tensor& self, const Tensor& value, Tensor& out);       // fill.Tensor_out
+Tensor& zero_(Tensor& self);
+Tensor zero(const Tensor& self);
+Tensor& zero_out(const Tensor& self, Tensor& out);
+Tensor& arange_out(const Scalar& start, const Scalar& end, const Scalar& step, Tensor& out);  // arange.start_out
+Tensor& range_out(const Scalar& start, const Scalar& end, const Scalar& step, Tensor& out);
+Tensor& range_out_(const Scalar& start, const Scalar& end, Tensor& out);            // range.out_
+Tensor& linspace_out(const Scalar& start, const Scalar& end, int64_t steps, Tensor& out);
+Tensor& logspace_out(const Scalar& start, const Scalar& end, int64_t steps, double base, Tensor& out);
+Tensor& eye_out(int64_t n, Tensor& out);
+Tensor& eye_m_out(int64_t n, int64_t m, Tensor& out);
+Tensor tril(const Tensor& self, int64_t diagonal);
+Tensor& tril_(Tensor& self, int64_t diagonal);
+Tensor& tril_out(const Tensor& self, int64_t diagonal, Tensor& out);
+Tensor triu(const Tensor& self, int64_t diagonal);
+Tensor& triu_(Tensor& self, int64_t diagonal);
+Tensor& triu_out(const Tensor& self, int64_t diagonal, Tensor& out);
+Tensor& polar_out(const Tensor& abs, const Tensor& angle, Tensor& out);
 
 // ---- activations and their backward ops (activation.cpp) ---------------------------------------------
 

@@ -92,6 +92,21 @@ OPS = [
     # ---- bitwise ops and predicates
 
     # ---- creation and fill
+    # Factories take no input: their rows write a DST operand through out= (1-d ops: its
+    # storage as one vector, so the "transposed" case is the contiguous one again).
+    Op("zero_", lambda dst: dst.zero_(), (DST,), broadcast=False),
+    Op("arange", lambda dst: torch.arange(dst.numel(), out=dst.as_strided((dst.numel(),), (1,))),
+       (DST,), broadcast=False),
+    Op("linspace", lambda dst: torch.linspace(-1, 1, dst.numel(),
+                                              out=dst.as_strided((dst.numel(),), (1,))),
+       (DST,), broadcast=False),
+    Op("logspace", lambda dst: torch.logspace(-1, 1, dst.numel(),
+                                              out=dst.as_strided((dst.numel(),), (1,))),
+       (DST,), broadcast=False),
+    Op("eye", lambda dst: torch.eye(*dst.shape, out=dst), (DST,), broadcast=False),
+    _unary("tril", torch.tril),
+    Op("triu_", lambda x: x.triu_(1), (RANDOM,), broadcast=False),
+    Op("polar", torch.polar, (POSITIVE, RANDOM), dtypes=("fp32",)),  # bytes: result counted as fp32
 
     # ---- activations and their backward ops
 ]
