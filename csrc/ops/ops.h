@@ -114,6 +114,43 @@ Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking);
 // ---- pointwise: more binary math (binary_math.cpp) and rounding (rounding.cpp) -------------------
 
 // ---- pointwise: bitwise ops and predicates (bitwise.cpp) -------------------------------------------
+// name.Tensor / Tensor_out / name_.Tensor, the Scalar (shifts: Tensor_Scalar) forms and
+// name.Scalar_Tensor.
+#define GF_DECLARE_BITWISE(name) \
+  GF_DECLARE_BINARY(name)        \
+  Tensor name##_scalar_tensor(const Scalar& self, const Tensor& other);
+GF_DECLARE_BITWISE(bitwise_and)
+GF_DECLARE_BITWISE(bitwise_or)
+GF_DECLARE_BITWISE(bitwise_xor)
+GF_DECLARE_BITWISE(bitwise_left_shift)
+GF_DECLARE_BITWISE(bitwise_right_shift)
+#undef GF_DECLARE_BITWISE
+GF_DECLARE_UNARY(bitwise_not)
+
+// __lshift__ / __rshift__ (.Tensor, .Scalar) and __ilshift__ / __irshift__ (.Tensor, .Scalar).
+#define GF_DECLARE_SHIFT_DUNDER(name)                                  \
+  Tensor name(const Tensor& self, const Tensor& other);                \
+  Tensor name##_scalar(const Tensor& self, const Scalar& other);       \
+  Tensor& i##name(Tensor& self, const Tensor& other);                  \
+  Tensor& i##name##_scalar(Tensor& self, const Scalar& other);
+GF_DECLARE_SHIFT_DUNDER(lshift)
+GF_DECLARE_SHIFT_DUNDER(rshift)
+#undef GF_DECLARE_SHIFT_DUNDER
+
+Tensor logical_xor(const Tensor& self, const Tensor& other);
+Tensor& logical_xor_out(const Tensor& self, const Tensor& other, Tensor& out);
+Tensor& logical_xor_(Tensor& self, const Tensor& other);
+
+Tensor isnan(const Tensor& self);
+Tensor& isnan_out(const Tensor& self, Tensor& out);
+Tensor isinf(const Tensor& self);
+Tensor& isinf_out(const Tensor& self, Tensor& out);
+Tensor isposinf(const Tensor& self);
+Tensor& isposinf_out(const Tensor& self, Tensor& out);
+Tensor isneginf(const Tensor& self);
+Tensor& isneginf_out(const Tensor& self, Tensor& out);
+Tensor signbit(const Tensor& self);
+Tensor& signbit_out(const Tensor& self, Tensor& out);
 
 // ---- creation and fill (creation.cpp) ----------------------------------------------------------------
 Tensor fill(const Tensor& self, const Scalar& value);                               // fill.Scalar

@@ -134,6 +134,77 @@ const std::vector<OpRow>& op_table() {
       // ---- pointwise: more binary math, rounding ---------------------------------------------
 
       // ---- bitwise ops and predicates --------------------------------------------------------
+      // Each *.Scalar_Tensor_out and __lshift__ / __rshift__ out= is torch's generated wrapper
+      // (the functional result copied into out) and goes through the served functional.
+#define GF_BITWISE_ROWS(name, scalar, scalar_out, scalar_inplace)                                  \
+  GF_OP(#name ".Tensor", "bitwise_logical_compare", name, kBoth),                                 \
+  GF_OP(#name ".Tensor_out", "bitwise_logical_compare", name##_out, kBoth),                       \
+  GF_OP(#name "_.Tensor", "bitwise_logical_compare", name##_, kBoth),                             \
+  GF_OP(#name "." scalar, "bitwise_logical_compare", name##_scalar, kBoth),                       \
+  GF_OP(#name "." scalar_out, "bitwise_logical_compare", name##_scalar_out, kBoth),               \
+  GF_OP(#name "_." scalar_inplace, "bitwise_logical_compare", name##_scalar_, kBoth),             \
+  GF_OP(#name ".Scalar_Tensor", "bitwise_logical_compare", name##_scalar_tensor, kBoth),          \
+  GF_VIA(#name ".Scalar_Tensor_out", "bitwise_logical_compare", #name ".Scalar_Tensor")
+      GF_BITWISE_ROWS(bitwise_and, "Scalar", "Scalar_out", "Scalar"),
+      GF_BITWISE_ROWS(bitwise_or, "Scalar", "Scalar_out", "Scalar"),
+      GF_BITWISE_ROWS(bitwise_xor, "Scalar", "Scalar_out", "Scalar"),
+      GF_BITWISE_ROWS(bitwise_left_shift, "Tensor_Scalar", "Tensor_Scalar_out", "Tensor_Scalar"),
+      GF_BITWISE_ROWS(bitwise_right_shift, "Tensor_Scalar", "Tensor_Scalar_out", "Tensor_Scalar"),
+#undef GF_BITWISE_ROWS
+      GF_OP("bitwise_not", "bitwise_logical_compare", bitwise_not, kBoth),
+      GF_OP("bitwise_not.out", "bitwise_logical_compare", bitwise_not_out, kBoth),
+      GF_OP("bitwise_not_", "bitwise_logical_compare", bitwise_not_, kBoth),
+#define GF_SHIFT_DUNDER_ROWS(name)                                                                 \
+  GF_OP("__" #name "__.Tensor", "bitwise_logical_compare", name, kBoth),                          \
+  GF_OP("__" #name "__.Scalar", "bitwise_logical_compare", name##_scalar, kBoth),                 \
+  GF_OP("__i" #name "__.Tensor", "bitwise_logical_compare", i##name, kBoth),                      \
+  GF_OP("__i" #name "__.Scalar", "bitwise_logical_compare", i##name##_scalar, kBoth),             \
+  GF_VIA("__" #name "__.Tensor_out", "bitwise_logical_compare", "__" #name "__.Tensor"),           \
+  GF_VIA("__" #name "__.Scalar_out", "bitwise_logical_compare", "__" #name "__.Scalar")
+      GF_SHIFT_DUNDER_ROWS(lshift),
+      GF_SHIFT_DUNDER_ROWS(rshift),
+#undef GF_SHIFT_DUNDER_ROWS
+      // The Python operators &, |, ^ and &=, |=, ^= (composites of the bitwise ops).
+#define GF_BITWISE_DUNDER_ROWS(dunder, name)                                                       \
+  GF_VIA("__" dunder "__.Tensor", "bitwise_logical_compare", #name ".Tensor"),                    \
+  GF_VIA("__" dunder "__.Scalar", "bitwise_logical_compare", #name ".Scalar"),                    \
+  GF_VIA("__i" dunder "__.Tensor", "bitwise_logical_compare", #name "_.Tensor"),                  \
+  GF_VIA("__i" dunder "__.Scalar", "bitwise_logical_compare", #name "_.Scalar")
+      GF_BITWISE_DUNDER_ROWS("and", bitwise_and),
+      GF_BITWISE_DUNDER_ROWS("or", bitwise_or),
+      GF_BITWISE_DUNDER_ROWS("xor", bitwise_xor),
+#undef GF_BITWISE_DUNDER_ROWS
+      GF_OP("logical_xor", "bitwise_logical_compare", logical_xor, kBoth),
+      GF_OP("logical_xor.out", "bitwise_logical_compare", logical_xor_out, kBoth),
+      GF_OP("logical_xor_", "bitwise_logical_compare", logical_xor_, kBoth),
+      GF_OP("isnan", "bitwise_logical_compare", isnan, kBoth),
+      GF_OP("isnan.out", "bitwise_logical_compare", isnan_out, kBoth),
+      GF_OP("isinf", "bitwise_logical_compare", isinf, kBoth),
+      GF_OP("isinf.out", "bitwise_logical_compare", isinf_out, kBoth),
+      GF_OP("isposinf", "bitwise_logical_compare", isposinf, kBoth),
+      GF_OP("isposinf.out", "bitwise_logical_compare", isposinf_out, kBoth),
+      GF_OP("isneginf", "bitwise_logical_compare", isneginf, kBoth),
+      GF_OP("isneginf.out", "bitwise_logical_compare", isneginf_out, kBoth),
+      GF_OP("signbit", "bitwise_logical_compare", signbit, kBoth),
+      GF_OP("signbit.out", "bitwise_logical_compare", signbit_out, kBoth),
+      // Composites: isfinite is (x == x) * (x.abs() != inf); isclose is ==, isnan, abs, *, +,
+      // -, <= and isfinite joined by |= and &=; every one of them is served.
+      GF_VIA("isfinite", "bitwise_logical_compare", "eq.Tensor"),
+      GF_VIA("isclose", "bitwise_logical_compare", "eq.Tensor"),
+      // greater, greater_equal, less, less_equal, not_equal: composites of gt, ge, lt, le, ne.
+#define GF_COMPARE_ALIAS_ROWS(alias, name)                                                         \
+  GF_VIA(#alias ".Tensor", "bitwise_logical_compare", #name ".Tensor"),                           \
+  GF_VIA(#alias ".Scalar", "bitwise_logical_compare", #name ".Scalar"),                           \
+  GF_VIA(#alias ".Tensor_out", "bitwise_logical_compare", #name ".Tensor_out"),                   \
+  GF_VIA(#alias ".Scalar_out", "bitwise_logical_compare", #name ".Scalar_out"),                   \
+  GF_VIA(#alias "_.Tensor", "bitwise_logical_compare", #name "_.Tensor"),                         \
+  GF_VIA(#alias "_.Scalar", "bitwise_logical_compare", #name "_.Scalar")
+      GF_COMPARE_ALIAS_ROWS(greater, gt),
+      GF_COMPARE_ALIAS_ROWS(greater_equal, ge),
+      GF_COMPARE_ALIAS_ROWS(less, lt),
+      GF_COMPARE_ALIAS_ROWS(less_equal, le),
+      GF_COMPARE_ALIAS_ROWS(not_equal, ne),
+#undef GF_COMPARE_ALIAS_ROWS
 
       // ---- creation and fill -----------------------------------------------------------------
       GF_OP("fill.Scalar", "creation_fill", fill, kBoth),

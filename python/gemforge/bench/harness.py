@@ -23,7 +23,7 @@ import torch
 
 import gemforge
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "bool": torch.bool}
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "bool": torch.bool, "int32": torch.int32}
 
 DEVICE_CLOCK = "device"  # per-call device time (CUDA events / perf_counter), median, rotated inputs
 BATCH = 10  # calls timed back to back between one pair of CUDA events

@@ -90,6 +90,20 @@ OPS = [
     # ---- more binary math, rounding
 
     # ---- bitwise ops and predicates
+    Op("bitwise_and", torch.bitwise_and, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("bitwise_or", torch.bitwise_or, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("bitwise_xor", torch.bitwise_xor, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("bitwise_not", torch.bitwise_not, (BOOL,), result="bool", dtypes=("bool",)),
+    Op("logical_xor", torch.logical_xor, (BOOL, BOOL), result="bool", dtypes=("bool",)),
+    Op("bitwise_and_int", torch.bitwise_and, (RANDOM, RANDOM), dtypes=("int32",)),
+    Op("bitwise_left_shift", torch.bitwise_left_shift, (RANDOM, RANDOM), dtypes=("int32",)),
+    Op("bitwise_right_shift", torch.bitwise_right_shift, (RANDOM, RANDOM), dtypes=("int32",)),
+    Op("isnan", torch.isnan, (RANDOM,), result="bool"),
+    Op("isinf", torch.isinf, (RANDOM,), result="bool"),
+    Op("isposinf", torch.isposinf, (RANDOM,), result="bool"),
+    Op("signbit", torch.signbit, (RANDOM,), result="bool"),
+    Op("isfinite", torch.isfinite, (RANDOM,), result="bool"),  # torch's composite of 4 ops
+    Op("isclose", torch.isclose, (RANDOM, RANDOM), result="bool"),  # a composite of ~12 ops
 
     # ---- creation and fill
     # Factories take no input: their rows write a DST operand through out= (1-d ops: its
