@@ -110,6 +110,26 @@ Tensor& fill_tensor_(Tensor& self, const Tensor& value);
 Tensor& copy_(Tensor& self, const Tensor& src, bool non_blocking);
 
 // ---- pointwise: more unary math and special functions (unary_math.cpp, special.cpp) ---------------
+GF_DECLARE_UNARY(acos)
+GF_DECLARE_UNARY(asin)
+GF_DECLARE_UNARY(atan)
+GF_DECLARE_UNARY(acosh)
+GF_DECLARE_UNARY(asinh)
+GF_DECLARE_UNARY(atanh)
+GF_DECLARE_UNARY(cosh)
+GF_DECLARE_UNARY(sinh)
+GF_DECLARE_UNARY(tan)
+GF_DECLARE_UNARY(exp2)
+GF_DECLARE_UNARY(expm1)
+GF_DECLARE_UNARY(log10)
+GF_DECLARE_UNARY(log1p)
+GF_DECLARE_UNARY(log2)
+GF_DECLARE_UNARY(reciprocal)
+GF_DECLARE_UNARY(deg2rad)
+GF_DECLARE_UNARY(rad2deg)
+GF_DECLARE_UNARY(sinc)
+Tensor angle(const Tensor& self);
+Tensor& angle_out(const Tensor& self, Tensor& out);
 
 // ---- pointwise: more binary math (binary_math.cpp) and rounding (rounding.cpp) -------------------
 

@@ -86,6 +86,26 @@ OPS = [
     Op("copy_cast", lambda dst, src: dst.copy_(src), (DST_FP32, RANDOM), dtypes=("bf16",)),
 
     # ---- more unary math and special functions
+    # POSITIVE for acos, asin, atanh, acosh: half the values in their domain, half out (NaN)
+    _unary("acos", torch.acos, POSITIVE),
+    _unary("asin", torch.asin, POSITIVE),
+    _unary("atan", torch.atan),
+    _unary("acosh", torch.acosh, POSITIVE),
+    _unary("asinh", torch.asinh),
+    _unary("atanh", torch.atanh, POSITIVE),
+    _unary("cosh", torch.cosh),
+    _unary("sinh", torch.sinh),
+    _unary("tan", torch.tan),
+    _unary("exp2", torch.exp2),
+    _unary("expm1", torch.expm1),
+    _unary("log10", torch.log10, POSITIVE),
+    _unary("log1p", torch.log1p, POSITIVE),
+    _unary("log2", torch.log2, POSITIVE),
+    _unary("reciprocal", torch.reciprocal, POSITIVE),
+    _unary("deg2rad", torch.deg2rad),
+    _unary("rad2deg", torch.rad2deg),
+    _unary("sinc", torch.sinc),
+    _unary("angle", torch.angle),
 
     # ---- more binary math, rounding
 

@@ -1,8 +1,12 @@
-// Pointwise functors: exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid: integer inputs were promoted to float by
-// the iterator.
+// Pointwise functors: exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid; inverse trigonometric and
+// hyperbolic functions, tan, exp2, expm1, log10, log1p, log2, reciprocal, deg2rad, rad2deg, sinc,
+// angle. Integer inputs were promoted to float by the iterator. std:: math on float is torch's
+// ::acosf, ::expm1f, ... on the device; fp16/bf16 arrive as float, as in torch's kernels.
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+
+#include <c10/util/MathConstants.h>
 
 namespace gemforge::kernels {
 
@@ -15,7 +19,39 @@ GF_STATELESS(cos, kFloating | kComplex, C, (C a), return std::cos(a);)
 GF_STATELESS(tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
 GF_STATELESS(sigmoid, kFloating | kComplex, C, (C a), return C(1) / (C(1) + std::exp(-a));)
 
+// Complex forms come from c10's complex math (std::acos(c10::complex) ...), as in torch's kernels.
+GF_STATELESS(acos, kFloating | kComplex, C, (C a), return std::acos(a);)
+GF_STATELESS(asin, kFloating | kComplex, C, (C a), return std::asin(a);)
+GF_STATELESS(atan, kFloating | kComplex, C, (C a), return std::atan(a);)
+GF_STATELESS(acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
+GF_STATELESS(asinh, kFloating | kComplex, C, (C a), return std::asinh(a);)
+GF_STATELESS(atanh, kFloating | kComplex, C, (C a), return std::atanh(a);)
+GF_STATELESS(cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
+GF_STATELESS(sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
+GF_STATELESS(tan, kFloating | kComplex, C, (C a), return std::tan(a);)
+GF_STATELESS(expm1, kFloating | kComplex, C, (C a), return std::expm1(a);)
+GF_STATELESS(log10, kFloating | kComplex, C, (C a), return std::log10(a);)
+GF_STATELESS(log1p, kFloating | kComplex, C, (C a), return std::log1p(a);)
+// Complex exp2, log2 and reciprocal stay with torch: its cuda kernel has no complex exp2, and its
+// complex log2 and reciprocal treat infinite and NaN parts differently on each device.
+GF_STATELESS(log2, kFloating, C, (C a), return std::log2(a);)
+GF_STATELESS(exp2, kFloating, C, (C a), return std::exp2(a);)
+GF_STATELESS(reciprocal, kFloating, C, (C a), return C(1) / a;)
+
+// torch multiplies by the double constant rounded to the compute type (a wrapped scalar).
+GF_STATELESS(deg2rad, kFloating, C, (C a), return a * C(c10::detail::pi<double>() / 180.0);)
+GF_STATELESS(rad2deg, kFloating, C, (C a), return a * C(180.0 / c10::detail::pi<double>());)
+GF_STATELESS(angle, kFloating, C, (C a),
+  return is_nan(a) ? a : (a < C(0) ? C(c10::detail::pi<double>()) : C(0));)
+// pi * a as a complex product for complex a, as torch computes it (inf parts give NaN there).
+GF_STATELESS(sinc, kFloating | kComplex, C, (C a),
+  if (a == C(0)) return C(1);
+  const C x = C(c10::detail::pi<double>()) * a;
+  return std::sin(x) / x;)
+
 // The family's kernels; each backend instantiates its run<Op> for every one.
-#define GF_KERNELS_UNARY_MATH(X) X(exp) X(log) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid)
+#define GF_KERNELS_UNARY_MATH(X) X(exp) X(log) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) \
+  X(acos) X(asin) X(atan) X(acosh) X(asinh) X(atanh) X(cosh) X(sinh) X(tan) X(expm1) X(log10)    \
+  X(log1p) X(log2) X(exp2) X(reciprocal) X(deg2rad) X(rad2deg) X(angle) X(sinc)
 
 }  // namespace gemforge::kernels
