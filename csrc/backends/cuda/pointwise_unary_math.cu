@@ -1,7 +1,0 @@
-// cuda pointwise kernels of the unary_math family (ops/pointwise/kernels/unary_math.h).
-#include "backends/cuda/pointwise.cuh"
-#include "ops/pointwise/kernels/unary_math.h"
-
-namespace gemforge::pw {
-GF_KERNELS_UNARY_MATH(GF_INSTANTIATE_CUDA)
-}  // namespace gemforge::pw
