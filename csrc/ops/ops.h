@@ -132,6 +132,81 @@ Tensor angle(const Tensor& self);
 Tensor& angle_out(const Tensor& self, Tensor& out);
 
 // ---- pointwise: more binary math (binary_math.cpp) and rounding (rounding.cpp) -------------------
+#define GF_DECLARE_BINARY_TENSOR(name)                                      \
+  Tensor name(const Tensor& self, const Tensor& other);                      \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out);  \
+  Tensor& name##_(Tensor& self, const Tensor& other);
+#define GF_DECLARE_BINARY_PURE(name)                    \
+  Tensor name(const Tensor& self, const Tensor& other); \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out);
+GF_DECLARE_BINARY_PURE(maximum)
+GF_DECLARE_BINARY_PURE(minimum)
+GF_DECLARE_BINARY_PURE(fmax)
+GF_DECLARE_BINARY_PURE(fmin)
+GF_DECLARE_BINARY_PURE(logaddexp)
+GF_DECLARE_BINARY_PURE(logaddexp2)
+GF_DECLARE_BINARY_TENSOR(atan2)
+GF_DECLARE_BINARY_TENSOR(gcd)
+GF_DECLARE_BINARY_TENSOR(lcm)
+GF_DECLARE_BINARY_TENSOR(heaviside)
+GF_DECLARE_BINARY_TENSOR(hypot)
+GF_DECLARE_BINARY_TENSOR(nextafter)
+GF_DECLARE_BINARY_TENSOR(clamp_min_tensor)  // clamp_min.Tensor
+GF_DECLARE_BINARY_TENSOR(clamp_max_tensor)  // clamp_max.Tensor
+GF_DECLARE_BINARY(copysign)
+GF_DECLARE_BINARY(fmod)
+GF_DECLARE_BINARY(remainder)
+GF_DECLARE_BINARY(floor_divide)
+#undef GF_DECLARE_BINARY_PURE
+#undef GF_DECLARE_BINARY_TENSOR
+Tensor remainder_scalar_tensor(const Scalar& self, const Tensor& other);
+Tensor& remainder_scalar_tensor_out(const Scalar& self, const Tensor& other, Tensor& out);
+
+Tensor rsub(const Tensor& self, const Tensor& other, const Scalar& alpha);  // rsub.Tensor
+Tensor& rsub_out(const Tensor& self, const Tensor& other, const Scalar& alpha, Tensor& out);
+Tensor rsub_scalar(const Tensor& self, const Scalar& other, const Scalar& alpha);
+Tensor& rsub_scalar_out(const Tensor& self, const Scalar& other, const Scalar& alpha, Tensor& out);
+
+Tensor lerp_scalar(const Tensor& self, const Tensor& end, const Scalar& weight);
+Tensor& lerp_scalar_out(const Tensor& self, const Tensor& end, const Scalar& weight, Tensor& out);
+Tensor& lerp_scalar_(Tensor& self, const Tensor& end, const Scalar& weight);
+Tensor lerp_tensor(const Tensor& self, const Tensor& end, const Tensor& weight);
+Tensor& lerp_tensor_out(const Tensor& self, const Tensor& end, const Tensor& weight, Tensor& out);
+Tensor& lerp_tensor_(Tensor& self, const Tensor& end, const Tensor& weight);
+
+#define GF_DECLARE_ADDC(name)                                                                   \
+  Tensor name(const Tensor& self, const Tensor& t1, const Tensor& t2, const Scalar& value);     \
+  Tensor& name##_out(const Tensor& self, const Tensor& t1, const Tensor& t2, const Scalar& value, \
+                     Tensor& out);                                                              \
+  Tensor& name##_(Tensor& self, const Tensor& t1, const Tensor& t2, const Scalar& value);
+GF_DECLARE_ADDC(addcmul)
+GF_DECLARE_ADDC(addcdiv)
+#undef GF_DECLARE_ADDC
+
+#define GF_DECLARE_CLAMP_SIDE(name)                                          \
+  Tensor name(const Tensor& self, const Scalar& bound);                      \
+  Tensor& name##_out(const Tensor& self, const Scalar& bound, Tensor& out);  \
+  Tensor& name##_(Tensor& self, const Scalar& bound);
+GF_DECLARE_CLAMP_SIDE(clamp_min)
+GF_DECLARE_CLAMP_SIDE(clamp_max)
+#undef GF_DECLARE_CLAMP_SIDE
+
+GF_DECLARE_UNARY(ceil)
+GF_DECLARE_UNARY(floor)
+GF_DECLARE_UNARY(trunc)
+GF_DECLARE_UNARY(round)
+GF_DECLARE_UNARY(frac)
+GF_DECLARE_UNARY(sign)
+GF_DECLARE_UNARY(sgn)
+Tensor round_decimals(const Tensor& self, int64_t decimals);
+Tensor& round_decimals_out(const Tensor& self, int64_t decimals, Tensor& out);
+Tensor& round_decimals_(Tensor& self, int64_t decimals);
+Tensor nan_to_num(const Tensor& self, std::optional<double> nan, std::optional<double> posinf,
+                  std::optional<double> neginf);
+Tensor& nan_to_num_out(const Tensor& self, std::optional<double> nan, std::optional<double> posinf,
+                       std::optional<double> neginf, Tensor& out);
+Tensor& nan_to_num_(Tensor& self, std::optional<double> nan, std::optional<double> posinf,
+                    std::optional<double> neginf);
 
 // ---- pointwise: bitwise ops and predicates (bitwise.cpp) -------------------------------------------
 // name.Tensor / Tensor_out / name_.Tensor, the Scalar (shifts: Tensor_Scalar) forms and

@@ -108,6 +108,24 @@ OPS = [
     _unary("angle", torch.angle),
 
     # ---- more binary math, rounding
+    Op("atan2", torch.atan2, (RANDOM, RANDOM)),
+    Op("maximum", torch.maximum, (RANDOM, RANDOM)),
+    Op("fmin", torch.fmin, (RANDOM, RANDOM)),
+    Op("remainder", torch.remainder, (RANDOM, POSITIVE)),
+    Op("floor_divide", torch.floor_divide, (RANDOM, POSITIVE)),
+    Op("hypot", torch.hypot, (RANDOM, RANDOM)),
+    Op("logaddexp", torch.logaddexp, (RANDOM, RANDOM)),
+    Op("rsub", lambda a, b: torch.rsub(a, b, alpha=2), (RANDOM, RANDOM)),
+    Op("lerp", lambda a, b: torch.lerp(a, b, 0.3), (RANDOM, RANDOM)),
+    Op("lerp_tensor", torch.lerp, (RANDOM, RANDOM, POSITIVE)),
+    Op("addcmul", lambda a, b, c: torch.addcmul(a, b, c, value=0.5), (RANDOM, RANDOM, RANDOM)),
+    Op("addcdiv", lambda a, b, c: torch.addcdiv(a, b, c, value=0.5), (RANDOM, RANDOM, POSITIVE)),
+    _unary("clamp_min", lambda x: torch.clamp_min(x, 0.0)),
+    _unary("floor", torch.floor),
+    _unary("round", torch.round),
+    _unary("round_decimals", lambda x: torch.round(x, decimals=2)),
+    _unary("sign", torch.sign),
+    _unary("nan_to_num", torch.nan_to_num),
 
     # ---- bitwise ops and predicates
     Op("bitwise_and", torch.bitwise_and, (BOOL, BOOL), result="bool", dtypes=("bool",)),
