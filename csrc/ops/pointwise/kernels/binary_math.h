@@ -143,9 +143,11 @@ struct addcdiv : op_base {
 };
 
 // The family's kernels; each backend instantiates its run<Op> for every one.
-#define GF_KERNELS_BINARY_MATH(X)                                                              \
-  X(atan2) X(copysign) X(maximum) X(minimum) X(fmax) X(fmin) X(fmod) X(remainder) X(gcd) X(lcm) \
-  X(heaviside) X(hypot) X(logaddexp) X(logaddexp2) X(nextafter) X(nextafter_half)              \
-  X(nextafter_bf16) X(lerp_scalar) X(lerp_tensor) X(addcmul) X(addcdiv)
+// (in two lists, so that the cuda backend compiles them in parallel)
+#define GF_KERNELS_BINARY_MATH_MINMAX(X) X(maximum) X(minimum) X(fmax) X(fmin) X(fmod) X(remainder) \
+  X(gcd) X(lcm) X(copysign) X(heaviside)
+#define GF_KERNELS_BINARY_MATH_SMOOTH(X) X(atan2) X(hypot) X(logaddexp) X(logaddexp2) X(nextafter)  \
+  X(nextafter_half) X(nextafter_bf16) X(lerp_scalar) X(lerp_tensor) X(addcmul) X(addcdiv)
+#define GF_KERNELS_BINARY_MATH(X) GF_KERNELS_BINARY_MATH_MINMAX(X) GF_KERNELS_BINARY_MATH_SMOOTH(X)
 
 }  // namespace gemforge::kernels
