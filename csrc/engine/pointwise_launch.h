@@ -33,6 +33,7 @@ struct Launch {
 struct Args {
   c10::Scalar s0, s1;
   int mode = 0;
+  c10::Scalar s2;
 };
 
 // Backend entry points, one instantiation per op (see ops/pointwise/kernels.h).

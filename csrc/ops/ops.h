@@ -271,5 +271,100 @@ Tensor& triu_out(const Tensor& self, int64_t diagonal, Tensor& out);
 Tensor& polar_out(const Tensor& abs, const Tensor& angle, Tensor& out);
 
 // ---- activations and their backward ops (activation.cpp) ---------------------------------------------
+GF_DECLARE_UNARY(hardsigmoid)
+GF_DECLARE_UNARY(hardswish)
+GF_DECLARE_UNARY(mish)
+#define GF_DECLARE_GRAD(name, input)                                   \
+  Tensor name(const Tensor& grad, const Tensor& input);                \
+  Tensor& name##_out(const Tensor& grad, const Tensor& input, Tensor& grad_input);
+GF_DECLARE_GRAD(silu_backward, self)
+GF_DECLARE_GRAD(sigmoid_backward, output)
+GF_DECLARE_GRAD(tanh_backward, output)
+GF_DECLARE_GRAD(hardsigmoid_backward, self)
+GF_DECLARE_GRAD(hardswish_backward, self)  // hardswish_backward.out
+#undef GF_DECLARE_GRAD
+Tensor mish_backward(const Tensor& grad, const Tensor& self);
+Tensor gelu_backward(const Tensor& grad, const Tensor& self, c10::string_view approximate);
+Tensor& gelu_backward_out(const Tensor& grad, const Tensor& self, c10::string_view approximate,
+                          Tensor& grad_input);
+
+Tensor threshold(const Tensor& self, const Scalar& threshold, const Scalar& value);
+Tensor& threshold_out(const Tensor& self, const Scalar& threshold, const Scalar& value, Tensor& out);
+Tensor& threshold_(Tensor& self, const Scalar& threshold, const Scalar& value);
+Tensor threshold_backward(const Tensor& grad, const Tensor& self, const Scalar& threshold);
+Tensor& threshold_backward_out(const Tensor& grad, const Tensor& self, const Scalar& threshold,
+                               Tensor& grad_input);
+
+Tensor hardtanh(const Tensor& self, const Scalar& min_val, const Scalar& max_val);
+Tensor& hardtanh_out(const Tensor& self, const Scalar& min_val, const Scalar& max_val, Tensor& out);
+Tensor& hardtanh_(Tensor& self, const Scalar& min_val, const Scalar& max_val);
+Tensor hardtanh_backward(const Tensor& grad, const Tensor& self, const Scalar& min_val, const Scalar& max_val);
+Tensor& hardtanh_backward_out(const Tensor& grad, const Tensor& self, const Scalar& min_val,
+                              const Scalar& max_val, Tensor& grad_input);
+
+Tensor elu(const Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale);
+Tensor& elu_out(const Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale,
+                Tensor& out);
+Tensor& elu_(Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale);
+Tensor elu_backward(const Tensor& grad, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale,
+                    bool is_result, const Tensor& self_or_result);
+Tensor& elu_backward_out(const Tensor& grad, const Scalar& alpha, const Scalar& scale,
+                         const Scalar& input_scale, bool is_result, const Tensor& self_or_result,
+                         Tensor& grad_input);
+Tensor celu(const Tensor& self, const Scalar& alpha);
+Tensor& celu_out(const Tensor& self, const Scalar& alpha, Tensor& out);
+Tensor& celu_(Tensor& self, const Scalar& alpha);
+
+Tensor leaky_relu(const Tensor& self, const Scalar& negative_slope);
+Tensor& leaky_relu_out(const Tensor& self, const Scalar& negative_slope, Tensor& out);
+Tensor& leaky_relu_(Tensor& self, const Scalar& negative_slope);
+Tensor leaky_relu_backward(const Tensor& grad, const Tensor& self, const Scalar& negative_slope,
+                           bool self_is_result);
+Tensor& leaky_relu_backward_out(const Tensor& grad, const Tensor& self, const Scalar& negative_slope,
+                                bool self_is_result, Tensor& grad_input);
+
+Tensor softplus(const Tensor& self, const Scalar& beta, const Scalar& threshold);
+Tensor& softplus_out(const Tensor& self, const Scalar& beta, const Scalar& threshold, Tensor& out);
+Tensor softplus_backward(const Tensor& grad, const Tensor& self, const Scalar& beta, const Scalar& threshold);
+Tensor& softplus_backward_out(const Tensor& grad, const Tensor& self, const Scalar& beta,
+                              const Scalar& threshold, Tensor& grad_input);
+
+#define GF_DECLARE_SHRINK(name)                                                              \
+  Tensor name(const Tensor& self, const Scalar& lambd);                                      \
+  Tensor& name##_out(const Tensor& self, const Scalar& lambd, Tensor& out);                  \
+  Tensor name##_backward(const Tensor& grad, const Tensor& self, const Scalar& lambd);       \
+  Tensor& name##_backward_out(const Tensor& grad, const Tensor& self, const Scalar& lambd,   \
+                              Tensor& grad_input);
+GF_DECLARE_SHRINK(softshrink)
+GF_DECLARE_SHRINK(hardshrink)
+#undef GF_DECLARE_SHRINK
+
+std::tuple<Tensor, Tensor> log_sigmoid_forward(const Tensor& self);
+std::tuple<Tensor&, Tensor&> log_sigmoid_forward_out(const Tensor& self, Tensor& output, Tensor& buffer);
+Tensor log_sigmoid_backward(const Tensor& grad, const Tensor& self, const Tensor& buffer);
+Tensor& log_sigmoid_backward_out(const Tensor& grad, const Tensor& self, const Tensor& buffer,
+                                 Tensor& grad_input);
+
+Tensor logit(const Tensor& self, std::optional<double> eps);
+Tensor& logit_out(const Tensor& self, std::optional<double> eps, Tensor& out);
+Tensor& logit_(Tensor& self, std::optional<double> eps);
+Tensor logit_backward(const Tensor& grad, const Tensor& self, std::optional<double> eps);
+Tensor& logit_backward_out(const Tensor& grad, const Tensor& self, std::optional<double> eps,
+                           Tensor& grad_input);
+
+Tensor _add_relu(const Tensor& self, const Tensor& other, const Scalar& alpha);  // _add_relu.Tensor
+Tensor& _add_relu_out(const Tensor& self, const Tensor& other, const Scalar& alpha, Tensor& out);
+Tensor& _add_relu_(Tensor& self, const Tensor& other, const Scalar& alpha);
+Tensor _add_relu_scalar(const Tensor& self, const Scalar& other, const Scalar& alpha);
+Tensor& _add_relu_scalar_out(const Tensor& self, const Scalar& other, const Scalar& alpha, Tensor& out);
+Tensor& _add_relu_scalar_(Tensor& self, const Scalar& other, const Scalar& alpha);
+
+Tensor glu(const Tensor& self, int64_t dim);
+Tensor& glu_out(const Tensor& self, int64_t dim, Tensor& out);
+Tensor glu_backward(const Tensor& grad, const Tensor& self, int64_t dim);
+Tensor& glu_backward_out(const Tensor& grad, const Tensor& self, int64_t dim, Tensor& grad_input);
+
+Tensor _prelu_kernel(const Tensor& self, const Tensor& weight);
+std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tensor& self, const Tensor& weight);
 
 }  // namespace gemforge::ops

@@ -1,0 +1,7 @@
+// cpu pointwise kernels of the activations' backward ops (ops/pointwise/kernels/activation_backward.h).
+#include "backends/cpu/pointwise.h"
+#include "ops/pointwise/kernels/activation_backward.h"
+
+namespace gemforge::pw {
+GF_KERNELS_ACTIVATION_BACKWARD(GF_INSTANTIATE_CPU)
+}  // namespace gemforge::pw
