@@ -445,6 +445,11 @@ template <class Op, class OutS, class... InS> constexpr int dense_vecs() {
   return (max_size<OutS, InS...>() == 2 || Op::heavy || sizeof...(InS) == 0) ? 2 : 1;
 }
 
+// The dtypes whose ops get the vector and tiled kernels. The others (int8, int16, complex: rare
+// in models) run on the strided kernels alone, which keeps the build small.
+constexpr TypeSet kVectorTypes = kBool | bit(ScalarType::Byte) | bit(ScalarType::Int) |
+                                 bit(ScalarType::Long) | kFloating;
+
 template <class Op, class S, class C, class F, size_t... I>
 void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) {
   using traits = fn_traits<F>;
@@ -484,13 +489,15 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
             launch_tiled<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq));
   };
   const bool out_typed = L.dtype[0] == dtype_of<OutS>;
-  if (inputs_typed && !any_scalar) {
-    if (out_typed && vector_kernels(type_tag<OutS>{})) return;
-    constexpr TypeSet targets = Op::cast_to;
-    if constexpr (targets != 0) {
-      bool done = false;
-      dispatch_dtype<targets>(L.dtype[0], [&](auto tag) { done = vector_kernels(tag); });
-      if (done) return;
+  if constexpr (has(kVectorTypes, dtype_of<S>)) {
+    if (inputs_typed && !any_scalar) {
+      if (out_typed && vector_kernels(type_tag<OutS>{})) return;
+      constexpr TypeSet targets = Op::cast_to;
+      if constexpr (targets != 0) {
+        bool done = false;
+        dispatch_dtype<targets>(L.dtype[0], [&](auto tag) { done = vector_kernels(tag); });
+        if (done) return;
+      }
     }
   }
   if (inputs_typed && out_typed) launch_strided<false, C, S>(f, L, stream, seq);
