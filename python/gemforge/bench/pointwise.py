@@ -87,6 +87,34 @@ OPS = [
 
     # ---- more unary math and special functions
 
+    # special functions (float32/float64-only ops in torch: fp32 only)
+    _unary("erf", torch.erf),
+    _unary("erfc", torch.erfc),
+    _unary("erfinv", torch.erfinv),
+    _unary("lgamma", torch.lgamma, POSITIVE),
+    _unary("digamma", torch.digamma, POSITIVE),
+    _unary("polygamma_1", lambda x: torch.polygamma(1, x), POSITIVE),
+    _unary("polygamma_3", lambda x: torch.polygamma(3, x), POSITIVE),
+    _unary("mvlgamma_2", lambda x: torch.mvlgamma(x, 2), POSITIVE),
+    _unary("i0", torch.i0),
+    _unary("i0e", torch.special.i0e),
+    _unary("i1", torch.special.i1),
+    _unary("i1e", torch.special.i1e),
+    Op("ndtri", torch.special.ndtri, (POSITIVE,), dtypes=("fp32",)),
+    Op("erfcx", torch.special.erfcx, (RANDOM,), dtypes=("fp32",)),
+    Op("bessel_j0", torch.special.bessel_j0, (RANDOM,), dtypes=("fp32",)),
+    Op("bessel_y1", torch.special.bessel_y1, (POSITIVE,), dtypes=("fp32",)),
+    Op("modified_bessel_i1", torch.special.modified_bessel_i1, (RANDOM,), dtypes=("fp32",)),
+    Op("spherical_bessel_j0", torch.special.spherical_bessel_j0, (RANDOM,), dtypes=("fp32",)),
+    Op("modified_bessel_k0", torch.special.modified_bessel_k0, (POSITIVE,), dtypes=("fp32",)),
+    Op("igamma", torch.igamma, (POSITIVE, POSITIVE), dtypes=("fp32",)),
+    Op("xlogy", torch.xlogy, (RANDOM, POSITIVE)),
+    Op("xlog1py", torch.special.xlog1py, (RANDOM, POSITIVE)),
+    Op("chebyshev_t_n9", lambda x: torch.special.chebyshev_polynomial_t(x, 9), (RANDOM,),
+       dtypes=("fp32",)),
+    Op("legendre_p_n9", lambda x: torch.special.legendre_polynomial_p(x, 9), (RANDOM,),
+       dtypes=("fp32",)),
+
     # ---- more binary math, rounding
 
     # ---- bitwise ops and predicates
