@@ -131,6 +131,72 @@ GF_DECLARE_UNARY(sinc)
 Tensor angle(const Tensor& self);
 Tensor& angle_out(const Tensor& self, Tensor& out);
 
+// special functions
+GF_DECLARE_UNARY(erf)
+GF_DECLARE_UNARY(erfc)
+GF_DECLARE_UNARY(erfinv)
+GF_DECLARE_UNARY(lgamma)
+GF_DECLARE_UNARY(digamma)
+GF_DECLARE_UNARY(i0)
+#define GF_DECLARE_UNARY_NO_INPLACE(name) \
+  Tensor name(const Tensor& self);        \
+  Tensor& name##_out(const Tensor& self, Tensor& out);
+GF_DECLARE_UNARY_NO_INPLACE(special_i0e)
+GF_DECLARE_UNARY_NO_INPLACE(special_i1)
+GF_DECLARE_UNARY_NO_INPLACE(special_i1e)
+GF_DECLARE_UNARY_NO_INPLACE(special_ndtri)
+GF_DECLARE_UNARY_NO_INPLACE(special_erfcx)
+GF_DECLARE_UNARY_NO_INPLACE(special_bessel_j0)
+GF_DECLARE_UNARY_NO_INPLACE(special_bessel_j1)
+GF_DECLARE_UNARY_NO_INPLACE(special_bessel_y0)
+GF_DECLARE_UNARY_NO_INPLACE(special_bessel_y1)
+GF_DECLARE_UNARY_NO_INPLACE(special_modified_bessel_i0)
+GF_DECLARE_UNARY_NO_INPLACE(special_modified_bessel_i1)
+GF_DECLARE_UNARY_NO_INPLACE(special_spherical_bessel_j0)
+GF_DECLARE_UNARY_NO_INPLACE(special_modified_bessel_k0)
+GF_DECLARE_UNARY_NO_INPLACE(special_modified_bessel_k1)
+GF_DECLARE_UNARY_NO_INPLACE(special_scaled_modified_bessel_k0)
+GF_DECLARE_UNARY_NO_INPLACE(special_scaled_modified_bessel_k1)
+#undef GF_DECLARE_UNARY_NO_INPLACE
+Tensor polygamma(int64_t n, const Tensor& self);
+Tensor& polygamma_out(int64_t n, const Tensor& self, Tensor& out);
+Tensor& polygamma_(Tensor& self, int64_t n);
+Tensor mvlgamma(const Tensor& self, int64_t p);
+Tensor& mvlgamma_out(const Tensor& self, int64_t p, Tensor& out);
+Tensor& mvlgamma_(Tensor& self, int64_t p);
+// Tensor, Scalar-self and Scalar-other overloads, functional and out= (xlogy.Scalar_Self ...,
+// special_xlog1py.self_scalar ..., special_*_polynomial_*.x_scalar / n_scalar)
+#define GF_DECLARE_SPECIAL_BINARY(name)                                                  \
+  Tensor name(const Tensor& self, const Tensor& other);                                  \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out);              \
+  Tensor name##_self_scalar(const Scalar& self, const Tensor& other);                    \
+  Tensor& name##_self_scalar_out(const Scalar& self, const Tensor& other, Tensor& out);  \
+  Tensor name##_other_scalar(const Tensor& self, const Scalar& other);                   \
+  Tensor& name##_other_scalar_out(const Tensor& self, const Scalar& other, Tensor& out);
+GF_DECLARE_SPECIAL_BINARY(xlogy)
+GF_DECLARE_SPECIAL_BINARY(special_xlog1py)
+GF_DECLARE_SPECIAL_BINARY(special_chebyshev_polynomial_t)
+GF_DECLARE_SPECIAL_BINARY(special_chebyshev_polynomial_u)
+GF_DECLARE_SPECIAL_BINARY(special_chebyshev_polynomial_v)
+GF_DECLARE_SPECIAL_BINARY(special_chebyshev_polynomial_w)
+GF_DECLARE_SPECIAL_BINARY(special_shifted_chebyshev_polynomial_t)
+GF_DECLARE_SPECIAL_BINARY(special_shifted_chebyshev_polynomial_u)
+GF_DECLARE_SPECIAL_BINARY(special_shifted_chebyshev_polynomial_v)
+GF_DECLARE_SPECIAL_BINARY(special_shifted_chebyshev_polynomial_w)
+GF_DECLARE_SPECIAL_BINARY(special_hermite_polynomial_h)
+GF_DECLARE_SPECIAL_BINARY(special_hermite_polynomial_he)
+GF_DECLARE_SPECIAL_BINARY(special_laguerre_polynomial_l)
+GF_DECLARE_SPECIAL_BINARY(special_legendre_polynomial_p)
+#undef GF_DECLARE_SPECIAL_BINARY
+Tensor igamma(const Tensor& self, const Tensor& other);
+Tensor& igamma_out(const Tensor& self, const Tensor& other, Tensor& out);
+Tensor& igamma_(Tensor& self, const Tensor& other);
+Tensor igammac(const Tensor& self, const Tensor& other);
+Tensor& igammac_out(const Tensor& self, const Tensor& other, Tensor& out);
+Tensor& igammac_(Tensor& self, const Tensor& other);
+Tensor& xlogy_(Tensor& self, const Tensor& other);                    // xlogy_.Tensor
+Tensor& xlogy_other_scalar_(Tensor& self, const Scalar& other);       // xlogy_.Scalar_Other
+
 // ---- pointwise: more binary math (binary_math.cpp) and rounding (rounding.cpp) -------------------
 #define GF_DECLARE_BINARY_TENSOR(name)                                      \
   Tensor name(const Tensor& self, const Tensor& other);                      \
