@@ -64,7 +64,7 @@ struct hardswish_backward : op_base {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     GF_HD C operator()(C dy, C x) const {
-      if (GF_TORCH_CUDA) return x < C(-3) ? C(0) : (x <= C(3) ? dy * (x / C(3) + C(0.5)) : dy);
+      if (GF_TORCH_CUDA) return x <= C(-3) ? C(0) : (x < C(3) ? dy * (x / C(3) + C(0.5)) : dy);
       return x <= C(-3) ? C(0) : (x >= C(3) ? dy : dy * (x / C(3) + C(0.5)));
     }
   };
