@@ -117,6 +117,12 @@ def registered_names() -> dict:
     return {full_name(row.overload): row.overload for row in gemforge.registered_ops()}
 
 
+def row_backends(overload: str) -> tuple:
+    """The backends the table serves `overload` on."""
+    full = full_name(overload)
+    return next(row.backends for row in gemforge.registered_ops() if full_name(row.overload) == full)
+
+
 def served_count(counts, overload: str) -> int:
     """Calls of `overload` in a stats Counter, whichever way gemforge spells '.default'."""
     full = full_name(overload)
@@ -298,8 +304,10 @@ def check(fn, args, *, served=None, reference="float64", tol_dtype=None, backend
 
     if served is not None:
         assert full_name(served) in registered_names(), f"{served} is not a registered overload"
-        assert served_count(counts, served) >= 1, (
-            f"gemforge did not serve {served}; it served {dict(counts)}")
+        # The table says where gemforge serves an overload; elsewhere torch's kernel runs.
+        if set(backends) & set(row_backends(served)):
+            assert served_count(counts, served) >= 1, (
+                f"gemforge did not serve {served}; it served {dict(counts)}")
 
     assert isinstance(actual, torch.Tensor), f"gemforge returned {type(actual).__name__}"
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype}, torch gives {expected.dtype}"
