@@ -286,6 +286,10 @@ def check(fn, args, *, served=None, reference="float64", tol_dtype=None, backend
     ref_source = replicate(args)
     gems_args = replicate(args)
     backends = backends or [BACKEND]
+    if served is not None and not set(backends) & set(row_backends(served)):
+        # A row for other backends only (its kernel here is slower than torch's): torch's own
+        # kernel serves this device, and testing it here would test torch.
+        pytest.skip(f"gemforge serves {served} on {row_backends(served)} only")
 
     torch_error = None
     try:
@@ -304,10 +308,8 @@ def check(fn, args, *, served=None, reference="float64", tol_dtype=None, backend
 
     if served is not None:
         assert full_name(served) in registered_names(), f"{served} is not a registered overload"
-        # The table says where gemforge serves an overload; elsewhere torch's kernel runs.
-        if set(backends) & set(row_backends(served)):
-            assert served_count(counts, served) >= 1, (
-                f"gemforge did not serve {served}; it served {dict(counts)}")
+        assert served_count(counts, served) >= 1, (
+            f"gemforge did not serve {served}; it served {dict(counts)}")
 
     assert isinstance(actual, torch.Tensor), f"gemforge returned {type(actual).__name__}"
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype}, torch gives {expected.dtype}"
