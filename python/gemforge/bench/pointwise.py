@@ -105,7 +105,7 @@ OPS = [
     _unary("deg2rad", torch.deg2rad),
     _unary("rad2deg", torch.rad2deg),
     _unary("sinc", torch.sinc),
-    _unary("angle", torch.angle),
+    Op("angle", torch.angle, (RANDOM,), dtypes=("fp32",)),  # torch has no fp16/bf16 cuda angle
 
     # special functions (float32/float64-only ops in torch: fp32 only)
     _unary("erf", torch.erf),
