@@ -11,6 +11,8 @@ and, through `collect_stats()`, that gemforge served the call itself.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 import zlib
 
 import pytest
@@ -251,6 +253,22 @@ def assert_same_values(actual, expected, *, tol_dtype=None, exact=False):
         actual = actual.to(reference_dtype(actual.dtype, False))
         expected = expected.to(actual.dtype)
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def result_dtype(fn, *args):
+    """The dtype of torch's result, or None when torch raises."""
+    try:
+        return fn(*args).dtype
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silences torch's warnings where a test expects them (out= resized, complex -> real)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def raised(fn, *args, **kwargs):

@@ -20,19 +20,11 @@ import torch
 import torch.nn.functional as F
 
 import gemforge
-from conftest import (ALL_DTYPES, DEVICE, FLOATS, SHAPES, aten_op,
+from conftest import (quiet, result_dtype, ALL_DTYPES, DEVICE, FLOATS, SHAPES, aten_op,
                       assert_same_values, check, full_name, make, registered_names, replicate,
                       served_count, with_specials)
 
 aten = torch.ops.aten
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silences torch's warning about an out= of another shape being resized."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def served_for(overload, dtype):

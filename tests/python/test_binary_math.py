@@ -18,22 +18,7 @@ import pytest
 import torch
 
 import gemforge
-from conftest import (ALL_DTYPES, DEVICE, FLOATS, INTS, aten_op, check, make, with_specials)
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silences torch's warnings where they are expected (out= resized)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def result_dtype(fn, *args):
-    try:
-        return fn(*args).dtype
-    except Exception:  # noqa: BLE001
-        return None
+from conftest import (quiet, result_dtype, ALL_DTYPES, DEVICE, FLOATS, INTS, aten_op, check, make, with_specials)
 
 
 def transposed(t):

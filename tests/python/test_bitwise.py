@@ -18,18 +18,10 @@ import pytest
 import torch
 
 import gemforge
-from conftest import (ALL_DTYPES, BOOL, COMPLEX, DEVICE, FLOATS, INTS, SHAPES, aten_op, check,
+from conftest import (quiet, result_dtype, ALL_DTYPES, BOOL, COMPLEX, DEVICE, FLOATS, INTS, SHAPES, aten_op, check,
                       full_name, make, registered_names, with_specials)
 
 BITWISE_DTYPES = BOOL + INTS  # what torch's bitwise kernels take; floats and complex raise
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silences torch's warning about a resized non-empty out=."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def width(dtype) -> int:

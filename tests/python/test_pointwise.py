@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import gemforge
-from conftest import (ALL_DTYPES, COMPLEX, DEVICE, FLOATS, INTS, POINTWISE_OVERLOADS, SHAPES,
+from conftest import (quiet, result_dtype, ALL_DTYPES, COMPLEX, DEVICE, FLOATS, INTS, POINTWISE_OVERLOADS, SHAPES,
                       aten_op, base_name, check, full_name, make, with_specials)
 
 
@@ -29,22 +29,6 @@ def coarse(t: torch.Tensor) -> torch.Tensor:
     if t.dtype.is_floating_point:
         return (t.double() * 2).round().div(2).to(t.dtype)
     return t
-
-
-def result_dtype(fn, *args):
-    """The dtype of torch's result, or None when torch raises."""
-    try:
-        return fn(*args).dtype
-    except Exception:  # noqa: BLE001
-        return None
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silences torch's warnings where they are expected (out= resized, complex -> real)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 LAYOUTS = ["contiguous", "transposed", "sliced", "expanded"]
@@ -892,7 +876,6 @@ def test_every_registered_overload(overload, dtype):
         names.append(out_name)
         values.append(torch.empty(0, dtype=out_dtype, device=DEVICE))
     check(lambda *v: op(**dict(zip(names, v))), values, served=overload)
-
 
 
 # ---- transposes big enough for the tiled kernel (32 x 32 tiles; edges not tile multiples) ------

@@ -14,23 +14,9 @@ import warnings
 import pytest
 import torch
 
-from conftest import ALL_DTYPES, DEVICE, FLOATS, SHAPES, aten_op, check, make, with_specials
+from conftest import quiet, result_dtype, ALL_DTYPES, DEVICE, FLOATS, SHAPES, aten_op, check, make, with_specials
 
 NAMES = ["ceil", "floor", "round", "trunc", "frac", "sign", "sgn"]
-
-
-@contextlib.contextmanager
-def quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def result_dtype(fn, *args):
-    try:
-        return fn(*args).dtype
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def served(name, dtype, overload):

@@ -18,16 +18,8 @@ import pytest
 import torch
 
 import gemforge
-from conftest import (ALL_DTYPES, COMPLEX, DEVICE, FLOATS, SHAPES, aten_op, check, make,
+from conftest import (quiet, result_dtype, ALL_DTYPES, COMPLEX, DEVICE, FLOATS, SHAPES, aten_op, check, make,
                       served_count, with_specials)
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silences torch's warning that a wrong-shaped out= is resized."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 @dataclass(frozen=True)
