@@ -433,4 +433,10 @@ Tensor& glu_backward_out(const Tensor& grad, const Tensor& self, int64_t dim, Te
 Tensor _prelu_kernel(const Tensor& self, const Tensor& weight);
 std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tensor& self, const Tensor& weight);
 
+// ---- reductions (issue 4) ----------------------------------------------------------------
+
+// ---- softmax and normalization (issue 4) --------------------------------------------------
+
+// ---- scans and losses (issue 4) -----------------------------------------------------------
+
 }  // namespace gemforge::ops

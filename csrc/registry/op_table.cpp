@@ -780,6 +780,12 @@ const std::vector<OpRow>& op_table() {
       GF_ACT("_prelu_kernel_backward", _prelu_kernel_backward),
       GF_VIA("prelu", "activation", "_prelu_kernel"),
 #undef GF_ACT
+      // ---- reductions (issue 4) -------------------------------------------------------------
+
+      // ---- softmax and normalization (issue 4) ----------------------------------------------
+
+      // ---- scans and losses (issue 4) -------------------------------------------------------
+
   };
   return rows;
 }
