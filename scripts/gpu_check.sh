@@ -20,6 +20,7 @@
 #   GEMFORGE_BUILD_DIR       the CMake build folder holding CTestTestfile.cmake
 #                            (default: build/gpu, else the first build/*/CTestTestfile.cmake)
 #   GEMFORGE_TEST_ARGS       extra pytest arguments (e.g. "-k add")
+#   GEMFORGE_TEST_JOBS       pytest processes run at once (default 4)
 #   GEMFORGE_BENCH_FAMILIES  benchmark families (default: all)
 #   GEMFORGE_BENCH_ARGS      extra benchmark arguments (e.g. "--quick")
 # Exits non-zero if any step failed; a failed test step does not stop the benchmarks.
@@ -161,13 +162,27 @@ step "4. Python tests (pytest)"
 if [[ "${GEMFORGE_SKIP_TESTS:-0}" == 1 ]]; then
     done_step skipped
 else
-    # shellcheck disable=SC2086  # GEMFORGE_TEST_ARGS is a list of words
-    if "$PYTHON" -m pytest tests/python -q -p no:cacheprovider ${GEMFORGE_TEST_ARGS:-} 2>&1 \
-        | tee "$OUT/pytest.log"; then
-        done_step ok
-    else
-        done_step FAILED
-    fi
+    # The test files run in GEMFORGE_TEST_JOBS pytest processes at once (one GPU serves them
+    # all; the suite is host-bound), largest files spread first; one log, group by group.
+    JOBS="${GEMFORGE_TEST_JOBS:-4}"
+    mapfile -t FILES < <(ls -S tests/python/test_*.py)
+    declare -a PIDS=()
+    for ((g = 0; g < JOBS; g++)); do
+        group=()
+        for ((i = g; i < ${#FILES[@]}; i += JOBS)); do group+=("${FILES[$i]}"); done
+        [[ ${#group[@]} -gt 0 ]] || continue
+        # shellcheck disable=SC2086  # GEMFORGE_TEST_ARGS is a list of words
+        "$PYTHON" -m pytest "${group[@]}" -q -p no:cacheprovider ${GEMFORGE_TEST_ARGS:-} \
+            > "$OUT/pytest.$g.log" 2>&1 &
+        PIDS+=($!)
+    done
+    TEST_FAILED=0
+    for pid in "${PIDS[@]}"; do wait "$pid" || TEST_FAILED=1; done
+    for log in "$OUT"/pytest.*.log; do
+        echo "##### $log" >> "$OUT/pytest.log"; cat "$log" >> "$OUT/pytest.log"; rm "$log"
+    done
+    grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest.log" | tail -n 80
+    if [[ $TEST_FAILED == 0 ]]; then done_step ok; else done_step FAILED; fi
     trim_log "$OUT/pytest.log"
 fi
 
