@@ -81,8 +81,10 @@ at::TensorIterator build(IterKind kind, const Tensor& out, std::initializer_list
 }  // namespace
 
 bool run(at::TensorIteratorBase& iter, const Kernel& k, const Args& args, ScalarType compute) {
-  if (compute == ScalarType::Undefined) compute = iter.common_dtype();
   const auto device = iter.device_type();
+  if (compute == ScalarType::Undefined)
+    compute = k.cuda_computes_in_output && device == c10::DeviceType::CUDA ? iter.dtype(0)
+                                                                          : iter.common_dtype();
   if (!served_dtype(k, device, compute)) return false;
   if (iter.ntensors() > kMaxOperands || iter.ndim() > kMaxDims) return false;
   for (int i = 0; i < iter.ntensors(); ++i) {
@@ -101,8 +103,7 @@ bool run(at::TensorIteratorBase& iter, const Kernel& k, const Args& args, Scalar
 Tensor run(IterKind kind, const Tensor& out, std::initializer_list<Tensor> inputs, const Kernel& k,
            const Args& args) {
   at::TensorIterator iter = build(kind, out, inputs);
-  ScalarType compute = iter.common_dtype();
-  if (!run(iter, k, args, compute)) return Tensor();
+  if (!run(iter, k, args)) return Tensor();
   return iter.output();
 }
 

@@ -28,14 +28,15 @@ struct Kernel {
   void (*cuda)(const Launch&, const Args&);
   TypeSet types;
   bool casts;  // stores into any output dtype by design (Op::cast_to: copy)
+  bool cuda_computes_in_output;  // Op::cuda_computes_in_output
 };
 
 template <class Op> constexpr Kernel kernel() {
   constexpr bool casts = Op::cast_to != 0;
 #ifdef GEMFORGE_WITH_CUDA
-  return {&run_cpu<Op>, &run_cuda<Op>, Op::types, casts};
+  return {&run_cpu<Op>, &run_cuda<Op>, Op::types, casts, Op::cuda_computes_in_output};
 #else
-  return {&run_cpu<Op>, nullptr, Op::types, casts};
+  return {&run_cpu<Op>, nullptr, Op::types, casts, Op::cuda_computes_in_output};
 #endif
 }
 
@@ -43,7 +44,7 @@ template <class Op> constexpr Kernel kernel() {
 enum class IterKind { unary, unary_float, binary, binary_float, comparison };
 
 // Launch over a built iterator; `compute` is the dtype the functor runs in (by default the
-// iterator's common dtype).
+// iterator's common dtype, or on cuda its output's for an Op::cuda_computes_in_output).
 bool run(at::TensorIteratorBase& iter, const Kernel& k, const Args& args = {},
          ScalarType compute = ScalarType::Undefined);
 

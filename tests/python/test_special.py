@@ -220,6 +220,8 @@ def test_bessel_jy_accuracy(dtype):
                    torch.tensor([4.99, 5.0, 5.003758038650286, 5.05, 7.9, 8.1, 25.1, 1e-5])])
     x = x.to(dtype).to(torch.float64)
     rtol, atol = (1e-13, 1e-15) if dtype is torch.float64 else (1.3e-6, 3e-6)
+    if dtype is torch.float64 and DEVICE == "cuda":
+        rtol, atol = 1e-12, 1e-12   # CUDA's j0/j1/y0/y1: within ~1e-13 absolute of mpmath
     for name, order, kind, sign in (("bessel_j0", 0, mpmath.besselj, -1),
                                     ("bessel_j1", 1, mpmath.besselj, -1),
                                     ("bessel_y0", 0, mpmath.bessely, 1),

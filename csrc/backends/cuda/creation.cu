@@ -1,6 +1,8 @@
-// cuda kernels of the creation family (backends/creation.h): one element per thread, 64-bit
-// indices, on the current stream.
+// cuda kernels of the creation family (backends/creation.h), 64-bit indices, on the current
+// stream.
 #include "backends/creation.h"
+
+#include <algorithm>
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
@@ -27,19 +29,30 @@ template <class F> void tabulate(const Dense& out, const F& f) {
 }
 
 // One thread per element of the batch of matrices m: (batch, row, col) from the linear index.
+// One block: kColumnsPerThread * kThreads columns of one row at a time (adjacent threads take
+// adjacent columns), looping over rows in y: one division per row, none per element.
+constexpr int kColumnsPerThread = 4;
+
 template <class E, bool Eye>
 __global__ void __launch_bounds__(kThreads)
 matrix_kernel(Matrices m, E one, int64_t diagonal, bool upper) {
-  const int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x;
-  if (i >= m.batch * m.rows * m.cols) return;
-  const int64_t c = i % m.cols, br = i / m.cols, r = br % m.rows, b = br / m.rows;
-  E* out = reinterpret_cast<E*>(m.out) + b * m.out_stride[0] + r * m.out_stride[1] + c * m.out_stride[2];
-  if constexpr (Eye) {
-    *out = r == c ? one : E{};
-  } else if (!tri_keeps(r, c, diagonal, upper)) {
-    *out = E{};
-  } else if (m.out != m.in) {  // in place, the kept side stays as it is
-    *out = reinterpret_cast<const E*>(m.in)[b * m.in_stride[0] + r * m.in_stride[1] + c * m.in_stride[2]];
+  const int64_t first_col = int64_t(blockIdx.x) * kColumnsPerThread * kThreads + threadIdx.x;
+  for (int64_t br = blockIdx.y; br < m.batch * m.rows; br += gridDim.y) {
+    const int64_t b = br / m.rows, r = br - b * m.rows;
+    E* out = reinterpret_cast<E*>(m.out) + b * m.out_stride[0] + r * m.out_stride[1];
+    const E* in = reinterpret_cast<const E*>(m.in) + b * m.in_stride[0] + r * m.in_stride[1];
+#pragma unroll
+    for (int k = 0; k < kColumnsPerThread; ++k) {
+      const int64_t c = first_col + k * kThreads;
+      if (c >= m.cols) break;
+      if constexpr (Eye) {
+        out[c * m.out_stride[2]] = r == c ? one : E{};
+      } else if (!tri_keeps(r, c, diagonal, upper)) {
+        out[c * m.out_stride[2]] = E{};
+      } else if (m.out != m.in) {  // in place, the kept side stays as it is
+        out[c * m.out_stride[2]] = in[c * m.in_stride[2]];
+      }
+    }
   }
 }
 
@@ -49,7 +62,9 @@ template <bool Eye> void launch_matrix(const Matrices& m, const void* one, int64
   dispatch_size(m.elem_size, [&](auto tag) {
     using E = typename decltype(tag)::type;
     const E value = one ? *static_cast<const E*>(one) : E{};
-    matrix_kernel<E, Eye><<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+    const int64_t column_blocks = (m.cols + kColumnsPerThread * kThreads - 1) / (kColumnsPerThread * kThreads);
+    const dim3 grid(unsigned(column_blocks), unsigned(std::min<int64_t>(m.batch * m.rows, 65535)));
+    matrix_kernel<E, Eye><<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         m, value, diagonal, upper);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

@@ -106,9 +106,21 @@ Tensor& gelu_backward_out(const Tensor& grad, const Tensor& self, c10::string_vi
   }
 GF_GRAD_FORMS(silu_backward, self)
 GF_GRAD_FORMS(sigmoid_backward, output)
-GF_GRAD_FORMS(tanh_backward, output)
 GF_GRAD_FORMS(hardsigmoid_backward, self)
 #undef GF_GRAD_FORMS
+
+static pw::Args tanh_backward_args(const Tensor& grad, const Tensor& output) {
+  return {{}, {}, cuda_storage_rounding(output, at::result_type(grad, output))};
+}
+Tensor tanh_backward(const Tensor& grad, const Tensor& output) {
+  return pw::functional(IterKind::binary, {grad, output}, K<kernels::tanh_backward>,
+                        tanh_backward_args(grad, output), GF_FALLBACK(output, tanh_backward, grad, output));
+}
+Tensor& tanh_backward_out(const Tensor& grad, const Tensor& output, Tensor& grad_input) {
+  return pw::out_form(grad_input, IterKind::binary, {grad, output}, K<kernels::tanh_backward>,
+                      tanh_backward_args(grad, output),
+                      GF_FALLBACK(output, tanh_backward_outf, grad, output, grad_input));
+}
 
 Tensor hardswish_backward(const Tensor& grad, const Tensor& self) {
   return pw::functional(IterKind::binary, {grad, self}, K<kernels::hardswish_backward>, {},
@@ -516,15 +528,21 @@ Tensor& glu_out(const Tensor& self, int64_t dim, Tensor& out) {
 }
 Tensor& glu_backward_out(const Tensor& grad, const Tensor& self, int64_t dim, Tensor& grad_input) {
   auto fallback = GF_FALLBACK(self, glu_backward_outf, grad, self, dim, grad_input);
-  if (!at::isFloatingType(self.scalar_type()) || grad.scalar_type() != self.scalar_type() ||
-      grad_input.scalar_type() != self.scalar_type() || grad.device() != self.device() ||
-      grad_input.device() != self.device())
+  if (grad.scalar_type() != self.scalar_type() || grad_input.scalar_type() != self.scalar_type() ||
+      grad.device() != self.device() || grad_input.device() != self.device())
     return fallback();
   const int64_t d = glu_dim(self, dim), half = self.size(d) / 2;
   auto half_shape = self.sizes().vec();
   half_shape[d] = half;
   TORCH_CHECK(grad.sizes() == c10::IntArrayRef(half_shape), "glu_backward: grad_output of shape ",
               grad.sizes(), " for an input of shape ", self.sizes());
+  // torch's cuda kernel checks the dtype only when there is something to compute: an empty
+  // input of any dtype gives an empty gradient (its cpu kernel raises for integers)
+  if (self.numel() == 0 && self.is_cuda()) {
+    at::native::resize_output(grad_input, self.sizes());
+    return grad_input;
+  }
+  if (!at::isFloatingType(self.scalar_type())) return fallback();
   at::native::resize_output(grad_input, self.sizes());
   const Tensor a = self.narrow(d, 0, half), b = self.narrow(d, half, half);
   auto half_of = [&](int64_t start, const pw::Kernel& k) {

@@ -6,25 +6,40 @@
 #include "ops/pointwise/kernels/binary_math.h"
 #include "ops/pointwise/kernels/select.h"
 
+#include <ATen/core/op_registration/adaption.h>
+
+#include <optional>
+
 namespace gemforge::ops {
 
 // ---- binary ops over torch's binary iterators --------------------------------------------------
 // The functional and out= forms of an op without an in-place overload.
-#define GF_BINARY_PURE_FORMS(name, kind, Op)                                                      \
+#define GF_BINARY_PURE_FORMS(name, kind, Op, check)                                               \
   Tensor name(const Tensor& self, const Tensor& other) {                                          \
+    check;                                                                                         \
     return pw::functional(kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, name, self, other));   \
   }                                                                                                \
   Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                      \
+    check;                                                                                         \
     return pw::out_form(out, kind, {self, other}, K<Op>, {},                                       \
                         GF_FALLBACK(self, name##_outf, self, other, out));                         \
   }
-GF_BINARY_PURE_FORMS(maximum, IterKind::binary, kernels::maximum)
-GF_BINARY_PURE_FORMS(minimum, IterKind::binary, kernels::minimum)
-GF_BINARY_PURE_FORMS(fmax, IterKind::binary, kernels::fmax)
-GF_BINARY_PURE_FORMS(fmin, IterKind::binary, kernels::fmin)
-GF_BINARY_PURE_FORMS(logaddexp, IterKind::binary, kernels::logaddexp)
-GF_BINARY_PURE_FORMS(logaddexp2, IterKind::binary, kernels::logaddexp2)
-#undef GF_BINARY_PURE_FORMS
+
+// torch's generated cuda wrappers of gcd, lcm, logaddexp(2) and nextafter check that both operands
+// share one device, so a CPU 0-d operand raises there (other binary ops accept it): the same check.
+static void one_device(const char* method, const Tensor& self, const Tensor& other) {
+  std::optional<at::Device> common;
+  c10::impl::check_and_update_common_device(common, self, method, "self");
+  c10::impl::check_and_update_common_device(common, other, method, "other");
+}
+#define GF_ONE_DEVICE(name) one_device("wrapper_CUDA_" #name, self, other)
+
+GF_BINARY_PURE_FORMS(maximum, IterKind::binary, kernels::maximum, )
+GF_BINARY_PURE_FORMS(minimum, IterKind::binary, kernels::minimum, )
+GF_BINARY_PURE_FORMS(fmax, IterKind::binary, kernels::fmax, )
+GF_BINARY_PURE_FORMS(fmin, IterKind::binary, kernels::fmin, )
+GF_BINARY_PURE_FORMS(logaddexp, IterKind::binary, kernels::logaddexp, GF_ONE_DEVICE(logaddexp))
+GF_BINARY_PURE_FORMS(logaddexp2, IterKind::binary, kernels::logaddexp2, GF_ONE_DEVICE(logaddexp2))
 
 GF_BINARY_FORMS(atan2, IterKind::binary_float, kernels::atan2, atan2)
 GF_BINARY_FORMS(copysign, IterKind::binary_float, kernels::copysign, copysign)
@@ -35,8 +50,17 @@ GF_BINARY_FORMS(remainder, IterKind::binary, kernels::remainder, remainder)
 GF_SCALAR_FORMS(remainder)
 GF_BINARY_FORMS(floor_divide, IterKind::binary, kernels::div_floor, floor_divide)
 GF_SCALAR_FORMS(floor_divide)
-GF_BINARY_FORMS(gcd, IterKind::binary, kernels::gcd, gcd)
-GF_BINARY_FORMS(lcm, IterKind::binary, kernels::lcm, lcm)
+#define GF_BINARY_FORMS_ONE_DEVICE(name, Op)                                                      \
+  GF_BINARY_PURE_FORMS(name, IterKind::binary, Op, GF_ONE_DEVICE(name))                           \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                            \
+    GF_ONE_DEVICE(name);                                                                           \
+    return pw::inplace(self, IterKind::binary, {self, other}, K<Op>, {},                          \
+                       GF_FALLBACK(self, name##_, self, other));                                   \
+  }
+GF_BINARY_FORMS_ONE_DEVICE(gcd, kernels::gcd)
+GF_BINARY_FORMS_ONE_DEVICE(lcm, kernels::lcm)
+#undef GF_BINARY_FORMS_ONE_DEVICE
+#undef GF_BINARY_PURE_FORMS
 GF_BINARY_FORMS(hypot, IterKind::binary, kernels::hypot, hypot)
 
 Tensor remainder_scalar_tensor(const Scalar& self, const Tensor& other) {
@@ -86,17 +110,21 @@ const pw::Kernel& nextafter_kernel(const Tensor& self, const Tensor& other) {
 }  // namespace
 
 Tensor nextafter(const Tensor& self, const Tensor& other) {
+  GF_ONE_DEVICE(nextafter);
   return pw::functional(IterKind::binary, {self, other}, nextafter_kernel(self, other), {},
                         GF_FALLBACK(self, nextafter, self, other));
 }
 Tensor& nextafter_out(const Tensor& self, const Tensor& other, Tensor& out) {
+  GF_ONE_DEVICE(nextafter);
   return pw::out_form(out, IterKind::binary, {self, other}, nextafter_kernel(self, other), {},
                       GF_FALLBACK(self, nextafter_outf, self, other, out));
 }
 Tensor& nextafter_(Tensor& self, const Tensor& other) {
+  GF_ONE_DEVICE(nextafter);
   return pw::inplace(self, IterKind::binary, {self, other}, nextafter_kernel(self, other), {},
                      GF_FALLBACK(self, nextafter_, self, other));
 }
+#undef GF_ONE_DEVICE
 
 // ---- rsub: other - alpha * self ------------------------------------------------------------------
 Tensor rsub(const Tensor& self, const Tensor& other, const Scalar& alpha) {

@@ -71,4 +71,11 @@ template <class Op> inline constexpr pw::Kernel K = pw::kernel<Op>();
 // A Scalar operand as torch passes it to the Tensor overload: a 0-d CPU "wrapped number".
 inline Tensor wrap(const Scalar& s) { return at::native::wrapped_scalar_tensor(s); }
 
+// For kernels::round_to_storage: 1 / 2 where torch's cuda kernel of an op computing in `dtype`
+// rounds its intermediates to Half / BFloat16 (it computes them in the storage type), else 0.
+inline int cuda_storage_rounding(const Tensor& t, at::ScalarType dtype) {
+  if (!t.is_cuda()) return 0;
+  return dtype == at::kHalf ? 1 : dtype == at::kBFloat16 ? 2 : 0;
+}
+
 }  // namespace gemforge::ops

@@ -22,24 +22,25 @@ GF_UNARY_FORMS(sgn, IterKind::unary, kernels::sign, sgn, )  // complex: torch's 
 // ---- round.decimals: floating only, even for 0 decimals (torch has no integer kernel for it) -----
 namespace {
 
-Args decimals_args(int64_t decimals) {
+Args decimals_args(const Tensor& self, int64_t decimals) {
   const int64_t n = decimals < 0 ? -decimals : decimals;
-  return {Scalar(std::pow(10.0, double(n))), Scalar(), decimals < 0 ? 1 : 0};
+  const int rounding = cuda_storage_rounding(self, self.scalar_type());
+  return {Scalar(std::pow(10.0, double(n))), Scalar(), (decimals < 0 ? 1 : 0) | rounding << 1};
 }
 
 }  // namespace
 
 Tensor round_decimals(const Tensor& self, int64_t decimals) {
-  return pw::functional(IterKind::unary, {self}, K<kernels::round_decimals>, decimals_args(decimals),
+  return pw::functional(IterKind::unary, {self}, K<kernels::round_decimals>, decimals_args(self, decimals),
                         GF_FALLBACK(self, round, self, decimals));
 }
 Tensor& round_decimals_out(const Tensor& self, int64_t decimals, Tensor& out) {
   return pw::out_form(out, IterKind::unary, {self}, K<kernels::round_decimals>,
-                      decimals_args(decimals), GF_FALLBACK(self, round_outf, self, decimals, out));
+                      decimals_args(self, decimals), GF_FALLBACK(self, round_outf, self, decimals, out));
 }
 Tensor& round_decimals_(Tensor& self, int64_t decimals) {
   return pw::inplace(self, IterKind::unary, {self}, K<kernels::round_decimals>,
-                     decimals_args(decimals), GF_FALLBACK(self, round_, self, decimals));
+                     decimals_args(self, decimals), GF_FALLBACK(self, round_, self, decimals));
 }
 
 // ---- nan_to_num ---------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ struct leaky_relu : op_base {
 };
 
 // log1p(exp(beta * x)) / beta, linear past beta * x > threshold.
-struct softplus : op_base {
+struct softplus : heavy_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C beta, threshold;
@@ -119,7 +119,7 @@ GF_STATELESS(log_sigmoid, kFloating, C, (C x),
 GF_STATELESS(log_sigmoid_buffer, kFloating, C, (C x), return std::exp(-std::abs(x));)
 
 // log(x / (1 - x)); with eps (mode 1) x is clamped to [eps, 1 - eps] first.
-struct logit : op_base {
+struct logit : heavy_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C lo, hi;
@@ -135,7 +135,7 @@ struct logit : op_base {
   }
 };
 
-GF_STATELESS(mish, kFloating, C, (C x), return x * std::tanh(std::log1p(std::exp(x)));)
+GF_STATELESS_OF(heavy_op, mish, kFloating, C, (C x), return x * std::tanh(std::log1p(std::exp(x)));)
 
 // relu(self + alpha * other), clamped above at the dtype's largest value as torch's cpu kernel
 // does (+inf gives the largest float; NaN stays, as in its vectorized loop).

@@ -44,7 +44,16 @@ GF_STATELESS(silu_backward, kFloating, C, (C dy, C x),
   const C s = C(1) / (C(1) + std::exp(-x));
   return dy * s * (C(1) + x * (C(1) - s));)
 GF_STATELESS(sigmoid_backward, kFloating, C, (C dy, C y), return dy * (C(1) - y) * y;)
-GF_STATELESS(tanh_backward, kFloating, C, (C dy, C y), return dy * (C(1) - y * y);)
+// round_square: torch's cuda kernel squares a half-type y in that type (round_to_storage) before
+// the float subtraction; its cpu kernel keeps the float square.
+struct tanh_backward : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    int round_square;
+    GF_HD C operator()(C dy, C y) const { return dy * (C(1) - round_to_storage(y * y, round_square)); }
+  };
+  template <class C> static fn<C> make(const Args& args) { return {args.mode}; }
+};
 
 struct hardtanh_backward : op_base {
   static constexpr TypeSet types = kFloating;
@@ -147,7 +156,7 @@ struct logit_backward : op_base {
   }
 };
 
-GF_STATELESS(mish_backward, kFloating, C, (C dy, C x),
+GF_STATELESS_OF(heavy_op, mish_backward, kFloating, C, (C dy, C x),
   const C s = C(1) / (C(1) + std::exp(-x));
   const C t = std::tanh(std::log1p(std::exp(x)));
   return dy * (t + x * s * (C(1) - t * t));)

@@ -29,6 +29,16 @@ struct op_base {
   static constexpr TypeSet cast_to = 0;
   // Math heavy enough that the dense cuda kernel gives each thread more independent work.
   static constexpr bool heavy = false;
+  // torch's cuda kernel computes in the output's dtype (it dispatches on the iterator's dtype,
+  // casting the inputs to it: an in-place or out= of another dtype); its cpu kernel computes in
+  // the common dtype and casts the result.
+  static constexpr bool cuda_computes_in_output = false;
+};
+struct heavy_op : op_base {
+  static constexpr bool heavy = true;
+};
+struct output_dtype_op : op_base {
+  static constexpr bool cuda_computes_in_output = true;
 };
 
 template <class T> GF_HD bool is_nan(T v) {
@@ -36,6 +46,16 @@ template <class T> GF_HD bool is_nan(T v) {
   else return false;
 }
 template <class T> constexpr bool is_complex_v = c10::is_complex<T>::value;
+
+// v rounded to Half (kind 1) or BFloat16 (kind 2) and back: where torch's cuda kernel computes an
+// intermediate in the storage type (a c10::Half product), ours rounds it the same way.
+template <class C> GF_HD C round_to_storage(C v, int kind) {
+  if constexpr (std::is_same_v<C, float>) {
+    if (kind == 1) return static_cast<float>(c10::Half(v));
+    if (kind == 2) return static_cast<float>(c10::BFloat16(v));
+  }
+  return v;
+}
 
 // Integer power by squaring; negative exponents as torch defines them.
 template <class T> GF_HD T powi(T base, T exp) {
@@ -63,8 +83,9 @@ template <class T> GF_HD T rsqrt_of(T v) {
 }
 
 // A stateless op: its result type, its parameters and its body.
-#define GF_STATELESS(Name, Types, Ret, Params, ...)              \
-  struct Name : op_base {                                        \
+#define GF_STATELESS(Name, Types, Ret, Params, ...) GF_STATELESS_OF(op_base, Name, Types, Ret, Params, __VA_ARGS__)
+#define GF_STATELESS_OF(Base, Name, Types, Ret, Params, ...)     \
+  struct Name : Base {                                           \
     static constexpr TypeSet types = Types;                      \
     template <class C> struct fn {                               \
       GF_HD Ret operator() Params const { __VA_ARGS__ }          \

@@ -9,10 +9,11 @@
 
 namespace gemforge::kernels {
 
-// On bool, &, | and ^ are the logical and, or and xor.
-GF_STATELESS(bitwise_and, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a & b);)
-GF_STATELESS(bitwise_or, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a | b);)
-GF_STATELESS(bitwise_xor, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a ^ b);)
+// On bool, &, | and ^ are the logical and, or and xor. Like torch's, the binary ones compute in
+// the output's dtype on cuda (op_base::cuda_computes_in_output).
+GF_STATELESS_OF(output_dtype_op, bitwise_and, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a & b);)
+GF_STATELESS_OF(output_dtype_op, bitwise_or, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a | b);)
+GF_STATELESS_OF(output_dtype_op, bitwise_xor, kIntegral | kBool, C, (C a, C b), return static_cast<C>(a ^ b);)
 GF_STATELESS(bitwise_not, kIntegral | kBool, C, (C a),
   if constexpr (std::is_same_v<C, bool>) return !a; else return static_cast<C>(~a);)
 
@@ -22,11 +23,11 @@ GF_STATELESS(bitwise_not, kIntegral | kBool, C, (C a),
 template <class C> GF_HD bool shift_out_of_range(C count, int width) {
   return static_cast<std::make_signed_t<C>>(count) < 0 || count >= C(width);
 }
-GF_STATELESS(left_shift, kIntegral, C, (C a, C b),
+GF_STATELESS_OF(output_dtype_op, left_shift, kIntegral, C, (C a, C b),
   constexpr int width = sizeof(C) * 8;
   if (shift_out_of_range(b, width)) return C(0);
   return static_cast<C>(static_cast<std::make_unsigned_t<C>>(a) << b);)
-GF_STATELESS(right_shift, kIntegral, C, (C a, C b),
+GF_STATELESS_OF(output_dtype_op, right_shift, kIntegral, C, (C a, C b),
   constexpr int width = sizeof(C) * 8;
   if (shift_out_of_range(b, width)) return std::is_signed_v<C> && a < 0 ? C(-1) : C(0);
   return static_cast<C>(a >> b);)

@@ -19,13 +19,18 @@ struct round_decimals : op_base {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C scale;
-    int negative;
+    bool negative;
+    int rounding;  // round_to_storage: torch's cuda kernel scales in the half type
     GF_HD C operator()(C a) const {
-      return negative ? std::nearbyint(a / scale) * scale : std::nearbyint(a * scale) / scale;
+      const C scaled = round_to_storage(negative ? a / scale : a * scale, rounding);
+      return negative ? std::nearbyint(scaled) * scale : std::nearbyint(scaled) / scale;
     }
   };
+  // mode: bit 0 negative decimals, the bits above the rounding kind
   template <class C> static fn<C> make(const Args& args) {
-    return {static_cast<C>(args.s0.toDouble()), args.mode};
+    const int rounding = args.mode >> 1;
+    return {round_to_storage(static_cast<C>(args.s0.toDouble()), rounding), (args.mode & 1) != 0,
+            rounding};
   }
 };
 

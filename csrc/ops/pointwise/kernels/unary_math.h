@@ -23,9 +23,9 @@ GF_STATELESS(sigmoid, kFloating | kComplex, C, (C a), return C(1) / (C(1) + std:
 GF_STATELESS(acos, kFloating | kComplex, C, (C a), return std::acos(a);)
 GF_STATELESS(asin, kFloating | kComplex, C, (C a), return std::asin(a);)
 GF_STATELESS(atan, kFloating | kComplex, C, (C a), return std::atan(a);)
-GF_STATELESS(acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
+GF_STATELESS_OF(heavy_op, acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
 GF_STATELESS(asinh, kFloating | kComplex, C, (C a), return std::asinh(a);)
-GF_STATELESS(atanh, kFloating | kComplex, C, (C a), return std::atanh(a);)
+GF_STATELESS_OF(heavy_op, atanh, kFloating | kComplex, C, (C a), return std::atanh(a);)
 GF_STATELESS(cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
 GF_STATELESS(sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
 GF_STATELESS(tan, kFloating | kComplex, C, (C a), return std::tan(a);)
@@ -44,7 +44,7 @@ GF_STATELESS(rad2deg, kFloating, C, (C a), return a * C(180.0 / c10::detail::pi<
 GF_STATELESS(angle, kFloating, C, (C a),
   return is_nan(a) ? a : (a < C(0) ? C(c10::detail::pi<double>()) : C(0));)
 // pi * a as a complex product for complex a, as torch computes it (inf parts give NaN there).
-GF_STATELESS(sinc, kFloating | kComplex, C, (C a),
+GF_STATELESS_OF(heavy_op, sinc, kFloating | kComplex, C, (C a),
   if (a == C(0)) return C(1);
   const C x = C(c10::detail::pi<double>()) * a;
   return std::sin(x) / x;)
