@@ -438,5 +438,50 @@ std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tens
 // ---- softmax and normalization (issue 4) --------------------------------------------------
 
 // ---- scans and losses (issue 4) -----------------------------------------------------------
+#define GF_DECLARE_CUM(name)                                                                  \
+  Tensor name(const Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype);              \
+  Tensor& name##_out(const Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype, Tensor& out); \
+  Tensor& name##_(Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype);
+GF_DECLARE_CUM(cumsum)
+GF_DECLARE_CUM(cumprod)
+#undef GF_DECLARE_CUM
+void _cummax_helper(const Tensor& self, Tensor& values, Tensor& indices, int64_t dim);
+void _cummin_helper(const Tensor& self, Tensor& values, Tensor& indices, int64_t dim);
+Tensor _logcumsumexp(const Tensor& self, int64_t dim);
+Tensor& _logcumsumexp_out(const Tensor& self, int64_t dim, Tensor& out);
+
+Tensor mse_loss(const Tensor& self, const Tensor& target, int64_t reduction);
+Tensor& mse_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, Tensor& out);
+Tensor mse_loss_backward(const Tensor& grad, const Tensor& self, const Tensor& target, int64_t reduction);
+Tensor& mse_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                              int64_t reduction, Tensor& grad_input);
+Tensor smooth_l1_loss(const Tensor& self, const Tensor& target, int64_t reduction, double beta);
+Tensor& smooth_l1_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, double beta,
+                           Tensor& out);
+Tensor& smooth_l1_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                    int64_t reduction, double beta, Tensor& grad_input);
+Tensor huber_loss(const Tensor& self, const Tensor& target, int64_t reduction, double delta);
+Tensor& huber_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, double delta,
+                       Tensor& out);
+Tensor& huber_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                int64_t reduction, double delta, Tensor& grad_input);
+#define GF_DECLARE_NLL(name)                                                                      \
+  std::tuple<Tensor, Tensor> name##_forward(const Tensor& self, const Tensor& target,            \
+                                            const std::optional<Tensor>& weight, int64_t reduction, \
+                                            c10::SymInt ignore_index);                             \
+  std::tuple<Tensor&, Tensor&> name##_forward_out(const Tensor& self, const Tensor& target,      \
+                                                  const std::optional<Tensor>& weight,            \
+                                                  int64_t reduction, c10::SymInt ignore_index,    \
+                                                  Tensor& output, Tensor& total_weight);          \
+  Tensor name##_backward(const Tensor& grad, const Tensor& self, const Tensor& target,           \
+                         const std::optional<Tensor>& weight, int64_t reduction,                  \
+                         c10::SymInt ignore_index, const Tensor& total_weight);                   \
+  Tensor& name##_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,      \
+                              const std::optional<Tensor>& weight, int64_t reduction,             \
+                              c10::SymInt ignore_index, const Tensor& total_weight,               \
+                              Tensor& grad_input);
+GF_DECLARE_NLL(nll_loss)
+GF_DECLARE_NLL(nll_loss2d)
+#undef GF_DECLARE_NLL
 
 }  // namespace gemforge::ops

@@ -785,6 +785,56 @@ const std::vector<OpRow>& op_table() {
       // ---- softmax and normalization (issue 4) ----------------------------------------------
 
       // ---- scans and losses (issue 4) -------------------------------------------------------
+#define GF_SCAN(overload, fn) GF_OP(overload, "scan_cumulative", fn, kBoth)
+      GF_SCAN("cumsum", cumsum),
+      GF_SCAN("cumsum.out", cumsum_out),
+      GF_SCAN("cumsum_", cumsum_),
+      GF_VIA("cumsum.dimname", "scan_cumulative", "cumsum"),
+      GF_VIA("cumsum.dimname_out", "scan_cumulative", "cumsum.out"),
+      GF_VIA("cumsum_.dimname", "scan_cumulative", "cumsum_"),
+      GF_SCAN("cumprod", cumprod),
+      GF_SCAN("cumprod.out", cumprod_out),
+      GF_SCAN("cumprod_", cumprod_),
+      GF_VIA("cumprod.dimname", "scan_cumulative", "cumprod"),
+      GF_VIA("cumprod.dimname_out", "scan_cumulative", "cumprod.out"),
+      GF_VIA("cumprod_.dimname", "scan_cumulative", "cumprod_"),
+      GF_SCAN("_cummax_helper", _cummax_helper),
+      GF_SCAN("_cummin_helper", _cummin_helper),
+      GF_VIA("cummax", "scan_cumulative", "_cummax_helper"),
+      GF_VIA("cummax.out", "scan_cumulative", "_cummax_helper"),
+      GF_VIA("cummin", "scan_cumulative", "_cummin_helper"),
+      GF_VIA("cummin.out", "scan_cumulative", "_cummin_helper"),
+      GF_SCAN("_logcumsumexp", _logcumsumexp),
+      GF_SCAN("_logcumsumexp.out", _logcumsumexp_out),
+      GF_VIA("logcumsumexp", "scan_cumulative", "_logcumsumexp"),
+      GF_VIA("logcumsumexp.out", "scan_cumulative", "_logcumsumexp.out"),
+#undef GF_SCAN
+#define GF_LOSS(overload, fn) GF_OP(overload, "loss", fn, kBoth)
+      GF_LOSS("mse_loss", mse_loss),
+      GF_LOSS("mse_loss.out", mse_loss_out),
+      GF_LOSS("mse_loss_backward", mse_loss_backward),
+      GF_LOSS("mse_loss_backward.grad_input", mse_loss_backward_out),
+      GF_LOSS("smooth_l1_loss", smooth_l1_loss),
+      GF_LOSS("smooth_l1_loss.out", smooth_l1_loss_out),
+      GF_LOSS("smooth_l1_loss_backward.grad_input", smooth_l1_loss_backward_out),
+      GF_VIA("smooth_l1_loss_backward", "loss", "smooth_l1_loss_backward.grad_input"),
+      GF_LOSS("huber_loss", huber_loss),
+      GF_LOSS("huber_loss.out", huber_loss_out),
+      GF_LOSS("huber_loss_backward.out", huber_loss_backward_out),
+      GF_VIA("huber_loss_backward", "loss", "huber_loss_backward.out"),
+      GF_LOSS("nll_loss_forward", nll_loss_forward),
+      GF_LOSS("nll_loss_forward.output", nll_loss_forward_out),
+      GF_LOSS("nll_loss_backward", nll_loss_backward),
+      GF_LOSS("nll_loss_backward.grad_input", nll_loss_backward_out),
+      GF_LOSS("nll_loss2d_forward", nll_loss2d_forward),
+      GF_LOSS("nll_loss2d_forward.output", nll_loss2d_forward_out),
+      GF_LOSS("nll_loss2d_backward", nll_loss2d_backward),
+      GF_LOSS("nll_loss2d_backward.grad_input", nll_loss2d_backward_out),
+      GF_VIA("nll_loss", "loss", "nll_loss_forward"),
+      GF_VIA("nll_loss_nd", "loss", "nll_loss_forward"),
+      GF_VIA("nll_loss2d", "loss", "nll_loss2d_forward"),
+      GF_VIA("cross_entropy_loss", "loss", "nll_loss_forward"),
+#undef GF_LOSS
 
   };
   return rows;

@@ -1,0 +1,352 @@
+// Losses: mse_loss, smooth_l1_loss, huber_loss (forward, out=, backward), nll_loss and
+// nll_loss2d (forward, backward). Reduction 'none' and the backward ops run on the pointwise
+// engine (broadcasting and type promotion as torch's iterators); mean/sum of dense operands run
+// a fused loss-and-reduce kernel (other layouts: the pointwise loss, then torch's mean/sum);
+// nll_loss has kernels of its own. Results are deterministic: fixed-order partial sums, no
+// atomics.
+#include "backends/loss.h"
+#include "ops/loss/kernels.h"
+#include "ops/ops.h"
+#include "ops/pointwise/common.h"
+
+#include <ATen/ATen.h>
+#include <ATen/native/Resize.h>
+#include <c10/core/DeviceGuard.h>
+
+namespace gemforge::ops {
+namespace {
+
+using loss::Kind;
+
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_LOSS(t, fn, ...) ((t).is_cuda() ? loss::fn##_cuda(__VA_ARGS__) : loss::fn##_cpu(__VA_ARGS__))
+#else
+#define GF_LOSS(t, fn, ...) loss::fn##_cpu(__VA_ARGS__)
+#endif
+
+bool on_backend(const Tensor& t) { return t.is_cpu() || t.is_cuda(); }
+
+// The fused mean/sum into `out` (one element of self's dtype); false when the operands are not
+// dense floating tensors of one shape, dtype and device.
+bool fused_reduce(Kind kind, const Tensor& self, const Tensor& target, int64_t reduction,
+                  double param, const Tensor& out) {
+  if (!on_backend(self) || !has(loss::kLossTypes, self.scalar_type()) ||
+      target.scalar_type() != self.scalar_type() || target.device() != self.device() ||
+      out.scalar_type() != self.scalar_type() || out.device() != self.device() ||
+      !self.sizes().equals(target.sizes()) || !self.is_contiguous() || !target.is_contiguous() ||
+      self.is_conj() || self.is_neg() || target.is_neg() || out.numel() != 1)
+    return false;
+  c10::OptionalDeviceGuard guard;
+  if (self.is_cuda()) guard.reset_device(self.device());
+  loss::Reduce r{kind, self.scalar_type(), self.const_data_ptr(), target.const_data_ptr(),
+                 out.data_ptr(), self.numel(), param, reduction == at::Reduction::Mean};
+  GF_LOSS(self, reduce, r);
+  return true;
+}
+
+// Forward of a pointwise loss into `out` (undefined: allocated); undefined when no kernel
+// serves it.
+Tensor pointwise_forward(Kind kind, const pw::Kernel& k, const Tensor& self, const Tensor& target,
+                         int64_t reduction, double param, const Tensor& out) {
+  // Mixed dtypes: torch's result dtype differs from op to op (mse promotes, huber keeps self's).
+  if (self.scalar_type() != target.scalar_type()) return Tensor();
+  if (reduction == at::Reduction::None) {
+    if (!out.defined()) {
+      Tensor r = pw::run_dense(IterKind::binary, Tensor(), {self, target}, k, {Scalar(param)});
+      return r.defined() ? r : pw::run(IterKind::binary, Tensor(), {self, target}, k, {Scalar(param)});
+    }
+    return pw::run(IterKind::binary, out, {self, target}, k, {Scalar(param)});
+  }
+  Tensor result = out;
+  if (!result.defined()) {
+    result = at::empty({}, self.options());
+  } else {
+    if (result.scalar_type() != self.scalar_type() || result.device() != self.device()) return Tensor();
+    at::native::resize_output(result, {});
+  }
+  if (fused_reduce(kind, self, target, reduction, param, result)) return result;
+  Tensor unreduced = pw::run(IterKind::binary, Tensor(), {self, target}, k, {Scalar(param)});
+  if (!unreduced.defined()) return Tensor();
+  if (reduction == at::Reduction::Mean) at::mean_out(result, unreduced, at::IntArrayRef{});
+  else at::sum_out(result, unreduced, at::IntArrayRef{});
+  return result;
+}
+
+// grad_input (undefined: like self) = the pointwise gradient over (grad, self, target).
+Tensor pointwise_backward(const pw::Kernel& k, const Tensor& grad, const Tensor& self,
+                          const Tensor& target, double norm, double param, const Tensor& grad_input) {
+  Tensor out = grad_input.defined() ? grad_input : at::empty_like(self, at::MemoryFormat::Preserve);
+  at::TensorIteratorConfig config;
+  config.add_output(out)
+      .promote_inputs_to_common_dtype(true)
+      .cast_common_dtype_to_outputs(true)
+      .enforce_safe_casting_to_output(true)
+      .add_const_input(grad)
+      .add_const_input(self)
+      .add_const_input(target);
+  at::TensorIterator iter = config.build();
+  return pw::run(iter, k, {Scalar(norm), Scalar(param)}) ? iter.output() : Tensor();
+}
+
+double grad_norm(int64_t reduction, const Tensor& self, double factor) {
+  return reduction == at::Reduction::Mean ? factor / static_cast<double>(self.numel()) : factor;
+}
+
+void check_beta(double beta) {
+  TORCH_CHECK(beta >= 0, "smooth_l1_loss does not support negative values for beta.");
+}
+void check_delta(double delta) {
+  TORCH_CHECK(delta > 0, "huber_loss does not support non-positive values for delta.")
+}
+
+}  // namespace
+
+// ---- mse_loss ------------------------------------------------------------------------------------
+Tensor mse_loss(const Tensor& self, const Tensor& target, int64_t reduction) {
+  Tensor r = pointwise_forward(Kind::mse, K<kernels::mse_forward>, self, target, reduction, 0.0, Tensor());
+  return r.defined() ? r : GF_FALLBACK(self, mse_loss, self, target, reduction)();
+}
+Tensor& mse_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, Tensor& out) {
+  if (pointwise_forward(Kind::mse, K<kernels::mse_forward>, self, target, reduction, 0.0, out).defined())
+    return out;
+  return GF_FALLBACK(self, mse_loss_outf, self, target, reduction, out)();
+}
+Tensor mse_loss_backward(const Tensor& grad, const Tensor& self, const Tensor& target, int64_t reduction) {
+  Tensor r = pointwise_backward(K<kernels::mse_backward>, grad, self, target,
+                                grad_norm(reduction, self, 2.0), 0.0, Tensor());
+  return r.defined() ? r : GF_FALLBACK(self, mse_loss_backward, grad, self, target, reduction)();
+}
+Tensor& mse_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                              int64_t reduction, Tensor& grad_input) {
+  if (pointwise_backward(K<kernels::mse_backward>, grad, self, target, grad_norm(reduction, self, 2.0),
+                         0.0, grad_input).defined())
+    return grad_input;
+  return GF_FALLBACK(self, mse_loss_backward_outf, grad, self, target, reduction, grad_input)();
+}
+
+// ---- smooth_l1_loss (beta 0: torch's l1 road), huber_loss ----------------------------------------
+Tensor smooth_l1_loss(const Tensor& self, const Tensor& target, int64_t reduction, double beta) {
+  check_beta(beta);
+  Tensor r = beta > 0 ? pointwise_forward(Kind::smooth_l1, K<kernels::smooth_l1_forward>, self,
+                                          target, reduction, beta, Tensor())
+                      : Tensor();
+  return r.defined() ? r : GF_FALLBACK(self, smooth_l1_loss, self, target, reduction, beta)();
+}
+Tensor& smooth_l1_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, double beta,
+                           Tensor& out) {
+  check_beta(beta);
+  if (beta > 0 && pointwise_forward(Kind::smooth_l1, K<kernels::smooth_l1_forward>, self, target,
+                                    reduction, beta, out).defined())
+    return out;
+  return GF_FALLBACK(self, smooth_l1_loss_outf, self, target, reduction, beta, out)();
+}
+Tensor& smooth_l1_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                    int64_t reduction, double beta, Tensor& grad_input) {
+  if (beta > 0 && pointwise_backward(K<kernels::smooth_l1_backward>, grad, self, target,
+                                     grad_norm(reduction, self, 1.0), beta, grad_input).defined())
+    return grad_input;
+  return GF_FALLBACK(self, smooth_l1_loss_backward_outf, grad, self, target, reduction, beta, grad_input)();
+}
+
+Tensor huber_loss(const Tensor& self, const Tensor& target, int64_t reduction, double delta) {
+  check_delta(delta);
+  Tensor r = pointwise_forward(Kind::huber, K<kernels::huber_forward>, self, target, reduction,
+                               delta, Tensor());
+  return r.defined() ? r : GF_FALLBACK(self, huber_loss, self, target, reduction, delta)();
+}
+Tensor& huber_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, double delta,
+                       Tensor& out) {
+  check_delta(delta);
+  if (pointwise_forward(Kind::huber, K<kernels::huber_forward>, self, target, reduction, delta, out).defined())
+    return out;
+  return GF_FALLBACK(self, huber_loss_outf, self, target, reduction, delta, out)();
+}
+Tensor& huber_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                int64_t reduction, double delta, Tensor& grad_input) {
+  if (pointwise_backward(K<kernels::huber_backward>, grad, self, target,
+                         grad_norm(reduction, self, 1.0), delta, grad_input).defined())
+    return grad_input;
+  return GF_FALLBACK(self, huber_loss_backward_outf, grad, self, target, reduction, delta, grad_input)();
+}
+
+// ---- nll_loss, nll_loss2d --------------------------------------------------------------------------
+namespace {
+
+// self viewed as [N, C, S], target as [N, S] (torch's checks first).
+struct NllShape {
+  int64_t N, C, S;
+  bool batched;  // output of reduction 'none': [N] / [N, H, W] (else 0-d)
+};
+
+NllShape nll_shape(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                   bool spatial) {
+  if (!spatial) {
+    TORCH_CHECK(self.dim() > 0 && self.dim() <= 2, "input tensor should be 1D or 2D");
+    TORCH_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
+    const bool no_batch = self.dim() == 1 && target.dim() == 0;
+    TORCH_CHECK(no_batch || self.size(0) == target.size(0), "size mismatch (got input: ",
+                self.sizes(), ", target: ", target.sizes(), ")");
+  } else {
+    TORCH_CHECK(target.dim() == 3, "only batches of spatial targets supported (3D tensors) but got "
+                "targets of dimension: ", target.dim());
+    TORCH_CHECK(self.dim() == 4, "only batches of spatial inputs supported (4D tensors), but got "
+                "input of dimension: ", self.dim());
+    TORCH_CHECK(self.size(0) == target.size(0) && self.size(2) == target.size(1) &&
+                    self.size(3) == target.size(2),
+                "size mismatch (got input: ", self.sizes(), " , target: ", target.sizes());
+  }
+  const int64_t C = self.size(spatial ? 1 : -1);
+  const Tensor* w = weight && weight->defined() ? &*weight : nullptr;
+  TORCH_CHECK(!w || (w->dim() == 1 && w->numel() == C), "weight tensor should be defined either for all ",
+              C, " classes or no classes but got weight tensor of shape: ", w ? w->sizes() : at::IntArrayRef{});
+  if (spatial) return {self.size(0), C, self.size(2) * self.size(3), true};
+  return {self.dim() == 2 ? self.size(0) : 1, C, 1, self.dim() == 2};
+}
+
+bool nll_served(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight) {
+  const bool w_ok = !weight || !weight->defined() ||
+                    (weight->scalar_type() == self.scalar_type() && weight->device() == self.device());
+  return on_backend(self) && has(loss::kLossTypes, self.scalar_type()) &&
+         target.scalar_type() == ScalarType::Long && target.device() == self.device() && w_ok &&
+         !self.is_conj() && !self.is_neg();
+}
+
+// torch's cpu check of the targets (cuda kernels assert on the device, as torch's do).
+void check_targets(const Tensor& target, int64_t C, int64_t ignore_index) {
+  if (!target.is_cpu() || target.numel() == 0) return;
+  const Tensor t = target.contiguous();
+  const int64_t* p = t.const_data_ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (p[i] == ignore_index) continue;
+    TORCH_CHECK_INDEX(p[i] >= 0 && p[i] < C, "Target ", p[i], " is out of bounds.");
+  }
+}
+
+Tensor contiguous_weight(const std::optional<Tensor>& weight) {
+  return weight && weight->defined() ? weight->contiguous() : Tensor();
+}
+
+// output, total_weight: allocated (undefined) or given (resized); false: not served.
+bool nll_forward_into(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                      int64_t reduction, int64_t ignore_index, bool spatial, Tensor& output,
+                      Tensor& total_weight) {
+  const NllShape shape = nll_shape(self, target, weight, spatial);
+  if (!nll_served(self, target, weight)) return false;
+  const bool none = reduction == at::Reduction::None && shape.batched;
+  std::vector<int64_t> out_sizes;
+  if (none) out_sizes = spatial ? std::vector<int64_t>{shape.N, self.size(2), self.size(3)}
+                                : std::vector<int64_t>{shape.N};
+  if (output.defined()) {
+    if (output.scalar_type() != self.scalar_type() || total_weight.scalar_type() != self.scalar_type() ||
+        output.device() != self.device() || total_weight.device() != self.device())
+      return false;
+    at::native::resize_output(output, out_sizes);
+    at::native::resize_output(total_weight, {});
+  } else {
+    output = at::empty(out_sizes, self.options());
+    total_weight = at::empty({}, self.options());
+  }
+  check_targets(target, shape.C, ignore_index);
+  const Tensor in = self.contiguous(), tgt = target.contiguous(), w = contiguous_weight(weight);
+  Tensor dest = output.is_contiguous() ? output : at::empty(out_sizes, self.options());
+  c10::OptionalDeviceGuard guard;
+  if (self.is_cuda()) guard.reset_device(self.device());
+  loss::Nll p{self.scalar_type(), in.const_data_ptr(), tgt.const_data_ptr<int64_t>(),
+              w.defined() ? w.const_data_ptr() : nullptr, dest.data_ptr(), total_weight.data_ptr(),
+              shape.N, shape.C, shape.S, ignore_index,
+              none ? loss::kNone : reduction == at::Reduction::Mean ? loss::kMean : loss::kSum};
+  GF_LOSS(self, nll_forward, p);
+  if (!dest.is_same(output)) output.copy_(dest);
+  return true;
+}
+
+bool nll_backward_into(const Tensor& grad, const Tensor& self, const Tensor& target,
+                       const std::optional<Tensor>& weight, int64_t reduction, int64_t ignore_index,
+                       const Tensor& total_weight, bool spatial, Tensor& grad_input) {
+  const NllShape shape = nll_shape(self, target, weight, spatial);
+  const bool none = reduction == at::Reduction::None && shape.batched;
+  if (none) {
+    const bool ok = spatial ? grad.dim() == 3 && grad.size(0) == shape.N && grad.size(1) == self.size(2) &&
+                                  grad.size(2) == self.size(3)
+                            : grad.dim() == 1 && grad.size(0) == shape.N;
+    TORCH_CHECK(ok, "Expected a tensor of dimension ", spatial ? 3 : 1, " and tensor.size[0] == ",
+                shape.N, " but got: dimension ", grad.dim(), " and tensor.size[0] == ",
+                grad.dim() > 0 ? grad.size(0) : 0);
+  } else {
+    TORCH_CHECK(grad.dim() <= 1 && grad.numel() == 1,
+                "Expected a single element grad_output tensor, but got: ", grad.sizes());
+  }
+  TORCH_CHECK(total_weight.numel() == 1, "expected total_weight to be a single element tensor, got: ",
+              total_weight.sizes(), " (", total_weight.numel(), " elements)");
+  if (!nll_served(self, target, weight) || grad.scalar_type() != self.scalar_type() ||
+      total_weight.scalar_type() != self.scalar_type() || grad.device() != self.device() ||
+      total_weight.device() != self.device())
+    return false;
+  if (grad_input.defined()) {
+    if (grad_input.scalar_type() != self.scalar_type() || grad_input.device() != self.device()) return false;
+    at::native::resize_output(grad_input, self.sizes());
+  } else {
+    grad_input = at::empty(self.sizes(), self.options());
+  }
+  check_targets(target, shape.C, ignore_index);
+  const Tensor g = grad.contiguous(), tgt = target.contiguous(), w = contiguous_weight(weight),
+               tw = total_weight.contiguous();
+  Tensor dest = grad_input.is_contiguous() ? grad_input : at::empty(self.sizes(), self.options());
+  c10::OptionalDeviceGuard guard;
+  if (self.is_cuda()) guard.reset_device(self.device());
+  loss::NllBackward p{self.scalar_type(), g.const_data_ptr(), tgt.const_data_ptr<int64_t>(),
+                      w.defined() ? w.const_data_ptr() : nullptr, tw.const_data_ptr(), dest.data_ptr(),
+                      shape.N, shape.C, shape.S, ignore_index,
+                      none ? loss::kNone : reduction == at::Reduction::Mean ? loss::kMean : loss::kSum};
+  if (dest.numel() > 0) GF_LOSS(self, nll_backward, p);
+  if (!dest.is_same(grad_input)) grad_input.copy_(dest);
+  return true;
+}
+
+}  // namespace
+
+#define GF_NLL_FORMS(name, spatial)                                                                \
+  std::tuple<Tensor, Tensor> name##_forward(const Tensor& self, const Tensor& target,             \
+                                            const std::optional<Tensor>& weight, int64_t reduction, \
+                                            c10::SymInt ignore_index) {                             \
+    Tensor output, total_weight;                                                                   \
+    if (nll_forward_into(self, target, weight, reduction, ignore_index.expect_int(), spatial,     \
+                         output, total_weight))                                                    \
+      return {output, total_weight};                                                               \
+    return GF_FALLBACK(self, name##_forward, self, target, weight, reduction, ignore_index.expect_int())(); \
+  }                                                                                                \
+  std::tuple<Tensor&, Tensor&> name##_forward_out(const Tensor& self, const Tensor& target,       \
+                                                  const std::optional<Tensor>& weight,             \
+                                                  int64_t reduction, c10::SymInt ignore_index,     \
+                                                  Tensor& output, Tensor& total_weight) {          \
+    if (!nll_forward_into(self, target, weight, reduction, ignore_index.expect_int(), spatial,    \
+                          output, total_weight))                                                   \
+      GF_FALLBACK(self, name##_forward_outf, self, target, weight, reduction,                      \
+                  ignore_index.expect_int(), output, total_weight)();                              \
+    return {output, total_weight};                                                                 \
+  }                                                                                                \
+  Tensor name##_backward(const Tensor& grad, const Tensor& self, const Tensor& target,            \
+                         const std::optional<Tensor>& weight, int64_t reduction,                   \
+                         c10::SymInt ignore_index, const Tensor& total_weight) {                   \
+    Tensor grad_input;                                                                             \
+    if (nll_backward_into(grad, self, target, weight, reduction, ignore_index.expect_int(),       \
+                          total_weight, spatial, grad_input))                                      \
+      return grad_input;                                                                           \
+    return GF_FALLBACK(self, name##_backward, grad, self, target, weight, reduction,               \
+                       ignore_index.expect_int(), total_weight)();                                 \
+  }                                                                                                \
+  Tensor& name##_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,       \
+                              const std::optional<Tensor>& weight, int64_t reduction,              \
+                              c10::SymInt ignore_index, const Tensor& total_weight,                \
+                              Tensor& grad_input) {                                                \
+    if (nll_backward_into(grad, self, target, weight, reduction, ignore_index.expect_int(),       \
+                          total_weight, spatial, grad_input))                                      \
+      return grad_input;                                                                           \
+    return GF_FALLBACK(self, name##_backward_outf, grad, self, target, weight, reduction,           \
+                       ignore_index.expect_int(), total_weight, grad_input)();                     \
+  }
+GF_NLL_FORMS(nll_loss, false)
+GF_NLL_FORMS(nll_loss2d, true)
+#undef GF_NLL_FORMS
+
+}  // namespace gemforge::ops

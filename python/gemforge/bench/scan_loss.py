@@ -1,0 +1,126 @@
+"""Scans and losses: cumsum (rows and columns, many rows and few long rows), cumprod, cummax,
+logcumsumexp; nll_loss forward and backward, cross_entropy end to end, mse_loss forward and
+backward. bytes = each input read once + each output written once (cross_entropy: its input
+read and its log_softmax written, the least an unfused composite moves)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .harness import DTYPES, Case, Family
+
+FAMILY_NAME = "scan_loss"
+
+
+def _size(t):
+    return t.numel() * t.element_size()
+
+
+def _sizes(device, quick):
+    if device == "cuda" and not quick:
+        return {"big": (4096, 4096), "rows": (1024, 8192), "long": (16, 262144), "vocab": (8192, 32000)}
+    return {"big": (512, 512), "rows": (128, 1024), "long": (4, 32768), "vocab": (256, 4000)}
+
+
+def cases(setup):
+    dev = setup.device
+    s = _sizes(dev, setup.quick)
+
+    def label(shape):
+        return "x".join(str(d) for d in shape)
+
+    def scan_case(op, fn, dtype, shape, dim, out_bytes_per_elem=None, low=-1.0, high=1.0):
+        if not setup.wants_dtype(dtype) or not setup.wants_op(op):
+            return None
+        dt = DTYPES[dtype]
+
+        def make():
+            return (torch.empty(shape, device=dev).uniform_(low, high).to(dt),)
+
+        elem = torch.empty((), dtype=dt).element_size()
+        n = shape[0] * shape[1]
+        out_bytes = out_bytes_per_elem if out_bytes_per_elem is not None else elem
+        return Case(family=FAMILY_NAME, op=op, name=f"dim{dim}", dtype=dtype, shape=label(shape),
+                    make_inputs=make, run=lambda x: fn(x[0], dim), bytes=n * (elem + out_bytes))
+
+    found = [
+        scan_case("cumsum", torch.cumsum, "fp32", s["rows"], -1),
+        scan_case("cumsum", torch.cumsum, "fp32", s["big"], -1),
+        scan_case("cumsum", torch.cumsum, "fp32", s["big"], 0),
+        scan_case("cumsum", torch.cumsum, "fp32", s["long"], -1),
+        scan_case("cumsum", torch.cumsum, "bf16", s["big"], -1),
+        scan_case("cumsum", torch.cumsum, "bf16", s["big"], 0),
+        scan_case("cumprod", torch.cumprod, "fp32", s["big"], -1, low=0.999, high=1.001),
+        scan_case("cummax", torch.cummax, "fp32", s["big"], -1, out_bytes_per_elem=4 + 8),
+        scan_case("cummax", torch.cummax, "bf16", s["big"], -1, out_bytes_per_elem=2 + 8),
+        scan_case("logcumsumexp", torch.logcumsumexp, "fp32", s["big"], -1),
+        scan_case("logcumsumexp", torch.logcumsumexp, "bf16", s["big"], -1),
+    ]
+    yield from (c for c in found if c is not None)
+
+    n, c = s["vocab"]
+    if setup.wants_dtype("bf16"):
+        def make_logp():
+            x = torch.randn(n, c, device=dev, dtype=torch.bfloat16)
+            return (torch.log_softmax(x.float(), -1).bfloat16(),
+                    torch.randint(0, c, (n,), device=dev))
+
+        if setup.wants_op("nll_loss"):
+            yield Case(family=FAMILY_NAME, op="nll_loss", name="forward mean", dtype="bf16",
+                       shape=f"{n}x{c}", make_inputs=make_logp,
+                       run=lambda x: F.nll_loss(x[0], x[1]), bytes=n * (2 + 8))
+
+            def make_backward():
+                logp, target = make_logp()
+                return logp, target, torch.tensor(1.0, device=dev, dtype=torch.bfloat16)
+
+            yield Case(family=FAMILY_NAME, op="nll_loss_backward", name="mean", dtype="bf16",
+                       shape=f"{n}x{c}", make_inputs=make_backward,
+                       run=lambda x: torch.ops.aten.nll_loss_backward(x[2], x[0], x[1], None, 1, -100,
+                                                                      torch.tensor(float(n), device=dev,
+                                                                                   dtype=torch.bfloat16)),
+                       bytes=n * c * 2 + n * 8)
+
+        if setup.wants_op("cross_entropy"):
+            def make_logits():
+                return (torch.randn(n, c, device=dev, dtype=torch.bfloat16),
+                        torch.randint(0, c, (n,), device=dev))
+
+            yield Case(family=FAMILY_NAME, op="cross_entropy", name="forward mean", dtype="bf16",
+                       shape=f"{n}x{c}", make_inputs=make_logits,
+                       run=lambda x: F.cross_entropy(x[0], x[1]), bytes=2 * n * c * 2)
+
+    if setup.wants_dtype("fp32") and setup.wants_op("mse_loss"):
+        shape = s["big"]
+
+        def make_pair():
+            return (torch.randn(shape, device=dev), torch.randn(shape, device=dev))
+
+        elems = shape[0] * shape[1]
+        yield Case(family=FAMILY_NAME, op="mse_loss", name="mean", dtype="fp32", shape=label(shape),
+                   make_inputs=make_pair, run=lambda x: F.mse_loss(x[0], x[1]), bytes=2 * elems * 4)
+
+        def make_backward():
+            a, b = make_pair()
+            return a, b, torch.tensor(1.0, device=dev)
+
+        yield Case(family=FAMILY_NAME, op="mse_loss_backward", name="mean", dtype="fp32",
+                   shape=label(shape), make_inputs=make_backward,
+                   run=lambda x: torch.ops.aten.mse_loss_backward(x[2], x[0], x[1], 1),
+                   bytes=3 * elems * 4)
+
+
+def summarize(results, setup):
+    lines = []
+    for r in results:
+        c = r.case
+        if not r.speedup:
+            continue
+        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}",
+                      f"{r.gbps or 0:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
+                      f"(torch {r.torch_gbps or 0:.0f} GB/s), {r.speedup:.2f}x torch"))
+    return lines
+
+
+FAMILY = Family(FAMILY_NAME, cases, summarize)
