@@ -436,6 +436,33 @@ std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tens
 // ---- reductions (issue 4) ----------------------------------------------------------------
 
 // ---- softmax and normalization (issue 4) --------------------------------------------------
+Tensor _softmax(const Tensor& self, int64_t dim, bool half_to_float);
+Tensor& _softmax_out(const Tensor& self, int64_t dim, bool half_to_float, Tensor& out);
+Tensor _log_softmax(const Tensor& self, int64_t dim, bool half_to_float);
+Tensor& _log_softmax_out(const Tensor& self, int64_t dim, bool half_to_float, Tensor& out);
+Tensor _softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim,
+                              at::ScalarType input_dtype);
+Tensor& _softmax_backward_data_out(const Tensor& grad_output, const Tensor& output, int64_t dim,
+                                   at::ScalarType input_dtype, Tensor& grad_input);
+Tensor _log_softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim,
+                                  at::ScalarType input_dtype);
+Tensor& _log_softmax_backward_data_out(const Tensor& grad_output, const Tensor& output, int64_t dim,
+                                       at::ScalarType input_dtype, Tensor& out);
+Tensor _safe_softmax(const Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype);
+
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm(const Tensor& input, c10::SymIntArrayRef normalized_shape,
+                                                     const std::optional<Tensor>& weight,
+                                                     const std::optional<Tensor>& bias, double eps);
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(
+    const Tensor& grad_out, const Tensor& input, c10::SymIntArrayRef normalized_shape, const Tensor& mean,
+    const Tensor& rstd, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+    std::array<bool, 3> output_mask);
+std::tuple<Tensor, Tensor> _fused_rms_norm(const Tensor& input, at::IntArrayRef normalized_shape,
+                                           const std::optional<Tensor>& weight, std::optional<double> eps);
+std::tuple<Tensor, Tensor> _fused_rms_norm_backward(const Tensor& grad_out, const Tensor& input,
+                                                    at::IntArrayRef normalized_shape, const Tensor& rstd,
+                                                    const std::optional<Tensor>& weight,
+                                                    std::array<bool, 2> output_mask);
 
 // ---- scans and losses (issue 4) -----------------------------------------------------------
 #define GF_DECLARE_CUM(name)                                                                  \

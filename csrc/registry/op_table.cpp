@@ -783,6 +783,31 @@ const std::vector<OpRow>& op_table() {
       // ---- reductions (issue 4) -------------------------------------------------------------
 
       // ---- softmax and normalization (issue 4) ----------------------------------------------
+      GF_OP("_softmax", "softmax_logsoftmax", _softmax, kBoth),
+      GF_OP("_softmax.out", "softmax_logsoftmax", _softmax_out, kBoth),
+      GF_OP("_log_softmax", "softmax_logsoftmax", _log_softmax, kBoth),
+      GF_OP("_log_softmax.out", "softmax_logsoftmax", _log_softmax_out, kBoth),
+      GF_OP("_softmax_backward_data", "softmax_logsoftmax", _softmax_backward_data, kBoth),
+      GF_OP("_softmax_backward_data.out", "softmax_logsoftmax", _softmax_backward_data_out, kBoth),
+      GF_OP("_log_softmax_backward_data", "softmax_logsoftmax", _log_softmax_backward_data, kBoth),
+      GF_OP("_log_softmax_backward_data.out", "softmax_logsoftmax", _log_softmax_backward_data_out, kBoth),
+      GF_OP("_safe_softmax", "softmax_logsoftmax", _safe_softmax, kBoth),
+      GF_VIA("softmax.int", "softmax_logsoftmax", "_softmax"),
+      GF_VIA("log_softmax.int", "softmax_logsoftmax", "_log_softmax"),
+      GF_VIA("special_softmax", "softmax_logsoftmax", "_softmax"),
+      GF_VIA("special_log_softmax", "softmax_logsoftmax", "_log_softmax"),
+      GF_VIA("softmax.int_out", "softmax_logsoftmax", "_softmax.out"),
+      GF_VIA("log_softmax.int_out", "softmax_logsoftmax", "_log_softmax.out"),
+      GF_OP("native_layer_norm", "norm", native_layer_norm, kBoth),
+      GF_OP("native_layer_norm_backward", "norm", native_layer_norm_backward, kBoth),
+      GF_VIA("layer_norm", "norm", "native_layer_norm"),
+      GF_VIA("native_layer_norm.out", "norm", "native_layer_norm"),
+      GF_VIA("native_layer_norm_backward.out", "norm", "native_layer_norm_backward"),
+      // torch's cpu _fused_rms_norm is a composite; serving it on the cpu puts autograd's
+      // _fused_rms_norm_backward (served here too) under it, as on cuda
+      GF_OP("_fused_rms_norm", "norm", _fused_rms_norm, kBoth),
+      GF_OP("_fused_rms_norm_backward", "norm", _fused_rms_norm_backward, kBoth),
+      GF_VIA("rms_norm", "norm", "_fused_rms_norm"),
 
       // ---- scans and losses (issue 4) -------------------------------------------------------
 #define GF_SCAN(overload, fn) GF_OP(overload, "scan_cumulative", fn, kBoth)

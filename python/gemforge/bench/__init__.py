@@ -8,7 +8,7 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import ceiling, overhead, pointwise, scan_loss
+from . import ceiling, overhead, pointwise, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -16,6 +16,7 @@ FAMILIES = [
     pointwise.FAMILY,
     # reductions (issue 4)
     # softmax and normalization (issue 4)
+    rows.FAMILY,
     # scans and losses (issue 4)
     scan_loss.FAMILY,
     overhead.FAMILY,

@@ -1,0 +1,143 @@
+// What the row engine's cuda kernels share (rows_softmax.cu, rows_norm.cu): the thread -> row
+// map, group reductions, 16-byte vectors and the launch with programmatic dependent launch.
+//
+// The register path keeps a row in registers: a "group" of threads owns one row; a thread holds
+// vectors j = lane + i * group (i < MaxV) of V elements, so it reads each element once and
+// writes it once. group is a power of two up to 32 (several rows per block, shuffles only) or a
+// multiple of 32 equal to blockDim.x (one row per block, shuffles then shared memory).
+#pragma once
+
+#include "engine/rows.h"
+
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace gemforge::pw::cuda {
+bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
+}
+
+namespace gemforge::rows::cuda {
+
+template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
+
+// Elements a thread keeps in registers per row array; rows up to kRegisterRow stay in registers
+// (128 registers a thread at kMaxRowThreads threads a block).
+template <class T> constexpr int kElems = elems_per_thread(sizeof(T));
+template <class T> constexpr int64_t kRegisterRow = register_row_cuda(sizeof(T));
+
+// Waits for the previous kernel's writes (PDL) and lets the next kernel launch early.
+__device__ __forceinline__ void pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+template <class... KArgs, class... Args>
+void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = blocks;
+  config.blockDim = threads;
+  config.stream = c10::cuda::getCurrentCUDAStream();
+  config.attrs = attr;
+  config.numAttrs = pw::cuda::pdl_enabled() ? 1 : 0;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+inline int sm_count() {
+  static int count[64] = {};
+  const int dev = c10::cuda::current_device();
+  if (dev < 64 && count[dev]) return count[dev];
+  int n = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  if (dev < 64) count[dev] = n;
+  return n;
+}
+
+inline bool aligned(const void* p, int bytes) {
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
+
+// ---- math in the compute type -----------------------------------------------------------------
+__device__ __forceinline__ float exp_(float x) { return expf(x); }
+__device__ __forceinline__ double exp_(double x) { return ::exp(x); }
+__device__ __forceinline__ float log_(float x) { return logf(x); }
+__device__ __forceinline__ double log_(double x) { return ::log(x); }
+__device__ __forceinline__ float rsqrt_(float x) { return rsqrtf(x); }
+__device__ __forceinline__ double rsqrt_(double x) { return ::rsqrt(x); }
+
+template <class A> __device__ __forceinline__ A neg_inf() { return -std::numeric_limits<A>::infinity(); }
+
+// max that keeps NaN (a row with NaN gives NaN, as torch's)
+template <class A> __device__ __forceinline__ A max_nan(A a, A b) { return (a != a || a > b) ? a : b; }
+
+struct Sum {
+  template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return a + b; }
+};
+struct Max {
+  template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return max_nan(a, b); }
+};
+
+// The reduction of v over the `group` threads of a row; every thread of the group gets it.
+// The order is fixed (results do not change from run to run). smem: 32 elements, group > 32 only.
+// Every thread of the block must call it.
+template <class A, class Op>
+__device__ __forceinline__ A group_reduce(A v, int group, Op op, A* smem) {
+  const int width = group < 32 ? group : 32;
+  for (int off = width / 2; off > 0; off >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, off));
+  if (group <= 32) return v;
+  const int warp = threadIdx.x / 32, warps = group / 32;
+  __syncthreads();  // smem's previous values have been read
+  if (threadIdx.x % 32 == 0) smem[warp] = v;
+  __syncthreads();
+  v = smem[0];
+  for (int w = 1; w < warps; ++w) v = op(v, smem[w]);
+  return v;
+}
+
+// The thread -> row map of the register path.
+struct RowMap {
+  int group;    // threads per row
+  int threads;  // per block
+  int rows_per_block;
+};
+
+// Threads per row so that each holds at most max_v vectors of the row's nv vectors.
+inline RowMap row_map(int64_t nv, int max_v) {
+  const int64_t need = (nv + max_v - 1) / max_v;
+  if (need <= 32) {
+    int group = 1;
+    while (group < need) group *= 2;
+    return {group, 128, 128 / group};
+  }
+  const int group = int((need + 31) / 32 * 32);  // <= kMaxRowThreads by kRegisterRow
+  return {group, group, 1};
+}
+
+// Loads vector j of a row (V elements of T) into the compute type.
+// j: int in the register path (rows fit 32 bits: fewer registers), int64_t elsewhere.
+template <int V, class T, class A, class I>
+__device__ __forceinline__ void load_vec(const T* row, I j, A (&out)[V]) {
+  const vec<T, V> v = *reinterpret_cast<const vec<T, V>*>(row + j * V);
+#pragma unroll
+  for (int k = 0; k < V; ++k) out[k] = static_cast<A>(v.v[k]);
+}
+
+template <int V, class T, class A, class I>
+__device__ __forceinline__ void store_vec(T* row, I j, const A (&in)[V]) {
+  vec<T, V> v;
+#pragma unroll
+  for (int k = 0; k < V; ++k) v.v[k] = static_cast<T>(in[k]);
+  *reinterpret_cast<vec<T, V>*>(row + j * V) = v;
+}
+
+}  // namespace gemforge::rows::cuda

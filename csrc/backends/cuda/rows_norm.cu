@@ -1,0 +1,271 @@
+// cuda kernels of layer_norm and rms_norm, forward and backward (engine/rows.h). Rows up to
+// kRegisterRow elements stay in registers (rows.cuh); the ops send longer rows to torch.
+//   norm_fwd_kernel   mean (layer norm), then the sum of squares about it (stable), y, stats
+//   norm_bwd_kernel   a persistent grid: each block walks its rows, writes dx, and keeps its
+//                     columns' sums of g * xhat and g in registers; they land in one partial row
+//                     per (block, row slot) and column_sum_kernel adds the partials in a fixed
+//                     order (deterministic dweight / dbias, no atomics)
+#include "backends/cuda/rows.cuh"
+
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+namespace gemforge::rows::cuda {
+namespace {
+
+constexpr int kColX = 32, kColY = 16;
+
+template <class T, class S, int V, int MaxV>
+__global__ void __launch_bounds__(kMaxRowThreads)
+norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                T* __restrict__ y, S* __restrict__ mean, S* __restrict__ rstd, int64_t rows,
+                int64_t n, int group, opmath_t<T> eps, bool rms) {
+  using A = opmath_t<T>;
+  __shared__ A smem[32];
+  pdl_begin();
+  const int lane = threadIdx.x % group;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
+  const bool active = row < rows;
+  const int nv = int(n / V);  // <= kRegisterRow
+  const int64_t off = (active ? row : 0) * n;
+  A v[MaxV][V];  // (vectors of this thread, V)
+  A sum = 0;
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
+      load_vec<V>(x + off, j, v[i]);
+#pragma unroll
+      for (int k = 0; k < V; ++k) sum += v[i][k];
+    }
+  }
+  A mu = 0;
+  if (!rms) mu = group_reduce(sum, group, Sum{}, smem) / static_cast<A>(n);
+  A ss = 0;
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        v[i][k] -= mu;
+        ss += v[i][k] * v[i][k];
+      }
+    }
+  }
+  ss = group_reduce(ss, group, Sum{}, smem);
+  if (!active) return;
+  const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
+  if (lane == 0) {
+    if (mean) mean[row] = static_cast<S>(mu);
+    rstd[row] = static_cast<S>(rs);
+  }
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (j < nv) {
+      A wv[V], bv[V];
+      if (w) load_vec<V>(w, j, wv);
+      if (b) load_vec<V>(b, j, bv);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        A r = v[i][k] * rs;
+        if (w) r *= wv[k];
+        if (b) r += bv[k];
+        v[i][k] = r;
+      }
+      store_vec<V>(y + off, j, v[i]);
+    }
+  }
+}
+
+// Vector j of the weight, or ones.
+template <int V, class T, class A>
+__device__ __forceinline__ void load_weight(const T* w, int j, A (&out)[V]) {
+  if (w) {
+    load_vec<V>(w, j, out);
+  } else {
+#pragma unroll
+    for (int k = 0; k < V; ++k) out[k] = A(1);
+  }
+}
+
+// dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)) (rms: without mean(g*w));
+// part_w / part_b (null: not wanted): this block's sums of g * xhat and g, one row per slot.
+template <class T, class S, int V, int MaxV>
+__global__ void __launch_bounds__(kMaxRowThreads)
+norm_bwd_kernel(const T* __restrict__ grad, const T* __restrict__ x, const S* __restrict__ mean,
+                const S* __restrict__ rstd, const T* __restrict__ w, T* __restrict__ dx,
+                opmath_t<T>* __restrict__ part_w, opmath_t<T>* __restrict__ part_b, int64_t rows,
+                int64_t n, int group) {
+  using A = opmath_t<T>;
+  __shared__ A smem[32];
+  pdl_begin();
+  const int rpb = blockDim.x / group;
+  const int lane = threadIdx.x % group, slot = threadIdx.x / group;
+  const int nv = int(n / V);  // <= kRegisterRow
+  const int64_t row_groups = (rows + rpb - 1) / rpb;
+  const A inv_n = A(1) / static_cast<A>(n);
+  A acc_w[MaxV][V], acc_b[MaxV][V];  // (vectors of this thread, V): its columns' sums
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i)
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc_w[i][k] = A(0), acc_b[i][k] = A(0);
+  for (int64_t rg = blockIdx.x; rg < row_groups; rg += gridDim.x) {
+    const int64_t row = rg * rpb + slot;
+    const bool active = row < rows;
+    const int64_t off = (active ? row : 0) * n;
+    const A mu = (active && mean) ? static_cast<A>(mean[row]) : A(0);
+    const A rs = active ? static_cast<A>(rstd[row]) : A(0);
+    // The row is read twice: the second time from L1/L2 (registers hold the column sums).
+    A sum_gw = 0, sum_gwx = 0;
+#pragma unroll
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+        A g[V], xh[V], wv[V];
+        load_vec<V>(grad + off, j, g);
+        load_vec<V>(x + off, j, xh);
+        load_weight<V>(w, j, wv);
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          xh[k] = (xh[k] - mu) * rs;
+          const A gw = g[k] * wv[k];
+          sum_gw += gw;
+          sum_gwx += gw * xh[k];
+          acc_w[i][k] += g[k] * xh[k];
+          acc_b[i][k] += g[k];
+        }
+      }
+    }
+    if (dx) {
+      if (!mean) sum_gw = 0;
+      else sum_gw = group_reduce(sum_gw, group, Sum{}, smem);
+      sum_gwx = group_reduce(sum_gwx, group, Sum{}, smem);
+      if (active) {
+#pragma unroll
+        for (int i = 0; i < MaxV; ++i) {
+          const int j = lane + i * group;
+          if (j < nv) {
+            A g[V], xh[V], wv[V];
+            load_vec<V>(grad + off, j, g);
+            load_vec<V>(x + off, j, xh);
+            load_weight<V>(w, j, wv);
+#pragma unroll
+            for (int k = 0; k < V; ++k)
+              g[k] = rs * (g[k] * wv[k] - sum_gw * inv_n - (xh[k] - mu) * rs * sum_gwx * inv_n);
+            store_vec<V>(dx + off, j, g);
+          }
+        }
+      }
+    }
+  }
+  const int64_t p = int64_t(blockIdx.x) * rpb + slot;
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (j < nv) {
+      if (part_w) store_vec<V>(part_w + p * n, j, acc_w[i]);
+      if (part_b) store_vec<V>(part_b + p * n, j, acc_b[i]);
+    }
+  }
+}
+
+// out[c] = sum over p of part[p * n + c], p in a fixed order.
+template <class T, class A>
+__global__ void __launch_bounds__(kColX * kColY)
+column_sum_kernel(const A* __restrict__ part, int64_t parts, int64_t n, T* __restrict__ out) {
+  __shared__ A sm[kColY][kColX + 1];
+  pdl_begin();
+  const int tx = threadIdx.x % kColX, ty = threadIdx.x / kColX;
+  const int64_t col = int64_t(blockIdx.x) * kColX + tx;
+  A s = 0;
+  if (col < n)
+    for (int64_t p = ty; p < parts; p += kColY) s += part[p * n + col];
+  sm[ty][tx] = s;
+  __syncthreads();
+  if (ty == 0 && col < n) {
+    A t = sm[0][tx];
+    for (int y = 1; y < kColY; ++y) t += sm[y][tx];
+    out[col] = static_cast<T>(t);
+  }
+}
+
+template <class T> constexpr int kVec = 16 / sizeof(T);
+
+template <class T, class S, int V> void norm_fwd_typed(const NormFwd& p) {
+  constexpr int MaxV = kElems<T> / V;
+  const RowMap m = row_map(p.n / V, MaxV);
+  const int64_t blocks = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
+  launch(norm_fwd_kernel<T, S, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads),
+         static_cast<const T*>(p.x), static_cast<const T*>(p.weight), static_cast<const T*>(p.bias),
+         static_cast<T*>(p.y), static_cast<S*>(p.mean), static_cast<S*>(p.rstd), p.rows, p.n, m.group,
+         static_cast<opmath_t<T>>(p.eps), p.rms);
+}
+
+template <class T, class S, int V> void norm_bwd_typed(const NormBwd& p) {
+  using A = opmath_t<T>;
+  constexpr int MaxV = kElems<T> / V;
+  const RowMap m = row_map(p.n / V, MaxV);
+  const int64_t row_groups = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
+  const int64_t per_sm = m.threads >= 512 ? 1 : 512 / m.threads;
+  const int64_t blocks = std::min<int64_t>(row_groups, sm_count() * per_sm);
+  const int64_t parts = blocks * m.rows_per_block;
+  const bool want_w = p.dweight != nullptr, want_b = p.dbias != nullptr;
+  c10::DataPtr ws;
+  A* part_w = nullptr;
+  A* part_b = nullptr;
+  if (want_w || want_b) {
+    ws = c10::cuda::CUDACachingAllocator::get()->allocate(sizeof(A) * parts * p.n * (want_w + want_b));
+    A* base = static_cast<A*>(ws.get());
+    if (want_w) part_w = base;
+    if (want_b) part_b = base + (want_w ? parts * p.n : 0);
+  }
+  launch(norm_bwd_kernel<T, S, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads),
+         static_cast<const T*>(p.grad), static_cast<const T*>(p.x), static_cast<const S*>(p.mean),
+         static_cast<const S*>(p.rstd), static_cast<const T*>(p.weight), static_cast<T*>(p.dx),
+         part_w, part_b, p.rows, p.n, m.group);
+  const dim3 col_blocks(unsigned((p.n + kColX - 1) / kColX));
+  if (want_w)
+    launch(column_sum_kernel<T, A>, col_blocks, dim3(kColX * kColY), static_cast<const A*>(part_w),
+           parts, p.n, static_cast<T*>(p.dweight));
+  if (want_b)
+    launch(column_sum_kernel<T, A>, col_blocks, dim3(kColX * kColY), static_cast<const A*>(part_b),
+           parts, p.n, static_cast<T*>(p.dbias));
+}
+
+}  // namespace
+}  // namespace gemforge::rows::cuda
+
+namespace gemforge::rows {
+using namespace cuda;
+
+// Stats are in the compute type on cuda (float for half/bfloat16/float, double for double).
+void norm_fwd_cuda(const NormFwd& p) {
+  if (p.rows == 0 || p.n == 0) return;
+  dispatch_dtype<kRowTypes>(p.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using S = opmath_t<T>;
+    constexpr int V = kVec<T>;
+    const bool vec = p.n % V == 0 && aligned(p.x, sizeof(T) * V) && aligned(p.y, sizeof(T) * V) &&
+                     aligned(p.weight, sizeof(T) * V) && aligned(p.bias, sizeof(T) * V);
+    if (vec) norm_fwd_typed<T, S, V>(p);
+    else norm_fwd_typed<T, S, 1>(p);
+  });
+}
+
+void norm_bwd_cuda(const NormBwd& p) {
+  if (p.rows == 0 || p.n == 0) return;
+  dispatch_dtype<kRowTypes>(p.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using S = opmath_t<T>;
+    constexpr int V = kVec<T>;
+    const bool vec = p.n % V == 0 && aligned(p.grad, sizeof(T) * V) && aligned(p.x, sizeof(T) * V) &&
+                     aligned(p.weight, sizeof(T) * V) && aligned(p.dx, sizeof(T) * V);
+    if (vec) norm_bwd_typed<T, S, V>(p);
+    else norm_bwd_typed<T, S, 1>(p);
+  });
+}
+
+}  // namespace gemforge::rows
