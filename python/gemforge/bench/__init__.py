@@ -8,13 +8,14 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import ceiling, overhead, pointwise
+from . import ceiling, overhead, pointwise, reduction
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
     ceiling.FAMILY,
     pointwise.FAMILY,
     # reductions (issue 4)
+    reduction.FAMILY,
     # softmax and normalization (issue 4)
     # scans and losses (issue 4)
     overhead.FAMILY,
