@@ -434,6 +434,81 @@ Tensor _prelu_kernel(const Tensor& self, const Tensor& weight);
 std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tensor& self, const Tensor& weight);
 
 // ---- reductions (issue 4) ----------------------------------------------------------------
+Tensor sum(const Tensor& self, std::optional<at::ScalarType> dtype);
+Tensor sum_dim(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim, std::optional<at::ScalarType> dtype);
+Tensor& sum_dim_out(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                    std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor& sum_out(const Tensor& self, std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor nansum(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim, std::optional<at::ScalarType> dtype);
+Tensor& nansum_out(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                   std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor mean(const Tensor& self, std::optional<at::ScalarType> dtype);
+Tensor mean_dim(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim, std::optional<at::ScalarType> dtype);
+Tensor& mean_out(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
+                 std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor& mean_dtype_out(const Tensor& self, std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor prod(const Tensor& self, std::optional<at::ScalarType> dtype);
+Tensor prod_dim(const Tensor& self, int64_t dim, bool keepdim, std::optional<at::ScalarType> dtype);
+Tensor& prod_dim_out(const Tensor& self, int64_t dim, bool keepdim, std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor& prod_out(const Tensor& self, std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor amax(const Tensor& self, at::IntArrayRef dim, bool keepdim);
+Tensor& amax_out(const Tensor& self, at::IntArrayRef dim, bool keepdim, Tensor& out);
+Tensor amin(const Tensor& self, at::IntArrayRef dim, bool keepdim);
+Tensor& amin_out(const Tensor& self, at::IntArrayRef dim, bool keepdim, Tensor& out);
+Tensor max(const Tensor& self);
+Tensor& max_unary_out(const Tensor& self, Tensor& out);
+Tensor min(const Tensor& self);
+Tensor& min_unary_out(const Tensor& self, Tensor& out);
+std::tuple<Tensor, Tensor> max_dim(const Tensor& self, int64_t dim, bool keepdim);
+std::tuple<Tensor&, Tensor&> max_dim_out(const Tensor& self, int64_t dim, bool keepdim, Tensor& max,
+                                         Tensor& max_values);
+std::tuple<Tensor, Tensor> min_dim(const Tensor& self, int64_t dim, bool keepdim);
+std::tuple<Tensor&, Tensor&> min_dim_out(const Tensor& self, int64_t dim, bool keepdim, Tensor& min,
+                                         Tensor& min_indices);
+Tensor argmax(const Tensor& self, std::optional<int64_t> dim, bool keepdim);
+Tensor& argmax_out(const Tensor& self, std::optional<int64_t> dim, bool keepdim, Tensor& out);
+Tensor argmin(const Tensor& self, std::optional<int64_t> dim, bool keepdim);
+Tensor& argmin_out(const Tensor& self, std::optional<int64_t> dim, bool keepdim, Tensor& out);
+#define GF_LOGIC_DECLS(name)                                                                     \
+  Tensor name(const Tensor& self);                                                               \
+  Tensor name##_dim(const Tensor& self, int64_t dim, bool keepdim);                              \
+  Tensor name##_dims(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim);             \
+  Tensor& name##_dim_out(const Tensor& self, int64_t dim, bool keepdim, Tensor& out);            \
+  Tensor& name##_dims_out(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim, Tensor& out); \
+  Tensor& name##_all_out(const Tensor& self, Tensor& out);
+GF_LOGIC_DECLS(all)
+GF_LOGIC_DECLS(any)
+#undef GF_LOGIC_DECLS
+#define GF_VAR_DECLS(name)                                                                       \
+  Tensor name##_correction(const Tensor& self, at::OptionalIntArrayRef dim,                      \
+                           const std::optional<Scalar>& correction, bool keepdim);               \
+  Tensor& name##_correction_out(const Tensor& self, at::OptionalIntArrayRef dim,                 \
+                                const std::optional<Scalar>& correction, bool keepdim, Tensor& out); \
+  std::tuple<Tensor, Tensor> name##_mean_correction(const Tensor& self, at::OptionalIntArrayRef dim, \
+                                                    const std::optional<Scalar>& correction, bool keepdim); \
+  std::tuple<Tensor&, Tensor&> name##_mean_correction_out(                                       \
+      const Tensor& self, at::OptionalIntArrayRef dim, const std::optional<Scalar>& correction,  \
+      bool keepdim, Tensor& out0, Tensor& out1);
+GF_VAR_DECLS(var)
+GF_VAR_DECLS(std)
+#undef GF_VAR_DECLS
+Tensor logsumexp(const Tensor& self, at::IntArrayRef dim, bool keepdim);
+Tensor linalg_vector_norm(const Tensor& self, const Scalar& ord, at::OptionalIntArrayRef dim,
+                          bool keepdim, std::optional<at::ScalarType> dtype);
+Tensor& linalg_vector_norm_out(const Tensor& self, const Scalar& ord, at::OptionalIntArrayRef dim,
+                               bool keepdim, std::optional<at::ScalarType> dtype, Tensor& out);
+Tensor norm_dim(const Tensor& self, const std::optional<Scalar>& p, at::IntArrayRef dim, bool keepdim);
+Tensor norm_dim_dtype(const Tensor& self, const std::optional<Scalar>& p, at::IntArrayRef dim, bool keepdim,
+                      at::ScalarType dtype);
+Tensor& norm_out(const Tensor& self, const std::optional<Scalar>& p, at::IntArrayRef dim, bool keepdim,
+                 Tensor& out);
+Tensor& norm_dtype_out(const Tensor& self, const std::optional<Scalar>& p, at::IntArrayRef dim, bool keepdim,
+                       at::ScalarType dtype, Tensor& out);
+Tensor count_nonzero(const Tensor& self, std::optional<int64_t> dim);
+Tensor count_nonzero_dims(const Tensor& self, at::IntArrayRef dim);  // count_nonzero.dim_IntList
+std::tuple<Tensor, Tensor> aminmax(const Tensor& self, std::optional<int64_t> dim, bool keepdim);
+std::tuple<Tensor&, Tensor&> aminmax_out(const Tensor& self, std::optional<int64_t> dim, bool keepdim,
+                                         Tensor& min, Tensor& max);
 
 // ---- softmax and normalization (issue 4) --------------------------------------------------
 Tensor _softmax(const Tensor& self, int64_t dim, bool half_to_float);

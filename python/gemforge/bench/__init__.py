@@ -8,16 +8,14 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import ceiling, overhead, pointwise, rows, scan_loss
+from . import ceiling, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
     ceiling.FAMILY,
     pointwise.FAMILY,
-    # reductions (issue 4)
-    # softmax and normalization (issue 4)
+    reduction.FAMILY,
     rows.FAMILY,
-    # scans and losses (issue 4)
     scan_loss.FAMILY,
     overhead.FAMILY,
 ]
