@@ -10,4 +10,7 @@ else
   echo "no C++ test build found (run scripts/setup.sh, which builds with GEMFORGE_BUILD_TESTS=ON)" >&2
   exit 1
 fi
-python3 -m pytest tests/python -q -p no:cacheprovider "$@"
+# One pytest worker per core when pytest-xdist is installed (setup.sh installs it).
+workers=()
+if python3 -c "import xdist" 2>/dev/null; then workers=(-n "${GEMFORGE_TEST_WORKERS:-auto}"); fi
+python3 -m pytest tests/python -q -p no:cacheprovider "${workers[@]}" "$@"

@@ -394,6 +394,7 @@ std::tuple<Tensor&, Tensor&> log_sigmoid_forward_out(const Tensor& self, Tensor&
   if (at::isFloatingType(self.scalar_type()) && output.scalar_type() == self.scalar_type() &&
       buffer.scalar_type() == self.scalar_type() && output.device() == self.device() &&
       buffer.device() == self.device()) {
+    at::native::resize_output(output, self.sizes());
     if (self.is_cpu()) {
       output.resize_as_(self);
       buffer.resize_as_(self, at::MemoryFormat::Contiguous);
