@@ -68,8 +68,8 @@ struct NormBwd {
 constexpr TypeSet kRowTypes = kFloating;
 
 // The cuda kernels keep a row in registers: up to kMaxRowThreads threads a row, each holding
-// 32, 16 or 8 elements of 2, 4 or 8 bytes. The norms send longer rows to torch's kernel;
-// softmax splits them over blocks.
+// 32, 16 or 8 elements of 2, 4 or 8 bytes. Longer rows take loop kernels (the norms) or are
+// split over blocks (softmax).
 constexpr int kMaxRowThreads = 512;
 constexpr int elems_per_thread(int64_t elem_size) { return elem_size <= 2 ? 32 : elem_size == 4 ? 16 : 8; }
 constexpr int64_t register_row_cuda(int64_t elem_size) {

@@ -33,7 +33,6 @@ std::optional<Rows> norm_rows(const Tensor& input, at::IntArrayRef shape, const 
   Rows r;
   for (int64_t i = 0; i < input.dim(); ++i) (i < axis ? r.m : r.n) *= input.size(i);
   if (r.n == 0) return std::nullopt;
-  if (input.is_cuda() && r.n > rows::register_row_cuda(c10::elementSize(input.scalar_type()))) return std::nullopt;
   return r;
 }
 

@@ -52,9 +52,12 @@ def test_special_values(name, fn, served, dtype, dim):
 
 
 @pytest.mark.parametrize("name,fn,served", FWD, ids=[f[0] for f in FWD])
-def test_large_rows(name, fn, served):
-    # past the register path of the cuda kernels (split path there)
-    x = make((3, 40000), torch.float32, low=-20, high=20)
+@pytest.mark.parametrize("shape,dtype", [((3, 40000), torch.float32), ((3, 20000), torch.float32),
+                                         ((2, 32000), torch.bfloat16), ((2, 20001), torch.float16)], ids=str)
+def test_large_rows(name, fn, served, shape, dtype):
+    # past the register path of the cuda kernels: the shared-memory path (rows up to 96 KiB),
+    # then the split path (40000 float32)
+    x = make(shape, dtype, low=-20, high=20)
     check(lambda t: fn(t, 1), [x], served=served)
 
 

@@ -39,18 +39,27 @@ __device__ __forceinline__ void pdl_begin() {
 #endif
 }
 
+// smem: dynamic shared memory bytes (over 48 KiB: the kernel's limit is raised first).
 template <class... KArgs, class... Args>
-void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, Args&&... args) {
+void launch_smem(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, size_t smem, Args&&... args) {
+  if (smem > 48 * 1024)
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config = {};
   config.gridDim = blocks;
   config.blockDim = threads;
+  config.dynamicSmemBytes = smem;
   config.stream = c10::cuda::getCurrentCUDAStream();
   config.attrs = attr;
   config.numAttrs = pw::cuda::pdl_enabled() ? 1 : 0;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+template <class... KArgs, class... Args>
+void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, Args&&... args) {
+  launch_smem(kernel, blocks, threads, 0, std::forward<Args>(args)...);
 }
 
 inline int sm_count() {

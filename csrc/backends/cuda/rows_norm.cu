@@ -1,5 +1,6 @@
 // cuda kernels of layer_norm and rms_norm, forward and backward (engine/rows.h). Rows up to
-// kRegisterRow elements stay in registers (rows.cuh); the ops send longer rows to torch.
+// kRegisterRow elements stay in registers (rows.cuh); longer rows take the loop kernels (a block
+// per row, the row read once per pass) and norm_param_grad_kernel for dweight / dbias.
 //   norm_fwd_kernel   mean (layer norm), then the sum of squares about it (stable), y, stats
 //   norm_bwd_kernel   a persistent grid: each block walks its rows, writes dx, and keeps its
 //                     columns' sums of g * xhat and g in registers; they land in one partial row
@@ -192,9 +193,140 @@ column_sum_kernel(const A* __restrict__ part, int64_t parts, int64_t n, T* __res
   }
 }
 
+// ---- rows longer than the register path: a block per row, the row read in each pass (the later
+// passes mostly hit L1/L2) -----------------------------------------------------------------------
+constexpr int kLoopThreads = 512;
+
+template <class T, class S, int V>
+__global__ void __launch_bounds__(kLoopThreads)
+norm_fwd_loop_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                     T* __restrict__ y, S* __restrict__ mean, S* __restrict__ rstd, int64_t n,
+                     opmath_t<T> eps, bool rms) {
+  using A = opmath_t<T>;
+  __shared__ A smem[32];
+  pdl_begin();
+  const int64_t row = blockIdx.x, nv = n / V;
+  const T* rx = x + row * n;
+  A mu = 0;
+  if (!rms) {
+    A sum = 0;
+    for (int64_t j = threadIdx.x; j < nv; j += kLoopThreads) {
+      A v[V];
+      load_vec<V>(rx, j, v);
+#pragma unroll
+      for (int k = 0; k < V; ++k) sum += v[k];
+    }
+    mu = group_reduce(sum, kLoopThreads, Sum{}, smem) / static_cast<A>(n);
+  }
+  A ss = 0;
+  for (int64_t j = threadIdx.x; j < nv; j += kLoopThreads) {
+    A v[V];
+    load_vec<V>(rx, j, v);
+#pragma unroll
+    for (int k = 0; k < V; ++k) ss += (v[k] - mu) * (v[k] - mu);
+  }
+  ss = group_reduce(ss, kLoopThreads, Sum{}, smem);
+  const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
+  if (threadIdx.x == 0) {
+    if (mean) mean[row] = static_cast<S>(mu);
+    rstd[row] = static_cast<S>(rs);
+  }
+  for (int64_t j = threadIdx.x; j < nv; j += kLoopThreads) {
+    A v[V], wv[V], bv[V];
+    load_vec<V>(rx, j, v);
+    if (w) load_vec<V>(w, j, wv);
+    if (b) load_vec<V>(b, j, bv);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      A r = (v[k] - mu) * rs;
+      if (w) r *= wv[k];
+      if (b) r += bv[k];
+      v[k] = r;
+    }
+    store_vec<V>(y + row * n, j, v);
+  }
+}
+
+// dx of one row per block (the formula of norm_bwd_kernel).
+template <class T, class S, int V>
+__global__ void __launch_bounds__(kLoopThreads)
+norm_bwd_loop_kernel(const T* __restrict__ grad, const T* __restrict__ x, const S* __restrict__ mean,
+                     const S* __restrict__ rstd, const T* __restrict__ w, T* __restrict__ dx, int64_t n) {
+  using A = opmath_t<T>;
+  __shared__ A smem[32];
+  pdl_begin();
+  const int64_t row = blockIdx.x, nv = n / V, off = row * n;
+  const A mu = mean ? static_cast<A>(mean[row]) : A(0);
+  const A rs = static_cast<A>(rstd[row]);
+  const A inv_n = A(1) / static_cast<A>(n);
+  A sum_gw = 0, sum_gwx = 0;
+  for (int64_t j = threadIdx.x; j < nv; j += kLoopThreads) {
+    A g[V], xh[V], wv[V];
+    load_vec<V>(grad + off, j, g);
+    load_vec<V>(x + off, j, xh);
+    load_weight<V>(w, j, wv);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const A gw = g[k] * wv[k];
+      sum_gw += gw;
+      sum_gwx += gw * (xh[k] - mu) * rs;
+    }
+  }
+  sum_gw = mean ? group_reduce(sum_gw, kLoopThreads, Sum{}, smem) : A(0);
+  sum_gwx = group_reduce(sum_gwx, kLoopThreads, Sum{}, smem);
+  for (int64_t j = threadIdx.x; j < nv; j += kLoopThreads) {
+    A g[V], xh[V], wv[V];
+    load_vec<V>(grad + off, j, g);
+    load_vec<V>(x + off, j, xh);
+    load_weight<V>(w, j, wv);
+#pragma unroll
+    for (int k = 0; k < V; ++k)
+      g[k] = rs * (g[k] * wv[k] - sum_gw * inv_n - (xh[k] - mu) * rs * sum_gwx * inv_n);
+    store_vec<V>(dx + off, j, g);
+  }
+}
+
+// dweight[c] = sum over rows of g * xhat, dbias[c] = sum of g (null: not wanted); kColX columns
+// a block, the rows split over kColY threads and added in a fixed order.
+template <class T, class S>
+__global__ void __launch_bounds__(kColX * kColY)
+norm_param_grad_kernel(const T* __restrict__ grad, const T* __restrict__ x, const S* __restrict__ mean,
+                       const S* __restrict__ rstd, int64_t rows, int64_t n, T* __restrict__ dweight,
+                       T* __restrict__ dbias) {
+  using A = opmath_t<T>;
+  __shared__ A sw[kColY][kColX + 1], sb[kColY][kColX + 1];
+  pdl_begin();
+  const int tx = threadIdx.x % kColX, ty = threadIdx.x / kColX;
+  const int64_t col = int64_t(blockIdx.x) * kColX + tx;
+  A aw = 0, ab = 0;
+  if (col < n)
+    for (int64_t r = ty; r < rows; r += kColY) {
+      const A g = static_cast<A>(grad[r * n + col]);
+      const A mu = mean ? static_cast<A>(mean[r]) : A(0);
+      aw += g * (static_cast<A>(x[r * n + col]) - mu) * static_cast<A>(rstd[r]);
+      ab += g;
+    }
+  sw[ty][tx] = aw;
+  sb[ty][tx] = ab;
+  __syncthreads();
+  if (ty == 0 && col < n) {
+    A tw = sw[0][tx], tb = sb[0][tx];
+    for (int yy = 1; yy < kColY; ++yy) tw += sw[yy][tx], tb += sb[yy][tx];
+    if (dweight) dweight[col] = static_cast<T>(tw);
+    if (dbias) dbias[col] = static_cast<T>(tb);
+  }
+}
+
 template <class T> constexpr int kVec = 16 / sizeof(T);
 
 template <class T, class S, int V> void norm_fwd_typed(const NormFwd& p) {
+  if (p.n > kRegisterRow<T>) {
+    launch(norm_fwd_loop_kernel<T, S, V>, dim3(unsigned(p.rows)), dim3(kLoopThreads),
+           static_cast<const T*>(p.x), static_cast<const T*>(p.weight), static_cast<const T*>(p.bias),
+           static_cast<T*>(p.y), static_cast<S*>(p.mean), static_cast<S*>(p.rstd), p.n,
+           static_cast<opmath_t<T>>(p.eps), p.rms);
+    return;
+  }
   constexpr int MaxV = kElems<T> / V;
   const RowMap m = row_map(p.n / V, MaxV);
   const int64_t blocks = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
@@ -206,6 +338,18 @@ template <class T, class S, int V> void norm_fwd_typed(const NormFwd& p) {
 
 template <class T, class S, int V> void norm_bwd_typed(const NormBwd& p) {
   using A = opmath_t<T>;
+  if (p.n > kRegisterRow<T>) {
+    if (p.dx)
+      launch(norm_bwd_loop_kernel<T, S, V>, dim3(unsigned(p.rows)), dim3(kLoopThreads),
+             static_cast<const T*>(p.grad), static_cast<const T*>(p.x), static_cast<const S*>(p.mean),
+             static_cast<const S*>(p.rstd), static_cast<const T*>(p.weight), static_cast<T*>(p.dx), p.n);
+    if (p.dweight || p.dbias)
+      launch(norm_param_grad_kernel<T, S>, dim3(unsigned((p.n + kColX - 1) / kColX)), dim3(kColX * kColY),
+             static_cast<const T*>(p.grad), static_cast<const T*>(p.x), static_cast<const S*>(p.mean),
+             static_cast<const S*>(p.rstd), p.rows, p.n, static_cast<T*>(p.dweight),
+             static_cast<T*>(p.dbias));
+    return;
+  }
   constexpr int MaxV = kElems<T> / V;
   const RowMap m = row_map(p.n / V, MaxV);
   const int64_t row_groups = (p.rows + m.rows_per_block - 1) / m.rows_per_block;

@@ -1,6 +1,8 @@
 // cuda kernels of softmax and log_softmax, forward and backward (engine/rows.h).
 //   reg_kernel      the last dim, rows up to kRegisterRow: a row in registers, read once and
 //                   written once (a group of threads per row, see rows.cuh)
+//   smem_kernel     longer rows up to kSmemRowBytes: a block per row, the row kept in shared
+//                   memory (one read, one write)
 //   split kernels   longer rows: per-chunk partials (max and sum of exp, or the dot of the
 //                   backward), then a second kernel combines its row's partials and writes its
 //                   chunk (the second read mostly hits L2)
@@ -18,21 +20,27 @@ namespace {
 constexpr int kSplitThreads = 256;
 constexpr int kStridedX = 32, kStridedY = 16;
 
-// A running (max, sum of exp(x - max)).
+// A running (max, sum of exp(x - max)). NaN is sticky in m (and s): a NaN anywhere in the row
+// makes the whole row NaN, as torch's, also when the NaN sits in a partial whose other elements
+// are all -inf (m == -inf would otherwise drop it in the combination). m == -inf implies s == 0.
 template <class A> struct MaxSum {
   A m, s;
   __device__ __forceinline__ void add(A v) {
-    if (v > m) {
+    if (v != v || m != m) {
+      m = s = v + m;  // NaN
+    } else if (v > m) {
       s = s * exp_(m - v) + exp_(v - v);  // 1, or NaN for +inf as torch's exp(x - max)
       m = v;
-    } else if (v == v && v != neg_inf<A>()) {
-      s += exp_(v - m);
-    } else if (v != v) {
-      s = v;  // NaN
+    } else if (v != neg_inf<A>()) {
+      s += exp_(v - m);  // NaN for +inf == m, as torch's
     }
   }
   __device__ __forceinline__ void add(MaxSum o) {
-    const A mm = max_nan(m, o.m);
+    if (m != m || o.m != o.m) {
+      m = s = m + o.m;  // NaN
+      return;
+    }
+    const A mm = m > o.m ? m : o.m;
     if (mm == neg_inf<A>()) return;  // both empty
     s = (m == neg_inf<A>() ? A(0) : s * exp_(m - mm)) + (o.m == neg_inf<A>() ? A(0) : o.s * exp_(o.m - mm));
     m = mm;
@@ -119,6 +127,51 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
       for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : log ? x[i][k] - mx - lse : x[i][k] * inv;
       store_vec<V>(rout, j, r);
     }
+  }
+}
+
+// Rows longer than the register path whose bytes fit kSmemRowBytes: a block per row; the row is
+// read once from global memory into shared memory (in its own dtype; each thread reads back only
+// the vectors it wrote), then max, sum of exp and the output come from there: one read and one
+// write of global memory, where the split path reads the row twice.
+constexpr int kSmemThreads = 1024;
+constexpr int64_t kSmemRowBytes = 96 * 1024;  // 2 blocks an SM
+
+template <class T, class O, int V>
+__global__ void __launch_bounds__(kSmemThreads, 2)
+softmax_smem_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t n, bool log, bool safe) {
+  using A = opmath_t<T>;
+  extern __shared__ __align__(16) unsigned char smem_row[];
+  __shared__ A red[32];
+  vec<T, V>* buf = reinterpret_cast<vec<T, V>*>(smem_row);
+  pdl_begin();
+  const int64_t row = blockIdx.x;
+  const int nv = int(n / V);  // n * sizeof(T) <= kSmemRowBytes
+  const vec<T, V>* rin = reinterpret_cast<const vec<T, V>*>(in + row * n);
+  A mx = neg_inf<A>();
+  for (int j = threadIdx.x; j < nv; j += kSmemThreads) {
+    const vec<T, V> v = rin[j];
+    buf[j] = v;
+#pragma unroll
+    for (int k = 0; k < V; ++k) mx = max_nan(mx, static_cast<A>(v.v[k]));
+  }
+  mx = group_reduce(mx, kSmemThreads, Max{}, red);
+  A sum = 0;
+  for (int j = threadIdx.x; j < nv; j += kSmemThreads) {
+    const vec<T, V> v = buf[j];
+#pragma unroll
+    for (int k = 0; k < V; ++k) sum += exp_(static_cast<A>(v.v[k]) - mx);
+  }
+  sum = group_reduce(sum, kSmemThreads, Sum{}, red);
+  const bool zero = safe && mx == neg_inf<A>();
+  const A lse = log_(sum), inv = A(1) / sum;
+  O* rout = out + row * n;
+  for (int j = threadIdx.x; j < nv; j += kSmemThreads) {
+    const vec<T, V> v = buf[j];
+    A r[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) r[k] = softmax_value(static_cast<A>(v.v[k]), mx, lse, inv, log, zero);
+    store_vec<V>(rout, j, r);
   }
 }
 
@@ -511,6 +564,12 @@ void softmax_fwd_rows(const SoftmaxFwd& p, int64_t rows) {
     const int64_t blocks = (rows + m.rows_per_block - 1) / m.rows_per_block;
     launch(softmax_reg_kernel<T, O, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads), in, out,
            rows, p.n, m.group, p.log, p.safe);
+    return;
+  }
+  const int64_t row_bytes = p.n * int64_t(sizeof(T));
+  if (row_bytes <= kSmemRowBytes) {
+    launch_smem(softmax_smem_kernel<T, O, V>, dim3(unsigned(rows)), dim3(kSmemThreads), size_t(row_bytes),
+                in, out, p.n, p.log, p.safe);
     return;
   }
   const int64_t chunk = split_chunk<T>(V), chunks = (p.n + chunk - 1) / chunk;
