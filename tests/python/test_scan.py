@@ -123,7 +123,10 @@ def _long_check(fn, x, dim, served, scale):
 
 LONG_SHAPES = [(3, 3000), (2, 4099), (5000, 3), (2, 1000, 5)]
 if DEVICE == "cuda":
-    LONG_SHAPES += [(4, 300000), (1, 1 << 20), (2048, 2048), (300000, 2), (8, 40000, 3)]
+    # (3, 1000), (4, 1500): rows of a 128-thread block (fp64 / fp32); (2, 3000, 8): columns in
+    # 16-byte vectors, cut into segments
+    LONG_SHAPES += [(4, 300000), (1, 1 << 20), (2048, 2048), (300000, 2), (8, 40000, 3),
+                    (3, 1000), (4, 1500), (2, 3000, 8)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64], ids=str)
@@ -146,6 +149,16 @@ def test_long_scans(dtype, shape):
             expected = getattr(torch, name)(z, dim)
             assert_same_values(values, expected.values, exact=True)
             assert_same_values(indices, expected.indices, exact=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int16, torch.uint8], ids=str)
+def test_narrow_integer_columns(dtype):
+    """dtype= keeps the scan in a narrow type: on cuda 16 / 8 columns a 16-byte vector (inner a
+    multiple of it), else a column a thread (inner 20); wraps around as torch's does."""
+    for shape in ((70, 64), (3, 70, 20)):
+        x = make(shape, dtype, low=0, high=100)
+        for dim in (0, -2):
+            check(lambda t, d=dim: torch.cumsum(t, d, dtype=dtype), [x], served="cumsum")
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool], ids=str)

@@ -58,17 +58,22 @@ template <class S> struct Rows {
   S* partials;            // [rows, segs] segment totals; null when segs == 1
 };
 
-// Elements per thread: 32 bytes of them (at most 16), their states in at most 64 bytes of
-// registers (cummax/cummin: 4 states of value and index).
-template <class Op> constexpr int items_per_thread() {
-  constexpr int by_elem = 32 / sizeof(typename Op::elem) < 16 ? 32 / sizeof(typename Op::elem) : 16;
-  constexpr int by_state = 64 / sizeof(typename Op::state);
+// Elements per thread. A warp per row: 32 bytes of them (at most 16), their states in at most
+// 64 bytes of registers. A group of warps: 64 bytes of them (at most 32), states in at most 128
+// bytes (fp32: 16, bf16: 32, cummax fp32: 8), so that a block has 16 KB of loads in flight per
+// tile, plus the next tile's (memory latency, not the scan, bounds these kernels).
+template <class Op, int WARPS> constexpr int items_per_thread() {
+  constexpr int elem_bytes = WARPS == 1 ? 32 : 64, cap = WARPS == 1 ? 16 : 32;
+  constexpr int state_bytes = WARPS == 1 ? 64 : 128;
+  constexpr int by_elem = elem_bytes / sizeof(typename Op::elem) < cap
+                              ? elem_bytes / sizeof(typename Op::elem) : cap;
+  constexpr int by_state = state_bytes / sizeof(typename Op::state);
   return by_elem < by_state ? by_elem : by_state;
 }
 
 // Blocks per SM the register budget is sized for (cummax/cummin's wide states get more).
 template <class Op, int WARPS> constexpr int min_blocks() {
-  return (WARPS == 1 ? 8 : 4) / (Op::kIndexed ? 2 : 1);
+  return WARPS == 1 ? 8 / (Op::kIndexed ? 2 : 1) : Op::kIndexed ? 2 : 3;
 }
 
 // Raw storage of one load or store: `bytes` of them (4, 8 or 16).
@@ -78,7 +83,9 @@ template <> struct raw_of<8> { using type = uint2; };
 template <> struct raw_of<16> { using type = uint4; };
 
 // WARPS == 1: four independent warps per block, a row segment each; WARPS > 1: the block is one
-// group of WARPS warps. REDUCE: only the segment totals (into partials), nothing stored.
+// group of blockDim.x / 32 <= WARPS warps. REDUCE: only the segment totals (into partials),
+// nothing stored. The second pass of a split scan (segs > 1, !REDUCE) walks the segments in
+// reverse order: the first pass read them last, so they are likeliest still in L2.
 template <int WARPS> constexpr int row_threads() { return WARPS == 1 ? 128 : WARPS * 32; }
 
 template <class Op, int WARPS, bool REDUCE>
@@ -86,9 +93,11 @@ __global__ void __launch_bounds__(row_threads<WARPS>(), min_blocks<Op, WARPS>())
 row_scan(Rows<typename Op::state> g) {
   using T = typename Op::elem;
   using S = typename Op::state;
-  constexpr int ITEMS = items_per_thread<Op>();
+  constexpr int ITEMS = items_per_thread<Op, WARPS>();
   constexpr int BYTES = ITEMS * sizeof(T) < 16 ? ITEMS * sizeof(T) : 16, VEC = BYTES / sizeof(T);
-  constexpr int GROUP = WARPS * 32, TILE = GROUP * ITEMS, GROUPS = WARPS == 1 ? 4 : 1;
+  constexpr int GROUPS = WARPS == 1 ? 4 : 1;
+  const int warps = WARPS == 1 ? 1 : int(blockDim.x >> 5);  // warps of a group
+  const int64_t TILE = int64_t(warps) * 32 * ITEMS;
   using Raw = typename raw_of<BYTES>::type;
   static_assert(ITEMS % VEC == 0 && BYTES % sizeof(T) == 0, "a thread's items are whole vectors");
   __shared__ S warp_total[2][WARPS];
@@ -98,8 +107,9 @@ row_scan(Rows<typename Op::state> g) {
   const int group = WARPS == 1 ? warp : 0;
   int parity = 0;
   const int64_t segments = g.rows * g.segs;
-  for (int64_t s = int64_t(blockIdx.x) * GROUPS + group; s < segments;
-       s += int64_t(gridDim.x) * GROUPS) {
+  for (int64_t it = int64_t(blockIdx.x) * GROUPS + group; it < segments;
+       it += int64_t(gridDim.x) * GROUPS) {
+    const int64_t s = !REDUCE && g.segs > 1 ? segments - 1 - it : it;
     const int64_t row = s / g.segs, seg = s % g.segs;
     const int64_t start = seg * g.seg_len;
     const int64_t len = min(g.seg_len, g.n - start);
@@ -160,7 +170,7 @@ row_scan(Rows<typename Op::state> g) {
         S before = Op::identity();
         for (int k = 0; k < warp; ++k) before = Op::combine(before, warp_total[parity][k]);
         total = before;
-        for (int k = warp; k < WARPS; ++k) total = Op::combine(total, warp_total[parity][k]);
+        for (int k = warp; k < warps; ++k) total = Op::combine(total, warp_total[parity][k]);
         excl = Op::combine(before, excl);
         parity ^= 1;
       }
@@ -186,9 +196,17 @@ row_scan(Rows<typename Op::state> g) {
         }
         if constexpr (Op::kIndexed) {
           int64_t* idx = g.indices + row * g.n + start;
+          static_assert(ITEMS % 2 == 0, "indices stored in pairs");
+          if (this_whole && reinterpret_cast<uintptr_t>(idx + first) % 16 == 0) {
 #pragma unroll
-          for (int i = 0; i < ITEMS; ++i)
-            if (first + i < len) idx[first + i] = item[i].i;
+            for (int i = 0; i < ITEMS; i += 2)  // 16-byte stores
+              reinterpret_cast<longlong2*>(idx + first)[i / 2] =
+                  make_longlong2(static_cast<long long>(item[i].i), static_cast<long long>(item[i + 1].i));
+          } else {
+#pragma unroll
+            for (int i = 0; i < ITEMS; ++i)
+              if (first + i < len) idx[first + i] = item[i].i;
+          }
         }
       }
       carry = Op::combine(carry, total);
@@ -211,49 +229,81 @@ template <class S> struct Columns {
   S* partials;              // [segs, outer * inner]; null when segs == 1
 };
 
-template <class Op, bool REDUCE>
+// Rows a thread loads back to back: 16-byte vectors 16 (256 bytes in flight a thread, since a
+// split column scan has few threads), single values 8.
+constexpr int column_unroll(int vec) { return vec > 1 ? 16 : 8; }
+
+// A thread owns VEC adjacent columns: VEC > 1 (16 bytes of a row; inner a multiple of VEC, the
+// rows 16-byte aligned; not for cummax/cummin) or 1, and walks its segment of n with U loads in
+// flight. The second pass of a split scan takes the segments in reverse order (blockIdx.y): the
+// first pass read the last ones last, so they are likeliest still in L2.
+template <class Op, int VEC, bool REDUCE>
 __global__ void __launch_bounds__(kColumnThreads) column_scan(Columns<typename Op::state> c) {
   using T = typename Op::elem;
   using S = typename Op::state;
+  static_assert(VEC == 1 || (VEC * sizeof(T) == 16 && !Op::kIndexed), "16-byte vectors of values");
+  constexpr int U = column_unroll(VEC);  // loads in flight per thread
   const int64_t cols = c.outer * c.inner;
-  const int64_t col = int64_t(blockIdx.x) * kColumnThreads + threadIdx.x;
+  const int64_t col = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;  // the first one
   if (col >= cols) return;
-  const int64_t seg = blockIdx.y, start = seg * c.seg_len;
+  const int64_t seg = REDUCE ? int64_t(blockIdx.y) : c.segs - 1 - int64_t(blockIdx.y);
+  const int64_t start = seg * c.seg_len;
   const int64_t len = min(c.seg_len, c.n - start);
-  const int64_t o = col / c.inner, j = col % c.inner;
+  const int64_t o = col / c.inner, j = col % c.inner;  // VEC > 1: the VEC columns share o
   const int64_t offset = (o * c.n + start) * c.inner + j;
-  const T* in = static_cast<const T*>(c.in) + offset;  // (len) with stride inner
+  const T* in = static_cast<const T*>(c.in) + offset;  // (len, VEC) with stride inner
   T* out = static_cast<T*>(c.out) + offset;
   int64_t* idx = Op::kIndexed ? c.indices + offset : nullptr;
   const int64_t step = c.inner;
 
-  S carry = Op::identity();
+  S carry[VEC];
+#pragma unroll
+  for (int v = 0; v < VEC; ++v) carry[v] = Op::identity();
   if constexpr (!REDUCE) {
-    for (int64_t k = 0; k < seg; ++k) carry = Op::combine(carry, c.partials[k * cols + col]);
+    for (int64_t k = 0; k < seg; ++k) {
+#pragma unroll
+      for (int v = 0; v < VEC; ++v) carry[v] = Op::combine(carry[v], c.partials[k * cols + col + v]);
+    }
   }
-  constexpr int U = 4;  // loads in flight per thread
-  int64_t k = 0;
-  for (; k + U <= len; k += U) {
-    T x[U];
+  auto load = [&](int64_t k, T* x) {  // row k's VEC values
+    if constexpr (VEC == 1) {
+      x[0] = in[k * step];
+    } else {
+      const uint4 raw = *reinterpret_cast<const uint4*>(in + k * step);
+      memcpy(x, &raw, 16);
+    }
+  };
+  auto advance = [&](int64_t k, const T* x) {  // row k joins the carry (and is stored)
+    T y[VEC];
 #pragma unroll
-    for (int u = 0; u < U; ++u) x[u] = in[(k + u) * step];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      carry = Op::combine(carry, Op::make(x[u], start + k + u));
-      if constexpr (!REDUCE) {
-        out[(k + u) * step] = Op::value(carry);
-        if constexpr (Op::kIndexed) idx[(k + u) * step] = carry.i;
+    for (int v = 0; v < VEC; ++v) {
+      carry[v] = Op::combine(carry[v], Op::make(x[v], start + k));
+      y[v] = Op::value(carry[v]);
+    }
+    if constexpr (!REDUCE) {
+      if constexpr (VEC == 1) {
+        out[k * step] = y[0];
+        if constexpr (Op::kIndexed) idx[k * step] = carry[0].i;
+      } else {
+        uint4 raw;
+        memcpy(&raw, y, 16);
+        *reinterpret_cast<uint4*>(out + k * step) = raw;
       }
     }
+  };
+  for (int64_t k = 0; k < len; k += U) {  // the last batch may be partial: predicated
+    T x[U][VEC];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (k + u < len) load(k + u, x[u]);
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (k + u < len) advance(k + u, x[u]);
   }
-  for (; k < len; ++k) {
-    carry = Op::combine(carry, Op::make(in[k * step], start + k));
-    if constexpr (!REDUCE) {
-      out[k * step] = Op::value(carry);
-      if constexpr (Op::kIndexed) idx[k * step] = carry.i;
-    }
+  if constexpr (REDUCE) {
+#pragma unroll
+    for (int v = 0; v < VEC; ++v) c.partials[seg * cols + col + v] = carry[v];
   }
-  if constexpr (REDUCE) c.partials[seg * cols + col] = carry;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -268,15 +318,17 @@ template <class Op> void launch(const Problem& p) {
   };
 
   if (p.inner == 1) {
-    constexpr int ITEMS = items_per_thread<Op>();
+    constexpr int ITEMS = items_per_thread<Op, 8>();
     Rows<S> g{p.in, p.out, p.indices, p.outer, p.n, p.n, 1, nullptr};
-    if (p.n <= 2 * 32 * ITEMS) {  // a warp per row
+    if (p.n <= 2 * 32 * items_per_thread<Op, 1>()) {  // a warp per row
       const int64_t blocks = std::min(ceil_div(p.outer, 4), sms * 64);
       row_scan<Op, 1, false><<<unsigned(blocks), row_threads<1>(), 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
-    constexpr int64_t TILE = 8 * 32 * ITEMS;
+    // 4 warps where one tile of them covers the row, else 8
+    const int threads = p.n <= 128 * ITEMS ? 128 : row_threads<8>();
+    const int64_t TILE = int64_t(threads) * ITEMS;
     const int64_t want = 4 * sms;  // blocks that fill the GPU
     c10::DataPtr partials;
     if (p.outer < want / 2 && p.n >= 4 * TILE) {
@@ -288,32 +340,51 @@ template <class Op> void launch(const Problem& p) {
       partials = workspace(p.outer * g.segs);
       g.partials = static_cast<S*>(partials.get());
       const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-      row_scan<Op, 8, true><<<unsigned(blocks), row_threads<8>(), 0, stream>>>(g);
+      row_scan<Op, 8, true><<<unsigned(blocks), threads, 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-    row_scan<Op, 8, false><<<unsigned(blocks), row_threads<8>(), 0, stream>>>(g);
+    row_scan<Op, 8, false><<<unsigned(blocks), threads, 0, stream>>>(g);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
 
   Columns<S> c{p.in, p.out, p.indices, p.outer, p.n, p.inner, p.n, 1, nullptr};
-  const int64_t cols = p.outer * p.inner, want = sms * 1024;  // threads that fill the GPU
+  constexpr int VEC = 16 / sizeof(T);
+  const bool vec = !Op::kIndexed && VEC > 1 && p.inner % VEC == 0 &&
+                   reinterpret_cast<uintptr_t>(p.in) % 16 == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+  const int64_t cols = p.outer * p.inner, threads = vec ? cols / VEC : cols;
+  const int64_t want = sms * 1024;  // threads that fill the GPU
   c10::DataPtr partials;
-  if (cols < want && p.n >= 64) {
-    const int64_t segs = std::min<int64_t>({ceil_div(want, cols), p.n / 16, 65535});
-    c.seg_len = ceil_div(p.n, segs);
+  if (threads < want && p.n >= 64) {
+    // Each thread of the second pass reads the partials of the segments before its own: about
+    // segs^2 / 2 states a column against n values; segs <= sqrt(n * sizeof(T) / sizeof(S))
+    // keeps those (L2) reads under half the data.
+    int64_t cap = 1;
+    while ((cap + 1) * (cap + 1) * int64_t(sizeof(S)) <= p.n * int64_t(sizeof(T))) ++cap;
+    const int64_t segs = std::min<int64_t>({ceil_div(want, threads), p.n / 16, cap, 65535});
+    const int64_t unroll = vec ? column_unroll(VEC) : column_unroll(1);
+    c.seg_len = ceil_div(ceil_div(p.n, segs), unroll) * unroll;  // whole batches of loads
     c.segs = ceil_div(p.n, c.seg_len);
   }
-  const dim3 grid(unsigned(ceil_div(cols, kColumnThreads)), unsigned(c.segs));
-  if (c.segs > 1) {
-    partials = workspace(c.segs * cols);
-    c.partials = static_cast<S*>(partials.get());
-    column_scan<Op, true><<<grid, kColumnThreads, 0, stream>>>(c);
+  // 128-thread blocks: a column split in few segments still spreads over every SM
+  const unsigned block = vec ? 128 : kColumnThreads;
+  const dim3 grid(unsigned(ceil_div(threads, block)), unsigned(c.segs));
+  auto run = [&](auto vec_tag) {
+    constexpr int V = decltype(vec_tag)::value;
+    if (c.segs > 1) {
+      partials = workspace(c.segs * cols);
+      c.partials = static_cast<S*>(partials.get());
+      column_scan<Op, V, true><<<grid, block, 0, stream>>>(c);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+    column_scan<Op, V, false><<<grid, block, 0, stream>>>(c);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
+  };
+  if constexpr (!Op::kIndexed && VEC > 1) {
+    if (vec) return run(std::integral_constant<int, VEC>{});
   }
-  column_scan<Op, false><<<grid, kColumnThreads, 0, stream>>>(c);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  run(std::integral_constant<int, 1>{});
 }
 
 }  // namespace
