@@ -154,8 +154,12 @@ template <class T, class A, bool All> struct logic_fn {
 };
 
 // ---- var, std, var_mean, std_mean: Welford with Chan's combine ---------------------------------
+// Each accumulator works on its values less a shift (its first finite value): with a large offset
+// (1e6 + randn in fp32) the running means stay small and keep their digits, where unshifted means
+// near 1e6 would round every update away (ulp 0.06). Shifts differ between accumulators; combine
+// adds their (exact, for nearby values) difference to the difference of the means.
 template <class A> struct welford_acc {
-  A mean, m2;
+  A shift, mean, m2;  // mean: of the values less shift
   int64_t n;
 };
 template <class T, class A> struct var_fn {
@@ -163,13 +167,15 @@ template <class T, class A> struct var_fn {
   using acc = welford_acc<A>;
   A correction;
   bool take_sqrt;
-  GF_HD acc init() const { return {A(0), A(0), 0}; }
+  GF_HD acc init() const { return {A(0), A(0), A(0), 0}; }
   GF_HD acc reduce(acc a, T x, int64_t) const {
     const A v = widen<T, A>(x);
+    if (a.n == 0) a.shift = (v - v == A(0)) ? v : A(0);  // finite: v - v == 0
     a.n += 1;
-    const A d = v - a.mean;
+    const A y = v - a.shift;
+    const A d = y - a.mean;
     a.mean += d / static_cast<A>(a.n);
-    a.m2 += d * (v - a.mean);
+    a.m2 += d * (y - a.mean);
     return a;
   }
   GF_HD acc combine(acc a, acc b) const {
@@ -177,8 +183,8 @@ template <class T, class A> struct var_fn {
     if (b.n == 0) return a;
     const int64_t n = a.n + b.n;
     const A nb = static_cast<A>(b.n) / static_cast<A>(n);
-    const A d = b.mean - a.mean;
-    return {a.mean + d * nb, a.m2 + b.m2 + d * d * static_cast<A>(a.n) * nb, n};
+    const A d = (b.shift - a.shift) + (b.mean - a.mean);
+    return {a.shift, a.mean + d * nb, a.m2 + b.m2 + d * d * static_cast<A>(a.n) * nb, n};
   }
   template <class O> GF_HD void store(acc a, O* out, void* mean, int64_t k) const {
     const A n = static_cast<A>(a.n);
@@ -186,7 +192,7 @@ template <class T, class A> struct var_fn {
     A var = a.m2 / divisor;
     if (take_sqrt) var = std::sqrt(var);
     out[k] = static_cast<O>(var);
-    if (mean) static_cast<O*>(mean)[k] = static_cast<O>(a.n ? a.mean : A(NAN));
+    if (mean) static_cast<O*>(mean)[k] = static_cast<O>(a.n ? a.shift + a.mean : A(NAN));
   }
 };
 

@@ -599,8 +599,14 @@ std::tuple<Tensor&, Tensor&> aminmax_out(const Tensor& self, optional<int64_t> d
                                          : std::vector<int64_t>(keepdim ? self.dim() : 0, 1);
   at::native::resize_output(min, shape);
   at::native::resize_output(max, shape);
+  if (!dim && keepdim && self.is_cuda()) {
+    // torch's cuda kernel for all dims re-shapes its (all-ones, keepdim) results to 0-d, with
+    // resize_output's warning; the cpu kernel keeps them. Same here, for parity on each device.
+    at::native::resize_output(min, {});
+    at::native::resize_output(max, {});
+  }
   // over all dims with keepdim the results are all-ones shapes: the engine sees them flat
-  if (dim || !keepdim) {
+  if (dim || !keepdim || self.is_cuda()) {
     red::run(plan_of(Kind::kMinMax), self, mask, min, max);
   } else {
     const std::vector<int64_t> scalar;

@@ -363,6 +363,35 @@ def test_var_stable_and_specials():
     check(lambda t: torch.var(t, 1), [y], served="var.correction")
     check(lambda t: torch.std(t, 0), [y], served="std.correction")
     check(lambda t: torch.var(t, 1, correction=20), [y], served="var.correction")
+    # the offset over the other kernel paths: a column reduction (inner > 1), rows split across
+    # blocks (few long rows), a dim set gathered first; var_mean's mean keeps the offset
+    z = (torch.randn(3, 40000, dtype=torch.float64) + 1e6).to(DEVICE, torch.float32)
+    check(lambda t: torch.var(t, 1), [z], served="var.correction")
+    check(lambda t: torch.var(t, 0), [x.t().contiguous()], served="var.correction")
+    _, (var, mean) = pair(lambda t: torch.var_mean(t, 1), [x], "var_mean.correction")
+    ref = torch.var_mean(x.double().cpu(), 1)
+    assert_same_values(var, ref[0], tol_dtype=torch.float32)
+    assert_same_values(mean, ref[1], tol_dtype=torch.float32)
+    # a single inf: var NaN, mean inf (the shift is taken from finite values only)
+    w = torch.tensor([[INF], [1.0], [-INF]], device=DEVICE)
+    expected, actual = pair(lambda t: torch.var_mean(t, 1, correction=0), [w], "var_mean.correction")
+    for mine, theirs in zip(actual, expected):
+        assert_same_values(mine, theirs, exact=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.int64], ids=str)
+def test_short_rows(dtype):
+    # rows of 1..300 elements: on the GPU a group of 4, 8, 16 or 32 lanes reduces each row (several
+    # rows per warp); row counts that leave a warp's last groups without a row; misaligned rows
+    for n in (1, 3, 8, 33, 128, 300):
+        x = make((37, n), dtype)
+        with reduced_size(n):
+            check(lambda t: torch.sum(t, 1), [x], served="sum.dim_IntList")
+        check(lambda t: torch.amax(t, 1), [x], served="amax")
+        check(lambda t: torch.argmax(t, 1), [x], served="argmax")
+    x = make((5 * 130 + 1,), torch.bfloat16)[1:].view(5, 130)  # rows off a 16-byte boundary
+    with reduced_size(130):
+        check(lambda t: torch.sum(t, 1), [x], served="sum.dim_IntList")
 
 
 # ---- logsumexp, norms ------------------------------------------------------------------------------

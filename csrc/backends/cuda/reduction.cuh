@@ -1,5 +1,5 @@
 // The cuda reduction kernels over a Plan [outer][R][inner] (engine/reduction.h):
-//   rows_warp   inner == 1, short rows: one warp per row
+//   rows_warp   inner == 1, short rows: a group of 4-32 lanes per row
 //   rows_block  inner == 1, long rows: one block per (row, split) of the row
 //   cols        inner > 1: threads over the contiguous inner dim, a block's warps over R
 //   finish      a warp per output combines the per-split partials in a fixed order
@@ -101,16 +101,31 @@ __device__ __forceinline__ A accumulate(const F& f, A a, const T* row, int64_t b
   return a;
 }
 
+// Lanes [0, width) of each group of `width` (a power of two <= 32) get the combination of their
+// group's accumulators in lane 0 of the group (a fixed tree: deterministic). Every lane of the
+// warp must call it.
+template <class F, class A> __device__ __forceinline__ A group_combine(const F& f, A a, int width) {
+  for (int d = width / 2; d > 0; d /= 2) a = f.combine(a, shfl_down(a, d));
+  return a;
+}
+
+// Short rows: each warp holds 32 / width rows at a time, `width` lanes per row (a row of 128 bf16
+// is 16 vectors: 8 lanes with 2 vector loads each, 4 rows per warp, instead of a whole warp with
+// half its lanes idle). The loop runs per warp (every lane takes part in the shuffles).
 template <class F, class T, class O>
 __global__ void __launch_bounds__(kBlock) rows_warp(F f, const T* in, int64_t rows, int64_t R,
-                                                    O* out0, void* out1) {
+                                                    int width, O* out0, void* out1) {
   const int lane = threadIdx.x % kWarp;
-  const int64_t first = int64_t(blockIdx.x) * kWarps + threadIdx.x / kWarp;
-  const int64_t step = int64_t(gridDim.x) * kWarps;
-  for (int64_t row = first; row < rows; row += step) {
-    auto a = accumulate(f, f.init(), in + row * R, 0, R, lane, kWarp);
-    a = warp_combine(f, a);
-    if (lane == 0) f.store(a, out0, out1, row);
+  const int group = lane / width, sub = lane % width;
+  const int per_warp = kWarp / width;
+  const int64_t first = (int64_t(blockIdx.x) * kWarps + threadIdx.x / kWarp) * per_warp;
+  const int64_t step = int64_t(gridDim.x) * kWarps * per_warp;
+  for (int64_t base = first; base < rows; base += step) {
+    const int64_t row = base + group;
+    auto a = f.init();
+    if (row < rows) a = accumulate(f, a, in + row * R, 0, R, sub, width);
+    a = group_combine(f, a, width);
+    if (sub == 0 && row < rows) f.store(a, out0, out1, row);
   }
 }
 
@@ -217,8 +232,14 @@ template <class F, class T, class O> void launch(const F& f, const Plan& p) {
     // every row in flight in one wave). Else a block per row, split when rows are few.
     const bool many_rows = rows >= 2 * kWarps * int64_t(sm_count());
     if (row_bytes <= 2048 || (many_rows && row_bytes <= 32768)) {
-      const int64_t grid = std::min<int64_t>(ceil_div(rows, kWarps), int64_t(1) << 30);
-      rows_warp<F, T, O><<<unsigned(grid), kBlock, 0, stream>>>(f, in, rows, R, out0, p.out1);
+      // lanes per row: enough for about 2 vector loads each (8 for 256-byte rows), at least 4
+      const int64_t vectors = ceil_div(row_bytes, 16);
+      int width = 4;
+      while (width < kWarp && int64_t(width) * 2 < vectors) width *= 2;
+      const int64_t per_block = int64_t(kWarps) * (kWarp / width);
+      const int64_t grid = std::min<int64_t>(ceil_div(rows, per_block), int64_t(1) << 30);
+      rows_warp<F, T, O><<<unsigned(grid), kBlock, 0, stream>>>(f, in, rows, R, width, out0,
+                                                               p.out1);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
