@@ -283,7 +283,18 @@ def test_cross_entropy(dtype):
         F.cross_entropy(a, tt).backward()
         return a.grad
 
-    check(step, [x, t], served="nll_loss_backward")
+    if dtype is not torch.bfloat16:
+        check(step, [x, t], served="nll_loss_backward")
+        return
+    # In bf16 the log_softmax output is rounded before its backward exponentiates it, so torch's
+    # own gradient is several bf16 steps off the float64 one: gemforge's may be off by no more
+    # than twice torch's.
+    expected = step(x.double().cpu(), t.cpu())
+    torch_error = (step(x, t).double().cpu() - expected).abs().max()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        gems_error = (step(x, t).double().cpu() - expected).abs().max()
+    assert served_count(counts, "nll_loss_backward") >= 1
+    assert gems_error <= 2 * torch_error + 1e-6, (gems_error, torch_error)
 
 
 def test_nll_loss_errors():
