@@ -433,7 +433,7 @@ Tensor& glu_backward_out(const Tensor& grad, const Tensor& self, int64_t dim, Te
 Tensor _prelu_kernel(const Tensor& self, const Tensor& weight);
 std::tuple<Tensor, Tensor> _prelu_kernel_backward(const Tensor& grad, const Tensor& self, const Tensor& weight);
 
-// ---- reductions (issue 4) ----------------------------------------------------------------
+// ---- reductions --------------------------------------------------------------------------
 Tensor sum(const Tensor& self, std::optional<at::ScalarType> dtype);
 Tensor sum_dim(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim, std::optional<at::ScalarType> dtype);
 Tensor& sum_dim_out(const Tensor& self, at::OptionalIntArrayRef dim, bool keepdim,
@@ -510,7 +510,7 @@ std::tuple<Tensor, Tensor> aminmax(const Tensor& self, std::optional<int64_t> di
 std::tuple<Tensor&, Tensor&> aminmax_out(const Tensor& self, std::optional<int64_t> dim, bool keepdim,
                                          Tensor& min, Tensor& max);
 
-// ---- softmax and normalization (issue 4) --------------------------------------------------
+// ---- softmax and normalization ------------------------------------------------------------
 Tensor _softmax(const Tensor& self, int64_t dim, bool half_to_float);
 Tensor& _softmax_out(const Tensor& self, int64_t dim, bool half_to_float, Tensor& out);
 Tensor _log_softmax(const Tensor& self, int64_t dim, bool half_to_float);
@@ -539,7 +539,7 @@ std::tuple<Tensor, Tensor> _fused_rms_norm_backward(const Tensor& grad_out, cons
                                                     const std::optional<Tensor>& weight,
                                                     std::array<bool, 2> output_mask);
 
-// ---- scans and losses (issue 4) -----------------------------------------------------------
+// ---- scans and losses ---------------------------------------------------------------------
 #define GF_DECLARE_CUM(name)                                                                  \
   Tensor name(const Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype);              \
   Tensor& name##_out(const Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype, Tensor& out); \

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import gemforge
-from conftest import (BOOL, DEVICE, FLOATS, INTS, TOLERANCES, assert_same_error, assert_same_values,
-                      check, make, quiet, raised, served_count, with_specials)
+from conftest import (BACKEND, BOOL, DEVICE, FLOATS, INTS, TOLERANCES, assert_same_error,
+                      assert_same_values, check, make, quiet, raised, row_backends, served_count,
+                      with_specials)
 
 REAL = BOOL + INTS + FLOATS
 NUMERIC = INTS + FLOATS
@@ -75,7 +76,8 @@ def pair(fn, args, served):
     expected = fn(*args)
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         actual = fn(*gems_args)
-    assert served_count(counts, served) >= 1, f"gemforge did not serve {served}: {dict(counts)}"
+    if BACKEND in row_backends(served):   # a row for other backends leaves this one to torch
+        assert served_count(counts, served) >= 1, f"gemforge did not serve {served}: {dict(counts)}"
     return expected, actual
 
 
@@ -248,7 +250,7 @@ def test_max_min_dim(dtype):
         expected = [fn(x) for fn in calls]
         with gemforge.use_gems(), gemforge.collect_stats() as counts:
             actual = [fn(x.clone()) for fn in calls]
-        assert served_count(counts, served) == len(calls)
+        assert served_count(counts, served) == (len(calls) if BACKEND in row_backends(served) else 0)
         for mine, theirs in zip(actual, expected):
             assert_same_values(mine.values, theirs.values, exact=True)
             assert_same_values(mine.indices, theirs.indices, exact=True)
