@@ -10,6 +10,7 @@
 // run_cuda<Op> is instantiated per family by the pointwise_<family>.cu files.
 #pragma once
 
+#include "backends/cuda/launch.cuh"
 #include "engine/dtypes.h"
 #include "engine/fast_div.h"
 #include "engine/pointwise_launch.h"
@@ -36,34 +37,6 @@ template <class T> constexpr ScalarType dtype_of = c10::CppTypeToScalarType<T>::
 template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
 template <class T, int V> struct tile { vec<T, V> v[kVecsPerThread]; };
 template <class T, int V, int Vecs> struct vec_tile { vec<T, V> v[Vecs]; };
-
-// ---- programmatic dependent launch (sm_90) ----------------------------------------------------
-// Back-to-back kernels pay a launch-and-ramp gap between them. With programmatic stream
-// serialization the next kernel is launched while this one drains, its blocks wait at
-// griddepcontrol.wait until this grid has finished and its writes are visible, so the gap
-// overlaps the tail. Every kernel here calls pdl_begin() before touching memory.
-__device__ __forceinline__ void pdl_begin() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}
-
-bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
-
-template <class... KArgs, class... Args>
-void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = blocks;
-  config.blockDim = threads;
-  config.stream = stream;
-  config.attrs = attr;
-  config.numAttrs = pdl_enabled() ? 1 : 0;
-  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
-}
 
 template <class... T> constexpr int max_size() {
   int m = 1;

@@ -7,6 +7,7 @@
 // multiple of 32 equal to blockDim.x (one row per block, shuffles then shared memory).
 #pragma once
 
+#include "backends/cuda/launch.cuh"
 #include "engine/rows.h"
 
 #include <c10/cuda/CUDAException.h>
@@ -18,10 +19,6 @@
 #include <limits>
 #include <utility>
 
-namespace gemforge::pw::cuda {
-bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
-}
-
 namespace gemforge::rows::cuda {
 
 template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
@@ -31,30 +28,13 @@ template <class T, int N> struct alignas(sizeof(T) * N) vec { T v[N]; };
 template <class T> constexpr int kElems = elems_per_thread(sizeof(T));
 template <class T> constexpr int64_t kRegisterRow = register_row_cuda(sizeof(T));
 
-// Waits for the previous kernel's writes (PDL) and lets the next kernel launch early.
-__device__ __forceinline__ void pdl_begin() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}
+using pw::cuda::pdl_begin;
 
-// smem: dynamic shared memory bytes (over 48 KiB: the kernel's limit is raised first).
+// smem: dynamic shared memory bytes; on the current stream, with PDL.
 template <class... KArgs, class... Args>
 void launch_smem(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, size_t smem, Args&&... args) {
-  if (smem > 48 * 1024)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = blocks;
-  config.blockDim = threads;
-  config.dynamicSmemBytes = smem;
-  config.stream = c10::cuda::getCurrentCUDAStream();
-  config.attrs = attr;
-  config.numAttrs = pw::cuda::pdl_enabled() ? 1 : 0;
-  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+  pw::cuda::launch_with_smem(kernel, blocks, threads, smem, c10::cuda::getCurrentCUDAStream(),
+                             std::forward<Args>(args)...);
 }
 
 template <class... KArgs, class... Args>

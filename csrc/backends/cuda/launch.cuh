@@ -1,0 +1,50 @@
+// Kernel launches with programmatic dependent launch (sm_90), shared by every cuda engine.
+//
+// Back-to-back kernels pay a launch-and-ramp gap between them. With programmatic stream
+// serialization the next kernel is launched while this one drains, its blocks wait at
+// griddepcontrol.wait until this grid has finished and its writes are visible, so the gap
+// overlaps the tail. Every kernel launched here calls pdl_begin() before touching memory.
+#pragma once
+
+#include <c10/cuda/CUDAException.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <utility>
+
+namespace gemforge::pw::cuda {
+
+__device__ __forceinline__ void pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
+
+// smem: dynamic shared memory bytes (above 48 KiB the kernel's limit is raised first).
+template <class... KArgs, class... Args>
+void launch_with_smem(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, size_t smem,
+                      cudaStream_t stream, Args&&... args) {
+  if (smem > 48 * 1024)
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = blocks;
+  config.blockDim = threads;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = pdl_enabled() ? 1 : 0;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+template <class... KArgs, class... Args>
+void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, cudaStream_t stream, Args&&... args) {
+  launch_with_smem(kernel, blocks, threads, 0, stream, std::forward<Args>(args)...);
+}
+
+}  // namespace gemforge::pw::cuda
