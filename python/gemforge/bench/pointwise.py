@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from . import shapes
 from .harness import DTYPES, Case, Family
+from .report import bandwidth_line, errors_line, slowest_line
 
 # What an operand is. The read ones are drawn at random, never zeros.
 RANDOM = "random"        # normal, case dtype
@@ -335,15 +336,11 @@ def summarize(results, setup):
         for r in results:
             c = r.case
             if (c.op, c.name, c.dtype) == (op, "contig", "bf16") and r.gbps:
-                lines.append((f"{op} bf16 {c.shape}",
-                              f"{r.gbps:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
-                              f"(torch {r.torch_gbps:.0f} GB/s), {r.speedup:.2f}x torch"))
+                lines.append((f"{op} bf16 {c.shape}", bandwidth_line(r)))
     timed = [r for r in results if r.speedup]
     served = [r for r in timed if r.served]
+    lines += slowest_line(results, "min speedup (served cases)")
     if served:
-        worst = min(served, key=lambda r: r.speedup)
-        lines.append(("min speedup (served cases)",
-                      f"{worst.speedup:.2f}x: {worst.case.op} {worst.case.name} {worst.case.dtype}"))
         lines.append((f"geomean speedup ({len(served)} served cases)",
                       f"{_geomean([r.speedup for r in served]):.2f}x"))
         pcts = [r.pct_of_copy for r in served if r.pct_of_copy]
@@ -354,12 +351,7 @@ def summarize(results, setup):
         names = sorted({r.case.op for r in not_served})
         lines.append((f"cases gemforge did not serve ({len(not_served)})",
                       ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")))
-    failed = [r for r in results if r.note]
-    if failed:
-        lines.append((f"cases with errors ({len(failed)})",
-                      ", ".join(f"{r.case.op}/{r.case.name}" for r in failed[:5])
-                      + (" ..." if len(failed) > 5 else "")))
-    return lines
+    return lines + errors_line(results)
 
 
 FAMILY = Family("pointwise", cases, summarize)

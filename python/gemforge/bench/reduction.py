@@ -14,6 +14,7 @@ import torch
 
 from . import shapes
 from .harness import DTYPES, Case, Family
+from .report import bandwidth_line, errors_line, slowest_line
 
 # (op, call, shape on cuda, shape on cpu, dtypes)
 _ROWS = {"cuda": (4096, 4096), "cpu": (256, 256)}
@@ -54,23 +55,9 @@ def cases(setup):
 
 
 def summarize(results, setup):
-    lines = []
-    for r in results:
-        c = r.case
-        if (c.op, c.name, c.dtype) == ("sum", "dim=-1", "bf16") and r.gbps:
-            lines.append((f"sum(dim=-1) bf16 {c.shape}",
-                          f"{r.gbps:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
-                          f"(torch {r.torch_gbps:.0f} GB/s), {r.speedup:.2f}x torch"))
-    served = [r for r in results if r.speedup and r.served]
-    if served:
-        worst = min(served, key=lambda r: r.speedup)
-        lines.append(("min speedup (reductions)",
-                      f"{worst.speedup:.2f}x: {worst.case.op} {worst.case.name} {worst.case.dtype}"))
-    failed = [r for r in results if r.note]
-    if failed:
-        lines.append((f"cases with errors ({len(failed)})",
-                      ", ".join(f"{r.case.op}/{r.case.name}" for r in failed[:5])))
-    return lines
+    lines = [(f"sum(dim=-1) bf16 {r.case.shape}", bandwidth_line(r)) for r in results
+             if (r.case.op, r.case.name, r.case.dtype) == ("sum", "dim=-1", "bf16") and r.gbps]
+    return lines + slowest_line(results, "min speedup (reductions)") + errors_line(results)
 
 
 FAMILY = Family("reduction", cases, summarize)

@@ -19,6 +19,32 @@ CSV_COLUMNS = [
 SUMMARY_LINES_PER_FAMILY = 8
 
 
+# ---- lines a family's summarize() builds from ----------------------------------------------------
+def bandwidth_line(r: Result, note: str = "") -> str:
+    """A memory-bound case: its GB/s, share of the copy ceiling, torch's GB/s and the speedup."""
+    return (f"{r.gbps or 0:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
+            f"(torch {r.torch_gbps or 0:.0f} GB/s), {r.speedup:.2f}x torch{note}")
+
+
+def slowest_line(results: list, label: str) -> list:
+    """The served case with the lowest speedup, as a (metric, value) line (none when nothing ran)."""
+    served = [r for r in results if r.speedup and r.served]
+    if not served:
+        return []
+    c = min(served, key=lambda r: r.speedup).case
+    return [(label, f"{min(r.speedup for r in served):.2f}x: {c.op} {c.name} {c.dtype} {c.shape}")]
+
+
+def errors_line(results: list) -> list:
+    """The cases that raised, the first five named (none when every case ran)."""
+    failed = [r for r in results if r.note]
+    if not failed:
+        return []
+    return [(f"cases with errors ({len(failed)})",
+             ", ".join(f"{r.case.op}/{r.case.name}" for r in failed[:5])
+             + (" ..." if len(failed) > 5 else ""))]
+
+
 def _num(value, digits=6) -> str:
     if value is None:
         return ""

@@ -9,6 +9,7 @@ import torch
 
 from . import shapes
 from .harness import DTYPES, Case, Family
+from .report import bandwidth_line, errors_line, slowest_line
 
 aten = torch.ops.aten
 
@@ -128,20 +129,8 @@ def summarize(results, setup):
         if c.dtype == "bf16" and c.shape == shapes.fmt((rows, cols)) and c.name == "fwd" and r.gbps:
             target = TARGETS.get(c.op)
             note = f", targets torch {target[0]} / FlagGems {target[1]} (H200)" if target else ""
-            lines.append((f"{c.op} fwd bf16 {c.shape}",
-                          f"{r.gbps:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
-                          f"(torch {r.torch_gbps:.0f} GB/s), {r.speedup:.2f}x torch{note}"))
-    timed = [r for r in results if r.speedup and r.served]
-    if timed:
-        worst = min(timed, key=lambda r: r.speedup)
-        lines.append(("min speedup (served cases)",
-                      f"{worst.speedup:.2f}x: {worst.case.op} {worst.case.name} {worst.case.dtype} "
-                      f"{worst.case.shape}"))
-    failed = [r for r in results if r.note]
-    if failed:
-        lines.append((f"cases with errors ({len(failed)})",
-                      ", ".join(f"{r.case.op}/{r.case.name}" for r in failed[:5])))
-    return lines
+            lines.append((f"{c.op} fwd bf16 {c.shape}", bandwidth_line(r, note)))
+    return lines + slowest_line(results, "min speedup (served cases)") + errors_line(results)
 
 
 FAMILY = Family("softmax_norm", cases, summarize)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .harness import DTYPES, Case, Family
+from .report import bandwidth_line
 
 FAMILY_NAME = "scan_loss"
 
@@ -117,9 +118,7 @@ def summarize(results, setup):
         c = r.case
         if not r.speedup:
             continue
-        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}",
-                      f"{r.gbps or 0:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "
-                      f"(torch {r.torch_gbps or 0:.0f} GB/s), {r.speedup:.2f}x torch"))
+        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}", bandwidth_line(r)))
     return lines
 
 
