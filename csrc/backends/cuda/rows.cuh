@@ -13,10 +13,15 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 namespace gemforge::rows::cuda {
@@ -66,8 +71,27 @@ __device__ __forceinline__ double rsqrt_(double x) { return ::rsqrt(x); }
 
 template <class A> __device__ __forceinline__ A neg_inf() { return -std::numeric_limits<A>::infinity(); }
 
-// max that keeps NaN (a row with NaN gives NaN, as torch's)
+// exp of a row element whose result is stored as T. A 2-byte T keeps 8 or 11 bits: the
+// hardware's exp2 (ex2.approx, about 2 ulp of fp32, subnormals kept) is exact enough and is one
+// instruction where the correctly rounded expf is about ten, which made the 2-byte softmax
+// instruction-bound. fp32 and fp64 results keep expf / exp.
+template <class T, class A> __device__ __forceinline__ A exp_row(A x) {
+  if constexpr (sizeof(T) == 2 && std::is_same_v<A, float>) {
+    float r;
+    asm("ex2.approx.f32 %0, %1;" : "=f"(r) : "f"(x * 1.4426950408889634f));
+    return r;
+  } else {
+    return exp_(x);
+  }
+}
+
+// max that keeps NaN (a row with NaN gives NaN, as torch's); one instruction for float
 template <class A> __device__ __forceinline__ A max_nan(A a, A b) { return (a != a || a > b) ? a : b; }
+template <> __device__ __forceinline__ float max_nan(float a, float b) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
 
 struct Sum {
   template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return a + b; }
@@ -121,11 +145,24 @@ __device__ __forceinline__ void load_vec(const T* row, I j, A (&out)[V]) {
   for (int k = 0; k < V; ++k) out[k] = static_cast<A>(v.v[k]);
 }
 
+// Pairs of floats to 2-byte types take one conversion instruction a pair.
+__device__ __forceinline__ void convert_pair(float a, float b, c10::BFloat16* out) {
+  *reinterpret_cast<__nv_bfloat162*>(out) = __floats2bfloat162_rn(a, b);
+}
+__device__ __forceinline__ void convert_pair(float a, float b, c10::Half* out) {
+  *reinterpret_cast<__half2*>(out) = __floats2half2_rn(a, b);
+}
+
 template <int V, class T, class A, class I>
 __device__ __forceinline__ void store_vec(T* row, I j, const A (&in)[V]) {
   vec<T, V> v;
+  if constexpr (sizeof(T) == 2 && std::is_same_v<A, float> && V % 2 == 0) {
 #pragma unroll
-  for (int k = 0; k < V; ++k) v.v[k] = static_cast<T>(in[k]);
+    for (int k = 0; k < V; k += 2) convert_pair(in[k], in[k + 1], &v.v[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < V; ++k) v.v[k] = static_cast<T>(in[k]);
+  }
   *reinterpret_cast<vec<T, V>*>(row + j * V) = v;
 }
 

@@ -69,10 +69,11 @@ template <class A> __device__ A block_sum(A v) {
   return group_reduce(v, kSplitThreads, Sum{}, sm);
 }
 
-template <class A>
+// O: the output's type (exp_row)
+template <class O, class A>
 __device__ __forceinline__ A softmax_value(A x, A mx, A lse, A inv, bool log, bool zero) {
   if (zero) return A(0);
-  return log ? x - mx - lse : exp_(x - mx) * inv;
+  return log ? x - mx - lse : exp_row<O>(x - mx) * inv;
 }
 
 // ---- forward ----------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
     if (active && j < nv) {
 #pragma unroll
       for (int k = 0; k < V; ++k) {
-        const A e = exp_(x[i][k] - mx);
+        const A e = exp_row<O>(x[i][k] - mx);
         sum += e;
         if (!log) x[i][k] = e;
       }
@@ -115,8 +116,10 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
   }
   sum = group_reduce(sum, group, Sum{}, smem);
   if (!active) return;
-  const bool zero = safe && mx == neg_inf<A>();
-  const A lse = log_(sum), inv = A(1) / sum;
+  // out = (x + shift) * scale - lse: softmax e * (1 / sum), log_softmax x - max - log(sum) (in
+  // that order, as torch's: max + log(sum) first would round away a small difference)
+  const bool zero = safe && mx == neg_inf<A>();  // _safe_softmax: a row of -inf gives zeros
+  const A scale = log ? A(1) : A(1) / sum, shift = log ? -mx : A(0), lse = log ? log_(sum) : A(0);
   O* rout = out + row * n;
 #pragma unroll
   for (int i = 0; i < MaxV; ++i) {
@@ -124,7 +127,7 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
     if (j < nv) {
       A r[V];
 #pragma unroll
-      for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : log ? x[i][k] - mx - lse : x[i][k] * inv;
+      for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : (x[i][k] + shift) * scale - lse;
       store_vec<V>(rout, j, r);
     }
   }
@@ -160,7 +163,7 @@ softmax_smem_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t n, bo
   for (int j = threadIdx.x; j < nv; j += kSmemThreads) {
     const vec<T, V> v = buf[j];
 #pragma unroll
-    for (int k = 0; k < V; ++k) sum += exp_(static_cast<A>(v.v[k]) - mx);
+    for (int k = 0; k < V; ++k) sum += exp_row<O>(static_cast<A>(v.v[k]) - mx);
   }
   sum = group_reduce(sum, kSmemThreads, Sum{}, red);
   const bool zero = safe && mx == neg_inf<A>();
@@ -170,7 +173,7 @@ softmax_smem_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t n, bo
     const vec<T, V> v = buf[j];
     A r[V];
 #pragma unroll
-    for (int k = 0; k < V; ++k) r[k] = softmax_value(static_cast<A>(v.v[k]), mx, lse, inv, log, zero);
+    for (int k = 0; k < V; ++k) r[k] = softmax_value<O>(static_cast<A>(v.v[k]), mx, lse, inv, log, zero);
     store_vec<V>(rout, j, r);
   }
 }
@@ -221,16 +224,16 @@ softmax_finish_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t n, 
     A x[V];
     load_vec<V>(rin, j, x);
 #pragma unroll
-    for (int k = 0; k < V; ++k) x[k] = softmax_value(x[k], mx, lse, inv, log, zero);
+    for (int k = 0; k < V; ++k) x[k] = softmax_value<O>(x[k], mx, lse, inv, log, zero);
     store_vec<V>(rout, j, x);
   }
 }
 
 // ---- backward ---------------------------------------------------------------------------------
 // grad_input = log ? g - exp(y) * sum(g) : y * (g - sum(g * y))
-template <class A>
+template <class O, class A>
 __device__ __forceinline__ A softmax_grad(A g, A y, A dot, bool log) {
-  return log ? g - exp_(y) * dot : y * (g - dot);
+  return log ? g - exp_row<O>(y) * dot : y * (g - dot);
 }
 
 template <class T, class O, int V, int MaxV>
@@ -270,7 +273,7 @@ softmax_bwd_reg_kernel(const T* __restrict__ grad, const T* __restrict__ output,
       A r[V];
 #pragma unroll
       for (int k = 0; k < V; ++k)
-        r[k] = softmax_grad(static_cast<A>(g[i].v[k]), static_cast<A>(y[i].v[k]), dot, log);
+        r[k] = softmax_grad<O>(static_cast<A>(g[i].v[k]), static_cast<A>(y[i].v[k]), dot, log);
       store_vec<V>(gi + off, j, r);
     }
   }
@@ -313,7 +316,7 @@ softmax_bwd_finish_kernel(const T* __restrict__ grad, const T* __restrict__ outp
     load_vec<V>(grad + row * n, j, g);
     load_vec<V>(output + row * n, j, y);
 #pragma unroll
-    for (int k = 0; k < V; ++k) g[k] = softmax_grad(g[k], y[k], dot, log);
+    for (int k = 0; k < V; ++k) g[k] = softmax_grad<O>(g[k], y[k], dot, log);
     store_vec<V>(gi + row * n, j, g);
   }
 }
@@ -420,7 +423,7 @@ softmax_cols_finish_kernel(const T* __restrict__ in, O* __restrict__ out, Cols c
     A x[V];
     load_vec<V>(in + row, q.vcol, x);
 #pragma unroll
-    for (int k = 0; k < V; ++k) x[k] = softmax_value(x[k], mx[k], lse[k], inv[k], log, zero[k]);
+    for (int k = 0; k < V; ++k) x[k] = softmax_value<O>(x[k], mx[k], lse[k], inv[k], log, zero[k]);
     store_vec<V>(out + row, q.vcol, x);
   }
 }
@@ -498,7 +501,7 @@ softmax_bwd_cols_finish_kernel(const T* __restrict__ grad, const T* __restrict__
     load_vec<V>(grad + row, q.vcol, g);
     load_vec<V>(output + row, q.vcol, y);
 #pragma unroll
-    for (int k = 0; k < V; ++k) g[k] = softmax_grad(g[k], y[k], dot[k], log);
+    for (int k = 0; k < V; ++k) g[k] = softmax_grad<O>(g[k], y[k], dot[k], log);
     store_vec<V>(gi + row, q.vcol, g);
   }
 }
