@@ -3,7 +3,7 @@
 // Along the last dim (inner == 1), a group of threads scans a row tile by tile: each thread
 // holds ITEMS consecutive elements (16-byte loads), scans them in registers, the group scans the
 // threads' totals (warp shuffles, then the warps' totals through shared memory) and a running
-// carry joins the tiles. Short rows: one warp per row; longer rows: 8 warps per row. Few long
+// carry joins the tiles. Short rows: one warp per row; longer rows: 4-16 warps per row. Few long
 // rows: each row is cut into segments; a first pass reduces every segment, a second rescans each
 // segment starting from the combine of the segments before it (three-phase scan; the totals are
 // combined in a fixed order, so results do not change from run to run).
@@ -71,10 +71,16 @@ template <class Op, int WARPS> constexpr int items_per_thread() {
   return by_elem < by_state ? by_elem : by_state;
 }
 
-// Blocks per SM the register budget is sized for (cummax/cummin's wide states get more).
+// Blocks per SM the register budget is sized for (cummax/cummin's wide states get more):
+// 64 registers a thread, 128 for the indexed states.
 template <class Op, int WARPS> constexpr int min_blocks() {
-  return WARPS == 1 ? 8 / (Op::kIndexed ? 2 : 1) : Op::kIndexed ? 2 : 3;
+  return WARPS == 1 ? 8 / (Op::kIndexed ? 2 : 1) : (Op::kIndexed ? 1 : 2) * 16 / WARPS;
 }
+
+// Warps of a row group at most. A row that fits one tile of them is read by a single round of
+// loads (8192 fp32: 512 threads of 16), so a block never waits on a second tile's latency;
+// longer rows go tile by tile.
+constexpr int kRowWarps = 16;
 
 // Raw storage of one load or store: `bytes` of them (4, 8 or 16).
 template <int bytes> struct raw_of;
@@ -318,7 +324,7 @@ template <class Op> void launch(const Problem& p) {
   };
 
   if (p.inner == 1) {
-    constexpr int ITEMS = items_per_thread<Op, 8>();
+    constexpr int ITEMS = items_per_thread<Op, kRowWarps>();
     Rows<S> g{p.in, p.out, p.indices, p.outer, p.n, p.n, 1, nullptr};
     if (p.n <= 2 * 32 * items_per_thread<Op, 1>()) {  // a warp per row
       const int64_t blocks = std::min(ceil_div(p.outer, 4), sms * 64);
@@ -326,8 +332,9 @@ template <class Op> void launch(const Problem& p) {
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
-    // 4 warps where one tile of them covers the row, else 8
-    const int threads = p.n <= 128 * ITEMS ? 128 : row_threads<8>();
+    // the fewest warps (at least 4) whose tile covers the row, else kRowWarps
+    int threads = 128;
+    while (threads < row_threads<kRowWarps>() && int64_t(threads) * ITEMS < p.n) threads *= 2;
     const int64_t TILE = int64_t(threads) * ITEMS;
     const int64_t want = 4 * sms;  // blocks that fill the GPU
     c10::DataPtr partials;
@@ -340,11 +347,11 @@ template <class Op> void launch(const Problem& p) {
       partials = workspace(p.outer * g.segs);
       g.partials = static_cast<S*>(partials.get());
       const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-      row_scan<Op, 8, true><<<unsigned(blocks), threads, 0, stream>>>(g);
+      row_scan<Op, kRowWarps, true><<<unsigned(blocks), threads, 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-    row_scan<Op, 8, false><<<unsigned(blocks), threads, 0, stream>>>(g);
+    row_scan<Op, kRowWarps, false><<<unsigned(blocks), threads, 0, stream>>>(g);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
