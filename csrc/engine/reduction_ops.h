@@ -3,7 +3,7 @@
 //   acc init();  acc reduce(acc, T x, int64_t r);  acc combine(acc, acc);
 //   void store(acc, O* out0, void* out1, int64_t k);
 // reduce sees the elements of one output in any grouping, r is the element's index along the
-// reduced extent; combine must not depend on which side came first where the result could
+// reduced extent (a functor with kReducesRuns also has reduce_run, for N consecutive elements); combine must not depend on which side came first where the result could
 // (argmax's ties go to the lower index, NaN wins). No ATen: c10 types only.
 #pragma once
 
@@ -22,6 +22,11 @@ namespace gemforge::red {
 template <class T, bool Cuda>
 using acc_t = std::conditional_t<std::is_integral_v<T>, int64_t,
               std::conditional_t<Cuda, opmath_t<T>, double>>;
+
+// F::kReducesRuns: F has reduce_run(acc, const T (&)[N], int64_t first) for consecutive elements.
+template <class F, class = void> struct reduces_runs : std::false_type {};
+template <class F>
+struct reduces_runs<F, std::void_t<decltype(F::kReducesRuns)>> : std::bool_constant<F::kReducesRuns> {};
 
 template <class A> GF_HD bool is_nan(A v) {
   if constexpr (std::is_floating_point_v<A>) return v != v;
@@ -129,6 +134,20 @@ template <class T, class A, bool Max> struct arg_fn {
   GF_HD acc reduce(acc a, T x, int64_t r) const {
     const A v = widen<T, A>(x);
     return before(v, r, a) ? acc{v, r} : a;
+  }
+  // A run of consecutive elements (indices first, first + 1, ...): the run's own best by a
+  // strict comparison (the earlier wins ties, the first NaN wins), then one indexed step. The
+  // 64-bit index compares of reduce, once an element, made argmax compute-bound on cuda.
+  static constexpr bool kReducesRuns = true;
+  template <int N> GF_HD acc reduce_run(acc a, const T (&x)[N], int64_t first) const {
+    A best = widen<T, A>(x[0]);
+    int at = 0;
+#pragma unroll
+    for (int j = 1; j < N; ++j) {
+      const A v = widen<T, A>(x[j]);
+      if (!is_nan(best) && (is_nan(v) || (Max ? v > best : v < best))) best = v, at = j;
+    }
+    return before(best, first + at, a) ? acc{best, first + at} : a;
   }
   GF_HD acc combine(acc a, acc b) const {
     if (b.i < 0) return a;

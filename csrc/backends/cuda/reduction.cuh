@@ -92,8 +92,12 @@ __device__ __forceinline__ A accumulate(const F& f, A a, const T* row, int64_t b
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t at = v + int64_t(u) * nthreads;
       if (at < nv) {
+        if constexpr (reduces_runs<F>::value) {
+          a = f.reduce_run(a, buf[u].v, base + at * n);
+        } else {
 #pragma unroll
-        for (int j = 0; j < n; ++j) a = f.reduce(a, buf[u].v[j], base + at * n + j);
+          for (int j = 0; j < n; ++j) a = f.reduce(a, buf[u].v[j], base + at * n + j);
+        }
       }
     }
   }
