@@ -25,14 +25,15 @@ constexpr int kStridedX = 32, kStridedY = 16;
 // are all -inf (m == -inf would otherwise drop it in the combination). m == -inf implies s == 0.
 template <class A> struct MaxSum {
   A m, s;
-  __device__ __forceinline__ void add(A v) {
+  // One element; O, the output's type, picks the exp (exp_row).
+  template <class O> __device__ __forceinline__ void add(A v) {
     if (v != v || m != m) {
       m = s = v + m;  // NaN
     } else if (v > m) {
-      s = s * exp_(m - v) + exp_(v - v);  // 1, or NaN for +inf as torch's exp(x - max)
+      s = s * exp_row<O>(m - v) + exp_row<O>(v - v);  // 1, or NaN for +inf as torch's exp(x - max)
       m = v;
     } else if (v != neg_inf<A>()) {
-      s += exp_(v - m);  // NaN for +inf == m, as torch's
+      s += exp_row<O>(v - m);  // NaN for +inf == m, as torch's
     }
   }
   __device__ __forceinline__ void add(MaxSum o) {
@@ -179,7 +180,7 @@ softmax_smem_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t n, bo
 }
 
 // Block (row, chunk) of the split path: its chunk's (max, sum) into part[row * chunks + chunk].
-template <class T, int V>
+template <class T, class O, int V>
 __global__ void __launch_bounds__(kSplitThreads)
 softmax_partial_kernel(const T* __restrict__ in, int64_t n, int64_t chunk, int64_t chunks,
                        opmath_t<T>* __restrict__ part_m, opmath_t<T>* __restrict__ part_s) {
@@ -193,7 +194,7 @@ softmax_partial_kernel(const T* __restrict__ in, int64_t n, int64_t chunk, int64
     A x[V];
     load_vec<V>(rin, j, x);
 #pragma unroll
-    for (int k = 0; k < V; ++k) acc.add(x[k]);
+    for (int k = 0; k < V; ++k) acc.template add<O>(x[k]);
   }
   acc = block_combine(acc);
   if (threadIdx.x == 0) part_m[blockIdx.x] = acc.m, part_s[blockIdx.x] = acc.s;
@@ -345,7 +346,7 @@ template <int V> __device__ __forceinline__ ColPos col_pos(const Cols& c) {
   return {o, split, vcol, begin, end, vcol * V < c.inner};
 }
 
-template <class T, int V>
+template <class T, class O, int V>
 __global__ void __launch_bounds__(kStridedX * kStridedY)
 softmax_cols_partial_kernel(const T* __restrict__ in, Cols c, opmath_t<T>* __restrict__ part_m,
                             opmath_t<T>* __restrict__ part_s) {
@@ -362,7 +363,7 @@ softmax_cols_partial_kernel(const T* __restrict__ in, Cols c, opmath_t<T>* __res
       A x[V];
       load_vec<V>(in + (q.o * c.n + j) * c.inner, q.vcol, x);
 #pragma unroll
-      for (int k = 0; k < V; ++k) acc[k].add(x[k]);
+      for (int k = 0; k < V; ++k) acc[k].template add<O>(x[k]);
     }
 #pragma unroll
   for (int k = 0; k < V; ++k) sm[ty][tx * V + k] = acc[k].m, ss[ty][tx * V + k] = acc[k].s;
@@ -535,7 +536,7 @@ template <class T, class O, int V> void softmax_fwd_cols(const SoftmaxFwd& p) {
   A* part_m = static_cast<A*>(ws.get());
   A* part_s = part_m + p.outer * c.splits * p.inner;
   const T* in = static_cast<const T*>(p.in);
-  launch(softmax_cols_partial_kernel<T, V>, dim3(unsigned(blocks)), dim3(kStridedX * kStridedY), in, c,
+  launch(softmax_cols_partial_kernel<T, O, V>, dim3(unsigned(blocks)), dim3(kStridedX * kStridedY), in, c,
          part_m, part_s);
   launch(softmax_cols_finish_kernel<T, O, V>, dim3(unsigned(blocks)), dim3(kStridedX * kStridedY), in,
          static_cast<O*>(p.out), c, static_cast<const A*>(part_m), static_cast<const A*>(part_s), p.log,
@@ -579,7 +580,7 @@ void softmax_fwd_rows(const SoftmaxFwd& p, int64_t rows) {
   c10::DataPtr ws = workspace(sizeof(A) * 2 * rows * chunks);
   A* part_m = static_cast<A*>(ws.get());
   A* part_s = part_m + rows * chunks;
-  launch(softmax_partial_kernel<T, V>, dim3(unsigned(rows * chunks)), dim3(kSplitThreads), in, p.n,
+  launch(softmax_partial_kernel<T, O, V>, dim3(unsigned(rows * chunks)), dim3(kSplitThreads), in, p.n,
          chunk, chunks, part_m, part_s);
   launch(softmax_finish_kernel<T, O, V>, dim3(unsigned(rows * chunks)), dim3(kSplitThreads), in, out,
          p.n, chunk, chunks, static_cast<const A*>(part_m), static_cast<const A*>(part_s), p.log, p.safe);
