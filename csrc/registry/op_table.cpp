@@ -691,6 +691,12 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("new_full", "creation_fill", "fill_.Scalar"),
       GF_VIA("scalar_tensor", "creation_fill", "fill_.Scalar"),
       GF_VIA("diag_embed", "creation_fill", "copy_"),
+      // diag: diag_embed (1-d) or diagonal_copy (2-d), both a copy_ into a fresh tensor
+      GF_VIA("diag", "creation_fill", "copy_"),
+      GF_VIA("diag.out", "creation_fill", "copy_"),
+      // torch builds the window from arange and pointwise cos/mul/add, all served
+      GF_VIA("blackman_window", "creation_fill", "arange.start_out"),
+      GF_VIA("blackman_window.periodic", "creation_fill", "arange.start_out"),
 
       // ---- activations and their backward ops ------------------------------------------------
 #define GF_ACT(overload, fn) GF_OP(overload, "activation", fn, kBoth)

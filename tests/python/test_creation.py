@@ -125,6 +125,27 @@ def test_diag_embed_reaches_copy():
               served="zero_", reference="exact")
 
 
+def test_diag_reaches_copy():
+    """diag is torch's composite: diag_embed for 1-d input, diagonal_copy for 2-d; both copy."""
+    assert {r.overload: r for r in gemforge.registered_ops()}["diag"].via == "copy_"
+    for shape, offset in [((5,), 0), ((4,), 2), ((4,), -1), ((3, 5), 0), ((5, 3), 1), ((4, 4), -2)]:
+        check(lambda x: torch.diag(x, offset), [make(shape, torch.float32)], served="copy_",
+              reference="exact")
+    check(lambda x: torch.diag(x, 1, out=torch.empty(0, device=DEVICE)), [make((4, 4), torch.float32)],
+          served="copy_", reference="exact")
+    check(lambda x: torch.diag(x), [make((2, 2, 2), torch.float32)])  # torch's error: 1-d or 2-d
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("length,periodic", [(1, True), (2, False), (7, True), (64, False), (0, True)])
+def test_blackman_window_reaches_arange(dtype, length, periodic):
+    """torch builds blackman_window from arange and pointwise ops, all served."""
+    assert {r.overload: r for r in gemforge.registered_ops()}["blackman_window"].via == "arange.start_out"
+    served = "arange.start_out" if length > 1 else None  # lengths 0 and 1: torch fills directly
+    check(lambda: torch.blackman_window(length, periodic, dtype=dtype, device=DEVICE), [],
+          served=served)
+
+
 # ---- arange and range ---------------------------------------------------------------------------
 
 ARANGES = [(0, 10, 1), (10, 0, -1), (0, 1, 0.1), (0, 0.3, 0.1), (-3.5, 7.25, 0.75), (0, 0, 1),
