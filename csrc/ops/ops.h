@@ -586,4 +586,63 @@ GF_DECLARE_NLL(nll_loss)
 GF_DECLARE_NLL(nll_loss2d)
 #undef GF_DECLARE_NLL
 
+// ---- batch and group normalization (batch_norm.cpp, group_norm.cpp) ----
+std::tuple<Tensor, Tensor, Tensor> native_batch_norm(const Tensor& input, const std::optional<Tensor>& weight,
+                                                     const std::optional<Tensor>& bias,
+                                                     const std::optional<Tensor>& running_mean,
+                                                     const std::optional<Tensor>& running_var, bool training,
+                                                     double momentum, double eps);
+std::tuple<Tensor&, Tensor&, Tensor&> native_batch_norm_out(
+    const Tensor& input, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+    const std::optional<Tensor>& running_mean, const std::optional<Tensor>& running_var, bool training,
+    double momentum, double eps, Tensor& out, Tensor& save_mean, Tensor& save_invstd);
+std::tuple<Tensor, Tensor, Tensor> _native_batch_norm_legit(const Tensor& input, const std::optional<Tensor>& weight,
+                                                            const std::optional<Tensor>& bias, Tensor& running_mean,
+                                                            Tensor& running_var, bool training, double momentum,
+                                                            double eps);
+std::tuple<Tensor&, Tensor&, Tensor&> _native_batch_norm_legit_out(
+    const Tensor& input, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+    Tensor& running_mean, Tensor& running_var, bool training, double momentum, double eps, Tensor& out,
+    Tensor& save_mean, Tensor& save_invstd);
+std::tuple<Tensor, Tensor, Tensor> _native_batch_norm_legit_no_stats(const Tensor& input,
+                                                                     const std::optional<Tensor>& weight,
+                                                                     const std::optional<Tensor>& bias,
+                                                                     bool training, double momentum, double eps);
+std::tuple<Tensor&, Tensor&, Tensor&> _native_batch_norm_legit_no_stats_out(
+    const Tensor& input, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias, bool training,
+    double momentum, double eps, Tensor& out, Tensor& save_mean, Tensor& save_invstd);
+std::tuple<Tensor, Tensor, Tensor, Tensor> _batch_norm_with_update(const Tensor& input,
+                                                                   const std::optional<Tensor>& weight,
+                                                                   const std::optional<Tensor>& bias,
+                                                                   Tensor& running_mean, Tensor& running_var,
+                                                                   double momentum, double eps);
+std::tuple<Tensor&, Tensor&, Tensor&, Tensor&> _batch_norm_with_update_out(
+    const Tensor& input, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+    Tensor& running_mean, Tensor& running_var, double momentum, double eps, Tensor& out, Tensor& save_mean,
+    Tensor& save_invstd, Tensor& reserve);
+std::tuple<Tensor, Tensor, Tensor, Tensor> _batch_norm_no_update(const Tensor& input,
+                                                                 const std::optional<Tensor>& weight,
+                                                                 const std::optional<Tensor>& bias,
+                                                                 const std::optional<Tensor>& running_mean,
+                                                                 const std::optional<Tensor>& running_var,
+                                                                 double momentum, double eps);
+std::tuple<Tensor, Tensor, Tensor> native_batch_norm_backward(
+    const Tensor& grad_out, const Tensor& input, const std::optional<Tensor>& weight,
+    const std::optional<Tensor>& running_mean, const std::optional<Tensor>& running_var,
+    const std::optional<Tensor>& save_mean, const std::optional<Tensor>& save_invstd, bool train, double eps,
+    std::array<bool, 3> output_mask);
+std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(
+    const Tensor& grad_out, const Tensor& input, const Tensor& weight, const std::optional<Tensor>& running_mean,
+    const std::optional<Tensor>& running_var, const std::optional<Tensor>& save_mean,
+    const std::optional<Tensor>& save_var, bool update, double eps, std::array<bool, 3> output_mask,
+    const Tensor& reserve);
+std::tuple<Tensor, Tensor, Tensor> native_group_norm(const Tensor& input, const std::optional<Tensor>& weight,
+                                                     const std::optional<Tensor>& bias, c10::SymInt N,
+                                                     c10::SymInt C, c10::SymInt HxW, int64_t group, double eps);
+std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor& grad_out, const Tensor& input,
+                                                              const Tensor& mean, const Tensor& rstd,
+                                                              const std::optional<Tensor>& weight, c10::SymInt N,
+                                                              c10::SymInt C, c10::SymInt HxW, int64_t group,
+                                                              std::array<bool, 3> output_mask);
+
 }  // namespace gemforge::ops

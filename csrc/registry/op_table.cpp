@@ -941,6 +941,34 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("cross_entropy_loss", "loss", "nll_loss_forward"),
 #undef GF_LOSS
 
+      // ---- batch and group normalization ---------------------------------------------------------
+      // F.batch_norm reaches native_batch_norm (cpu; cuda where cudnn does not take it) and
+      // torch.export's _batch_norm_with_update; the functional/no_training forms are torch's
+      // composites of these. cudnn_batch_norm(_backward) stay torch's (cudnn's own kernels).
+      GF_OP("native_batch_norm", "norm", native_batch_norm, kBoth),
+      GF_OP("native_batch_norm.out", "norm", native_batch_norm_out, kBoth),
+      GF_OP("_native_batch_norm_legit", "norm", _native_batch_norm_legit, kBoth),
+      GF_OP("_native_batch_norm_legit.out", "norm", _native_batch_norm_legit_out, kBoth),
+      GF_OP("_native_batch_norm_legit.no_stats", "norm", _native_batch_norm_legit_no_stats, kBoth),
+      GF_OP("_native_batch_norm_legit.no_stats_out", "norm", _native_batch_norm_legit_no_stats_out, kBoth),
+      GF_OP("_batch_norm_with_update", "norm", _batch_norm_with_update, kBoth),
+      GF_OP("_batch_norm_with_update.out", "norm", _batch_norm_with_update_out, kBoth),
+      GF_OP("native_batch_norm_backward", "norm", native_batch_norm_backward, kBoth),
+      GF_OP("batch_norm_backward", "norm", batch_norm_backward, kBoth),
+      GF_VIA("batch_norm", "norm", "native_batch_norm"),
+      GF_VIA("_batch_norm_impl_index", "norm", "native_batch_norm"),
+      GF_VIA("_batch_norm_impl_index_backward", "norm", "native_batch_norm_backward"),
+      GF_VIA("_native_batch_norm_legit_no_training", "norm", "_native_batch_norm_legit"),
+      GF_VIA("_native_batch_norm_legit_no_training.out", "norm", "_native_batch_norm_legit"),
+      GF_VIA("_native_batch_norm_legit_functional", "norm", "_native_batch_norm_legit"),
+      GF_VIA("_batch_norm_with_update_functional", "norm", "_batch_norm_with_update"),
+      GF_OP("_batch_norm_no_update", "norm", _batch_norm_no_update, kBoth),
+      GF_VIA("native_batch_norm_backward.out", "norm", "native_batch_norm_backward"),
+      GF_OP("native_group_norm", "norm", native_group_norm, kBoth),
+      GF_OP("native_group_norm_backward", "norm", native_group_norm_backward, kBoth),
+      GF_VIA("group_norm", "norm", "native_group_norm"),
+      GF_VIA("native_group_norm.out", "norm", "native_group_norm"),
+      GF_VIA("native_group_norm_backward.out", "norm", "native_group_norm_backward"),
   };
   return rows;
 }

@@ -8,7 +8,7 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import ceiling, overhead, pointwise, reduction, rows, scan_loss
+from . import batch_group_norm, ceiling, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -17,6 +17,7 @@ FAMILIES = [
     reduction.FAMILY,
     rows.FAMILY,
     scan_loss.FAMILY,
+    batch_group_norm.FAMILY,
     overhead.FAMILY,
 ]
 
