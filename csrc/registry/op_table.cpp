@@ -935,6 +935,35 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("cross_entropy_loss", "loss", "nll_loss_forward"),
 #undef GF_LOSS
 
+      // ---- losses and small reductions (issue 4, part loss2) --------------------------------------
+      GF_OP("binary_cross_entropy", "loss", binary_cross_entropy, kBoth),
+      GF_OP("binary_cross_entropy.out", "loss", binary_cross_entropy_out, kBoth),
+      GF_OP("binary_cross_entropy_backward", "loss", binary_cross_entropy_backward, kBoth),
+      GF_OP("binary_cross_entropy_backward.grad_input", "loss", binary_cross_entropy_backward_out, kBoth),
+      GF_OP("binary_cross_entropy_with_logits", "loss", binary_cross_entropy_with_logits, kBoth),
+      GF_OP("binary_cross_entropy_with_logits.out", "loss", binary_cross_entropy_with_logits_out, kBoth),
+      GF_OP("soft_margin_loss", "loss", soft_margin_loss, kBoth),
+      GF_OP("soft_margin_loss.out", "loss", soft_margin_loss_out, kBoth),
+      GF_OP("soft_margin_loss_backward", "loss", soft_margin_loss_backward, kBoth),
+      GF_OP("soft_margin_loss_backward.grad_input", "loss", soft_margin_loss_backward_out, kBoth),
+      GF_VIA("margin_ranking_loss", "loss", "clamp_min_"),
+      GF_VIA("kl_div", "loss", "xlogy.Tensor"),
+      GF_OP("trace", "reduction", trace, kBoth),
+      GF_OP("trace.out", "reduction", trace_out, kBoth),
+      GF_OP("equal", "reduction", equal, kBoth),
+      GF_OP("_is_all_true", "reduction", _is_all_true, kBoth),
+      GF_OP("_is_any_true", "reduction", _is_any_true, kBoth),
+      GF_OP("allclose", "reduction", allclose, kBoth),
+      GF_OP("norm.Scalar", "reduction", norm_scalar, kBoth),
+      GF_OP("norm.Scalar_out", "reduction", norm_scalar_out, kBoth),
+      GF_OP("norm.ScalarOpt_dtype", "reduction", norm_scalaropt_dtype, kBoth),
+      GF_OP("norm.ScalarOpt_dtype_out", "reduction", norm_scalaropt_dtype_out, kBoth),
+      GF_OP("renorm", "norm", renorm, kBoth),
+      GF_OP("renorm_", "norm", renorm_, kBoth),
+      GF_OP("renorm.out", "norm", renorm_out, kBoth),
+      GF_OP("_weight_norm_interface", "norm", _weight_norm_interface, kBoth),
+      GF_OP("_weight_norm_interface_backward", "norm", _weight_norm_interface_backward, kBoth),
+      GF_VIA("_weight_norm", "norm", "_weight_norm_interface"),
   };
   return rows;
 }
