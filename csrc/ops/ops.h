@@ -644,5 +644,47 @@ std::tuple<Tensor, Tensor, Tensor> native_group_norm_backward(const Tensor& grad
                                                               const std::optional<Tensor>& weight, c10::SymInt N,
                                                               c10::SymInt C, c10::SymInt HxW, int64_t group,
                                                               std::array<bool, 3> output_mask);
+// ---- losses and small reductions (issue 4, part loss2) ----
+Tensor binary_cross_entropy(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                            int64_t reduction);
+Tensor& binary_cross_entropy_out(const Tensor& self, const Tensor& target,
+                                 const std::optional<Tensor>& weight, int64_t reduction, Tensor& out);
+Tensor binary_cross_entropy_backward(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                     const std::optional<Tensor>& weight, int64_t reduction);
+Tensor& binary_cross_entropy_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                          const std::optional<Tensor>& weight, int64_t reduction,
+                                          Tensor& grad_input);
+Tensor binary_cross_entropy_with_logits(const Tensor& self, const Tensor& target,
+                                        const std::optional<Tensor>& weight,
+                                        const std::optional<Tensor>& pos_weight, int64_t reduction);
+Tensor& binary_cross_entropy_with_logits_out(const Tensor& self, const Tensor& target,
+                                             const std::optional<Tensor>& weight,
+                                             const std::optional<Tensor>& pos_weight, int64_t reduction,
+                                             Tensor& out);
+Tensor soft_margin_loss(const Tensor& self, const Tensor& target, int64_t reduction);
+Tensor& soft_margin_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, Tensor& out);
+Tensor soft_margin_loss_backward(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                 int64_t reduction);
+Tensor& soft_margin_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                      int64_t reduction, Tensor& grad_input);
+
+Tensor trace(const Tensor& self);
+Tensor& trace_out(const Tensor& self, Tensor& out);
+bool equal(const Tensor& self, const Tensor& other);
+Tensor _is_all_true(const Tensor& self);
+Tensor _is_any_true(const Tensor& self);
+bool allclose(const Tensor& self, const Tensor& other, double rtol, double atol, bool equal_nan);
+Tensor norm_scalar(const Tensor& self, const Scalar& p);
+Tensor& norm_scalar_out(const Tensor& self, const Scalar& p, Tensor& out);
+Tensor norm_scalaropt_dtype(const Tensor& self, const std::optional<Scalar>& p, at::ScalarType dtype);
+Tensor& norm_scalaropt_dtype_out(const Tensor& self, const std::optional<Scalar>& p, at::ScalarType dtype,
+                                 Tensor& out);
+Tensor renorm(const Tensor& self, const Scalar& p, int64_t dim, const Scalar& maxnorm);
+Tensor& renorm_(Tensor& self, const Scalar& p, int64_t dim, const Scalar& maxnorm);
+Tensor& renorm_out(const Tensor& self, const Scalar& p, int64_t dim, const Scalar& maxnorm, Tensor& out);
+std::tuple<Tensor, Tensor> _weight_norm_interface(const Tensor& v, const Tensor& g, int64_t dim);
+std::tuple<Tensor, Tensor> _weight_norm_interface_backward(const Tensor& grad_w, const Tensor& saved_v,
+                                                           const Tensor& saved_g, const Tensor& saved_norms,
+                                                           int64_t dim);
 
 }  // namespace gemforge::ops

@@ -1,5 +1,6 @@
-// Losses: mse_loss, smooth_l1_loss, huber_loss (forward, out=, backward), nll_loss and
-// nll_loss2d (forward, backward). Reduction 'none' and the backward ops run on the pointwise
+// Losses: mse_loss, smooth_l1_loss, huber_loss, binary_cross_entropy, soft_margin_loss (forward,
+// out=, backward), binary_cross_entropy_with_logits (forward, out=), nll_loss and nll_loss2d
+// (forward, backward). Reduction 'none' and the backward ops run on the pointwise
 // engine (broadcasting and type promotion as torch's iterators); mean/sum of dense operands run
 // a fused loss-and-reduce kernel (other layouts: the pointwise loss, then torch's mean/sum);
 // nll_loss has kernels of its own. Results are deterministic: fixed-order partial sums, no
@@ -10,6 +11,7 @@
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CompositeExplicitAutogradFunctions.h>
 #include <ATen/native/Resize.h>
 #include <c10/core/DeviceGuard.h>
 
@@ -348,5 +350,204 @@ bool nll_backward_into(const Tensor& grad, const Tensor& self, const Tensor& tar
 GF_NLL_FORMS(nll_loss, false)
 GF_NLL_FORMS(nll_loss2d, true)
 #undef GF_NLL_FORMS
+
+// ---- binary_cross_entropy, binary_cross_entropy_with_logits, soft_margin_loss --------------------
+// Served where every operand has self's dtype and device, the target self's shape (soft_margin:
+// broadcasting to it) and the weights broadcast to self's shape; torch serves the rest (its
+// errors included). Reduction 'none' and the weighted forms run one pointwise kernel over all
+// operands; an unweighted mean/sum of dense operands runs the fused loss-and-reduce kernel.
+namespace {
+
+bool like_self(const Tensor& t, const Tensor& self) {
+  return t.scalar_type() == self.scalar_type() && t.device() == self.device();
+}
+
+// t broadcasts to self's shape (without growing it).
+bool broadcasts_to(const Tensor& t, const Tensor& self) {
+  if (t.dim() > self.dim()) return false;
+  for (int64_t i = 1; i <= t.dim(); ++i)
+    if (t.size(-i) != 1 && t.size(-i) != self.size(-i)) return false;
+  return true;
+}
+
+// An optional weight as a loss operand: the weight, or a wrapped 1 when there is none;
+// undefined when gemforge does not serve it.
+Tensor weight_operand(const std::optional<Tensor>& weight, const Tensor& self) {
+  if (!weight || !weight->defined()) return wrap(Scalar(1.0));
+  return like_self(*weight, self) && broadcasts_to(*weight, self) ? *weight : Tensor();
+}
+
+bool has_weight(const std::optional<Tensor>& weight) { return weight && weight->defined(); }
+
+// The pointwise loss over `inputs` (self first) into `dest`, which has self's shape.
+bool run_loss(const pw::Kernel& k, const Tensor& dest, std::initializer_list<Tensor> inputs,
+              const Args& args) {
+  at::TensorIteratorConfig config;
+  config.add_output(dest).promote_inputs_to_common_dtype(true).resize_outputs(false);
+  for (const Tensor& t : inputs) config.add_const_input(t);
+  at::TensorIterator iter = config.build();
+  return pw::run(iter, k, args);
+}
+
+// Forward of a loss over `inputs` (self, target, weights: all of self's dtype and device,
+// broadcasting to self) into `out` (undefined: allocated). `fused`: no weights, so the
+// fused mean/sum of `kind` applies. Undefined when not served.
+Tensor loss_forward(Kind kind, const pw::Kernel& k, std::initializer_list<Tensor> inputs, bool fused,
+                    int64_t reduction, const Tensor& out) {
+  const Tensor& self = *inputs.begin();
+  const Tensor& target = *(inputs.begin() + 1);
+  if (!on_backend(self) || !has(loss::kLossTypes, self.scalar_type())) return Tensor();
+  if (out.defined() && !like_self(out, self)) return Tensor();
+  const Args args{Scalar(0.0)};
+  if (reduction == at::Reduction::None) {
+    if (!out.defined() && inputs.size() == 2) {
+      Tensor r = pw::run_dense(IterKind::binary, Tensor(), inputs, k, args);
+      if (r.defined()) return r;
+    }
+    Tensor result = out;
+    if (result.defined()) at::native::resize_output(result, self.sizes());
+    else result = at::empty_like(self, at::MemoryFormat::Preserve);
+    return run_loss(k, result, inputs, args) ? result : Tensor();
+  }
+  // torch resizes a given out to 0-d without a warning
+  Tensor result = out.defined() ? out : at::empty({}, self.options());
+  if (out.defined()) result.resize_({});
+  if (fused && fused_reduce(kind, self, target, reduction, 0.0, result)) return result;
+  Tensor unreduced = at::empty_like(self, at::MemoryFormat::Contiguous);
+  if (!run_loss(k, unreduced, inputs, args)) return Tensor();
+  if (reduction == at::Reduction::Mean) at::mean_out(result, unreduced, at::IntArrayRef{});
+  else at::sum_out(result, unreduced, at::IntArrayRef{});
+  return result;
+}
+
+// torch's cpu kernel checks both operands of binary_cross_entropy (its cuda kernel asserts the
+// input on the device; gemforge's does not).
+void check_probabilities(const Tensor& self, const Tensor& target) {
+  if (!self.is_cpu()) return;
+  auto in_range = [](const Tensor& t) { return at::logical_and(t >= 0, t <= 1).all().item<bool>(); };
+  TORCH_CHECK(in_range(self), "all elements of input should be between 0 and 1");
+  TORCH_CHECK(in_range(target), "all elements of target should be between 0 and 1");
+}
+
+Tensor bce_into(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                int64_t reduction, const Tensor& out) {
+  if (!like_self(target, self) || !target.sizes().equals(self.sizes())) return Tensor();
+  // torch's out= squeezes its output: only an out of self's shape gets torch's plain result.
+  if (out.defined() && !out.sizes().equals(self.sizes())) return Tensor();
+  const Tensor w = weight_operand(weight, self);
+  if (!w.defined() || !on_backend(self) || !has(loss::kLossTypes, self.scalar_type())) return Tensor();
+  check_probabilities(self, target);
+  if (!has_weight(weight)) return loss_forward(Kind::bce, K<kernels::bce_forward>, {self, target}, true, reduction, out);
+  return loss_forward(Kind::bce, K<kernels::bce_forward_weighted>, {self, target, w}, false, reduction, out);
+}
+
+Tensor bce_backward_into(const Tensor& grad, const Tensor& self, const Tensor& target,
+                         const std::optional<Tensor>& weight, int64_t reduction, const Tensor& grad_input) {
+  if (!on_backend(self) || !has(loss::kLossTypes, self.scalar_type()) || !like_self(target, self) ||
+      !target.sizes().equals(self.sizes()) || !like_self(grad, self) || !broadcasts_to(grad, self))
+    return Tensor();
+  if (grad_input.defined() && (!like_self(grad_input, self) || !grad_input.sizes().equals(self.sizes())))
+    return Tensor();
+  const Tensor w = weight_operand(weight, self);
+  if (!w.defined()) return Tensor();
+  Tensor result = grad_input.defined() ? grad_input : at::empty_like(self, at::MemoryFormat::Preserve);
+  const Args args{Scalar(grad_norm(reduction, self, 1.0))};
+  const bool done = has_weight(weight)
+                        ? run_loss(K<kernels::bce_backward_weighted>, result, {grad, self, target, w}, args)
+                        : run_loss(K<kernels::bce_backward>, result, {grad, self, target}, args);
+  return done ? result : Tensor();
+}
+
+Tensor bce_logits_into(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                       const std::optional<Tensor>& pos_weight, int64_t reduction, const Tensor& out) {
+  if (!like_self(target, self) || !target.sizes().equals(self.sizes())) return Tensor();
+  const Tensor w = weight_operand(weight, self), pw = weight_operand(pos_weight, self);
+  if (!w.defined() || !pw.defined()) return Tensor();
+  if (!has_weight(weight) && !has_weight(pos_weight))
+    return loss_forward(Kind::bce_logits, K<kernels::bce_logits_forward>, {self, target}, true, reduction, out);
+  return loss_forward(Kind::bce_logits, K<kernels::bce_logits_forward_weighted>, {self, target, w, pw}, false,
+                      reduction, out);
+}
+
+Tensor soft_margin_into(const Tensor& self, const Tensor& target, int64_t reduction, const Tensor& out) {
+  if (!like_self(target, self) || !broadcasts_to(target, self)) return Tensor();
+  return loss_forward(Kind::soft_margin, K<kernels::soft_margin_forward>, {self, target}, true,
+                      reduction, out);
+}
+
+Tensor soft_margin_backward_into(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                 int64_t reduction, const Tensor& grad_input) {
+  if (!on_backend(self) || !has(loss::kLossTypes, self.scalar_type()) || !like_self(target, self) ||
+      !broadcasts_to(target, self) || !like_self(grad, self) || !broadcasts_to(grad, self))
+    return Tensor();
+  return pointwise_backward(K<kernels::soft_margin_backward>, grad, self, target,
+                            grad_norm(reduction, self, 1.0), 0.0, grad_input);
+}
+
+}  // namespace
+
+Tensor binary_cross_entropy(const Tensor& self, const Tensor& target, const std::optional<Tensor>& weight,
+                            int64_t reduction) {
+  Tensor r = bce_into(self, target, weight, reduction, Tensor());
+  return r.defined() ? r : GF_FALLBACK(self, binary_cross_entropy, self, target, weight, reduction)();
+}
+Tensor& binary_cross_entropy_out(const Tensor& self, const Tensor& target,
+                                 const std::optional<Tensor>& weight, int64_t reduction, Tensor& out) {
+  if (bce_into(self, target, weight, reduction, out).defined()) return out;
+  return GF_FALLBACK(self, binary_cross_entropy_outf, self, target, weight, reduction, out)();
+}
+Tensor binary_cross_entropy_backward(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                     const std::optional<Tensor>& weight, int64_t reduction) {
+  Tensor r = bce_backward_into(grad, self, target, weight, reduction, Tensor());
+  return r.defined() ? r
+                     : GF_FALLBACK(self, binary_cross_entropy_backward, grad, self, target, weight, reduction)();
+}
+Tensor& binary_cross_entropy_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                          const std::optional<Tensor>& weight, int64_t reduction,
+                                          Tensor& grad_input) {
+  if (bce_backward_into(grad, self, target, weight, reduction, grad_input).defined()) return grad_input;
+  return GF_FALLBACK(self, binary_cross_entropy_backward_outf, grad, self, target, weight, reduction,
+                     grad_input)();
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& self, const Tensor& target,
+                                        const std::optional<Tensor>& weight,
+                                        const std::optional<Tensor>& pos_weight, int64_t reduction) {
+  Tensor r = bce_logits_into(self, target, weight, pos_weight, reduction, Tensor());
+  return r.defined() ? r
+                     : GF_FALLBACK_TO(at::compositeexplicitautograd::binary_cross_entropy_with_logits(
+                           self, target, weight, pos_weight, reduction))();
+}
+Tensor& binary_cross_entropy_with_logits_out(const Tensor& self, const Tensor& target,
+                                             const std::optional<Tensor>& weight,
+                                             const std::optional<Tensor>& pos_weight, int64_t reduction,
+                                             Tensor& out) {
+  if (bce_logits_into(self, target, weight, pos_weight, reduction, out).defined()) return out;
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::binary_cross_entropy_with_logits_outf(
+      self, target, weight, pos_weight, reduction, out))();
+}
+
+Tensor soft_margin_loss(const Tensor& self, const Tensor& target, int64_t reduction) {
+  Tensor r = soft_margin_into(self, target, reduction, Tensor());
+  return r.defined() ? r
+                     : GF_FALLBACK_TO(at::compositeexplicitautograd::soft_margin_loss(self, target, reduction))();
+}
+Tensor& soft_margin_loss_out(const Tensor& self, const Tensor& target, int64_t reduction, Tensor& out) {
+  if (soft_margin_into(self, target, reduction, out).defined()) return out;
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::soft_margin_loss_outf(self, target, reduction, out))();
+}
+Tensor soft_margin_loss_backward(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                 int64_t reduction) {
+  Tensor r = soft_margin_backward_into(grad, self, target, reduction, Tensor());
+  return r.defined() ? r
+                     : GF_FALLBACK_TO(at::compositeexplicitautograd::soft_margin_loss_backward(
+                           grad, self, target, reduction))();
+}
+Tensor& soft_margin_loss_backward_out(const Tensor& grad, const Tensor& self, const Tensor& target,
+                                      int64_t reduction, Tensor& grad_input) {
+  if (soft_margin_backward_into(grad, self, target, reduction, grad_input).defined()) return grad_input;
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::soft_margin_loss_backward_outf(
+      grad, self, target, reduction, grad_input))();
+}
 
 }  // namespace gemforge::ops

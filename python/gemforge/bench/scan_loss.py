@@ -1,6 +1,7 @@
 """Scans and losses: cumsum (rows and columns, many rows and few long rows), cumprod, cummax,
 logcumsumexp; nll_loss forward and backward, cross_entropy end to end, mse_loss forward and
-backward. bytes = each input read once + each output written once (cross_entropy: its input
+backward; binary_cross_entropy (forward, backward), binary_cross_entropy_with_logits (forward,
+forward + autograd backward), soft_margin_loss, renorm, trace. bytes = each input read once + each output written once (cross_entropy: its input
 read and its log_softmax written, the least an unfused composite moves)."""
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ def _size(t):
 
 def _sizes(device, quick):
     if device == "cuda" and not quick:
-        return {"big": (4096, 4096), "rows": (1024, 8192), "long": (16, 262144), "vocab": (8192, 32000)}
-    return {"big": (512, 512), "rows": (128, 1024), "long": (4, 32768), "vocab": (256, 4000)}
+        return {"big": (4096, 4096), "rows": (1024, 8192), "long": (16, 262144), "vocab": (8192, 32000),
+                "pair": (8192, 4096)}
+    return {"big": (512, 512), "rows": (128, 1024), "long": (4, 32768), "vocab": (256, 4000),
+            "pair": (512, 256)}
 
 
 def cases(setup):
@@ -110,6 +113,70 @@ def cases(setup):
                    shape=label(shape), make_inputs=make_backward,
                    run=lambda x: torch.ops.aten.mse_loss_backward(x[2], x[0], x[1], 1),
                    bytes=3 * elems * 4)
+
+    yield from _logistic_cases(setup, s, label)
+
+
+def _logistic_cases(setup, s, label):
+    """binary_cross_entropy (+ with_logits), soft_margin_loss at s["pair"]; renorm and trace at
+    s["big"]. A mean reads both operands; a backward also writes the gradient."""
+    dev = setup.device
+    aten = torch.ops.aten
+    shape = s["pair"]
+    elems = shape[0] * shape[1]
+    for dtype in ("bf16", "fp32"):
+        if not setup.wants_dtype(dtype):
+            continue
+        dt = DTYPES[dtype]
+        size = torch.empty((), dtype=dt).element_size()
+
+        def make_probs(dt=dt):
+            return (torch.empty(shape, device=dev).uniform_(0.01, 0.99).to(dt),
+                    torch.empty(shape, device=dev).uniform_(0.0, 1.0).to(dt),
+                    torch.tensor(1.0, device=dev, dtype=dt))
+
+        def make_logits(dt=dt):
+            return (torch.randn(shape, device=dev).to(dt),
+                    torch.empty(shape, device=dev).uniform_(0.0, 1.0).to(dt))
+
+        if setup.wants_op("binary_cross_entropy"):
+            yield Case(family=FAMILY_NAME, op="binary_cross_entropy", name="mean", dtype=dtype,
+                       shape=label(shape), make_inputs=make_probs,
+                       run=lambda x: F.binary_cross_entropy(x[0], x[1]), bytes=2 * elems * size)
+            yield Case(family=FAMILY_NAME, op="binary_cross_entropy_backward", name="mean", dtype=dtype,
+                       shape=label(shape), make_inputs=make_probs,
+                       run=lambda x: aten.binary_cross_entropy_backward(x[2], x[0], x[1], None, 1),
+                       bytes=3 * elems * size)
+        if setup.wants_op("binary_cross_entropy_with_logits"):
+            yield Case(family=FAMILY_NAME, op="binary_cross_entropy_with_logits", name="mean", dtype=dtype,
+                       shape=label(shape), make_inputs=make_logits,
+                       run=lambda x: F.binary_cross_entropy_with_logits(x[0], x[1]), bytes=2 * elems * size)
+
+            def fwd_bwd(x):
+                a = x[0].detach().requires_grad_()
+                F.binary_cross_entropy_with_logits(a, x[1]).backward()
+                return a.grad
+
+            # the backward is torch's composite: at least one more read of both and a write
+            yield Case(family=FAMILY_NAME, op="binary_cross_entropy_with_logits", name="mean fwd+bwd",
+                       dtype=dtype, shape=label(shape), make_inputs=make_logits, run=fwd_bwd,
+                       bytes=5 * elems * size)
+        if setup.wants_op("soft_margin_loss"):
+            yield Case(family=FAMILY_NAME, op="soft_margin_loss", name="mean", dtype=dtype,
+                       shape=label(shape), make_inputs=make_logits,
+                       run=lambda x: F.soft_margin_loss(x[0], x[1]), bytes=2 * elems * size)
+
+    big = s["big"]
+    n = big[0] * big[1]
+    if setup.wants_dtype("fp32") and setup.wants_op("renorm"):
+        # the norms read self once, the scaling reads it again and writes the result
+        yield Case(family=FAMILY_NAME, op="renorm", name="p2 dim0", dtype="fp32", shape=label(big),
+                   make_inputs=lambda: (torch.randn(big, device=dev),),
+                   run=lambda x: torch.renorm(x[0], 2, 0, 1.0), bytes=3 * n * 4)
+    if setup.wants_dtype("fp32") and setup.wants_op("trace"):
+        yield Case(family=FAMILY_NAME, op="trace", name="", dtype="fp32", shape=label(big),
+                   make_inputs=lambda: (torch.randn(big, device=dev),),
+                   run=lambda x: torch.trace(x[0]), bytes=big[0] * 4)
 
 
 def summarize(results, setup):
