@@ -969,7 +969,8 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("group_norm", "norm", "native_group_norm"),
       GF_VIA("native_group_norm.out", "norm", "native_group_norm"),
       GF_VIA("native_group_norm_backward.out", "norm", "native_group_norm_backward"),
-      // ---- losses and small reductions (issue 4, part loss2) --------------------------------------
+
+      // ---- losses and small reductions --------------------------------------
       GF_OP("binary_cross_entropy", "loss", binary_cross_entropy, kBoth),
       GF_OP("binary_cross_entropy.out", "loss", binary_cross_entropy_out, kBoth),
       GF_OP("binary_cross_entropy_backward", "loss", binary_cross_entropy_backward, kBoth),
