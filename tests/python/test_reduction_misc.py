@@ -237,6 +237,7 @@ def test_weight_norm_autograd_and_errors():
 
     check(step, [v, g], served="_weight_norm_interface_backward")
     check(lambda a, b: torch._weight_norm(a, b, 0), [v, g])
-    check(lambda a, b: aten._weight_norm_interface(a, b, 1)[0], [make((3, 4, 5), torch.float32),
-                                                                make((1, 4, 1), torch.float32)])
+    if DEVICE == "cpu":  # torch's cuda kernel takes the first or last dim only (garbage otherwise)
+        check(lambda a, b: aten._weight_norm_interface(a, b, 1)[0], [make((3, 4, 5), torch.float32),
+                                                                    make((1, 4, 1), torch.float32)])
     check(lambda a, b: aten._weight_norm_interface(a, b, 0)[0], [v, g.double()])

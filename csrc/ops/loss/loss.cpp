@@ -383,7 +383,8 @@ bool has_weight(const std::optional<Tensor>& weight) { return weight && weight->
 bool run_loss(const pw::Kernel& k, const Tensor& dest, std::initializer_list<Tensor> inputs,
               const Args& args) {
   at::TensorIteratorConfig config;
-  config.add_output(dest).promote_inputs_to_common_dtype(true).resize_outputs(false);
+  // an absent weight is a cpu scalar (1.0), taken on any device
+  config.add_output(dest).promote_inputs_to_common_dtype(true).resize_outputs(false).allow_cpu_scalars(true);
   for (const Tensor& t : inputs) config.add_const_input(t);
   at::TensorIterator iter = config.build();
   return pw::run(iter, k, args);
