@@ -935,6 +935,26 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("cross_entropy_loss", "loss", "nll_loss_forward"),
 #undef GF_LOSS
 
+      // ---- gemm (matmul_blas): cuBLASLt on cuda; torch's cpu kernels stay ------------------------
+#define GF_GEMM(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
+      GF_GEMM("mm", mm),
+      GF_GEMM("mm.out", mm_out),
+      GF_GEMM("addmm", addmm),
+      GF_GEMM("addmm.out", addmm_out),
+      GF_GEMM("addmm_", addmm_),
+      GF_GEMM("bmm", bmm),
+      GF_GEMM("bmm.out", bmm_out),
+      GF_GEMM("baddbmm", baddbmm),
+      GF_GEMM("baddbmm.out", baddbmm_out),
+      GF_GEMM("baddbmm_", baddbmm_),
+      GF_GEMM("addbmm", addbmm),
+      GF_GEMM("addbmm.out", addbmm_out),
+      GF_GEMM("addbmm_", addbmm_),
+      GF_VIA("linear", "matmul_blas", "addmm"),
+      GF_VIA("matmul", "matmul_blas", "mm"),
+      GF_VIA("matmul.out", "matmul_blas", "mm.out"),
+#undef GF_GEMM
+
   };
   return rows;
 }

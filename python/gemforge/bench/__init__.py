@@ -8,7 +8,7 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import ceiling, overhead, pointwise, reduction, rows, scan_loss
+from . import ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -18,6 +18,7 @@ FAMILIES = [
     rows.FAMILY,
     scan_loss.FAMILY,
     overhead.FAMILY,
+    gemm.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
