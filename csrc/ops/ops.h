@@ -686,5 +686,28 @@ std::tuple<Tensor, Tensor> _weight_norm_interface(const Tensor& v, const Tensor&
 std::tuple<Tensor, Tensor> _weight_norm_interface_backward(const Tensor& grad_w, const Tensor& saved_v,
                                                            const Tensor& saved_g, const Tensor& saved_norms,
                                                            int64_t dim);
+// ---- gemm: matmul_blas (ops/gemm.cpp) ------------------------------------------------------
+Tensor mm(const Tensor& self, const Tensor& mat2);
+Tensor& mm_out(const Tensor& self, const Tensor& mat2, Tensor& out);
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
+             const Scalar& alpha);
+Tensor& addmm_out(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
+                  const Scalar& alpha, Tensor& out);
+Tensor& addmm_(Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
+               const Scalar& alpha);
+Tensor bmm(const Tensor& self, const Tensor& mat2);
+Tensor& bmm_out(const Tensor& self, const Tensor& mat2, Tensor& out);
+Tensor baddbmm(const Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
+               const Scalar& alpha);
+Tensor& baddbmm_out(const Tensor& self, const Tensor& batch1, const Tensor& batch2,
+                    const Scalar& beta, const Scalar& alpha, Tensor& out);
+Tensor& baddbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
+                 const Scalar& alpha);
+Tensor addbmm(const Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
+              const Scalar& alpha);
+Tensor& addbmm_out(const Tensor& self, const Tensor& batch1, const Tensor& batch2,
+                   const Scalar& beta, const Scalar& alpha, Tensor& out);
+Tensor& addbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
+                const Scalar& alpha);
 
 }  // namespace gemforge::ops

@@ -999,6 +999,27 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_weight_norm_interface", "norm", _weight_norm_interface, kBoth),
       GF_OP("_weight_norm_interface_backward", "norm", _weight_norm_interface_backward, kBoth),
       GF_VIA("_weight_norm", "norm", "_weight_norm_interface"),
+
+      // ---- gemm (matmul_blas): cuBLASLt on cuda; torch's cpu kernels stay ------------------------
+#define GF_GEMM(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
+      GF_GEMM("mm", mm),
+      GF_GEMM("mm.out", mm_out),
+      GF_GEMM("addmm", addmm),
+      GF_GEMM("addmm.out", addmm_out),
+      GF_GEMM("addmm_", addmm_),
+      GF_GEMM("bmm", bmm),
+      GF_GEMM("bmm.out", bmm_out),
+      GF_GEMM("baddbmm", baddbmm),
+      GF_GEMM("baddbmm.out", baddbmm_out),
+      GF_GEMM("baddbmm_", baddbmm_),
+      GF_GEMM("addbmm", addbmm),
+      GF_GEMM("addbmm.out", addbmm_out),
+      GF_GEMM("addbmm_", addbmm_),
+      GF_VIA("linear", "matmul_blas", "addmm"),
+      GF_VIA("matmul", "matmul_blas", "mm"),
+      GF_VIA("matmul.out", "matmul_blas", "mm.out"),
+#undef GF_GEMM
+
   };
   return rows;
 }

@@ -71,6 +71,8 @@ def progress(index: int, total: int, r: Result) -> str:
     text = f"{head} torch {r.torch_ms * 1e3:9.2f} {unit}"
     if r.torch_gbps:
         text += f" {r.torch_gbps:6.0f} GB/s"
+    if r.torch_tflops:
+        text += f" {r.torch_tflops:6.1f} TFLOP/s"
     if not c.with_gems:
         return text
     if r.gemforge_ms is None:
@@ -80,6 +82,8 @@ def progress(index: int, total: int, r: Result) -> str:
         text += f" {r.gbps:6.0f} GB/s"
         if r.pct_of_copy:
             text += f" {r.pct_of_copy:4.0f}% of copy"
+    if r.tflops:
+        text += f" {r.tflops:6.1f} TFLOP/s"
     text += f" | {r.speedup:5.2f}x | served: {r.served or 'none (fell through to torch)'}"
     if r.max_abs_diff:
         text += f" | max|diff| {r.max_abs_diff:.3g}"

@@ -1,0 +1,253 @@
+// The GEMM engine on cuda: one cuBLASLt call per Problem (backends/gemm.h), on torch's cuBLASLt
+// handle, workspace and current stream. Host code only.
+//
+// Host cost is the point for small shapes: the matmul descriptor, the matrix layouts and the
+// heuristic's first algorithm are built once per distinct problem (shapes, leading dims,
+// transposes, batch strides, dtype, compute mode, epilogue, pointer alignments) and kept in a
+// small map; a call then costs a key, a lookup and cublasLtMatmul.
+#include "backends/gemm.h"
+
+#include <ATen/cuda/CUDAContextLight.h>
+#include <ATen/cuda/Exceptions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cublasLt.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace gemforge::gemm {
+namespace {
+
+cudaDataType_t cuda_type(ScalarType t) {
+  switch (t) {
+    case ScalarType::Half: return CUDA_R_16F;
+    case ScalarType::BFloat16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+// Largest power of two dividing the address, at most 256 (cuBLASLt's default requirement):
+// the heuristic then only offers algorithms that can read these pointers.
+uint32_t alignment(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
+
+uint32_t log2_of(uint32_t a) {
+  uint32_t l = 0;
+  while ((1u << l) < a) ++l;
+  return l;
+}
+
+// Everything the descriptor, the layouts and the algorithm depend on. Plain int64 words: no
+// padding, equality by memcmp.
+struct Key {
+  std::array<int64_t, 12> w;
+  bool operator==(const Key& o) const { return std::memcmp(w.data(), o.w.data(), sizeof(w)) == 0; }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int64_t v : k.w) {
+      h ^= static_cast<uint64_t>(v) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    }
+    return static_cast<size_t>(h);
+  }
+};
+
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool ok = false;    // the heuristic found an algorithm
+  bool bias = false;  // the bias pointer is set per call: calls of this plan take the mutex
+  std::mutex bias_mutex;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+struct Compute {
+  cublasComputeType_t type;
+  uint32_t reduction_mask;  // split-K schemes the heuristic may pick
+};
+
+Compute compute_of(const Problem& p) {
+  if (p.dtype == ScalarType::Float)
+    return {p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_MASK};
+  switch (p.reduction) {
+    case Reduction::kNoReducedPrecision:  // partial sums stay in fp32
+      return {CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE};
+    case Reduction::kNoSplitK:
+      return {CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_NONE};
+    default:
+      return {CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_MASK};
+  }
+}
+
+Key key_of(const Problem& p, const Compute& compute) {
+  const bool batched = p.batch > 1;
+  const void* c = p.c ? p.c : p.d;
+  // The small fields in one word: 8 bits device, 8 dtype, 8 compute type, 4 reduction mask,
+  // 1+1 transposes, 1 bias, then 4 bits per pointer alignment (log2).
+  uint64_t small = uint64_t(uint8_t(p.device)) | uint64_t(uint8_t(p.dtype)) << 8 |
+      uint64_t(uint8_t(compute.type)) << 16 | uint64_t(compute.reduction_mask & 0xf) << 24 |
+      uint64_t(p.a.trans) << 28 | uint64_t(p.b.trans) << 29 | uint64_t(p.bias != nullptr) << 30 |
+      uint64_t(log2_of(alignment(p.a.data))) << 32 | uint64_t(log2_of(alignment(p.b.data))) << 36 |
+      uint64_t(log2_of(alignment(c))) << 40 | uint64_t(log2_of(alignment(p.d))) << 44 |
+      uint64_t(p.bias ? log2_of(alignment(p.bias)) : 0) << 48;
+  return Key{{int64_t(small), p.m, p.n, p.k, p.batch, p.a.ld, p.b.ld, p.ldd,
+              batched ? p.a.batch_stride : 0, batched ? p.b.batch_stride : 0,
+              batched ? p.d_batch_stride : 0, 0}};
+}
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, const T& value) {
+  TORCH_CUDABLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, attr, &value, sizeof(value)));
+}
+template <class T>
+void set_layout(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr, const T& value) {
+  TORCH_CUDABLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, attr, &value, sizeof(value)));
+}
+template <class T>
+void set_pref(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr, const T& value) {
+  TORCH_CUDABLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof(value)));
+}
+
+cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                                   int64_t batch, int64_t batch_stride) {
+  cublasLtMatrixLayout_t layout = nullptr;
+  TORCH_CUDABLAS_CHECK(cublasLtMatrixLayoutCreate(&layout, type, uint64_t(rows), uint64_t(cols), ld));
+  if (batch > 1) {
+    set_layout(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, int32_t(batch));
+    set_layout(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, int64_t(batch_stride));
+  }
+  return layout;
+}
+
+// The descriptor, layouts and the heuristic's first algorithm for p (its pointers only tell
+// the heuristic their alignment).
+std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, cublasLtHandle_t handle,
+                                size_t workspace_bytes) {
+  auto plan = std::make_unique<Plan>();
+  const cudaDataType_t type = cuda_type(p.dtype);
+  TORCH_CUDABLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute.type, CUDA_R_32F));
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(p.a.trans ? CUBLAS_OP_T : CUBLAS_OP_N));
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(p.b.trans ? CUBLAS_OP_T : CUBLAS_OP_N));
+  if (p.bias) {
+    plan->bias = true;
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(CUBLASLT_EPILOGUE_BIAS));
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(type));
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
+  }
+  plan->a = make_layout(type, p.a.rows, p.a.cols, p.a.ld, p.batch, p.a.batch_stride);
+  plan->b = make_layout(type, p.b.rows, p.b.cols, p.b.ld, p.batch, p.b.batch_stride);
+  plan->d = make_layout(type, p.m, p.n, p.ldd, p.batch, p.d_batch_stride);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  TORCH_CUDABLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>,
+                  decltype(&cublasLtMatmulPreferenceDestroy)>
+      pref_owner(pref, &cublasLtMatmulPreferenceDestroy);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(workspace_bytes));
+  if (compute.reduction_mask != CUBLASLT_REDUCTION_SCHEME_MASK)
+    set_pref(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, compute.reduction_mask);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment(p.a.data));
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment(p.b.data));
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment(p.c ? p.c : p.d));
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment(p.d));
+
+  cublasLtMatmulHeuristicResult_t found{};
+  int count = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, 1, &found, &count);
+  plan->ok = status == CUBLAS_STATUS_SUCCESS && count > 0 && found.state == CUBLAS_STATUS_SUCCESS;
+  if (plan->ok) plan->algo = found.algo;
+  return plan;
+}
+
+// Plans live as long as the process (a few hundred bytes each); past kMaxPlans distinct
+// problems new ones are built per call and dropped, so a shape sweep cannot grow memory forever.
+constexpr size_t kMaxPlans = 4096;
+std::mutex g_plans_mutex;
+std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash>& plans() {
+  static auto* map = new std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash>();  // never destroyed:
+  return *map;  // cuBLASLt may be gone by static destruction time
+}
+
+// This thread's last plan: back-to-back calls of one shape skip the lock and the hash.
+thread_local Key tl_last_key{};
+thread_local Plan* tl_last_plan = nullptr;
+
+}  // namespace
+
+bool matmul_cuda(const Problem& p) {
+  const Compute compute = compute_of(p);
+  const Key key = key_of(p, compute);
+  cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
+  const size_t workspace_bytes = at::cuda::getCUDABlasLtWorkspaceSize();
+
+  Plan* plan = nullptr;
+  std::unique_ptr<Plan> transient;
+  if (tl_last_plan && tl_last_key == key) {
+    plan = tl_last_plan;
+  } else {
+    {
+      std::lock_guard<std::mutex> lock(g_plans_mutex);
+      auto it = plans().find(key);
+      if (it != plans().end()) plan = it->second.get();
+    }
+    if (!plan) {
+      auto made = make_plan(p, compute, handle, workspace_bytes);
+      std::lock_guard<std::mutex> lock(g_plans_mutex);
+      auto& map = plans();
+      auto it = map.find(key);  // another thread may have made it meanwhile
+      if (it != map.end()) {
+        plan = it->second.get();
+      } else if (map.size() < kMaxPlans) {
+        plan = made.get();
+        map.emplace(key, std::move(made));
+      } else {
+        transient = std::move(made);
+        plan = transient.get();
+      }
+    }
+    if (!transient) {
+      tl_last_key = key;
+      tl_last_plan = plan;
+    }
+  }
+  if (!plan->ok) return false;
+
+  const float alpha = p.alpha, beta = p.beta;
+  const void* c = p.c ? p.c : p.d;
+  void* workspace = at::cuda::getCUDABlasLtWorkspace();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.device).stream();
+  auto run = [&] {
+    TORCH_CUDABLAS_CHECK(cublasLtMatmul(handle, plan->desc, &alpha, p.a.data, plan->a, p.b.data,
+                                        plan->b, &beta, c, plan->d, p.d, plan->d, &plan->algo,
+                                        workspace, workspace_bytes, stream));
+  };
+  if (plan->bias) {
+    std::lock_guard<std::mutex> lock(plan->bias_mutex);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
+    run();
+  } else {
+    run();
+  }
+  return true;
+}
+
+}  // namespace gemforge::gemm

@@ -1,0 +1,116 @@
+"""Dense GEMM (cuBLASLt behind mm, addmm, bmm): bf16 squares, the projection shapes of
+Llama-2-7B and Llama-3-8B at decode-to-prefill token counts, attention-like bmm, addmm with a
+bias, fp32 with TF32, and the host cost of one call at 384^3. Throughput is TFLOP/s with
+flops = 2 m n k per batch; bytes (each operand read once, the result written once) are kept
+so that skinny, memory-bound shapes read as GB/s too."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import shapes
+from .harness import DTYPES, HOST_CLOCK, Case, Family
+from .report import errors_line, slowest_line
+
+SQUARES = {"cuda": [256, 384, 1024, 2048, 4096, 8192], "cpu": [64, 128]}
+# (k, n) of the projections: attention q/o (4096, 4096), Llama-2 MLP up/down (4096, 11008) and
+# (11008, 4096), Llama-3 MLP (4096, 14336) and (14336, 4096), Llama-3 k/v with GQA (4096, 1024)
+PROJECTIONS = {"cuda": [(4096, 4096), (4096, 11008), (11008, 4096), (4096, 14336), (14336, 4096),
+                        (4096, 1024)],
+               "cpu": [(256, 256)]}
+TOKENS = {"cuda": [1, 16, 128, 1024, 4096], "cpu": [1, 16]}
+# (batch * heads, m, k, n): scores q k^T (head dim 128) and the weighted sum p v
+ATTENTION = {"cuda": [(32, 1024, 128, 1024), (32, 1024, 1024, 128), (64, 2048, 128, 2048)],
+             "cpu": [(2, 64, 32, 64)]}
+HOST_SIZE = 384
+
+
+def _case(op, name, dtype_name, shape, make_inputs, run, batch, m, k, n, clock=None):
+    es = torch.tensor([], dtype=DTYPES[dtype_name]).element_size()
+    if clock == HOST_CLOCK:  # host time per call: no throughput
+        return Case(family="gemm", op=op, name=name, dtype=dtype_name, shape=shapes.fmt(shape),
+                    make_inputs=make_inputs, run=run, clock=clock)
+    return Case(family="gemm", op=op, name=name, dtype=dtype_name, shape=shapes.fmt(shape),
+                make_inputs=make_inputs, run=run, flops=2 * batch * m * n * k,
+                bytes=batch * (m * k + k * n + m * n) * es)
+
+
+def _inputs(dev, dtype, *sizes):
+    """make_inputs for a case: fresh normal tensors of these sizes."""
+    return lambda: tuple(torch.randn(*size, dtype=dtype, device=dev) for size in sizes)
+
+
+def _tf32(run):
+    """run with TF32 allowed for cuBLAS, torch's switch restored afterwards."""
+    def wrapped(v):
+        before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            return run(v)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = before
+    return wrapped
+
+
+def cases(setup):
+    dev = setup.device
+    mm = lambda v: torch.mm(v[0], v[1])  # noqa: E731
+    linear = lambda v: torch.mm(v[0], v[1].t())  # noqa: E731  (nn.Linear's weight is (n, k))
+    for dtype_name in ("bf16", "fp16"):
+        if not setup.wants_dtype(dtype_name):
+            continue
+        dtype = DTYPES[dtype_name]
+        if setup.wants_op("mm"):
+            for s in SQUARES[dev] if dtype_name == "bf16" else SQUARES[dev][-2:-1]:
+                yield _case("mm", "square", dtype_name, (s, s, s),
+                            _inputs(dev, dtype, (s, s), (s, s)), mm, 1, s, s, s)
+            if dtype_name == "bf16":
+                for k, n in PROJECTIONS[dev]:
+                    for m in TOKENS[dev]:
+                        yield _case("mm", "linear", dtype_name, (m, k, n),
+                                    _inputs(dev, dtype, (m, k), (n, k)), linear, 1, m, k, n)
+        if setup.wants_op("bmm") and dtype_name == "bf16":
+            for b, m, k, n in ATTENTION[dev]:
+                yield _case("bmm", "attention", dtype_name, (b, m, k, n),
+                            _inputs(dev, dtype, (b, m, k), (b, k, n)),
+                            lambda v: torch.bmm(v[0], v[1]), b, m, k, n)
+        if setup.wants_op("addmm") and dtype_name == "bf16":
+            for m in TOKENS[dev][::2]:
+                k = n = PROJECTIONS[dev][0][0]
+                yield _case("addmm", "linear+bias", dtype_name, (m, k, n),
+                            _inputs(dev, dtype, (n,), (m, k), (n, k)),
+                            lambda v: torch.addmm(v[0], v[1], v[2].t()), 1, m, k, n)
+        if setup.wants_op("mm") and dtype_name == "bf16":
+            s = HOST_SIZE
+            yield _case("mm", "host per call", dtype_name, (s, s, s),
+                        _inputs(dev, dtype, (s, s), (s, s)), mm, 1, s, s, s, clock=HOST_CLOCK)
+    if setup.wants_op("mm") and setup.wants_dtype("fp32"):
+        s = SQUARES[dev][-2]
+        yield _case("mm", "square tf32", "fp32", (s, s, s),
+                    _inputs(dev, torch.float32, (s, s), (s, s)),
+                    _tf32(mm), 1, s, s, s)
+
+
+def summarize(results, setup):
+    device = [r for r in results if r.case.clock != HOST_CLOCK and r.speedup and r.served]
+    lines = []
+    if device:
+        geomean = math.exp(sum(math.log(r.speedup) for r in device) / len(device))
+        lines.append(("gemm geometric mean speedup", f"{geomean:.2f}x torch over {len(device)} cases"))
+    for r in results:
+        c = r.case
+        big = c.shape in ("4096x4096x4096", "8192x8192x8192")
+        if c.op == "mm" and c.name == "square" and c.dtype == "bf16" and big and r.tflops:
+            lines.append((f"bf16 mm {c.shape}",
+                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+        if c.clock == HOST_CLOCK and r.torch_ms:
+            value = f"torch {r.torch_ms * 1e3:.1f} us"
+            if r.gemforge_ms is not None:
+                value += f", gemforge {r.gemforge_ms * 1e3:.1f} us ({r.speedup:.2f}x)"
+            lines.append((f"bf16 mm {c.shape} host time per call", value))
+    return lines + slowest_line(results, "slowest gemm case") + errors_line(results)
+
+
+FAMILY = Family("gemm", cases, summarize)
