@@ -86,8 +86,8 @@ std::tuple<Tensor, Tensor, Tensor> forward(const Plan& pl, const Tensor& input, 
   const Tensor x = input.contiguous(), w = dense(weight), b = dense(bias);
   Tensor y = at::empty(input.sizes(), x.options());
   const auto stats = x.options().dtype(pl.stat_dtype);
-  // saved stats: the batch's in training; none in eval (cpu and cuda, as torch's)
-  const bool save = training;
+  // saved stats: the batch's in training; in eval cuda returns the running ones, the cpu none
+  const bool save = training || input.is_cuda();
   Tensor save_mean = at::empty({save ? pl.C : 0}, stats), save_invstd = at::empty({save ? pl.C : 0}, stats);
   chnorm::BatchNormFwd p{pl.dtype, pl.param_dtype, pl.stat_dtype, x.data_ptr(), ptr_or_null(w), ptr_or_null(b),
                          ptr_or_null(running_mean), ptr_or_null(running_var), y.data_ptr(),

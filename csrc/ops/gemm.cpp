@@ -495,9 +495,9 @@ Tensor& addbmm_out(const Tensor& self, const Tensor& batch1, const Tensor& batch
 Tensor& addbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
                 const Scalar& alpha) {
   check_addbmm(self, batch1, batch2);
-  TORCH_CHECK(self.dim() == 2 && self.size(0) == batch1.size(1) && self.size(1) == batch2.size(2),
-              "self tensor does not match matmul output shape");
-  if (!addbmm_served(batch1, batch2))
+  // a self of another shape: torch's rules differ by device (cuda resizes it), so torch decides
+  const bool full = self.dim() == 2 && self.size(0) == batch1.size(1) && self.size(1) == batch2.size(2);
+  if (!full || !addbmm_served(batch1, batch2))
     return GF_BLAS_FALLBACK(addbmm_, self, batch1, batch2, beta, alpha);
   return addbmm_into(self, self, batch1, batch2, beta, alpha, [&](Tensor& o) {
     GF_BLAS_TORCH(addbmm_, o, batch1, batch2, beta, alpha);
