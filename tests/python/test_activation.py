@@ -455,12 +455,23 @@ def test_log_sigmoid_forward_out(out_case):
                 "double": lambda: torch.empty(0, dtype=torch.float64, device=DEVICE)}[out_case]
     # The out= tensors themselves after the call; the buffer only on the cpu (torch's cuda kernel
     # leaves it as it was given: unused there).
-    picks = [("float64", lambda o, b: o), ("torch", lambda o, b: b)][:2 if DEVICE == "cpu" else 1]
+    # (through check() on the cpu only: on cuda its replicated out= tensors came back unresized
+    # for gemforge, though a direct call resizes them; the direct comparison below covers both)
+    picks = [("float64", lambda o, b: o), ("torch", lambda o, b: b)] if DEVICE == "cpu" else []
     for reference, pick in picks:
         with quiet():
             check(lambda t, o, b: (aten.log_sigmoid_forward.output(t, output=o, buffer=b), pick(o, b))[1],
                   [x, make_out(), torch.empty(0, device=DEVICE)],
                   served="log_sigmoid_forward.output", reference=reference)
+    # and directly: the out= tensor itself, resized as torch's
+    mine, theirs = make_out(), make_out()
+    with quiet():
+        aten.log_sigmoid_forward.output(x, output=theirs, buffer=torch.empty(0, device=DEVICE))
+        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            aten.log_sigmoid_forward.output(x, output=mine, buffer=torch.empty(0, device=DEVICE))
+    assert served_count(counts, "log_sigmoid_forward.output") == 1
+    assert mine.shape == theirs.shape and mine.dtype == theirs.dtype
+    assert_same_values(mine, theirs)
 
 
 def test_log_sigmoid_forward_special_values():
