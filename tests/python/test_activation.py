@@ -457,12 +457,15 @@ def test_log_sigmoid_forward_out(out_case):
     # leaves it as it was given: unused there).
     # (through check() on the cpu only: on cuda its replicated out= tensors came back unresized
     # for gemforge, though a direct call resizes them; the direct comparison below covers both)
-    picks = [("float64", lambda o, b: o), ("torch", lambda o, b: b)] if DEVICE == "cpu" else []
+    picks = [("float64", lambda o, b: o), ("torch", lambda o, b: b)]
+    picks = picks if DEVICE == "cpu" else picks[:1] if out_case == "double" else []
     for reference, pick in picks:
         with quiet():
             check(lambda t, o, b: (aten.log_sigmoid_forward.output(t, output=o, buffer=b), pick(o, b))[1],
                   [x, make_out(), torch.empty(0, device=DEVICE)],
                   served="log_sigmoid_forward.output", reference=reference)
+    if out_case == "double":
+        return  # an error (torch's cpu kernel) or a cast: compared through check() above
     # and directly: the out= tensor itself, resized as torch's
     mine, theirs = make_out(), make_out()
     with quiet():
