@@ -75,13 +75,13 @@ def coverage_table(tsv: str) -> str:
 
 
 def bench_table(repo: str) -> str:
-    """The newest summary.md under benchmarks/results/ (one folder per card)."""
+    """Every summary.md under benchmarks/results/ (a folder per card and run), in path order."""
     root = os.path.join(repo, "benchmarks", "results")
     found = []
     for dirpath, _, files in os.walk(root):
         if "summary.md" in files:
             path = os.path.join(dirpath, "summary.md")
-            found.append((os.path.getmtime(path), path))
+            found.append((os.path.relpath(path, root), path))
     if not found:
         return "No benchmark results yet: run `bash scripts/gpu_check.sh` on a GPU machine."
     found.sort()

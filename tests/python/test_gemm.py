@@ -394,8 +394,11 @@ def test_addbmm_errors():
                served="addbmm", k=4)
     check_gemm(torch.addbmm, [make((3, 5), bf16), make((2, 3, 4), f32), make((2, 4, 5), f32)],
                served="addbmm", k=4)
-    check_gemm(lambda s, p, q: s.addbmm_(p, q), [make((5,), f32), make((2, 3, 4), f32),
-                                                 make((2, 4, 5), f32)], served="addbmm_", k=4)
+    # an in-place self of another shape: torch's cpu kernel raises, its cuda kernel resizes self;
+    # gemforge leaves that case to torch's kernel (not served), so only the cpu's error is compared
+    if DEVICE == "cpu":
+        check_gemm(lambda s, p, q: s.addbmm_(p, q), [make((5,), f32), make((2, 3, 4), f32),
+                                                     make((2, 4, 5), f32)], served="addbmm_", k=4)
 
 
 # ---- the composites that land here ----------------------------------------------------------------
