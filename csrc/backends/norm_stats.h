@@ -104,3 +104,10 @@ template <class F> bool dispatch_mixed(ScalarType dtype, ScalarType param_dtype,
 }
 
 }  // namespace gemforge::chnorm
+
+// The launcher of `fn` for the tensor's device (ops/batch_norm.cpp, ops/group_norm.cpp).
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_CHNORM(t, fn, p) ((t).is_cuda() ? ::gemforge::chnorm::fn##_cuda(p) : ::gemforge::chnorm::fn##_cpu(p))
+#else
+#define GF_CHNORM(t, fn, p) ::gemforge::chnorm::fn##_cpu(p)
+#endif

@@ -14,12 +14,6 @@ namespace {
 
 using namespace rows_detail;
 
-#ifdef GEMFORGE_WITH_CUDA
-#define GF_CHNORM(t, fn, p) ((t).is_cuda() ? ::gemforge::chnorm::fn##_cuda(p) : ::gemforge::chnorm::fn##_cpu(p))
-#else
-#define GF_CHNORM(t, fn, p) ::gemforge::chnorm::fn##_cpu(p)
-#endif
-
 const Tensor& get(const std::optional<Tensor>& t) {
   static const Tensor undefined;
   return t.has_value() ? *t : undefined;

@@ -374,14 +374,20 @@ Tensor& bmm_out(const Tensor& self, const Tensor& mat2, Tensor& out) {
 // ---- baddbmm ---------------------------------------------------------------------------------
 // torch's order: self is expanded to the result's shape (its error first), then the dtypes.
 
-Tensor baddbmm(const Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
-               const Scalar& alpha) {
-  const auto sizes = bmm_sizes(batch1, batch2);
-  check_expandable(self, sizes);
+namespace {
+void check_baddbmm(const Tensor& self, const Tensor& batch1, const Tensor& batch2) {
   TORCH_CHECK(self.dtype() == batch1.dtype(), "Input dtypes must be the same, got: input ",
               self.dtype(), ", batch1: ", batch1.dtype(), ", batch2: ", batch2.dtype());
   check_bmm(batch1, batch2);
   check_device(batch1, self, "self");
+}
+}  // namespace
+
+Tensor baddbmm(const Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
+               const Scalar& alpha) {
+  const auto sizes = bmm_sizes(batch1, batch2);
+  check_expandable(self, sizes);
+  check_baddbmm(self, batch1, batch2);
   if (!served(batch1, batch2, batch1.size(0)))
     return GF_BLAS_FALLBACK(baddbmm, self, batch1, batch2, beta, alpha);
   Tensor out = at::empty(sizes, batch2.options());
@@ -394,10 +400,7 @@ Tensor& baddbmm_out(const Tensor& self, const Tensor& batch1, const Tensor& batc
                     const Scalar& beta, const Scalar& alpha, Tensor& out) {
   const auto sizes = bmm_sizes(batch1, batch2);
   check_expandable(self, sizes);
-  TORCH_CHECK(self.dtype() == batch1.dtype(), "Input dtypes must be the same, got: input ",
-              self.dtype(), ", batch1: ", batch1.dtype(), ", batch2: ", batch2.dtype());
-  check_bmm(batch1, batch2);
-  check_device(batch1, self, "self");
+  check_baddbmm(self, batch1, batch2);
   check_out(out, batch2);
   if (!served(batch1, batch2, batch1.size(0)) || out.is_same(self))
     return GF_BLAS_FALLBACK(baddbmm_out, out, self, batch1, batch2, beta, alpha);
@@ -411,10 +414,7 @@ Tensor& baddbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const
                  const Scalar& alpha) {
   const auto sizes = bmm_sizes(batch1, batch2);
   check_inplace(self, sizes);
-  TORCH_CHECK(self.dtype() == batch1.dtype(), "Input dtypes must be the same, got: input ",
-              self.dtype(), ", batch1: ", batch1.dtype(), ", batch2: ", batch2.dtype());
-  check_bmm(batch1, batch2);
-  check_device(batch1, self, "self");
+  check_baddbmm(self, batch1, batch2);
   if (!served(batch1, batch2, batch1.size(0)))
     return GF_BLAS_FALLBACK(baddbmm_, self, batch1, batch2, beta, alpha);
   return gemm_into(self, self, batch1, batch2, beta, alpha, [&](Tensor& o) {

@@ -11,12 +11,6 @@ namespace {
 
 using namespace rows_detail;
 
-#ifdef GEMFORGE_WITH_CUDA
-#define GF_CHNORM(t, fn, p) ((t).is_cuda() ? ::gemforge::chnorm::fn##_cuda(p) : ::gemforge::chnorm::fn##_cpu(p))
-#else
-#define GF_CHNORM(t, fn, p) ::gemforge::chnorm::fn##_cpu(p)
-#endif
-
 void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
 Tensor dense(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
 
