@@ -6,7 +6,7 @@
 #
 # Writes at most 8 files, at most 2 folders down:
 #   $OUT/build.log  $OUT/ctest.log  $OUT/pytest.log  $OUT/bench.log
-#   $OUT/bench/{bench.csv,bench.md,bench.png,summary.md}
+#   $OUT/bench/{bench.csv,bench.md,bench.png,summary.md,models.md}
 # Copy $OUT/bench/* into benchmarks/results/<card-slug>/ to commit the results.
 #
 # Environment:
@@ -23,6 +23,10 @@
 #   GEMFORGE_TEST_JOBS       pytest processes run at once (default 4)
 #   GEMFORGE_BENCH_FAMILIES  benchmark families (default: all)
 #   GEMFORGE_BENCH_ARGS      extra benchmark arguments (e.g. "--quick")
+#   GEMFORGE_SKIP_MODELS=1   skip the sample models (python -m gemforge.models)
+#   GEMFORGE_MODEL_ARGS      their arguments (default: --all --layers 2)
+# The GPU machine has no network: `transformers` (for the sample models) is installed from the
+# wheels in .whl/ when that folder travels with the call (see benchmarks/NOTES.md).
 # Exits non-zero if any step failed; a failed test step does not stop the benchmarks.
 set -euo pipefail
 
@@ -85,6 +89,10 @@ if torch.cuda.is_available():
           f"{p.total_memory >> 30} GiB, L2 {getattr(p, 'L2_cache_size', 0) >> 20} MiB")
 EOF
 command -v nvcc >/dev/null && nvcc --version | tail -n 2 || echo "nvcc not on PATH"
+if ! "$PYTHON" -c "import transformers" 2>/dev/null && [[ -d .whl ]]; then
+    PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --no-index --find-links .whl transformers \
+        && echo "transformers installed from .whl/" || echo "transformers: install from .whl/ failed"
+fi
 cmake --version | head -n 1 || true
 echo "cores: $(nproc)"
 done_step ok
@@ -199,6 +207,23 @@ else
         done_step FAILED
     fi
     trim_log "$OUT/bench.log"
+fi
+
+# ---------------------------------------------------------------------------------------------
+step "6. sample models"
+if [[ "${GEMFORGE_SKIP_MODELS:-0}" == 1 ]]; then
+    done_step skipped
+elif ! "$PYTHON" -c "import transformers" 2>/dev/null; then
+    echo "transformers is not installed (no .whl/ folder?)"
+    done_step absent
+else
+    # shellcheck disable=SC2086  # a list of words
+    if "$PYTHON" -m gemforge.models ${GEMFORGE_MODEL_ARGS:---all --layers 2} \
+        --out "$OUT/bench/models.md" 2>&1 | tee "$OUT/models.log"; then
+        done_step ok
+    else
+        done_step FAILED
+    fi
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ fi
 
 step "Python packages (torch pinned to the GPU machine's 2.11.0)"
 python3 -m pip install -q --disable-pip-version-check \
-  "torch==2.11.0" numpy pytest pytest-xdist "scikit-build-core>=0.10" "pybind11>=2.12" matplotlib ninja
+  "torch==2.11.0" numpy pytest pytest-xdist "scikit-build-core>=0.10" "pybind11>=2.12" matplotlib ninja \
+  transformers
 
 step "build and install gemforge (cuda archs: ${GEMFORGE_CUDA_ARCHS:-80;90a})"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
