@@ -1,6 +1,7 @@
 // gemforge._C: the thin Python face of the registry. No tensors cross here; kernels are reached
 // through torch's dispatcher.
 #include "gemforge/gemforge.h"
+#include "engine/gemm_tuning.h"
 #include "registry/registry.h"
 
 #include <pybind11/pybind11.h>
@@ -32,4 +33,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("stats", &gemforge::stats);
   m.def("fallbacks", &gemforge::fallbacks);
   m.def("reset_stats", &gemforge::reset_stats);
+  m.def("gemm_tuning", &gemforge::gemm::tuning::set_enabled);
+  m.def("gemm_tuning_enabled", &gemforge::gemm::tuning::enabled);
+  m.def("set_gemm_table_dirs", &gemforge::gemm::tuning::set_dirs);
+  m.def("device_slug", &gemforge::gemm::tuning::slug);
 }

@@ -13,6 +13,8 @@ PyTorch's own kernels.
 from __future__ import annotations
 
 import contextlib
+import os
+import pathlib
 from collections import Counter
 from typing import Iterable, Iterator, NamedTuple, Optional
 
@@ -23,10 +25,31 @@ from . import _C
 __all__ = [
     "enable", "disable", "is_enabled", "use_gems", "registered_ops", "enabled_ops",
     "available_backends", "stats", "fallbacks", "reset_stats", "record_stats", "collect_stats",
-    "__version__",
+    "gemm_tuning", "gemm_cache_dir", "__version__",
 ]
 
 __version__ = _C.version()
+
+
+def gemm_cache_dir() -> pathlib.Path:
+    """Where GEMM tuning keeps what it measured: $GEMFORGE_CACHE_DIR, else ~/.cache/gemforge."""
+    return pathlib.Path(os.environ.get("GEMFORGE_CACHE_DIR") or pathlib.Path.home() / ".cache" / "gemforge")
+
+
+# GEMM algorithm tables: the ones shipped for known cards, then the user's own cache.
+_C.set_gemm_table_dirs([str(pathlib.Path(__file__).parent / "tuned")], str(gemm_cache_dir()))
+
+
+def gemm_tuning(on: bool = True) -> None:
+    """Time cuBLASLt's candidate algorithms at each new GEMM problem's first call (that call
+    synchronises the device) and keep the fastest, also in gemm_cache_dir() for the next
+    process. Off by default (GEMFORGE_GEMM_TUNE=1 turns it on): without it a problem runs the
+    algorithm a table names, else the heuristic's first."""
+    _C.gemm_tuning(bool(on))
+
+
+if os.environ.get("GEMFORGE_GEMM_TUNE", "") not in ("", "0"):
+    gemm_tuning(True)
 
 
 class OpInfo(NamedTuple):

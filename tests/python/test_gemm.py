@@ -497,3 +497,41 @@ def test_rows():
         assert row.family == "matmul_blas" and list(row.backends) == ["cuda"], (name, row.backends)
     for composite, target in [("linear", "addmm"), ("matmul", "mm")]:
         assert served[full_name(composite)].via == target
+
+
+# ---- runtime selection: tuning tables ---------------------------------------------------------
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="GEMM tuning picks among cuBLASLt's algorithms (cuda)")
+def test_tuning_writes_a_table_and_keeps_results_exact(tmp_path):
+    """With tuning on, a new problem's first call times the candidates into scratch memory: the
+    result (also of an in-place addmm_, whose output is its input) stays right, and the cache
+    file gets the problem."""
+    a = make((96, 200), torch.bfloat16)
+    b = make((200, 72), torch.bfloat16)
+    c = make((96, 72), torch.bfloat16)
+    gemforge._C.set_gemm_table_dirs([], str(tmp_path))
+    gemforge.gemm_tuning(True)
+    try:
+        with gemforge.use_gems():
+            a2, b2 = a[:, :199], b[:199]  # a problem no earlier call planned
+            tuned = torch.mm(a2, b2)
+            inplace = c.clone()
+            inplace.addmm_(a[:, :199], b[:199], beta=0.5)
+        torch.testing.assert_close(tuned, torch.mm(a2.double(), b2.double()).bfloat16(),
+                                   rtol=2e-2, atol=2e-2)
+        reference = (0.5 * c.double() + a[:, :199].double() @ b[:199].double()).bfloat16()
+        torch.testing.assert_close(inplace, reference, rtol=2e-2, atol=2e-2)
+    finally:
+        gemforge.gemm_tuning(False)
+        gemforge._C.set_gemm_table_dirs([], str(gemforge.gemm_cache_dir()))
+    name = f"gemm-{gemforge._C.device_slug(torch.cuda.get_device_name())}.txt"
+    lines = (tmp_path / name).read_text().splitlines()
+    assert lines[0].startswith("# gemforge gemm table, cublasLt ")
+    entries = [line.split() for line in lines[1:]]
+    assert entries and all(len(e) == 13 and 0 <= int(e[-1]) < 8 for e in entries)
+    assert any(e[1:4] == ["72", "96", "199"] for e in entries), entries  # D^T = B^T A^T: m=72, n=96
+
+
+def test_device_slug():
+    assert gemforge._C.device_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert gemforge._C.device_slug("  NVIDIA  H200 ") == "nvidia-h200"

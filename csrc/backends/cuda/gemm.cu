@@ -2,20 +2,26 @@
 // handle, workspace and current stream. Host code only.
 //
 // Host cost is the point for small shapes: the matmul descriptor, the matrix layouts and the
-// heuristic's first algorithm are built once per distinct problem (shapes, leading dims,
-// transposes, batch strides, dtype, compute mode, epilogue, pointer alignments) and kept in a
-// small map; a call then costs a key, a lookup and cublasLtMatmul.
+// chosen algorithm are built once per distinct problem (shapes, leading dims, transposes, batch
+// strides, dtype, compute mode, epilogue, pointer alignments) and kept in a small map; a call
+// then costs a key, a lookup and cublasLtMatmul. The algorithm is the heuristic's first unless a
+// tuning table (engine/gemm_tuning.h) names a faster one of its candidates.
 #include "backends/gemm.h"
+#include "engine/gemm_tuning.h"
 
 #include <ATen/cuda/CUDAContextLight.h>
 #include <ATen/cuda/Exceptions.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cublasLt.h>
 
 #include <array>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 namespace gemforge::gemm {
@@ -47,7 +53,7 @@ uint32_t log2_of(uint32_t a) {
 // Everything the descriptor, the layouts and the algorithm depend on. Plain int64 words: no
 // padding, equality by memcmp.
 struct Key {
-  std::array<int64_t, 12> w;
+  tuning::Key w;
   bool operator==(const Key& o) const { return std::memcmp(w.data(), o.w.data(), sizeof(w)) == 0; }
 };
 struct KeyHash {
@@ -137,10 +143,73 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
   return layout;
 }
 
-// The descriptor, layouts and the heuristic's first algorithm for p (its pointers only tell
-// the heuristic their alignment).
-std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, cublasLtHandle_t handle,
-                                size_t workspace_bytes) {
+std::string device_slug(int device) {
+  static std::mutex mutex;
+  static std::map<int, std::string> slugs;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = slugs.find(device);
+  if (it != slugs.end()) return it->second;
+  cudaDeviceProp prop{};
+  C10_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return slugs[device] = tuning::slug(prop.name);
+}
+
+// Tuning: the index of the fastest of the heuristic's `count` candidates for p, timed on the
+// current stream into a scratch copy of D (the user's D, which may also be C, stays untouched).
+// Each timed run starts with a cold L2, as a model's GEMMs do (their weights are not in cache),
+// so skinny memory-bound shapes pick the algorithm that streams best. Another candidate must
+// beat the heuristic's first by kMargin to replace it: timing noise must not pick the winner.
+// Synchronises the device; runs once per problem.
+int fastest(const Problem& p, const Plan& plan, const cublasLtMatmulHeuristicResult_t* found,
+            int count, cublasLtHandle_t handle, size_t workspace_bytes) {
+  constexpr int kRuns = 5;
+  constexpr float kMargin = 0.97f;
+  constexpr size_t kFlushBytes = size_t(256) << 20;  // well past any L2 so far (H100: 50 MB)
+  const size_t elem = p.dtype == ScalarType::Float ? 4 : 2;
+  const size_t d_elems = size_t((p.batch - 1) * p.d_batch_stride + (p.n - 1) * p.ldd + p.m);
+  auto& allocator = *c10::cuda::CUDACachingAllocator::get();
+  c10::DataPtr scratch = allocator.allocate(d_elems * elem);
+  c10::DataPtr flush = allocator.allocate(kFlushBytes);
+  void* workspace = at::cuda::getCUDABlasLtWorkspace();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.device).stream();
+  const float alpha = p.alpha, beta = p.beta;
+  const void* c = p.c ? p.c : p.d;  // read only: the scratch D is written
+  std::array<cudaEvent_t, 2 * kRuns> events{};
+  for (auto& e : events) C10_CUDA_CHECK(cudaEventCreate(&e));
+  int best = 0;
+  float best_ms = std::numeric_limits<float>::infinity(), first_ms = best_ms;
+  for (int i = 0; i < count; ++i) {
+    if (found[i].state != CUBLAS_STATUS_SUCCESS || found[i].workspaceSize > workspace_bytes) continue;
+    auto run = [&] {
+      return cublasLtMatmul(handle, plan.desc, &alpha, p.a.data, plan.a, p.b.data, plan.b, &beta,
+                            c, plan.d, scratch.get(), plan.d, &found[i].algo, workspace,
+                            workspace_bytes, stream);
+    };
+    if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate that cannot run is no candidate
+    for (int r = 0; r < kRuns; ++r) {
+      C10_CUDA_CHECK(cudaMemsetAsync(flush.get(), r, kFlushBytes, stream));
+      C10_CUDA_CHECK(cudaEventRecord(events[2 * r], stream));
+      run();
+      C10_CUDA_CHECK(cudaEventRecord(events[2 * r + 1], stream));
+    }
+    C10_CUDA_CHECK(cudaEventSynchronize(events.back()));
+    float total = 0;
+    for (int r = 0; r < kRuns; ++r) {
+      float ms = 0;
+      C10_CUDA_CHECK(cudaEventElapsedTime(&ms, events[2 * r], events[2 * r + 1]));
+      total += ms;
+    }
+    if (i == 0) first_ms = total;
+    if (total < best_ms) best_ms = total, best = i;
+  }
+  for (auto& e : events) C10_CUDA_CHECK(cudaEventDestroy(e));
+  return best_ms < kMargin * first_ms ? best : 0;
+}
+
+// The descriptor, layouts and the chosen algorithm for p (its pointers tell the heuristic their
+// alignment; tuning reads them).
+std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, const Key& key,
+                                cublasLtHandle_t handle, size_t workspace_bytes) {
   auto plan = std::make_unique<Plan>();
   const cudaDataType_t type = cuda_type(p.dtype);
   TORCH_CUDABLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute.type, CUDA_R_32F));
@@ -169,12 +238,24 @@ std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, cublas
   set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment(p.c ? p.c : p.d));
   set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment(p.d));
 
-  cublasLtMatmulHeuristicResult_t found{};
+  std::array<cublasLtMatmulHeuristicResult_t, tuning::kCandidates> found{};
   int count = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, 1, &found, &count);
-  plan->ok = status == CUBLAS_STATUS_SUCCESS && count > 0 && found.state == CUBLAS_STATUS_SUCCESS;
-  if (plan->ok) plan->algo = found.algo;
+      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, tuning::kCandidates,
+      found.data(), &count);
+  plan->ok = status == CUBLAS_STATUS_SUCCESS && count > 0 && found[0].state == CUBLAS_STATUS_SUCCESS;
+  if (!plan->ok) return plan;
+
+  int choice = 0;
+  const std::string device = device_slug(p.device);
+  const size_t version = cublasLtGetVersion();
+  if (auto tuned = tuning::lookup(device, version, key.w); tuned && *tuned < count) {
+    choice = *tuned;
+  } else if (tuning::enabled() && count > 1 && p.m > 0 && p.n > 0) {
+    choice = fastest(p, *plan, found.data(), count, handle, workspace_bytes);
+    tuning::record(device, version, key.w, choice);
+  }
+  plan->algo = found[choice].algo;
   return plan;
 }
 
@@ -210,7 +291,7 @@ bool matmul_cuda(const Problem& p) {
       if (it != plans().end()) plan = it->second.get();
     }
     if (!plan) {
-      auto made = make_plan(p, compute, handle, workspace_bytes);
+      auto made = make_plan(p, compute, key, handle, workspace_bytes);
       std::lock_guard<std::mutex> lock(g_plans_mutex);
       auto& map = plans();
       auto it = map.find(key);  // another thread may have made it meanwhile
