@@ -1,6 +1,6 @@
 // Batch norm, training and eval, forward and backward: native_batch_norm (what F.batch_norm
-// reaches on the cpu, and on cuda where cudnn does not take it), _native_batch_norm_legit,
-// _batch_norm_with_update and their backward ops. The input is read as a dense [N, C, S]
+// reaches on the cpu, and on cuda where cudnn does not take it), cudnn_batch_norm (where it
+// does), _native_batch_norm_legit, _batch_norm_with_update and their backward ops. The input is read as a dense [N, C, S]
 // tensor; a channels_last input, a dtype or parameter mix torch does not accept, an empty input or
 // parameters of another size or device go to torch's kernel, which raises torch's errors.
 #include "backends/norm_stats.h"
@@ -8,6 +8,9 @@
 #include "ops/rows_common.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
+#ifdef GEMFORGE_WITH_CUDA
+#include <ATen/CUDAFunctions.h>
+#endif
 
 namespace gemforge::ops {
 namespace {
@@ -292,5 +295,53 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(
   return GF_FALLBACK(input, batch_norm_backward, grad_out, input, weight, running_mean, running_var, save_mean,
                      save_var, update, eps, output_mask, reserve)();
 }
+
+// torch's cuda kernel for a case we hand back (the rows are cuda-only: never reached in a build
+// without the cuda backend).
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_CUDA_TORCH(fn, ...) at::cuda::fn(__VA_ARGS__)
+#else
+#define GF_CUDA_TORCH(fn, ...) \
+  [&]() -> decltype(at::fn(__VA_ARGS__)) { TORCH_CHECK(false, #fn ": gemforge was built without cuda"); }()
+#endif
+
+// Served by the same kernels. The fourth result is cudnn's workspace; ours is empty, which is
+// how cudnn_batch_norm_backward tells the two forwards apart. Torch's autograd calls it in
+// training only (eval backward is native_batch_norm_backward).
+std::tuple<Tensor, Tensor, Tensor, Tensor> cudnn_batch_norm(const Tensor& input, const Tensor& weight,
+                                                            const std::optional<Tensor>& bias,
+                                                            const std::optional<Tensor>& running_mean,
+                                                            const std::optional<Tensor>& running_var, bool training,
+                                                            double exponential_average_factor, double epsilon) {
+  const auto pl = forward_plan(input, weight, get(bias), get(running_mean), get(running_var), training);
+  if (!pl) {
+    reg::note_fallback();
+    return GF_CUDA_TORCH(cudnn_batch_norm, input, weight, bias, running_mean, running_var, training,
+                         exponential_average_factor, epsilon);
+  }
+  auto [y, m, s] = forward(*pl, input, weight, get(bias), get(running_mean), get(running_var), training,
+                           exponential_average_factor, epsilon);
+  return {y, m, s, at::empty({0}, input.options().dtype(at::kByte))};
+}
+
+std::tuple<Tensor, Tensor, Tensor> cudnn_batch_norm_backward(
+    const Tensor& input, const Tensor& grad_output, const Tensor& weight, const std::optional<Tensor>& running_mean,
+    const std::optional<Tensor>& running_var, const std::optional<Tensor>& save_mean,
+    const std::optional<Tensor>& save_var, double epsilon, const Tensor& reserve) {
+  if (reserve.defined() && reserve.numel() > 0) {  // cudnn's own forward ran: cudnn's backward
+    reg::note_fallback();
+    return GF_CUDA_TORCH(cudnn_batch_norm_backward, input, grad_output, weight, running_mean, running_var,
+                         save_mean, save_var, epsilon, reserve);
+  }
+  bool served = false;
+  auto result = backward(grad_output, input, weight, get(running_mean), get(running_var), get(save_mean),
+                         get(save_var), true, epsilon, {true, true, true}, &served);
+  if (served) return result;
+  // Our forward's saved statistics (mean, 1/std) are native batch norm's: its backward takes them.
+  reg::note_fallback();
+  return GF_CUDA_TORCH(native_batch_norm_backward, grad_output, input, weight, running_mean, running_var,
+                       save_mean, save_var, true, epsilon, {true, true, true});
+}
+#undef GF_CUDA_TORCH
 
 }  // namespace gemforge::ops

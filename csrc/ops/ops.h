@@ -636,6 +636,16 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(
     const std::optional<Tensor>& running_var, const std::optional<Tensor>& save_mean,
     const std::optional<Tensor>& save_var, bool update, double eps, std::array<bool, 3> output_mask,
     const Tensor& reserve);
+// cuda only: what F.batch_norm reaches on cuda when cudnn takes it (fp32/fp16 inputs of 3+ dims)
+std::tuple<Tensor, Tensor, Tensor, Tensor> cudnn_batch_norm(const Tensor& input, const Tensor& weight,
+                                                            const std::optional<Tensor>& bias,
+                                                            const std::optional<Tensor>& running_mean,
+                                                            const std::optional<Tensor>& running_var, bool training,
+                                                            double exponential_average_factor, double epsilon);
+std::tuple<Tensor, Tensor, Tensor> cudnn_batch_norm_backward(
+    const Tensor& input, const Tensor& grad_output, const Tensor& weight, const std::optional<Tensor>& running_mean,
+    const std::optional<Tensor>& running_var, const std::optional<Tensor>& save_mean,
+    const std::optional<Tensor>& save_var, double epsilon, const Tensor& reserve);
 std::tuple<Tensor, Tensor, Tensor> native_group_norm(const Tensor& input, const std::optional<Tensor>& weight,
                                                      const std::optional<Tensor>& bias, c10::SymInt N,
                                                      c10::SymInt C, c10::SymInt HxW, int64_t group, double eps);

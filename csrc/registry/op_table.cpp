@@ -942,9 +942,9 @@ const std::vector<OpRow>& op_table() {
 #undef GF_LOSS
 
       // ---- batch and group normalization ---------------------------------------------------------
-      // F.batch_norm reaches native_batch_norm (cpu; cuda where cudnn does not take it) and
-      // torch.export's _batch_norm_with_update; the functional/no_training forms are torch's
-      // composites of these. cudnn_batch_norm(_backward) stay torch's (cudnn's own kernels).
+      // F.batch_norm reaches native_batch_norm (cpu; cuda where cudnn does not take it),
+      // cudnn_batch_norm (cuda, fp32/fp16 of 3+ dims, cudnn on) and torch.export's
+      // _batch_norm_with_update; the functional/no_training forms are torch's composites of these.
       GF_OP("native_batch_norm", "norm", native_batch_norm, kBoth),
       GF_OP("native_batch_norm.out", "norm", native_batch_norm_out, kBoth),
       GF_OP("_native_batch_norm_legit", "norm", _native_batch_norm_legit, kBoth),
@@ -954,6 +954,8 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_batch_norm_with_update", "norm", _batch_norm_with_update, kBoth),
       GF_OP("_batch_norm_with_update.out", "norm", _batch_norm_with_update_out, kBoth),
       GF_OP("native_batch_norm_backward", "norm", native_batch_norm_backward, kBoth),
+      GF_OP("cudnn_batch_norm", "norm", cudnn_batch_norm, kCuda),
+      GF_OP("cudnn_batch_norm_backward", "norm", cudnn_batch_norm_backward, kCuda),
       GF_OP("batch_norm_backward", "norm", batch_norm_backward, kBoth),
       GF_VIA("batch_norm", "norm", "native_batch_norm"),
       GF_VIA("_batch_norm_impl_index", "norm", "native_batch_norm"),

@@ -308,3 +308,43 @@ def test_training_step():
     torch.testing.assert_close(mine[0], ref[0])
     for a, b in zip(mine[1] + mine[2], ref[1] + ref[2]):
         torch.testing.assert_close(a, b)
+
+
+# ---- cudnn_batch_norm: F.batch_norm on cuda with cudnn on (torch's default) -------------------
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="cudnn_batch_norm is a cuda op")
+@pytest.mark.parametrize("dtype,param_dtype", [(torch.float32, torch.float32), (torch.float16, torch.float32)],
+                         ids=["fp32", "fp16-fp32"])
+@pytest.mark.parametrize("shape", [(5, 3, 7), (2, 40, 33), (2, 3, 4, 5), (2, 3, 2, 3, 4)], ids=str)
+@pytest.mark.parametrize("training", [True, False])
+def test_cudnn_path(dtype, param_dtype, shape, training):
+    with torch.backends.cudnn.flags(enabled=True):
+        w, b, rm, rv = _params(shape[1], param_dtype, "both", stats=True)
+        x = make(shape, dtype)
+        check(_bn(training), [x, w, b, rm, rv], served="cudnn_batch_norm")
+        rm2, rv2 = rm.clone(), rv.clone()
+        inputs = [x.clone().requires_grad_(), w.clone().requires_grad_(), b.clone().requires_grad_()]
+        fn = lambda x, w, b: F.batch_norm(x, rm2.to(x.device) if x.is_cuda else rm2.cpu().double(),  # noqa: E731
+                                          rv2.to(x.device) if x.is_cuda else rv2.cpu().double(), w, b,
+                                          training=training)
+        served = ["cudnn_batch_norm", "cudnn_batch_norm_backward"] if training else \
+            ["cudnn_batch_norm", "native_batch_norm_backward"]
+        check_grads(fn, inputs, served=served)
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="cudnn_batch_norm is a cuda op")
+def test_cudnn_channels_last_goes_to_cudnn_and_back():
+    # channels_last is cudnn's own case: forward and backward both stay torch's, consistently
+    with torch.backends.cudnn.flags(enabled=True):
+        x = make((2, 8, 5, 5), torch.float32).to(memory_format=torch.channels_last).requires_grad_()
+        bn = nn.BatchNorm2d(8).to(DEVICE)
+        ref_bn = copy.deepcopy(bn)
+        with gemforge.use_gems():
+            y = bn(x)
+            y.square().sum().backward()
+        g = x.grad.clone()
+        x.grad = None
+        y_ref = ref_bn(x)
+        y_ref.square().sum().backward()
+        torch.testing.assert_close(y, y_ref)
+        torch.testing.assert_close(g, x.grad)
