@@ -18,6 +18,7 @@ import gemforge
 _OPS_BEGIN, _OPS_END = "<!-- ops-table:begin -->", "<!-- ops-table:end -->"
 _BENCH_BEGIN, _BENCH_END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 _COVERAGE_BEGIN, _COVERAGE_END = "<!-- coverage-table:begin -->", "<!-- coverage-table:end -->"
+_MODELS_BEGIN, _MODELS_END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 # The op list to cover (FlagGems' aten registrations), relative to the repository root.
 TSV = os.path.join("docs", "reference", "flaggems-aten-ops.tsv")
 
@@ -97,6 +98,19 @@ def bench_table(repo: str) -> str:
     return "\n\n".join(lines)
 
 
+def models_table(repo: str) -> str:
+    """Every models.md under benchmarks/results/ (python -m gemforge.models --out ...)."""
+    root = os.path.join(repo, "benchmarks", "results")
+    found = sorted(os.path.join(d, "models.md") for d, _, files in os.walk(root) if "models.md" in files)
+    if not found:
+        return "No model runs yet: `python -m gemforge.models --all` on a GPU machine."
+    parts = []
+    for path in found:
+        with open(path) as f:
+            parts.append(f"From `{os.path.relpath(path, repo)}`:\n\n" + f.read().strip())
+    return "\n\n".join(parts)
+
+
 def _replace(text: str, begin: str, end: str, body: str) -> str:
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
@@ -111,6 +125,7 @@ def update_readme(path: str) -> bool:
     repo = os.path.dirname(os.path.abspath(path))
     new = _replace(new, _COVERAGE_BEGIN, _COVERAGE_END, coverage_table(os.path.join(repo, TSV)))
     new = _replace(new, _BENCH_BEGIN, _BENCH_END, bench_table(repo))
+    new = _replace(new, _MODELS_BEGIN, _MODELS_END, models_table(repo))
     if new != old:
         with open(path, "w") as f:
             f.write(new)
