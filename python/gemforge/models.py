@@ -34,9 +34,10 @@ MODELS = ("bert", "llama", "llava")
 WORKLOADS = {"bert": ("infer", "train"), "llama": ("infer", "train", "generate"),
              "llava": ("infer", "train", "generate")}
 
-# Overloads that only make a new view or alias of their input: they launch nothing, and serving
-# them would only add host time (issue 7 leaves them to torch).
-_METADATA_ONLY = {"_unsafe_view", "_reshape_alias", "detach", "lift_fresh", "_to_copy.meta"}
+# Overloads that only make a new view or alias of their input, or only allocate: they launch
+# nothing, and serving them would only add host time (issue 7 leaves them to torch).
+_METADATA_ONLY = {"_unsafe_view", "_reshape_alias", "detach", "lift_fresh", "empty.memory_format",
+                  "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
 
 
 # ---- building the models -------------------------------------------------------------------------
@@ -257,6 +258,12 @@ def coverage(fn, device_type: str) -> Coverage:
     # The census sees the calls the model makes; a torch composite it calls (_to_copy, say) may
     # call gemforge's kernels inside (copy_): those count as the composite's, not as calls.
     cov.served = Counter({o: min(max(served[o], 0), n) for o, n in cov.calls.items()})
+    # torch's composite of an overload gemforge serves (ones_like -> fill_) runs gemforge's kernel:
+    # served, when that kernel ran in this workload.
+    via = {op.overload: op.via for op in gemforge.registered_ops() if op.via}
+    for o, n in cov.calls.items():
+        if not cov.served[o] and o in via and served[via[o]] > 0:
+            cov.served[o] = n
     cov.inner = sorted(o for o in served if served[o] > 0 and o not in cov.calls)
     if device_type == "cuda":
         served_bases = {o.split(".")[0] for o in cov.served if cov.served[o]}
