@@ -1,5 +1,5 @@
-// The dense GEMM family (matmul_blas) on cuda: mm, addmm, bmm, baddbmm, addbmm with their out=
-// and in-place forms, served through cuBLASLt (backends/cuda/gemm.cu) for fp16/bf16/fp32.
+// The dense GEMM family (matmul_blas) on cuda: mm, addmm, bmm, baddbmm, addbmm, addmv with their
+// out= and in-place forms, served through cuBLASLt (backends/cuda/gemm.cu) for fp16/bf16/fp32.
 //
 // torch's tensors are row-major, cuBLASLt is column-major: a matrix X with unit column stride
 // is X^T stored column-major, so C = A B is computed as C^T = B^T A^T and no operand is copied.
@@ -502,6 +502,64 @@ Tensor& addbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const 
   return addbmm_into(self, self, batch1, batch2, beta, alpha, [&](Tensor& o) {
     GF_BLAS_TORCH(addbmm_, o, batch1, batch2, beta, alpha);
   });
+}
+
+// ---- addmv (and mv, torch's composite of addmv_) ------------------------------------------------
+// A matrix-vector product is a GEMM with n = 1: the result (m) is read as (m, 1), vec as (k, 1).
+
+namespace {
+
+void check_addmv(const Tensor& self, const Tensor& mat, const Tensor& vec) {
+  TORCH_CHECK(mat.dim() == 2 && vec.dim() == 1 && self.dim() <= 1, "vector + matrix @ vector expected, got ",
+              self.dim(), ", ", mat.dim(), ", ", vec.dim());
+  TORCH_CHECK(mat.size(1) == vec.size(0) && (mat.size(0) == self.numel() || self.numel() == 1),
+              "size mismatch, got input (", self.dim() == 0 ? 1 : self.size(0), "), mat (", mat.size(0), "x",
+              mat.size(1), "), vec (", vec.size(0), ")");
+}
+
+// Mixed dtypes or devices go to torch, which raises its own error for them.
+bool addmv_served(const Tensor& self, const Tensor& mat, const Tensor& vec) {
+  return served(mat, mat, 1) && vec.scalar_type() == mat.scalar_type() &&
+         self.scalar_type() == mat.scalar_type() && vec.device() == mat.device() && self.device() == mat.device();
+}
+
+// out (m) = beta * self + alpha * mat @ vec; self is out itself (in place) or broadcasts to it.
+template <class Fallback>
+Tensor& addmv_into(Tensor& out, const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta,
+                   const Scalar& alpha, Fallback&& fallback) {
+  Tensor column = out.unsqueeze(1);                                          // (m, 1)
+  const Tensor self_column = self.is_same(out) ? column : self.reshape({-1, 1});  // (m, 1) or (1, 1)
+  gemm_into(column, self_column, mat, vec.unsqueeze(1), beta, alpha, [&](Tensor&) { fallback(out); });
+  return out;
+}
+
+}  // namespace
+
+Tensor addmv(const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta, const Scalar& alpha) {
+  check_addmv(self, mat, vec);
+  if (!addmv_served(self, mat, vec)) return GF_BLAS_FALLBACK(addmv, self, mat, vec, beta, alpha);
+  Tensor out = at::empty({mat.size(0)}, mat.options());
+  return addmv_into(out, self, mat, vec, beta, alpha,
+                    [&](Tensor& o) { GF_BLAS_TORCH(addmv_out, o, self, mat, vec, beta, alpha); });
+}
+
+Tensor& addmv_out(const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta,
+                  const Scalar& alpha, Tensor& out) {
+  check_addmv(self, mat, vec);
+  if (!addmv_served(self, mat, vec) || out.scalar_type() != mat.scalar_type() || out.device() != mat.device() ||
+      out.is_same(self))
+    return GF_BLAS_FALLBACK(addmv_out, out, self, mat, vec, beta, alpha);
+  at::native::resize_output(out, {mat.size(0)});
+  return addmv_into(out, self, mat, vec, beta, alpha,
+                    [&](Tensor& o) { GF_BLAS_TORCH(addmv_out, o, self, mat, vec, beta, alpha); });
+}
+
+Tensor& addmv_(Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta, const Scalar& alpha) {
+  check_addmv(self, mat, vec);
+  if (!addmv_served(self, mat, vec) || self.dim() != 1 || self.size(0) != mat.size(0))
+    return GF_BLAS_FALLBACK(addmv_, self, mat, vec, beta, alpha);
+  return addmv_into(self, self, mat, vec, beta, alpha,
+                    [&](Tensor& o) { GF_BLAS_TORCH(addmv_, o, mat, vec, beta, alpha); });
 }
 
 }  // namespace gemforge::ops

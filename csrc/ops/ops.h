@@ -719,5 +719,9 @@ Tensor& addbmm_out(const Tensor& self, const Tensor& batch1, const Tensor& batch
                    const Scalar& beta, const Scalar& alpha, Tensor& out);
 Tensor& addbmm_(Tensor& self, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
                 const Scalar& alpha);
+Tensor addmv(const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta, const Scalar& alpha);
+Tensor& addmv_out(const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta,
+                  const Scalar& alpha, Tensor& out);
+Tensor& addmv_(Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta, const Scalar& alpha);
 
 }  // namespace gemforge::ops

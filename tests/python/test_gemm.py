@@ -535,3 +535,65 @@ def test_tuning_writes_a_table_and_keeps_results_exact(tmp_path):
 def test_device_slug():
     assert gemforge._C.device_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert gemforge._C.device_slug("  NVIDIA  H200 ") == "nvidia-h200"
+
+
+# ---- addmv, mv ------------------------------------------------------------------------------
+
+MV_SHAPES = [(1, 1), (17, 33), (64, 1), (1, 64), (300, 129), (5, 0), (0, 5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("mk", MV_SHAPES, ids=str)
+def test_mv(dtype, mk):
+    m, k = mk
+    check_gemm(lambda a, v: torch.mv(a, v), [make((m, k), dtype), make((k,), dtype)], served="addmv_", k=k)
+    check_gemm(lambda a, v: a @ v, [make((m, k), dtype), make((k,), dtype)], served="addmv_", k=k)
+    out = make((m,), dtype)
+    check_gemm(lambda a, v, o: torch.mv(a, v, out=o), [make((m, k), dtype), make((k,), dtype), out],
+               served="addmv.out", k=k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("beta,alpha", BETA_ALPHA, ids=str)
+@pytest.mark.parametrize("self_shape", ["full", "one", "scalar"])
+def test_addmv(dtype, beta, alpha, self_shape):
+    m, k = 37, 70
+    self = make({"full": (m,), "one": (1,), "scalar": ()}[self_shape], dtype)
+    args = [self, make((m, k), dtype), make((k,), dtype)]
+    check_gemm(lambda s, a, v: torch.addmv(s, a, v, beta=beta, alpha=alpha), args, served="addmv", k=k)
+    check_gemm(lambda s, a, v, o: torch.addmv(s, a, v, beta=beta, alpha=alpha, out=o),
+               args + [make((3,), dtype)], served="addmv.out", k=k)  # out resized
+    if self_shape == "full":
+        check_gemm(lambda s, a, v: s.addmv_(a, v, beta=beta, alpha=alpha), args, served="addmv_", k=k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_addmv_layouts(dtype):
+    # transposed and strided matrices, a strided vector, a strided in-place self, beta 0 ignoring NaN
+    m, k = 40, 24
+    mt = make((k, m), dtype).t()
+    wide = make((m, 2 * k), dtype)[:, ::2]
+    vec2 = make((2 * k,), dtype)[::2]
+    check_gemm(lambda a, v: torch.mv(a, v), [mt, make((k,), dtype)], served="addmv_", k=k)
+    check_gemm(lambda a, v: torch.mv(a, v), [wide, vec2], served="addmv_", k=k)
+    check_gemm(lambda s, a, v: s.addmv_(a, v), [make((2 * m,), dtype)[::2], mt, vec2], served="addmv_", k=k)
+    nan = torch.full((m,), float("nan"), dtype=dtype, device=DEVICE)
+    got = check_gemm(lambda s, a, v: torch.addmv(s, a, v, beta=0), [nan, mt, vec2], served="addmv", k=k)
+    if got is not None:
+        assert not got.isnan().any()
+
+
+def test_addmv_errors():
+    dtype = torch.float32
+    cases = [
+        lambda: torch.addmv(make((5,), dtype), make((5, 4), dtype), make((3,), dtype)),
+        lambda: torch.addmv(make((5, 1), dtype), make((5, 4), dtype), make((4,), dtype)),
+        lambda: torch.mv(make((5, 4), dtype), make((4,), torch.float16)),
+        lambda: torch.mv(make((5,), dtype), make((5,), dtype)),
+        lambda: make((4,), dtype).addmv_(make((5, 4), dtype), make((4,), dtype)),
+    ]
+    for fn in cases:
+        err = raised(fn)
+        assert err is not None
+        with gemforge.use_gems(backends=[BACKEND]), quiet():
+            assert_same_error(err, raised(fn))
