@@ -82,6 +82,10 @@ def cases(setup):
                 yield _case("addmm", "linear+bias", dtype_name, (m, k, n),
                             _inputs(dev, dtype, (n,), (m, k), (n, k)),
                             lambda v: torch.addmm(v[0], v[1], v[2].t()), 1, m, k, n)
+        if setup.wants_op("mv") and dtype_name == "bf16":
+            for k, n in PROJECTIONS[dev][:3]:  # a decode step's matrix-vector products
+                yield _case("mv", "decode", dtype_name, (n, k, 1),
+                            _inputs(dev, dtype, (n, k), (k,)), lambda v: torch.mv(v[0], v[1]), 1, n, k, 1)
         if setup.wants_op("mm") and dtype_name == "bf16":
             s = HOST_SIZE
             yield _case("mm", "host per call", dtype_name, (s, s, s),
