@@ -2,6 +2,7 @@
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
 #include "ops/ops.h"
+#include "ops/random.h"
 #include "registry/registry.h"
 
 namespace gemforge::reg {
@@ -1026,6 +1027,81 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("matmul", "matmul_blas", "mm"),
       GF_VIA("matmul.out", "matmul_blas", "mm.out"),
 #undef GF_GEMM
+
+      // ---- random (issue 7) ----------------------------------------------------------------
+      // The in-place samplers; torch's factories and functional forms are composites of
+      // empty + these (rand, randn, randint, *_like, bernoulli, normal.float_float, ...).
+#define GF_RAND(overload, fn) GF_OP(overload, "random_dropout", fn, kBoth)
+#define GF_RAND_VIA(overload, via) GF_VIA(overload, "random_dropout", via)
+      GF_RAND("uniform_", uniform_),
+      GF_RAND("normal_", normal_),
+      GF_RAND("log_normal_", log_normal_),
+      GF_RAND("exponential_", exponential_),
+      GF_RAND("cauchy_", cauchy_),
+      GF_RAND("geometric_", geometric_),
+      GF_RAND("random_", random_),
+      GF_RAND("random_.from", random_from_),
+      GF_RAND("random_.to", random_to_),
+      GF_RAND("bernoulli_.float", bernoulli_float_),
+      GF_RAND("bernoulli_.Tensor", bernoulli_tensor_),
+      GF_RAND("bernoulli.out", bernoulli_out),
+      GF_RAND("normal.Tensor_Tensor", normal_tensor_tensor),
+      GF_RAND("normal.Tensor_float", normal_tensor_float),
+      GF_RAND("normal.float_Tensor", normal_float_tensor),
+      GF_RAND("normal.Tensor_Tensor_out", normal_tensor_tensor_out),
+      GF_RAND("normal.Tensor_float_out", normal_tensor_float_out),
+      GF_RAND("normal.float_Tensor_out", normal_float_tensor_out),
+      GF_RAND("native_dropout", native_dropout),
+      GF_RAND("native_dropout_backward", native_dropout_backward),
+      GF_OP("_masked_scale", "random_dropout", _masked_scale, kCuda),
+      GF_RAND_VIA("rand", "uniform_"),
+      GF_RAND_VIA("rand.generator", "uniform_"),
+      GF_RAND_VIA("rand_like", "uniform_"),
+      GF_RAND_VIA("uniform", "uniform_"),
+      GF_RAND_VIA("uniform.out", "uniform_"),
+      GF_RAND_VIA("randn", "normal_"),
+      GF_RAND_VIA("randn.generator", "normal_"),
+      GF_RAND_VIA("randn_like", "normal_"),
+      GF_RAND_VIA("normal.float_float", "normal_"),
+      GF_RAND_VIA("normal.float_float_out", "normal_"),
+      GF_RAND_VIA("normal.out", "normal_"),
+      GF_RAND_VIA("normal_functional", "normal_"),
+      GF_RAND_VIA("log_normal", "log_normal_"),
+      GF_RAND_VIA("exponential", "exponential_"),
+      GF_RAND_VIA("cauchy", "cauchy_"),
+      GF_RAND_VIA("geometric", "geometric_"),
+      GF_RAND_VIA("randint", "random_.from"),
+      GF_RAND_VIA("randint.generator", "random_.from"),
+      GF_RAND_VIA("randint.low", "random_.from"),
+      GF_RAND_VIA("randint_like", "random_.from"),
+      GF_RAND_VIA("randint_like.low_dtype", "random_.from"),
+      GF_RAND_VIA("random", "random_"),
+      GF_RAND_VIA("random.from", "random_.from"),
+      GF_RAND_VIA("random.to", "random_.to"),
+      GF_RAND_VIA("bernoulli", "bernoulli_.Tensor"),
+      GF_RAND_VIA("bernoulli.p", "bernoulli_.float"),
+      GF_RAND_VIA("bernoulli.Tensor", "bernoulli_.Tensor"),
+      GF_RAND_VIA("dropout", "native_dropout"),
+      GF_RAND_VIA("feature_dropout", "bernoulli_.float"),
+      GF_RAND_VIA("alpha_dropout", "bernoulli_.float"),
+      GF_RAND_VIA("feature_alpha_dropout", "bernoulli_.float"),
+      GF_RAND_VIA("bernoulli.float_out", "bernoulli_.float"),
+      GF_RAND_VIA("bernoulli.Tensor_out", "bernoulli_.Tensor"),
+      GF_RAND_VIA("exponential.out", "exponential_"),
+      GF_RAND_VIA("cauchy.out", "cauchy_"),
+      GF_RAND_VIA("log_normal.out", "log_normal_"),
+      GF_RAND_VIA("geometric.out", "geometric_"),
+      GF_RAND_VIA("random.out", "random_"),
+      GF_RAND_VIA("random.from_out", "random_.from"),
+      GF_RAND_VIA("random.to_out", "random_.to"),
+      GF_RAND_VIA("dropout_", "bernoulli_.float"),
+      GF_RAND_VIA("feature_dropout_", "bernoulli_.float"),
+      GF_RAND_VIA("alpha_dropout_", "bernoulli_.float"),
+      GF_RAND_VIA("rrelu_with_noise_backward", "mul.Tensor"),
+      GF_RAND_VIA("native_dropout.out", "native_dropout"),
+      GF_RAND_VIA("native_dropout_backward.out", "native_dropout_backward"),
+#undef GF_RAND_VIA
+#undef GF_RAND
 
   };
   return rows;
