@@ -3,6 +3,7 @@
 // from it (python -m gemforge.report ops).
 #include "ops/ops.h"
 #include "ops/random.h"
+#include "ops/sort.h"
 #include "registry/registry.h"
 
 namespace gemforge::reg {
@@ -1102,6 +1103,38 @@ const std::vector<OpRow>& op_table() {
       GF_RAND_VIA("native_dropout_backward.out", "native_dropout_backward"),
 #undef GF_RAND_VIA
 #undef GF_RAND
+      // ---- sort (issue 7) ----
+#define GF_SORT_OP(overload, fn) GF_OP(overload, "sort_topk_select", fn, kBoth)
+      GF_SORT_OP("sort", sort),
+      GF_SORT_OP("sort.stable", sort_stable),
+      GF_SORT_OP("sort.values", sort_values),
+      GF_SORT_OP("sort.values_stable", sort_values_stable),
+      GF_VIA("argsort", "sort_topk_select", "sort"),
+      GF_VIA("argsort.stable", "sort_topk_select", "sort.stable"),
+      GF_VIA("argsort.stable_out", "sort_topk_select", "sort.values_stable"),
+      GF_VIA("msort", "sort_topk_select", "sort"),
+      GF_VIA("msort.out", "sort_topk_select", "sort.values"),
+      GF_SORT_OP("topk", topk),
+      GF_SORT_OP("topk.values", topk_values),
+      GF_SORT_OP("kthvalue", kthvalue),
+      GF_SORT_OP("kthvalue.values", kthvalue_values),
+      GF_SORT_OP("median", median),
+      GF_SORT_OP("median.out", median_out),
+      GF_SORT_OP("median.dim", median_dim),
+      GF_SORT_OP("median.dim_values", median_dim_values),
+      GF_SORT_OP("nanmedian", nanmedian),
+      GF_SORT_OP("nanmedian.out", nanmedian_out),
+      GF_SORT_OP("nanmedian.dim", nanmedian_dim),
+      GF_SORT_OP("nanmedian.dim_values", nanmedian_dim_values),
+      GF_VIA("quantile", "sort_topk_select", "sort"),
+      GF_VIA("quantile.scalar", "sort_topk_select", "sort"),
+      GF_VIA("quantile.out", "sort_topk_select", "sort"),
+      GF_VIA("quantile.scalar_out", "sort_topk_select", "sort"),
+      GF_VIA("nanquantile", "sort_topk_select", "sort"),
+      GF_VIA("nanquantile.scalar", "sort_topk_select", "sort"),
+      GF_VIA("nanquantile.out", "sort_topk_select", "sort"),
+      GF_VIA("nanquantile.scalar_out", "sort_topk_select", "sort"),
+#undef GF_SORT_OP
 
   };
   return rows;

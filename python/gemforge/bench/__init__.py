@@ -9,6 +9,7 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, random, reduction, rows, scan_loss
+from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, sort
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -21,6 +22,7 @@ FAMILIES = [
     overhead.FAMILY,
     gemm.FAMILY,
     random.FAMILY,
+    sort.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
