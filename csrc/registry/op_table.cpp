@@ -1,6 +1,7 @@
 // THE registration table: every aten overload gemforge serves, its family, its backends and the
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
+#include "ops/advanced_index.h"
 #include "ops/ops.h"
 #include "ops/random.h"
 #include "ops/sort.h"
@@ -1135,6 +1136,36 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("nanquantile.out", "sort_topk_select", "sort"),
       GF_VIA("nanquantile.scalar_out", "sort_topk_select", "sort"),
 #undef GF_SORT_OP
+      // ---- advanced_index (issue 7) ----
+      GF_OP("masked_fill.Scalar", "index_scatter_gather", masked_fill_scalar, kBoth),
+      GF_OP("masked_fill.Tensor", "index_scatter_gather", masked_fill_tensor, kBoth),
+      GF_OP("masked_fill.Scalar_out", "index_scatter_gather", masked_fill_scalar_out, kBoth),
+      GF_OP("masked_fill.Tensor_out", "index_scatter_gather", masked_fill_tensor_out, kBoth),
+      GF_OP("masked_fill_.Scalar", "index_scatter_gather", masked_fill_scalar_, kBoth),
+      GF_OP("masked_fill_.Tensor", "index_scatter_gather", masked_fill_tensor_, kBoth),
+      GF_OP("masked_scatter", "index_scatter_gather", masked_scatter, kBoth),
+      GF_OP("masked_scatter_", "index_scatter_gather", masked_scatter_, kBoth),
+      GF_OP("masked_scatter_backward", "index_scatter_gather", masked_scatter_backward, kBoth),
+      GF_OP("masked_select", "sort_topk_select", masked_select, kBoth),
+      GF_OP("masked_select.out", "sort_topk_select", masked_select_out, kBoth),
+      GF_OP("nonzero", "sort_topk_select", nonzero, kBoth),
+      GF_OP("nonzero.out", "sort_topk_select", nonzero_out, kBoth),
+      GF_OP("nonzero_static", "sort_topk_select", nonzero_static, kBoth),
+      GF_OP("nonzero_static.out", "sort_topk_select", nonzero_static_out, kBoth),
+      GF_VIA("nonzero_numpy", "sort_topk_select", "nonzero"),
+      GF_OP("index.Tensor", "index_scatter_gather", index, kBoth),
+      GF_OP("index.Tensor_out", "index_scatter_gather", index_out, kBoth),
+      GF_OP("index_put", "index_scatter_gather", index_put, kBoth),
+      GF_OP("index_put_", "index_scatter_gather", index_put_, kBoth),
+      GF_OP("_index_put_impl_", "index_scatter_gather", _index_put_impl_, kBoth),
+      GF_OP("_unsafe_masked_index", "index_scatter_gather", _unsafe_masked_index, kBoth),
+      GF_OP("_unsafe_masked_index_put_accumulate", "index_scatter_gather", _unsafe_masked_index_put_accumulate, kBoth),
+      GF_OP("select_backward", "index_scatter_gather", select_backward, kBoth),
+      GF_OP("slice_backward", "index_scatter_gather", slice_backward, kBoth),
+      GF_OP("select_scatter", "index_scatter_gather", select_scatter, kBoth),
+      GF_OP("slice_scatter", "index_scatter_gather", slice_scatter, kBoth),
+      GF_OP("diagonal_scatter", "index_scatter_gather", diagonal_scatter, kBoth),
+      GF_OP("as_strided_scatter", "index_scatter_gather", as_strided_scatter, kBoth),
 
   };
   return rows;
