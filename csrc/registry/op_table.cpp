@@ -2,6 +2,7 @@
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
 #include "ops/ops.h"
+#include "ops/search.h"
 #include "registry/registry.h"
 
 namespace gemforge::reg {
@@ -1019,6 +1020,24 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("matmul", "matmul_blas", "mm"),
       GF_VIA("matmul.out", "matmul_blas", "mm.out"),
 #undef GF_GEMM
+
+      // ---- search (issue 7) ------------------------------------------------------------------
+#define GF_SEARCH_OP(overload, fn) GF_OP(overload, "sort_topk_select", fn, kBoth)
+      GF_SEARCH_OP("searchsorted.Tensor", searchsorted_tensor),
+      GF_SEARCH_OP("searchsorted.Tensor_out", searchsorted_tensor_out),
+      GF_SEARCH_OP("searchsorted.Scalar", searchsorted_scalar),
+      GF_SEARCH_OP("searchsorted.Scalar_out", searchsorted_scalar_out),
+      GF_SEARCH_OP("bucketize.Tensor", bucketize_tensor),
+      GF_SEARCH_OP("bucketize.Tensor_out", bucketize_tensor_out),
+      GF_SEARCH_OP("bucketize.Scalar", bucketize_scalar),
+      GF_SEARCH_OP("bucketize.Scalar_out", bucketize_scalar_out),
+      GF_SEARCH_OP("bincount", bincount),
+      GF_SEARCH_OP("bincount.out", bincount_out),
+      GF_SEARCH_OP("histc", histc),
+      GF_SEARCH_OP("histc.out", histc_out),
+      GF_SEARCH_OP("unique_consecutive", unique_consecutive),
+      GF_SEARCH_OP("unique_consecutive.out", unique_consecutive_out),
+#undef GF_SEARCH_OP
 
   };
   return rows;
