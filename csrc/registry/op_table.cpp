@@ -5,6 +5,7 @@
 #include "ops/ops.h"
 #include "ops/random.h"
 #include "ops/sort.h"
+#include "ops/search.h"
 #include "registry/registry.h"
 
 namespace gemforge::reg {
@@ -1166,6 +1167,23 @@ const std::vector<OpRow>& op_table() {
       GF_OP("slice_scatter", "index_scatter_gather", slice_scatter, kBoth),
       GF_OP("diagonal_scatter", "index_scatter_gather", diagonal_scatter, kBoth),
       GF_OP("as_strided_scatter", "index_scatter_gather", as_strided_scatter, kBoth),
+      // ---- search (issue 7) ------------------------------------------------------------------
+#define GF_SEARCH_OP(overload, fn) GF_OP(overload, "sort_topk_select", fn, kBoth)
+      GF_SEARCH_OP("searchsorted.Tensor", searchsorted_tensor),
+      GF_SEARCH_OP("searchsorted.Tensor_out", searchsorted_tensor_out),
+      GF_SEARCH_OP("searchsorted.Scalar", searchsorted_scalar),
+      GF_SEARCH_OP("searchsorted.Scalar_out", searchsorted_scalar_out),
+      GF_SEARCH_OP("bucketize.Tensor", bucketize_tensor),
+      GF_SEARCH_OP("bucketize.Tensor_out", bucketize_tensor_out),
+      GF_SEARCH_OP("bucketize.Scalar", bucketize_scalar),
+      GF_SEARCH_OP("bucketize.Scalar_out", bucketize_scalar_out),
+      GF_SEARCH_OP("bincount", bincount),
+      GF_SEARCH_OP("bincount.out", bincount_out),
+      GF_SEARCH_OP("histc", histc),
+      GF_SEARCH_OP("histc.out", histc_out),
+      GF_SEARCH_OP("unique_consecutive", unique_consecutive),
+      GF_SEARCH_OP("unique_consecutive.out", unique_consecutive_out),
+#undef GF_SEARCH_OP
 
   };
   return rows;

@@ -11,6 +11,7 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, random, reduction, rows, scan_loss
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, sort
 from . import advanced_index, batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
+from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, search
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -25,6 +26,7 @@ FAMILIES = [
     random.FAMILY,
     sort.FAMILY,
     advanced_index.FAMILY,
+    search.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
