@@ -2,6 +2,7 @@
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
 #include "ops/advanced_index.h"
+#include "ops/index.h"
 #include "ops/ops.h"
 #include "ops/random.h"
 #include "ops/sort.h"
@@ -1184,6 +1185,30 @@ const std::vector<OpRow>& op_table() {
       GF_SEARCH_OP("unique_consecutive", unique_consecutive),
       GF_SEARCH_OP("unique_consecutive.out", unique_consecutive_out),
 #undef GF_SEARCH_OP
+      // ---- index (issue 7) ----
+      GF_OP("index_select", "index_scatter_gather", index_select, kBoth),
+      GF_OP("index_select.out", "index_scatter_gather", index_select_out, kBoth),
+      GF_OP("gather", "index_scatter_gather", gather, kBoth),
+      GF_OP("gather.out", "index_scatter_gather", gather_out, kBoth),
+      GF_OP("scatter.src", "index_scatter_gather", scatter_src, kBoth),
+      GF_OP("scatter.value", "index_scatter_gather", scatter_value, kBoth),
+      GF_OP("scatter.src_out", "index_scatter_gather", scatter_src_out, kBoth),
+      GF_OP("scatter.value_out", "index_scatter_gather", scatter_value_out, kBoth),
+      GF_OP("scatter_.src", "index_scatter_gather", scatter_src_, kBoth),
+      GF_OP("scatter_.value", "index_scatter_gather", scatter_value_, kBoth),
+      GF_OP("scatter_add", "index_scatter_gather", scatter_add, kBoth),
+      GF_OP("scatter_add_", "index_scatter_gather", scatter_add_, kBoth),
+      GF_OP("scatter_add.out", "index_scatter_gather", scatter_add_out, kBoth),
+      GF_OP("index_add", "index_scatter_gather", index_add, kBoth),
+      GF_OP("index_add_", "index_scatter_gather", index_add_, kBoth),
+      GF_OP("index_add.out", "index_scatter_gather", index_add_out, kBoth),
+      GF_VIA("index_select_backward", "index_scatter_gather", "index_add_"),
+      GF_VIA("gather_backward", "index_scatter_gather", "scatter_add_"),
+      GF_OP("embedding", "embedding", embedding, kBoth),
+      GF_OP("embedding.out", "embedding", embedding_out, kBoth),
+      GF_OP("embedding_dense_backward", "embedding", embedding_dense_backward, kBoth),
+      GF_OP("embedding_dense_backward.out", "embedding", embedding_dense_backward_out, kBoth),
+      GF_VIA("embedding_backward", "embedding", "embedding_dense_backward"),
 
   };
   return rows;

@@ -12,6 +12,7 @@ from . import batch_group_norm, ceiling, gemm, overhead, pointwise, random, redu
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, sort
 from . import advanced_index, batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, search
+from . import batch_group_norm, ceiling, gemm, index, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -27,6 +28,7 @@ FAMILIES = [
     sort.FAMILY,
     advanced_index.FAMILY,
     search.FAMILY,
+    index.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]

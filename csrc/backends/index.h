@@ -1,0 +1,111 @@
+// The index family's work descriptions (index_select, embedding, gather, scatter_add, index_add,
+// embedding_dense_backward) and their launchers, one per backend (backends/cpu/index.cpp,
+// backends/cuda/index.cu). Data movement works on element sizes, not dtypes; only the adding
+// kernels dispatch on the dtype. No ATen: c10 types only.
+#pragma once
+
+#include "engine/dtypes.h"
+
+#include <c10/core/Scalar.h>
+
+#include <cstdint>
+
+namespace gemforge::index {
+
+// Dtypes the adding kernels serve (scatter_add, index_add, embedding_dense_backward); the rest
+// goes to torch's kernel.
+constexpr TypeSet kAddTypesCpu = kReal;
+constexpr TypeSet kAddTypesCuda = kFloating | bit(ScalarType::Int) | bit(ScalarType::Long);
+constexpr TypeSet kEmbeddingBackwardTypes = kFloating;
+
+// An index tensor's elements: int32 or int64, `stride` elements apart (1-d view).
+struct Indices {
+  const void* data;
+  bool is32;
+  int64_t numel, stride;
+};
+
+// Whole rows picked by an index: for every o < outer and k < index.numel,
+//   out[((o*K + k)*inner + (0..inner)] = src[o*src_outer + index[k]*src_dim + (0..inner)]
+// (index_select, embedding): out dense, src strides in elements, its inner run contiguous. An index
+// outside [0, n) raises on the cpu (torch's IndexError, or the RuntimeError of torch's dim-1 path
+// when `range_error`) and gives a zero row on cuda.
+struct Rows {
+  bool range_error;
+  int elem_size;
+  char* out;
+  const char* src;
+  Indices index;
+  int64_t outer, n, inner;
+  int64_t src_outer, src_dim;
+};
+
+// Whole rows added at an index (index_add): dst[o][index[k]][:] += alpha * src[o][k][:], same
+// layout rules as Rows with dst in the picked role.
+struct RowsAdd {
+  ScalarType dtype;
+  char* dst;
+  const char* src;
+  Indices index;
+  int64_t outer, n, inner;
+  int64_t dst_outer, dst_dim, src_outer, src_dim;
+  c10::Scalar alpha;
+  int64_t error_dim;  // the dim as the user gave it (for error messages)
+};
+
+// Element-wise along one dim (gather, scatter_add): the iteration runs over the index tensor's
+// shape (`ndim` dims, `size`); at coordinates c,
+//   gather:      plain[c] = picked[c with c[dim] -> index[c]]
+//   scatter_add: picked[c with c[dim] -> index[c]] += plain[c]
+//   scatter:     picked[c with c[dim] -> index[c]] = from_value ? value : plain[c]
+// picked's stride along the iteration dim `dim` is zero in `picked_stride`; its real stride and
+// size there are `picked_dim_stride` and `picked_dim_size`. Strides in elements.
+constexpr int kMaxDims = 8;
+struct Elems {
+  ScalarType dtype;
+  int elem_size;
+  int ndim;
+  int64_t numel;
+  int64_t size[kMaxDims];
+  int64_t index_stride[kMaxDims], plain_stride[kMaxDims], picked_stride[kMaxDims];
+  const void* index;
+  bool index32;
+  char* plain;    // gather: the output; scatter_add: the source
+  char* picked;   // gather: the input; scatter_add: the output
+  int64_t picked_dim_stride, picked_dim_size;
+  int dim;        // the iteration dim the index replaces (for error messages)
+  int64_t error_dim;  // the dim as the user gave it (for error messages)
+  bool from_value;    // scatter: every element is `value` (its bytes, the dtype's storage)
+  alignas(16) unsigned char value[16];
+};
+
+// embedding_dense_backward: grad_weight (num_weights, dim), zeroed by the caller, gets
+// grad[i] for every i with index[i] != padding_idx, scaled by 1/count(index[i]) when
+// scale_by_freq. grad is (n, dim) contiguous. cuda: deterministic (sorted indices, each row of
+// grad_weight summed in order by one thread).
+struct EmbeddingBackward {
+  ScalarType dtype;
+  char* grad_weight;
+  const char* grad;
+  Indices index;
+  int64_t num_weights, dim;
+  int64_t padding_idx;
+  bool scale_by_freq;
+};
+
+#define GF_INDEX_LAUNCHERS(dev)                        \
+  void gather_rows_##dev(const Rows& r);               \
+  void add_rows_##dev(const RowsAdd& r);               \
+  void gather_elems_##dev(const Elems& e);             \
+  void scatter_add_elems_##dev(const Elems& e);        \
+  void scatter_elems_##dev(const Elems& e);            \
+  void embedding_backward_##dev(const EmbeddingBackward& e);
+GF_INDEX_LAUNCHERS(cpu)
+GF_INDEX_LAUNCHERS(cuda)
+#undef GF_INDEX_LAUNCHERS
+
+template <class I> GF_HD int64_t load_index(const Indices& ix, int64_t k) {
+  return static_cast<int64_t>(static_cast<const I*>(ix.data)[k * ix.stride]);
+}
+
+}  // namespace gemforge::index

@@ -1,0 +1,129 @@
+"""Index family at LLM sizes: index_select of rows, gather along the last and the first dim,
+embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, scatter_add and
+index_add. bytes = each input read once (index included, table rows only as picked) + each
+output written once; the backward also writes the zeroed gradient table."""
+
+from __future__ import annotations
+
+import torch
+
+from .harness import DTYPES, Case, Family
+from .report import bandwidth_line
+
+FAMILY_NAME = "index"
+
+
+def _sizes(device, quick):
+    if device == "cuda" and not quick:
+        return {"vocab": 32000, "tokens": 8192, "hidden": 4096, "rows": (4096, 4096), "k": 2048,
+                "logits": (4096, 8192), "picks": 1024}
+    return {"vocab": 1000, "tokens": 256, "hidden": 256, "rows": (512, 512), "k": 256,
+            "logits": (256, 1024), "picks": 64}
+
+
+def cases(setup):
+    dev = setup.device
+    s = _sizes(dev, setup.quick)
+    aten = torch.ops.aten
+    vocab, tokens, hidden = s["vocab"], s["tokens"], s["hidden"]
+    rows, cols = s["rows"]
+    found = []
+    for dtype in ("bf16", "fp32"):
+        if not setup.wants_dtype(dtype):
+            continue
+        dt = DTYPES[dtype]
+        es = torch.empty((), dtype=dt).element_size()
+
+        def table(dt=dt):
+            return (torch.randn(vocab, hidden, device=dev).to(dt),
+                    torch.randint(0, vocab, (tokens,), device=dev))
+
+        if setup.wants_op("embedding"):
+            found.append(Case(family=FAMILY_NAME, op="embedding", name="forward", dtype=dtype,
+                              shape=f"{tokens}x{hidden}", make_inputs=table,
+                              run=lambda x: torch.nn.functional.embedding(x[1], x[0]),
+                              bytes=2 * tokens * hidden * es + tokens * 8))
+
+        if setup.wants_op("embedding_dense_backward"):
+            def grads(dt=dt):
+                return (torch.randn(tokens, hidden, device=dev).to(dt),
+                        torch.randint(0, vocab, (tokens,), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="embedding_dense_backward", name="", dtype=dtype,
+                              shape=f"{tokens}x{hidden}->{vocab}", make_inputs=grads,
+                              run=lambda x: aten.embedding_dense_backward(x[0], x[1], vocab, -1, False),
+                              bytes=tokens * hidden * es + tokens * 8 + vocab * hidden * es))
+
+        if setup.wants_op("index_select"):
+            def picked(dt=dt):
+                return (torch.randn(rows, cols, device=dev).to(dt),
+                        torch.randint(0, rows, (s["k"],), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="index_select", name="rows dim0", dtype=dtype,
+                              shape=f"{rows}x{cols} k{s['k']}", make_inputs=picked,
+                              run=lambda x: x[0].index_select(0, x[1]),
+                              bytes=2 * s["k"] * cols * es + s["k"] * 8))
+
+        if setup.wants_op("gather"):
+            n, c = s["logits"]
+
+            def last(dt=dt):
+                return (torch.randn(n, c, device=dev).to(dt),
+                        torch.randint(0, c, (n, c), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="gather", name="dim-1", dtype=dtype, shape=f"{n}x{c}",
+                              make_inputs=last, run=lambda x: x[0].gather(-1, x[1]),
+                              bytes=n * c * (2 * es + 8)))
+
+            def first(dt=dt):
+                return (torch.randn(n, c, device=dev).to(dt),
+                        torch.randint(0, n, (n, c), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="gather", name="dim0", dtype=dtype, shape=f"{n}x{c}",
+                              make_inputs=first, run=lambda x: x[0].gather(0, x[1]),
+                              bytes=n * c * (2 * es + 8)))
+
+            def top(dt=dt):  # a top-k style pick: few columns per row
+                return (torch.randn(n, c, device=dev).to(dt),
+                        torch.randint(0, c, (n, 8), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="gather", name="dim-1 k8", dtype=dtype, shape=f"{n}x{c}",
+                              make_inputs=top, run=lambda x: x[0].gather(-1, x[1]),
+                              bytes=n * 8 * (2 * es + 8)))
+
+        if setup.wants_op("scatter_add"):
+            n, c = s["logits"]
+
+            def scat(dt=dt):
+                return (torch.zeros(n, c, device=dev).to(dt),
+                        torch.randint(0, c, (n, c), device=dev),
+                        torch.randn(n, c, device=dev).to(dt))
+
+            found.append(Case(family=FAMILY_NAME, op="scatter_add", name="dim-1", dtype=dtype, shape=f"{n}x{c}",
+                              make_inputs=scat, run=lambda x: x[0].scatter_add(-1, x[1], x[2]),
+                              bytes=n * c * (3 * es + 8)))
+
+        if setup.wants_op("index_add"):
+            def iadd(dt=dt):
+                return (torch.zeros(vocab, hidden, device=dev).to(dt),
+                        torch.randint(0, vocab, (tokens,), device=dev),
+                        torch.randn(tokens, hidden, device=dev).to(dt))
+
+            found.append(Case(family=FAMILY_NAME, op="index_add_", name="rows", dtype=dtype,
+                              shape=f"{tokens}x{hidden}->{vocab}", make_inputs=iadd,
+                              run=lambda x: x[0].index_add_(0, x[1], x[2]),
+                              bytes=3 * tokens * hidden * es + tokens * 8))
+    yield from found
+
+
+def summarize(results, setup):
+    lines = []
+    for r in results:
+        c = r.case
+        if not r.speedup:
+            continue
+        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}", bandwidth_line(r)))
+    return lines
+
+
+FAMILY = Family(FAMILY_NAME, cases, summarize)
