@@ -1,6 +1,7 @@
 // THE registration table: every aten overload gemforge serves, its family, its backends and the
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
+#include "ops/movement.h"
 #include "ops/ops.h"
 #include "registry/registry.h"
 
@@ -1019,6 +1020,79 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("matmul", "matmul_blas", "mm"),
       GF_VIA("matmul.out", "matmul_blas", "mm.out"),
 #undef GF_GEMM
+
+      // ---- movement (issue 7) ----
+#define GF_MOVE(overload, fn) GF_OP(overload, "copy_shape_view", fn, kBoth)
+      GF_MOVE("cat", cat),
+      GF_MOVE("cat.out", cat_out),
+      GF_MOVE("stack", stack),
+      GF_MOVE("stack.out", stack_out),
+      GF_VIA("concat", "copy_shape_view", "cat"),
+      GF_VIA("concat.out", "copy_shape_view", "cat.out"),
+      GF_VIA("concatenate", "copy_shape_view", "cat"),
+      GF_VIA("concatenate.out", "copy_shape_view", "cat.out"),
+      GF_VIA("hstack", "copy_shape_view", "cat"),
+      GF_VIA("hstack.out", "copy_shape_view", "cat.out"),
+      GF_VIA("vstack", "copy_shape_view", "cat"),
+      GF_VIA("vstack.out", "copy_shape_view", "cat.out"),
+      GF_VIA("row_stack", "copy_shape_view", "cat"),
+      GF_VIA("row_stack.out", "copy_shape_view", "cat.out"),
+      GF_VIA("dstack", "copy_shape_view", "cat"),
+      GF_VIA("dstack.out", "copy_shape_view", "cat.out"),
+      GF_VIA("column_stack", "copy_shape_view", "cat"),
+      GF_VIA("column_stack.out", "copy_shape_view", "cat.out"),
+      GF_MOVE("_to_copy", to_copy),
+      GF_MOVE("_to_copy.out", to_copy_out),
+      GF_MOVE("clone", clone),
+      GF_MOVE("clone.out", clone_out),
+      GF_MOVE("view_copy", view_copy),
+      GF_MOVE("view_copy.out", view_copy_out),
+      GF_MOVE("view_copy.dtype", view_copy_dtype),
+      GF_MOVE("view_copy.dtype_out", view_copy_dtype_out),
+      GF_MOVE("permute_copy", permute_copy),
+      GF_MOVE("permute_copy.out", permute_copy_out),
+      GF_MOVE("t_copy", t_copy),
+      GF_MOVE("t_copy.out", t_copy_out),
+      GF_MOVE("expand_copy", expand_copy),
+      GF_MOVE("expand_copy.out", expand_copy_out),
+      GF_MOVE("unfold_copy", unfold_copy),
+      GF_MOVE("unfold_copy.out", unfold_copy_out),
+      GF_MOVE("alias_copy", alias_copy),
+      GF_MOVE("alias_copy.out", alias_copy_out),
+      GF_MOVE("detach_copy", detach_copy),
+      GF_MOVE("detach_copy.out", detach_copy_out),
+      GF_MOVE("lift_fresh_copy", lift_fresh_copy),
+      GF_MOVE("lift_fresh_copy.out", lift_fresh_copy_out),
+      GF_MOVE("squeeze_copy", squeeze_copy),
+      GF_MOVE("squeeze_copy.out", squeeze_copy_out),
+      GF_MOVE("squeeze_copy.dim", squeeze_copy_dim),
+      GF_MOVE("squeeze_copy.dim_out", squeeze_copy_dim_out),
+      GF_MOVE("squeeze_copy.dims", squeeze_copy_dims),
+      GF_MOVE("squeeze_copy.dims_out", squeeze_copy_dims_out),
+      GF_MOVE("unsqueeze_copy", unsqueeze_copy),
+      GF_MOVE("unsqueeze_copy.out", unsqueeze_copy_out),
+      GF_MOVE("transpose_copy.int", transpose_copy),
+      GF_MOVE("transpose_copy.int_out", transpose_copy_out),
+      GF_MOVE("diagonal_copy", diagonal_copy),
+      GF_MOVE("diagonal_copy.out", diagonal_copy_out),
+      GF_MOVE("select_copy.int", select_copy),
+      GF_MOVE("select_copy.int_out", select_copy_out),
+      GF_MOVE("slice_copy.Tensor", slice_copy),
+      GF_MOVE("slice_copy.Tensor_out", slice_copy_out),
+      GF_MOVE("as_strided_copy", as_strided_copy),
+      GF_MOVE("as_strided_copy.out", as_strided_copy_out),
+      GF_MOVE("_reshape_alias_copy", reshape_alias_copy),
+      GF_MOVE("_reshape_alias_copy.out", reshape_alias_copy_out),
+      GF_MOVE("view_as_real_copy", view_as_real_copy),
+      GF_MOVE("view_as_real_copy.out", view_as_real_copy_out),
+      GF_MOVE("view_as_complex_copy", view_as_complex_copy),
+      GF_MOVE("view_as_complex_copy.out", view_as_complex_copy_out),
+      GF_MOVE("narrow_copy", narrow_copy),
+      GF_MOVE("constant_pad_nd", constant_pad_nd),
+      GF_MOVE("constant_pad_nd.out", constant_pad_nd_out),
+      GF_MOVE("roll", roll),
+      GF_MOVE("roll.out", roll_out),
+#undef GF_MOVE
 
   };
   return rows;

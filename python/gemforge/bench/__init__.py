@@ -8,7 +8,7 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
+from . import batch_group_norm, ceiling, gemm, movement, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -20,6 +20,7 @@ FAMILIES = [
     batch_group_norm.FAMILY,
     overhead.FAMILY,
     gemm.FAMILY,
+    movement.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
