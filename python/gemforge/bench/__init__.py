@@ -13,6 +13,7 @@ from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, r
 from . import advanced_index, batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
 from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, search
 from . import batch_group_norm, ceiling, gemm, index, overhead, pointwise, reduction, rows, scan_loss
+from . import batch_group_norm, ceiling, gemm, movement, overhead, pointwise, reduction, rows, scan_loss
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -29,6 +30,7 @@ FAMILIES = [
     advanced_index.FAMILY,
     search.FAMILY,
     index.FAMILY,
+    movement.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]

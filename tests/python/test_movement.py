@@ -1,0 +1,458 @@
+"""Data movement: cat and stack (and the composites reaching them), _to_copy and clone, the
+*_copy ops that materialise a view, and roll.
+
+Pure moves compare bitwise with torch's own result (reference="exact"); casts too (both round
+the same way). Every dtype torch supports, non-contiguous inputs (transposed, sliced), empty
+and size-1 dims, 0-d where the op takes it, out= (resized, another dtype where torch casts), and
+torch's errors (same exception type).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gemforge
+from conftest import ALL_DTYPES, DEVICE, FLOATS, check, make, quiet, raised, assert_same_error
+
+MOVE_DTYPES = ALL_DTYPES  # bool, integers, floating, complex
+# Each source dtype is cast to these (the vector cast kernels' floating targets, and one each of
+# the others): the full matrix would cost a minute of CI.
+CAST_TARGETS = [torch.float16, torch.bfloat16, torch.float32, torch.bool]
+
+
+def transposed(shape, dtype):
+    """A non-contiguous tensor of `shape` (2-d or more): the last two dims swapped in memory."""
+    shape = tuple(shape)
+    return make(shape[:-2] + (shape[-1], shape[-2]), dtype).transpose(-1, -2)
+
+
+def sliced(shape, dtype):
+    """A non-contiguous tensor of `shape`: every other element of the last dim of a larger one."""
+    shape = tuple(shape)
+    return make(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
+
+
+# ---- cat ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_cat_dtypes(dtype):
+    check(lambda a, b, c: torch.cat([a, b, c], 1),
+          [make((3, 5), dtype), make((3, 2), dtype), transposed((3, 4), dtype)], served="cat",
+          reference="exact")
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 5), (2, 3, 4, 5)])
+def test_cat_every_dim(shape):
+    for dim in range(-len(shape), len(shape)):
+        parts = []
+        for n in (1, 2, 3):
+            s = list(shape)
+            s[dim] = n
+            parts.append(make(s, torch.float32))
+        check(lambda *p: torch.cat(list(p), dim), parts, served="cat", reference="exact")
+
+
+def test_cat_widths():
+    # rows of odd byte lengths and offsets: 1-, 2-, 4-, 8- and 16-byte accesses
+    for dtype in (torch.bool, torch.float16, torch.float32, torch.float64, torch.complex128):
+        for inner in (1, 3, 8, 33):
+            check(lambda a, b: torch.cat([a, b], 1), [make((4, inner), dtype), make((4, 2 * inner + 1), dtype)],
+                  served="cat", reference="exact")
+
+
+def test_cat_non_contiguous_and_mixed():
+    check(lambda a, b: torch.cat([a, b], 0), [transposed((4, 6), torch.float32), make((3, 6), torch.float32)],
+          served="cat", reference="exact")
+    check(lambda a, b: torch.cat([a, b], 1), [sliced((4, 6), torch.int64), transposed((4, 5), torch.int64)],
+          served="cat", reference="exact")
+    # mixed dtypes promote as torch does
+    check(lambda a, b: torch.cat([a, b], 1), [make((4, 6), torch.int32), make((4, 2), torch.float16)],
+          served="cat", reference="exact")
+    check(lambda a, b, c: torch.cat([a, b, c], 0),
+          [make((2, 3), torch.bool), make((1, 3), torch.uint8), make((2, 3), torch.bfloat16)],
+          served="cat", reference="exact")
+    check(lambda a, b: torch.cat([a, b], 0), [make((2, 3), torch.float32), make((2, 3), torch.complex64)],
+          served="cat", reference="exact")
+
+
+def test_cat_empty_and_legacy():
+    f32 = torch.float32
+    empty = torch.empty(0, device=DEVICE)
+    check(lambda e, a: torch.cat([e, a], 1), [empty, make((3, 4), f32)], served="cat", reference="exact")
+    check(lambda a, e, b: torch.cat([a, e, b], -1), [make((3, 4), f32), empty, make((3, 2), f32)],
+          served="cat", reference="exact")
+    check(lambda e, f: torch.cat([e, f], 0), [empty, empty.clone()], served="cat", reference="exact")
+    check(lambda e, f: torch.cat([e, f], 3), [empty, empty.clone()], served="cat", reference="exact")
+    check(lambda a, b: torch.cat([a, b], 0), [make((0, 4), f32), make((2, 4), f32)], served="cat",
+          reference="exact")
+    check(lambda a, b: torch.cat([a, b], 1), [make((0, 4), f32), make((0, 2), f32)], served="cat",
+          reference="exact")
+    check(lambda e, a: torch.cat([e, a], 0), [torch.empty(0, device=DEVICE, dtype=torch.int64), make((3,), f32)],
+          served="cat", reference="exact")
+    check(lambda a: torch.cat([a], 0), [make((5, 3), torch.int16)], served="cat", reference="exact")
+
+
+def test_cat_channels_last():
+    a = make((2, 3, 4, 5), torch.float32).to(memory_format=torch.channels_last)
+    b = make((2, 2, 4, 5), torch.float32).to(memory_format=torch.channels_last)
+    out = check(lambda x, y: torch.cat([x, y], 1), [a, b], served="cat", reference="exact")
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    check(lambda x, y: torch.cat([x, y], 1), [a, make((2, 2, 4, 5), torch.float32)], served="cat",
+          reference="exact")
+
+
+def test_cat_many():
+    parts = [make((2, i % 5 + 1, 3), torch.float16) for i in range(100)]  # more than one launch table
+    check(lambda *p: torch.cat(list(p), 1), parts, served="cat", reference="exact")
+
+
+def test_cat_out():
+    f32 = torch.float32
+    check(lambda a, b, o: torch.cat([a, b], 0, out=o), [make((2, 3), f32), make((4, 3), f32), make((0,), f32)],
+          served="cat.out", reference="exact")
+    check(lambda a, b, o: torch.cat([a, b], 1, out=o),
+          [make((2, 3), f32), make((2, 4), f32), make((2, 7), torch.float64)], served="cat.out", reference="exact")
+    check(lambda a, b, o: torch.cat([a, b], 1, out=o),
+          [make((2, 3), torch.int32), make((2, 4), torch.int32), transposed((2, 7), torch.int32)],
+          served="cat.out", reference="exact")
+    with quiet():  # a non-empty out of another shape: resized, with torch's warning
+        check(lambda a, b, o: torch.cat([a, b], 1, out=o),
+              [make((2, 3), f32), make((2, 4), f32), make((5, 5), f32)], served="cat.out", reference="exact")
+    # inputs that cannot be cast to out's dtype
+    check(lambda a, b, o: torch.cat([a, b], 0, out=o),
+          [make((2, 3), f32), make((2, 3), f32), make((0,), torch.int64)], served="cat.out")
+    # out overlapping an input
+    a = make((4, 3), f32)
+    check(lambda x, o: torch.cat([x[:2], x[2:]], 0, out=o), [a, a], served="cat.out")
+
+
+def test_cat_errors():
+    f32 = torch.float32
+    a, b = make((2, 3), f32), make((2, 4), f32)
+    cases = [
+        lambda: torch.cat([]),
+        lambda: torch.cat([a, b]),
+        lambda: torch.cat([a, b], dim=5),
+        lambda: torch.cat([a, a], dim=-3),
+        lambda: torch.cat([a, make((2, 3, 1), f32)]),
+        lambda: torch.cat([make((), f32), a]),
+        lambda: torch.cat([torch.empty(0, device=DEVICE), make((), f32)]),
+    ]
+    for fn in cases:
+        expected = raised(fn)
+        with gemforge.use_gems():
+            got = raised(fn)
+        assert_same_error(expected, got)
+        assert str(expected) == str(got)
+
+
+def test_cat_composites():
+    f32 = torch.float32
+    check(lambda a, b: torch.concat([a, b], 1), [make((2, 3), f32), make((2, 2), f32)], served="cat",
+          reference="exact")
+    check(lambda a, b: torch.concatenate([a, b], 0), [make((2, 3), f32), make((2, 3), f32)], served="cat",
+          reference="exact")
+    check(lambda a, b: torch.hstack([a, b]), [make((2, 3), f32), make((2, 3), f32)], served="cat",
+          reference="exact")
+    check(lambda a, b: torch.vstack([a, b]), [make((3,), f32), make((3,), f32)], served="cat",
+          reference="exact")
+    check(lambda a, b: torch.dstack([a, b]), [make((2, 3), f32), make((2, 3), f32)], served="cat",
+          reference="exact")
+
+
+def test_cat_autograd():
+    a = make((2, 3), torch.float32).requires_grad_()
+    b = make((2, 5), torch.float32).requires_grad_()
+    with gemforge.use_gems():
+        y = torch.cat([a, b], 1)
+        y.sum().backward()
+    assert torch.equal(a.grad, torch.ones_like(a)) and torch.equal(b.grad, torch.ones_like(b))
+
+
+# ---- stack --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_stack_dtypes(dtype):
+    check(lambda a, b: torch.stack([a, b], 1), [make((3, 5), dtype), make((3, 5), dtype)],
+          served="stack", reference="exact")
+
+
+def test_stack_dims():
+    for dim in (0, 1, 2, -1, -3):
+        check(lambda a, b: torch.stack([a, b], dim), [make((3, 5), torch.float16), make((3, 5), torch.float16)],
+              served="stack", reference="exact")
+
+
+def test_stack_layouts():
+    f32 = torch.float32
+    check(lambda a, b, c: torch.stack([a, b, c], 1),
+          [transposed((3, 4), f32), make((3, 4), f32), sliced((3, 4), f32)], served="stack", reference="exact")
+    check(lambda a, b: torch.stack([a, b], 0), [make((), f32), make((), f32)], served="stack",
+          reference="exact")
+    check(lambda a, b: torch.stack([a, b], 1), [make((0, 3), f32), make((0, 3), f32)], served="stack",
+          reference="exact")
+    check(lambda a, b: torch.stack([a, b], 0), [make((2, 3), torch.int64), make((2, 3), torch.float16)],
+          served="stack", reference="exact")
+    check(lambda a, b, o: torch.stack([a, b], 1, out=o), [make((2, 3), f32), make((2, 3), f32), make((0,), f32)],
+          served="stack.out", reference="exact")
+    check(lambda a, b, o: torch.stack([a, b], 2, out=o),
+          [make((2, 3), torch.int32), make((2, 3), torch.int32), make((2, 3, 2), torch.float64)],
+          served="stack.out", reference="exact")
+    check(lambda a, b, o: torch.stack([a, b], 0, out=o),
+          [make((2, 3), f32), make((2, 3), f32), make((0,), torch.int32)], served="stack.out")
+
+
+def test_stack_errors():
+    f32 = torch.float32
+    a = make((2, 3), f32)
+    for fn in [lambda: torch.stack([]), lambda: torch.stack([a, make((2, 4), f32)]),
+               lambda: torch.stack([a, a], 3), lambda: torch.stack([a, a], -4)]:
+        expected = raised(fn)
+        with gemforge.use_gems():
+            got = raised(fn)
+        assert_same_error(expected, got)
+        assert str(expected) == str(got)
+
+
+# ---- _to_copy and clone -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("src", MOVE_DTYPES)
+def test_to_copy_dtypes(src):
+    x = make((5, 33), src)
+    for dst in CAST_TARGETS:
+        with quiet():  # complex -> real warns
+            check(lambda t: t.to(dst), [x], served=None if dst == src else "_to_copy", reference="exact")
+
+
+def test_to_copy_layouts():
+    for make_input in (transposed, sliced):
+        x = make_input((6, 10), torch.bfloat16)
+        out = check(lambda t: t.to(torch.float32), [x], served="_to_copy", reference="exact")
+        assert out.stride() == torch.empty_like(x, dtype=torch.float32).stride()
+    x = make((2, 3, 4, 5), torch.float32)
+    check(lambda t: t.to(torch.float16, memory_format=torch.channels_last), [x], served="_to_copy",
+          reference="exact")
+    check(lambda t: torch.ops.aten._to_copy(t, dtype=torch.float64), [make((), torch.float32)],
+          served="_to_copy", reference="exact")
+    check(lambda t: torch.ops.aten._to_copy(t), [make((0, 3), torch.int8)], served="_to_copy",
+          reference="exact")
+    check(lambda t: t.to(device=t.device, dtype=torch.int32), [make((4,), torch.float32)], served="_to_copy",
+          reference="exact")
+    check(lambda t, o: torch.ops.aten._to_copy.out(t, out=o), [make((3, 4), torch.float16), make((0,), torch.float32)],
+          served="_to_copy.out", reference="exact")
+
+
+def test_to_copy_autograd():
+    x = make((3, 4), torch.float32).requires_grad_()
+    with gemforge.use_gems():
+        y = x.to(torch.float64)
+        (y * 2).sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, 2))
+
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_clone(dtype):
+    x = transposed((5, 8), dtype)
+    out = check(lambda t: t.clone(), [x], served="clone", reference="exact")
+    assert out.stride() == torch.empty_like(x).stride()
+    check(lambda t, o: torch.ops.aten.clone.out(t, out=o), [x, make((0,), dtype)], served="clone.out",
+          reference="exact")
+
+
+def test_clone_layouts():
+    f32 = torch.float32
+    for x in (make((), f32), make((0, 3), f32), make((7, 9), f32), sliced((3, 6), f32)):
+        out = check(lambda t: t.clone(), [x], served="clone", reference="exact")
+        assert out.stride() == torch.empty_like(x).stride()
+    check(lambda t: t.clone(memory_format=torch.contiguous_format), [transposed((5, 8), f32)],
+          served="clone", reference="exact")
+    check(lambda t, o: torch.ops.aten.clone.out(t, out=o), [make((3, 4), f32), make((0,), torch.float64)],
+          served="clone.out")
+    y = make((4, 4), f32)
+    check(lambda t: torch.ops.aten.clone.out(t, out=t[:2]), [y], served="clone.out", reference="exact")
+
+
+def test_clone_channels_last():
+    x = make((2, 3, 4, 5), torch.float16)
+    out = check(lambda t: t.clone(memory_format=torch.channels_last), [x], served="clone", reference="exact")
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    y = x.to(memory_format=torch.channels_last)
+    out = check(lambda t: t.clone(), [y], served="clone", reference="exact")
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_contiguous_reaches_clone():
+    check(lambda t: t.contiguous(), [transposed((8, 5), torch.float32)], served="clone", reference="exact")
+
+
+# ---- the *_copy ops -----------------------------------------------------------------------------
+
+A = torch.ops.aten
+# (overload, the call, its out= overload and call or None, input shape)
+VIEW_COPIES = [
+    ("view_copy", lambda t: A.view_copy(t, [4, 6]),
+     ("view_copy.out", lambda t, o: A.view_copy.out(t, [4, 6], out=o)), (2, 3, 4)),
+    ("view_copy.dtype", lambda t: A.view_copy.dtype(t, torch.int16),
+     ("view_copy.dtype_out", lambda t, o: A.view_copy.dtype_out(t, torch.int16, out=o)), (3, 4)),
+    ("permute_copy", lambda t: A.permute_copy(t, [2, 0, 1]),
+     ("permute_copy.out", lambda t, o: A.permute_copy.out(t, [2, 0, 1], out=o)), (2, 3, 4)),
+    ("t_copy", lambda t: A.t_copy(t), ("t_copy.out", lambda t, o: A.t_copy.out(t, out=o)), (3, 4)),
+    ("expand_copy", lambda t: A.expand_copy(t, [2, 3, 4]),
+     ("expand_copy.out", lambda t, o: A.expand_copy.out(t, [2, 3, 4], out=o)), (3, 1)),
+    ("unfold_copy", lambda t: A.unfold_copy(t, 1, 2, 1),
+     ("unfold_copy.out", lambda t, o: A.unfold_copy.out(t, 1, 2, 1, out=o)), (3, 5)),
+    ("alias_copy", lambda t: A.alias_copy(t), ("alias_copy.out", lambda t, o: A.alias_copy.out(t, out=o)), (3, 4)),
+    ("detach_copy", lambda t: A.detach_copy(t),
+     ("detach_copy.out", lambda t, o: A.detach_copy.out(t, out=o)), (3, 4)),
+    ("lift_fresh_copy", lambda t: A.lift_fresh_copy(t),
+     ("lift_fresh_copy.out", lambda t, o: A.lift_fresh_copy.out(t, out=o)), (3, 4)),
+    ("squeeze_copy", lambda t: A.squeeze_copy(t),
+     ("squeeze_copy.out", lambda t, o: A.squeeze_copy.out(t, out=o)), (3, 1, 4)),
+    ("squeeze_copy.dim", lambda t: A.squeeze_copy.dim(t, 1),
+     ("squeeze_copy.dim_out", lambda t, o: A.squeeze_copy.dim_out(t, 1, out=o)), (3, 1, 4)),
+    ("squeeze_copy.dims", lambda t: A.squeeze_copy.dims(t, [0, 1]),
+     ("squeeze_copy.dims_out", lambda t, o: A.squeeze_copy.dims_out(t, [0, 1], out=o)), (1, 1, 4)),
+    ("unsqueeze_copy", lambda t: A.unsqueeze_copy(t, -1),
+     ("unsqueeze_copy.out", lambda t, o: A.unsqueeze_copy.out(t, -1, out=o)), (3, 4)),
+    ("transpose_copy.int", lambda t: A.transpose_copy.int(t, 0, 1),
+     ("transpose_copy.int_out", lambda t, o: A.transpose_copy.int_out(t, 0, 1, out=o)), (3, 4)),
+    ("diagonal_copy", lambda t: A.diagonal_copy(t, 1, 0, 1),
+     ("diagonal_copy.out", lambda t, o: A.diagonal_copy.out(t, 1, 0, 1, out=o)), (4, 5)),
+    ("select_copy.int", lambda t: A.select_copy.int(t, 1, -1),
+     ("select_copy.int_out", lambda t, o: A.select_copy.int_out(t, 1, -1, out=o)), (3, 4)),
+    ("slice_copy.Tensor", lambda t: A.slice_copy.Tensor(t, 1, 1, 4, 2),
+     ("slice_copy.Tensor_out", lambda t, o: A.slice_copy.Tensor_out(t, 1, 1, 4, 2, out=o)), (3, 5)),
+    ("as_strided_copy", lambda t: A.as_strided_copy(t, [2, 2], [1, 2], 1),
+     ("as_strided_copy.out", lambda t, o: A.as_strided_copy.out(t, [2, 2], [1, 2], 1, out=o)), (3, 4)),
+    ("_reshape_alias_copy", lambda t: A._reshape_alias_copy(t, [4, 3], [3, 1]),
+     ("_reshape_alias_copy.out", lambda t, o: A._reshape_alias_copy.out(t, [4, 3], [3, 1], out=o)), (3, 4)),
+    ("narrow_copy", lambda t: A.narrow_copy(t, 0, 1, 2), None, (3, 4)),
+]
+
+
+@pytest.mark.parametrize("name,fn,out_form,shape", VIEW_COPIES, ids=[c[0] for c in VIEW_COPIES])
+def test_view_copies(name, fn, out_form, shape):
+    for dtype in (torch.float32, torch.complex64):
+        if name == "view_copy.dtype" and dtype is not torch.float32:
+            continue
+        check(fn, [make(shape, dtype)], served=name, reference="exact")
+    if name not in ("view_copy", "view_copy.dtype", "_reshape_alias_copy", "narrow_copy", "as_strided_copy"):
+        # a non-contiguous input
+        check(fn, [make(shape[::-1], torch.float16).permute(*range(len(shape) - 1, -1, -1))], served=name,
+              reference="exact")
+    if out_form is not None:
+        out_name, out_fn = out_form
+        check(out_fn, [make(shape, torch.bool), make((0,), torch.bool)], served=out_name, reference="exact")
+        if name in ("t_copy", "view_copy.dtype"):  # out of another dtype: torch raises
+            check(out_fn, [make(shape, torch.float32), make((0,), torch.float64)], served=out_name)
+
+
+def test_view_copy_reshapes():
+    # no view of a transposed tensor has this shape: torch's view_copy reshapes
+    check(lambda t: A.view_copy(t, [12]), [transposed((3, 4), torch.float32)], served="view_copy",
+          reference="exact")
+
+
+def test_view_as_real_complex_copy():
+    check(lambda t: A.view_as_real_copy(t), [make((3, 4), torch.complex64)], served="view_as_real_copy",
+          reference="exact")
+    check(lambda t: A.view_as_complex_copy(t), [make((3, 2), torch.float64)], served="view_as_complex_copy",
+          reference="exact")
+    check(lambda t, o: A.view_as_real_copy.out(t, out=o), [make((3, 4), torch.complex128), make((0,), torch.float64)],
+          served="view_as_real_copy.out", reference="exact")
+    check(lambda t, o: A.view_as_complex_copy.out(t, out=o), [make((3, 2), torch.float32), make((0,), torch.complex64)],
+          served="view_as_complex_copy.out", reference="exact")
+
+
+def test_view_copy_errors():
+    x = make((3, 4), torch.float32)
+    for fn in [lambda: A.view_copy(x, [5]), lambda: A.permute_copy(x, [0, 0]),
+               lambda: A.select_copy.int(x, 0, 5), lambda: A.narrow_copy(x, 0, 2, 5),
+               lambda: A.unsqueeze_copy(x, 4)]:
+        expected = raised(fn)
+        with gemforge.use_gems():
+            got = raised(fn)
+        assert_same_error(expected, got)
+
+
+# ---- roll ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_roll_dtypes(dtype):
+    check(lambda t: torch.roll(t, (1, -2), (0, 2)), [make((4, 5, 3), dtype)], served="roll", reference="exact")
+
+
+def test_roll_shifts():
+    x = make((4, 5, 3), torch.float16)
+    for shifts, dims in [(2, 0), (-1, 1), (7, -1), (3, None), ((1, 2, 3), (0, 1, 2))]:
+        fn = (lambda t, s=shifts: torch.roll(t, s)) if dims is None else \
+             (lambda t, s=shifts, d=dims: torch.roll(t, s, d))
+        check(fn, [x], served="roll", reference="exact")
+
+
+def test_roll_layouts():
+    f32 = torch.float32
+    check(lambda t: torch.roll(t, 3, 1), [transposed((5, 7), f32)], served="roll", reference="exact")
+    check(lambda t: torch.roll(t, 2), [sliced((3, 4), f32)], served="roll", reference="exact")
+    check(lambda t: torch.roll(t, 1), [make((), f32)], served="roll", reference="exact")
+    check(lambda t: torch.roll(t, 1, 0), [make((0, 3), f32)], served="roll", reference="exact")
+    check(lambda t: torch.roll(t, 0, 0), [make((6,), f32)], served="roll", reference="exact")
+    check(lambda t: torch.roll(t, 10, 0), [make((3, 1), f32)], served="roll", reference="exact")
+    check(lambda t, o: torch.ops.aten.roll.out(t, [2], [1], out=o), [make((3, 5), f32), make((0,), f32)],
+          served="roll.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.roll.out(t, [2], [1], out=o), [make((3, 5), f32), transposed((3, 5), f32)],
+          served="roll.out", reference="exact")
+
+
+def test_roll_errors():
+    x = make((3, 4), torch.float32)
+    for fn in [lambda: torch.roll(x, [], []), lambda: torch.roll(x, (1, 2), (0,)), lambda: torch.roll(x, 1, 2),
+               lambda: torch.roll(x, (1, 2))]:
+        expected = raised(fn)
+        with gemforge.use_gems():
+            got = raised(fn)
+        assert_same_error(expected, got)
+
+
+# ---- constant_pad_nd ----------------------------------------------------------------------------
+
+def _value(dtype):
+    return True if dtype is torch.bool else (complex(1, -2) if dtype.is_complex else 3)
+
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_constant_pad_dtypes(dtype):
+    v = _value(dtype)
+    check(lambda t: torch.constant_pad_nd(t, [1, 2], v), [make((3, 5), dtype)], served="constant_pad_nd",
+          reference="exact")
+
+
+def test_constant_pad_layouts():
+    f16 = torch.float16
+    pad = torch.constant_pad_nd
+    for p in ([1, 2], [0, 3], [2, 0, 1, 1], [1, 1, 0, 0, 2, 3], [-1, 2], [1, -2, -1, 3], [-1, -1], [0, 0],
+              [8, 8]):
+        check(lambda t, p=p: pad(t, p, -1.5), [make((4, 6, 8), f16)], served="constant_pad_nd", reference="exact")
+    check(lambda t: pad(t, [1, 2, 3, 4], 0.5), [transposed((5, 7), torch.float32)], served="constant_pad_nd",
+          reference="exact")
+    check(lambda t: pad(t, [2, 2], 0), [sliced((3, 4), torch.int32)], served="constant_pad_nd", reference="exact")
+    check(lambda t: pad(t, [1, 1], 7), [make((0, 3), torch.int64)], served="constant_pad_nd", reference="exact")
+    check(lambda t: pad(t, [1, 1, 1, 1], 7), [make((2, 3, 4, 5), torch.float32).to(memory_format=torch.channels_last)],
+          served="constant_pad_nd", reference="exact")
+    check(lambda t: pad(t, [], 7), [make((3,), torch.float32)], served="constant_pad_nd", reference="exact")
+    check(lambda t: torch.nn.functional.pad(t, (3, 1), value=2.0), [make((2, 5), torch.bfloat16)],
+          served="constant_pad_nd", reference="exact")
+    check(lambda t, o: torch.ops.aten.constant_pad_nd.out(t, [1, 1], 0, out=o), [make((2, 3), f16), make((0,), f16)],
+          served="constant_pad_nd.out", reference="exact")
+
+
+def test_constant_pad_errors():
+    x = make((3, 4), torch.float32)
+    for fn in [lambda: torch.constant_pad_nd(x, [1]), lambda: torch.constant_pad_nd(x, [1, 1, 1, 1, 1, 1]),
+               lambda: torch.constant_pad_nd(x, [-3, -2]),
+               lambda: torch.constant_pad_nd(make((3,), torch.int8), [1, 1], 1000)]:
+        expected = raised(fn)
+        with gemforge.use_gems():
+            got = raised(fn)
+        assert_same_error(expected, got)
