@@ -1107,6 +1107,7 @@ const std::vector<OpRow>& op_table() {
       GF_RAND_VIA("native_dropout_backward.out", "native_dropout_backward"),
 #undef GF_RAND_VIA
 #undef GF_RAND
+
       // ---- sort (issue 7) ----
 #define GF_SORT_OP(overload, fn) GF_OP(overload, "sort_topk_select", fn, kBoth)
       GF_SORT_OP("sort", sort),
@@ -1139,6 +1140,7 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("nanquantile.out", "sort_topk_select", "sort"),
       GF_VIA("nanquantile.scalar_out", "sort_topk_select", "sort"),
 #undef GF_SORT_OP
+
       // ---- advanced_index (issue 7) ----
       GF_OP("masked_fill.Scalar", "index_scatter_gather", masked_fill_scalar, kBoth),
       GF_OP("masked_fill.Tensor", "index_scatter_gather", masked_fill_tensor, kBoth),
@@ -1169,6 +1171,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("slice_scatter", "index_scatter_gather", slice_scatter, kBoth),
       GF_OP("diagonal_scatter", "index_scatter_gather", diagonal_scatter, kBoth),
       GF_OP("as_strided_scatter", "index_scatter_gather", as_strided_scatter, kBoth),
+
       // ---- search (issue 7) ------------------------------------------------------------------
 #define GF_SEARCH_OP(overload, fn) GF_OP(overload, "sort_topk_select", fn, kBoth)
       GF_SEARCH_OP("searchsorted.Tensor", searchsorted_tensor),
@@ -1186,6 +1189,7 @@ const std::vector<OpRow>& op_table() {
       GF_SEARCH_OP("unique_consecutive", unique_consecutive),
       GF_SEARCH_OP("unique_consecutive.out", unique_consecutive_out),
 #undef GF_SEARCH_OP
+
       // ---- index (issue 7) ----
       GF_OP("index_select", "index_scatter_gather", index_select, kBoth),
       GF_OP("index_select.out", "index_scatter_gather", index_select_out, kBoth),
@@ -1210,6 +1214,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("embedding_dense_backward", "embedding", embedding_dense_backward, kBoth),
       GF_OP("embedding_dense_backward.out", "embedding", embedding_dense_backward_out, kBoth),
       GF_VIA("embedding_backward", "embedding", "embedding_dense_backward"),
+
       // ---- movement (issue 7) ----
 #define GF_MOVE(overload, fn) GF_OP(overload, "copy_shape_view", fn, kBoth)
       GF_MOVE("cat", cat),

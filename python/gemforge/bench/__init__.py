@@ -8,12 +8,8 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import batch_group_norm, ceiling, gemm, overhead, pointwise, random, reduction, rows, scan_loss
-from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, sort
-from . import advanced_index, batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss
-from . import batch_group_norm, ceiling, gemm, overhead, pointwise, reduction, rows, scan_loss, search
-from . import batch_group_norm, ceiling, gemm, index, overhead, pointwise, reduction, rows, scan_loss
-from . import batch_group_norm, ceiling, gemm, movement, overhead, pointwise, reduction, rows, scan_loss
+from . import (advanced_index, batch_group_norm, ceiling, gemm, index, movement, overhead,
+               pointwise, random, reduction, rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
