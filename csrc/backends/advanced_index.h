@@ -87,7 +87,10 @@ struct Strided {
 // Predicate dtypes of nonzero.
 constexpr TypeSet kNonzeroTypes = kAll;
 // Dtypes index_put's accumulate adds on cuda (atomics); torch's kernel takes the rest.
-constexpr TypeSet kAccumulateTypesCuda = kFloating | bit(ScalarType::Int) | bit(ScalarType::Long);
+// fp16/bf16 are left to torch's sorted kernel: it sums duplicates in fp32, a 2-byte atomic
+// rounds after every add (measured on the H100: off by more than the dtype's tolerance).
+constexpr TypeSet kAccumulateTypesCuda =
+    bit(ScalarType::Float) | bit(ScalarType::Double) | bit(ScalarType::Int) | bit(ScalarType::Long);
 
 // cuda compaction: blocks of kTile elements; offsets (int64, blocks + 1 of them) hold each
 // block's first output row, offsets[blocks] the total.

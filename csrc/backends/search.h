@@ -17,7 +17,9 @@ constexpr TypeSet kSearchTypes = kReal;
 constexpr TypeSet kBincountTypes = kIntegral;
 // histc: torch's cpu kernel takes floating dtypes, its cuda kernel integers, float and double.
 constexpr TypeSet kHistcTypesCpu = kFloating;
-constexpr TypeSet kHistcTypesCuda = kIntegral | bit(ScalarType::Float) | bit(ScalarType::Double);
+// uint8 stays torch's: its range arithmetic with a negative min differs from ours.
+constexpr TypeSet kHistcTypesCuda =
+    (kIntegral & ~bit(ScalarType::Byte)) | bit(ScalarType::Float) | bit(ScalarType::Double);
 
 // out[i] = position of values[i] in its row of boundaries.
 struct Sorted {

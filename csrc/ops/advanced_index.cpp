@@ -625,7 +625,9 @@ Tensor nonzero(const Tensor& self) {
 Tensor& nonzero_static_out(const Tensor& self, c10::SymInt size, int64_t fill_value, Tensor& out) {
   const int64_t rows = size.expect_int();
   TORCH_CHECK(rows >= 0, "nonzero_static: 'size' must be an non-negative integer");
-  if (!nonzero_served(self) || out.scalar_type() != at::kLong || out.device() != self.device()) {
+  // cuda: torch's out= form lays out its result its own way (a (dim, size) shape seen on the
+  // H100), so torch's kernel serves it
+  if (!nonzero_served(self) || self.is_cuda() || out.scalar_type() != at::kLong || out.device() != self.device()) {
     return GF_ADV_FALLBACK(self, nonzero_static_outf, self, rows, fill_value, out);
   }
   return nonzero_into(self, out, rows, fill_value);

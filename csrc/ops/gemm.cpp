@@ -237,7 +237,9 @@ Tensor& gemm_into(Tensor& out, const Tensor& self, const Tensor& mat1, const Ten
   if (out.numel() == 0) return out;
   const bool inplace = self.defined() && self.is_same(out);
   const bool beta_zero = !self.defined() || beta.toComplexDouble() == 0.0;
-  if (mat1.size(-1) == 0) {  // K == 0: beta * self; beta == 0 ignores self (NaN included)
+  // K == 0, or alpha == 0 (BLAS then reads neither matrix): beta * self; beta == 0 ignores self
+  // (NaN included)
+  if (mat1.size(-1) == 0 || alpha.toComplexDouble() == 0.0) {
     if (beta_zero) return out.zero_();
     if (!inplace) out.copy_(self.expand(out.sizes()));
     return out.mul_(beta);
@@ -546,8 +548,10 @@ Tensor addmv(const Tensor& self, const Tensor& mat, const Tensor& vec, const Sca
 Tensor& addmv_out(const Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar& beta,
                   const Scalar& alpha, Tensor& out) {
   check_addmv(self, mat, vec);
+  // out may be self: mv.out is torch's addmv_out(out, out, mat, vec, 0, 1)
+  const bool out_is_self = out.is_same(self);
   if (!addmv_served(self, mat, vec) || out.scalar_type() != mat.scalar_type() || out.device() != mat.device() ||
-      out.is_same(self))
+      (out_is_self && (out.dim() != 1 || out.size(0) != mat.size(0)) && beta.toComplexDouble() != 0.0))
     return GF_BLAS_FALLBACK(addmv_out, out, self, mat, vec, beta, alpha);
   at::native::resize_output(out, {mat.size(0)});
   return addmv_into(out, self, mat, vec, beta, alpha,

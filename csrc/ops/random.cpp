@@ -360,12 +360,15 @@ std::optional<Tensor> masked_scale(const Tensor& input, const Tensor& mask_in, d
       mask_in.device() != input.device() || !mask_in.sizes().equals(input.sizes())) {
     return std::nullopt;
   }
-  const Tensor in = dense(input) ? input : input.contiguous();
-  Tensor out = at::empty_like(in);
+  // The result's layout as torch's: its cuda kernel takes the input's suggested memory format
+  // (a transposed matrix gives a contiguous result), its cpu one the input's layout. The input
+  // and the mask are read in that layout.
+  Tensor out = input.is_cuda() ? at::empty_like(input, input.suggest_memory_format()) : at::empty_like(input);
   if (out.numel() == 0) return out;
-  if (out.strides() != in.strides()) return std::nullopt;
-  // The mask in the input's layout.
-  const Tensor mask = mask_in.strides() == in.strides() ? mask_in : at::empty_like(in, mask_in.options()).copy_(mask_in);
+  if (!dense(out)) return std::nullopt;
+  const Tensor in = input.strides() == out.strides() ? input : at::empty_like(out).copy_(input);
+  const Tensor mask =
+      mask_in.strides() == out.strides() ? mask_in : at::empty_like(out, mask_in.options()).copy_(mask_in);
   OnDevice on(in);
   GF_RANDOM(in, masked_scale, random::MaskedScale{in.scalar_type(), in.const_data_ptr(),
                                                   static_cast<const uint8_t*>(mask.const_data_ptr()),

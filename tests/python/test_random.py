@@ -249,10 +249,13 @@ def test_bernoulli_bad_p():
     bad = torch.full((10,), 1.5)
     with torch_kernels():
         expected = [raised(lambda: t.clone().bernoulli_(p)) for p in (-0.1, 1.5)]
-        expected_tensor = raised(lambda: t.clone().bernoulli_(bad))
     for p, err in zip((-0.1, 1.5), expected):
         assert_same_error(err, raised(lambda: t.clone().bernoulli_(p)))
-    if DEVICE == "cpu":  # torch's cuda kernel asserts on the device instead
+    # a tensor p: torch's cuda kernel asserts on the device (that would end the process's CUDA
+    # context), so only the cpu compares errors
+    if DEVICE == "cpu":
+        with torch_kernels():
+            expected_tensor = raised(lambda: t.clone().bernoulli_(bad))
         assert_same_error(expected_tensor, raised(lambda: t.clone().bernoulli_(bad)))
 
 
@@ -504,7 +507,11 @@ def test_native_dropout_bad_p():
     x = make((10,), torch.float32)
     with torch_kernels():
         expected = raised(torch.native_dropout, x, 1.5, True)
-    assert_same_error(expected, raised(torch.native_dropout, x, 1.5, True))
+    got = raised(torch.native_dropout, x, 1.5, True)
+    if expected is None:  # torch's cuda kernel takes any p: so does ours
+        assert got is None, got
+    else:
+        assert_same_error(expected, got)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -66,6 +66,19 @@ def joined(fn, shape, part):
     return run
 
 
+# torch's cpu sort is stable and its cuda sort is not (and orders -0.0 before +0.0): indices
+# among equal values are compared with torch's on the cpu only; on cuda they must point at the
+# values, and a stable sort must keep equal values in index order.
+EXACT_TIES = DEVICE == "cpu"
+
+
+def assert_stable(values, indices):
+    """Along the last dim, equal neighbours (NaN equal to NaN) have increasing indices."""
+    v, i = values.cpu(), indices.cpu()
+    same = (v[..., 1:] == v[..., :-1]) | (v[..., 1:].isnan() & v[..., :-1].isnan())
+    assert bool((i[..., 1:] > i[..., :-1])[same].all()), "equal values out of index order"
+
+
 def gathered(x, dim, indices):
     """x's elements at indices along dim (0-d x: x)."""
     if x.dim() == 0:
@@ -129,9 +142,14 @@ def test_sort_special_values():
                       -0.0, 2.0, float("nan")], device=DEVICE)
     for descending in (False, True):
         fn = lambda t: torch.sort(t, stable=True, descending=descending)  # noqa: E731
-        check(lambda t: fn(t).indices, [x], served="sort.stable")
-        values = gems(lambda t: fn(t).values, x)
-        assert torch.equal(values.signbit(), fn(x).values.signbit())  # -0.0 keeps its sign
+        if EXACT_TIES:
+            check(lambda t: fn(t).indices, [x], served="sort.stable")
+            values = gems(lambda t: fn(t).values, x)
+            assert torch.equal(values.signbit(), fn(x).values.signbit())  # -0.0 keeps its sign
+        else:  # torch's cuda sort orders -0.0 before +0.0; ours keeps them tied, stable
+            values, indices = gems(fn, x)
+            assert_points_at(x, 0, values, indices)
+            assert_stable(values, indices)
 
 
 LONG_SHAPES = [(3, 600), (2, 4096), (3, 4097), (1, 20000), (70, 300)]
@@ -172,7 +190,8 @@ def test_sort_out(dtype):
     v = torch.empty(0, dtype=dtype, device=DEVICE)
     i = torch.empty(0, dtype=torch.long, device=DEVICE)
     with quiet():
-        check(lambda t, a, b: torch.sort(t, 1, out=(a, b))[1], [x, v, i], served="sort.values")
+        part = 1 if EXACT_TIES else 0  # ties: torch's cuda order of their indices is its own
+        check(lambda t, a, b: torch.sort(t, 1, out=(a, b))[part], [x, v, i], served="sort.values")
         check(lambda t, a, b: torch.sort(t, stable=True, dim=0, descending=True, out=(a, b))[0],
               [x, v, i], served="sort.values_stable")
         # outs with their own layout
@@ -199,7 +218,10 @@ def test_sort_errors():
 
 def test_sort_composites():
     x = sample((5, 9), torch.float32)
-    check(lambda t: torch.argsort(t, dim=0), [x], served="sort")
+    if EXACT_TIES:
+        check(lambda t: torch.argsort(t, dim=0), [x], served="sort")
+    else:  # ties: the values the indices pick
+        check(lambda t: t.gather(0, torch.argsort(t, dim=0)), [x], served="sort")
     check(lambda t: torch.argsort(t, dim=1, descending=True, stable=True), [x], served="sort.stable")
     check(lambda t, o: torch.argsort(t, stable=True, dim=1, out=o),
           [x, torch.empty(0, dtype=torch.long, device=DEVICE)], served="sort.values_stable")
@@ -379,8 +401,8 @@ def test_median_forms():
     with quiet():
         for name in ("median", "nanmedian"):
             fn = getattr(torch, name)
-            check(lambda t, a, b: fn(t, 0, out=(a, b))[1] if EXACT_MEDIAN_INDICES else fn(t, 0, out=(a, b))[0],
-                  [x, v, i], served=f"{name}.dim_values")
+            part = 1 if EXACT_MEDIAN_INDICES else 0
+            check(lambda t, a, b: fn(t, 0, out=(a, b))[part], [x, v, i], served=f"{name}.dim_values")
             check(lambda t, a, b: fn(t.t(), 1, True, out=(a, b))[0], [x, v, i],
                   served=f"{name}.dim_values")
             check(lambda t, o: fn(t, out=o), [x, torch.empty(0, device=DEVICE)], served=f"{name}.out")
