@@ -8,9 +8,7 @@
 //   plane  (S >= kPlaneMinS): a block walks the rows n of its split, reading each [S] slice of its
 //          channel with 16-byte vectors;
 //   column (small S, 2-d inputs): a block holds 32 channels x 8 rows, lanes over channels, so that
-//          a warp reads 32 consecutive channels of one (n, s); when S == 1 and the channels
-//          split into 16-byte vectors, a lane holds V consecutive channels instead, so that a
-//          warp reads 512 contiguous bytes of a row (column_vec).
+//          a warp reads 32 consecutive channels of one (n, s).
 // fp16/bf16 accumulate in fp32, the partials merge in double. The ops serve inputs of fewer than
 // 2^31 elements: index divisions are 32-bit (fast_div).
 #include "backends/cuda/norm_stats.cuh"
@@ -151,100 +149,17 @@ partial_column(const T* __restrict__ x, const T* __restrict__ dy, const opmath_t
   }
 }
 
-// The column layout with 16-byte vectors (S == 1, C % V == 0, x and dy 16-byte aligned): lane l
-// of a block holds channels c0 = (blockIdx.x * 32 + l) * V .. c0 + V - 1, group g the rows
-// n0 + g + 8k of its split. All V channels of a lane see the same rows, so Welford's 1/count is
-// one division a row, not one a value. The 8 groups merge through shared memory, one thread a
-// channel.
-template <class T, bool kGrad>
-__global__ void __launch_bounds__(kThreads)
-partial_column_vec(const T* __restrict__ x, const T* __restrict__ dy, const opmath_t<T>* __restrict__ mean,
-                   int64_t N, int64_t C, int64_t rows_per_split, opmath_t<T>* __restrict__ partial) {
-  using A = opmath_t<T>;
-  constexpr int V = 16 / int(sizeof(T));
-  constexpr int kChannels = kColumnLanes * V;  // channels of one block
-  static_assert(kChannels <= kThreads, "one thread a channel in the merge");
-  __shared__ A sh[2][kColumnRows][kChannels];
-  const int lane = threadIdx.x % kColumnLanes, group = threadIdx.x / kColumnLanes;
-  const int64_t block_c = int64_t(blockIdx.x) * kChannels, c0 = block_c + int64_t(lane) * V;
-  const int64_t split = blockIdx.y, splits = gridDim.y;
-  const int64_t n0 = split * rows_per_split, n1 = cuda::imin(N, n0 + rows_per_split);  // n0 < n1 (host)
-  // stats: Welford mean and M2 per channel; grad: sum dy and sum dy * (x - mean)
-  A s1[V], s2[V], mu[V];
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    s1[j] = s2[j] = A(0);
-    mu[j] = kGrad && c0 < C ? mean[c0 + j] : A(0);  // c0 < C: all V channels are (C % V == 0)
-  }
-  A count = 0;
-  if (c0 < C) {
-    for (int64_t n = n0 + group; n < n1; n += kColumnRows) {
-      A xv[V];
-      cuda::load_vec<T, A, V>(x + n * C + c0, xv);
-      if constexpr (kGrad) {
-        A gv[V];
-        cuda::load_vec<T, A, V>(dy + n * C + c0, gv);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          s1[j] += gv[j];
-          s2[j] += gv[j] * (xv[j] - mu[j]);
-        }
-      } else {
-        count += A(1);
-        const A inv = A(1) / count;
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const A d = xv[j] - s1[j];
-          s1[j] += d * inv;
-          s2[j] += d * (xv[j] - s1[j]);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    sh[0][group][lane * V + j] = s1[j];
-    sh[1][group][lane * V + j] = s2[j];
-  }
-  __syncthreads();
-  const int64_t c = block_c + threadIdx.x;
-  if (threadIdx.x >= kChannels || c >= C) return;
-  A* out = partial + (c * splits + split) * 3;
-  if constexpr (kGrad) {
-    A a = 0, b = 0;
-    for (int g = 0; g < kColumnRows; ++g) {
-      a += sh[0][g][threadIdx.x];
-      b += sh[1][g][threadIdx.x];
-    }
-    out[0] = a;
-    out[1] = b;
-    out[2] = 0;
-  } else {
-    Welford<A> w{0, 0, 0};
-    for (int g = 0; g < kColumnRows; ++g) {  // group g saw the rows n0 + g + 8k below n1
-      const int64_t rows_g = n0 + g < n1 ? (n1 - n0 - g + kColumnRows - 1) / kColumnRows : 0;
-      w = cuda::merge(w, Welford<A>{A(rows_g), sh[0][g][threadIdx.x], sh[1][g][threadIdx.x]});
-    }
-    out[0] = w.n;
-    out[1] = w.mean;
-    out[2] = w.m2;
-  }
-}
-
 struct Reduction {
   bool plane;
-  bool column_vec;  // the column layout with 16-byte vectors (partial_column_vec)
   int64_t splits, per_split;  // per_split: rows n (plane) or r = n * S + s (column) of one split
   dim3 grid;
 };
 
-// V: the elements of a 16-byte vector of the input type.
-Reduction reduction_grid(int64_t N, int64_t C, int64_t S, int V, const void* x, const void* dy) {
+Reduction reduction_grid(int64_t N, int64_t C, int64_t S) {
   const int64_t target = int64_t(at::cuda::getCurrentDeviceProperties()->multiProcessorCount) * 4;
   Reduction r{};
   r.plane = S >= kPlaneMinS;
-  r.column_vec = S == 1 && C % V == 0 && cuda::aligned16(x) && (!dy || cuda::aligned16(dy));
-  const int64_t units = r.plane ? C : ceil_div(C, kColumnLanes * (r.column_vec ? V : 1));
+  const int64_t units = r.plane ? C : ceil_div(C, kColumnLanes);
   const int64_t rows = r.plane ? N : N * S;
   // enough blocks to fill the card, each with at least ~8K (plane) or 64 rows x 32 channels of work
   int64_t splits = std::max<int64_t>(1, ceil_div(target, units));
@@ -260,9 +175,7 @@ template <class T, bool kGrad>
 void launch_partial(const Reduction& r, const T* x, const T* dy, const opmath_t<T>* mean, int64_t N, int64_t C,
                     int64_t S, opmath_t<T>* partial, cudaStream_t stream) {
   constexpr int V = 16 / int(sizeof(T));
-  if (r.column_vec) {
-    partial_column_vec<T, kGrad><<<r.grid, kThreads, 0, stream>>>(x, dy, mean, N, C, r.per_split, partial);
-  } else if (!r.plane) {
+  if (!r.plane) {
     partial_column<T, kGrad><<<r.grid, kThreads, 0, stream>>>(x, dy, mean, N, C, S, r.per_split,
                                                                fast_div(uint32_t(S)), partial);
   } else if (S % V == 0 && cuda::aligned16(x) && (!kGrad || cuda::aligned16(dy))) {
@@ -467,7 +380,7 @@ template <class T, class P> void fwd(const BatchNormFwd& p) {
   A* partial = nullptr;
   int64_t splits = 0;
   if (p.training) {
-    const Reduction r = reduction_grid(p.N, p.C, p.S, 16 / int(sizeof(T)), x, nullptr);
+    const Reduction r = reduction_grid(p.N, p.C, p.S);
     partial = part_buf.get<A>(3 * p.C * r.splits);
     launch_partial<T, false>(r, x, nullptr, nullptr, p.N, p.C, p.S, partial, stream);
     splits = r.splits;
@@ -492,7 +405,7 @@ template <class T, class P> void bwd(const BatchNormBwd& p) {
   A* partial = nullptr;
   int64_t splits = 0;
   if (p.dweight || p.dbias || (p.dx && p.training)) {
-    const Reduction r = reduction_grid(p.N, p.C, p.S, 16 / int(sizeof(T)), x, dy);
+    const Reduction r = reduction_grid(p.N, p.C, p.S);
     partial = part_buf.get<A>(3 * p.C * r.splits);
     launch_partial<T, true>(r, x, dy, stats, p.N, p.C, p.S, partial, stream);
     splits = r.splits;
