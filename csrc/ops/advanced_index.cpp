@@ -342,6 +342,14 @@ bool index_served(const Tensor& self) { return on_backend(self) && has(kAll, sel
 
 Tensor index_into(const Tensor& self, const IndexList& indices, Tensor out, bool& served) {
   served = false;
+  // a large boolean mask on cuda: the result takes the general path, torch's (decided before
+  // the mask's nonzero runs, which torch's kernel would run again)
+  if (self.is_cuda() && self.numel() > kLargeCuda) {
+    for (size_t i = 0; i < indices.size(); ++i) {
+      const std::optional<Tensor> t = indices.get(i);
+      if (t && t->defined() && (t->scalar_type() == at::kBool || t->scalar_type() == at::kByte)) return out;
+    }
+  }
   Advanced a;
   if (!index_served(self) || !prepare(self, indices, a)) return out;
   if (!out.defined()) {

@@ -240,7 +240,7 @@ Tensor& gather_out(const Tensor& self, int64_t dim, const Tensor& index, bool sp
 
 Tensor gather(const Tensor& self, int64_t dim, const Tensor& index, bool sparse_grad) {
   const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
-  if (plain(self) && index.device() == self.device() && index_dtype(index)) {
+  if (plain(self) && index.device() == self.device() && index_dtype(index) && !large_on_cuda(self, index)) {
     if (index.numel() > 0) at::native::gather_shape_check(self, wdim, index);
     Tensor out = at::empty(index.sizes(), self.options());
     if (gather_into(self, wdim, index, out)) return out;

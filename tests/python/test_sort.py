@@ -403,7 +403,8 @@ def test_median_forms():
             fn = getattr(torch, name)
             if EXACT_MEDIAN_INDICES:  # the indices land in the out= tensor: ties pick torch's own on cuda
                 check(lambda t, a, b: fn(t, 0, out=(a, b))[1], [x, v, i], served=f"{name}.dim_values")
-            check(lambda t, a, b: fn(t.t(), 1, True, out=(a, b))[0], [x, v, i],
+            # values without ties: the indices in the out= tensor are fixed on every device
+            check(lambda t, a, b: fn(t.t(), 1, True, out=(a, b))[0], [distinct((6, 9), torch.float32), v, i],
                   served=f"{name}.dim_values")
             check(lambda t, o: fn(t, out=o), [x, torch.empty(0, device=DEVICE)], served=f"{name}.out")
             check(lambda t, o: fn(t, out=o), [x, torch.empty(3, dtype=torch.float64, device=DEVICE)],
