@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .harness import DTYPES, Case, Family
-from .report import bandwidth_line
+from .report import bandwidth_lines
 
 FAMILY_NAME = "index"
 
@@ -116,14 +116,4 @@ def cases(setup):
     yield from found
 
 
-def summarize(results, setup):
-    lines = []
-    for r in results:
-        c = r.case
-        if not r.speedup:
-            continue
-        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}", bandwidth_line(r)))
-    return lines
-
-
-FAMILY = Family(FAMILY_NAME, cases, summarize)
+FAMILY = Family(FAMILY_NAME, cases, bandwidth_lines)

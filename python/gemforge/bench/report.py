@@ -20,6 +20,12 @@ SUMMARY_LINES_PER_FAMILY = 8
 
 
 # ---- lines a family's summarize() builds from ----------------------------------------------------
+def bandwidth_lines(results, setup=None) -> list:
+    """A family's summary: one bandwidth line per case gemforge served."""
+    return [(f"{r.case.op} {r.case.name} {r.case.dtype} {r.case.shape}", bandwidth_line(r))
+            for r in results if r.speedup]
+
+
 def bandwidth_line(r: Result, note: str = "") -> str:
     """A memory-bound case: its GB/s, share of the copy ceiling, torch's GB/s and the speedup."""
     return (f"{r.gbps or 0:.0f} GB/s = {r.pct_of_copy or 0:.0f}% of copy "

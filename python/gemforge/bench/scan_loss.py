@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .harness import DTYPES, Case, Family
-from .report import bandwidth_line
+from .report import bandwidth_lines
 
 FAMILY_NAME = "scan_loss"
 
@@ -179,14 +179,4 @@ def _logistic_cases(setup, s, label):
                    run=lambda x: torch.trace(x[0]), bytes=big[0] * 4)
 
 
-def summarize(results, setup):
-    lines = []
-    for r in results:
-        c = r.case
-        if not r.speedup:
-            continue
-        lines.append((f"{c.op} {c.name} {c.dtype} {c.shape}", bandwidth_line(r)))
-    return lines
-
-
-FAMILY = Family(FAMILY_NAME, cases, summarize)
+FAMILY = Family(FAMILY_NAME, cases, bandwidth_lines)
