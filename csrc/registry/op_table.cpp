@@ -2,6 +2,7 @@
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
 #include "ops/advanced_index.h"
+#include "ops/attention.h"
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
@@ -1288,6 +1289,10 @@ const std::vector<OpRow>& op_table() {
       GF_MOVE("roll.out", roll_out),
 #undef GF_MOVE
 
+      // ---- attention (issue 6) ----
+      // cuda only: torch has no cpu kernel for the fused SDPA ops. See ops/attention.cpp for
+      // which cases gemforge's kernel takes.
+      GF_OP("_scaled_dot_product_efficient_attention", "attention", scaled_dot_product_efficient_attention, kCuda),
   };
   return rows;
 }

@@ -1,0 +1,49 @@
+// Scaled dot-product attention kernels (FlashAttention-style: online softmax over key tiles,
+// no score matrix in memory). Plain descriptions of strided [batch, heads, seq, head_dim]
+// operands whose head_dim is contiguous; no ATen.
+#pragma once
+
+#include "engine/dtypes.h"
+
+#include <cstdint>
+
+namespace gemforge::attention {
+
+// One strided 4-d operand, [batch, heads, seq, head_dim], head_dim contiguous. Strides in
+// elements.
+struct Operand {
+  void* data;
+  int64_t batch_stride, head_stride, row_stride;
+};
+
+// out = softmax(q k^T * scale + bias + causal mask) v, per (batch, query head); the key and
+// value head of query head h is h / (heads_q / heads_kv) (GQA/MQA).
+struct Forward {
+  ScalarType dtype;          // Half or BFloat16: q, k, v, out (and bias)
+  Operand q, k, v, out;
+  int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
+  float scale;
+  // Causal: query i sees key j only when j <= i + causal_offset (0: torch's top-left
+  // alignment; seq_k - seq_q: bottom-right).
+  bool causal;
+  int64_t causal_offset;
+  // Additive bias (a float mask), in dtype, broadcast through zero strides; null for none.
+  const void* bias;
+  int64_t bias_batch_stride, bias_head_stride, bias_row_stride, bias_col_stride;
+  // Natural-log logsumexp of each score row, float, [batch, heads_q, seq_q] at these strides;
+  // null for none. A row that sees no key gets -inf there and zeros in out. Rows seq_q ..
+  // lse_rows - 1 (padding that torch's layouts keep) get +inf.
+  float* lse;
+  int64_t lse_batch_stride, lse_head_stride, lse_rows;
+};
+
+#ifdef GEMFORGE_WITH_CUDA
+namespace cuda {
+// Whether the kernel takes this problem: Half/BFloat16, head_dim a multiple of 8 up to 256,
+// 16-byte aligned rows, grid dimensions within limits.
+bool supported(const Forward& p);
+void forward(const Forward& p);  // on the current stream
+}  // namespace cuda
+#endif
+
+}  // namespace gemforge::attention

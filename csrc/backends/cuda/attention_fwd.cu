@@ -1,0 +1,357 @@
+// Attention forward on tensor cores with mma.sync (sm_80 and newer): FlashAttention-2's
+// scheme. A block of 4 warps owns 64 query rows (16 a warp) of one (batch, head) and walks the
+// key/value tiles of 64 rows: S = Q K^T on tensor cores, the online softmax in registers
+// (running max and sum per row), O += P V with P taken straight from S's registers. Q, K and V
+// tiles come through shared memory with cp.async (V loads while S is computed, the next K
+// while P V is), stored in 16-byte chunks whose position is XOR-swizzled by the row so that
+// ldmatrix reads hit 8 different banks groups.
+//
+// Head dims up to 256 run in one of three tile widths (64, 128, 256 columns); columns past the
+// real head dim are zero-filled on load, so they add nothing to Q K^T and are never stored.
+#include "backends/attention.h"
+
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace gemforge::attention::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kBlockM = 16 * kWarps;  // query rows of a block
+// Key rows of a tile: 64, or 32 at head dim 256 where O alone takes 128 registers a thread.
+template <int D> constexpr int kBlockN = D <= 128 ? 64 : 32;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared; fewer than 16 source bytes (0 here) fill the rest with zeros.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+template <class T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float load(const void* p) { return __bfloat162float(*static_cast<const __nv_bfloat16*>(p)); }
+};
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
+};
+
+// Chunk (16 bytes) c of row r of a tile with CH chunks a row.
+template <int CH>
+__device__ __forceinline__ int chunk_at(int r, int c) { return r * CH + (c ^ (r & 7)); }
+
+// Rows [0, R) of a tile from global (row r at src + r * stride bytes); rows >= rows_valid and
+// chunks >= chunks_valid are zero-filled (their source is the always-valid `base`).
+template <int R, int CH>
+__device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t stride, int rows_valid,
+                                          int chunks_valid, const void* base) {
+  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
+#pragma unroll
+  for (int k = 0; k < R * CH / kThreads; ++k) {
+    const int i = threadIdx.x + k * kThreads;
+    const int r = i / CH, c = i % CH;
+    const bool ok = r < rows_valid && c < chunks_valid;
+    cp_async16(dst + chunk_at<CH>(r, c) * 16, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
+               ok ? 16 : 0);
+  }
+}
+
+template <class T, int D, bool kBias>
+__global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
+  constexpr int BN = kBlockN<D>;
+  constexpr int CH = D / 8;         // 16-byte chunks a row
+  constexpr int KD = D / 16;        // k16 steps over the head dim
+  constexpr int NT = BN / 8;        // n8 tiles of S
+  constexpr int DT = D / 8;         // n8 tiles of O
+  constexpr bool kQInRegs = D <= 128;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* sQ = reinterpret_cast<T*>(smem);
+  T* sK = sQ + kBlockM * D;
+  T* sV = sK + BN * D;
+  const uint32_t aQ = smem_addr(sQ), aK = smem_addr(sK), aV = smem_addr(sV);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
+  // Causal blocks near the end see the most keys: start them first.
+  const int64_t mb = p.causal ? num_m - 1 - blockIdx.x : blockIdx.x;
+  const int64_t m0 = mb * kBlockM;
+  const int64_t b = blockIdx.z, h = blockIdx.y;
+  const int64_t hk = h / (p.heads_q / p.heads_kv);
+  const int chunks_valid = static_cast<int>(p.head_dim / 8);
+  constexpr int64_t es = sizeof(T);
+
+  const char* q = static_cast<const char*>(p.q.data) + (b * p.q.batch_stride + h * p.q.head_stride + m0 * p.q.row_stride) * es;
+  const char* k = static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + hk * p.k.head_stride) * es;
+  const char* v = static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + hk * p.v.head_stride) * es;
+
+  // Key tiles this block needs: all, or (causal) up to the last row's limit.
+  int64_t kv_end = p.seq_k;
+  if (p.causal) {
+    const int64_t last_row = (m0 + kBlockM < p.seq_q ? m0 + kBlockM : p.seq_q) - 1;
+    const int64_t lim = last_row + p.causal_offset + 1;
+    kv_end = lim < kv_end ? lim : kv_end;
+  }
+  const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
+
+  load_tile<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
+  if (num_n > 0)
+    load_tile<BN, CH>(aK, k, p.k.row_stride * es, static_cast<int>(p.seq_k), chunks_valid, p.k.data);
+  cp_async_commit();
+
+  float o[DT][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  uint32_t qf[kQInRegs ? KD : 1][4];
+  const float scale_log2 = p.scale * kLog2e;
+  const int64_t row0 = m0 + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
+  const char* bias_plane =
+      kBias ? static_cast<const char*>(p.bias) + (b * p.bias_batch_stride + h * p.bias_head_stride) * es : nullptr;
+
+  // ldmatrix addresses. Every row a lane addresses is lane % 8 modulo 8, so the swizzle XORs
+  // chunk indices with x = lane % 8: chunk c sits at (c & ~7) | ((c & 7) ^ x). Per thread that
+  // leaves 4 distinct low parts for each operand, kept in registers; the rest are immediates.
+  const int x = lane % 8, mat = lane / 8;
+  const uint32_t q_base = aQ + (warp * 16 + lane % 16) * CH * 16;
+  const uint32_t k_base = aK + ((mat / 2) * 8 + x) * CH * 16;
+  const uint32_t v_base = aV + ((mat % 2) * 8 + x) * CH * 16;
+  uint32_t q_lo[4], k_lo[4], v_lo[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    q_lo[j] = ((2 * j + lane / 16) ^ x) * 16;
+    k_lo[j] = ((2 * j + mat % 2) ^ x) * 16;
+    v_lo[j] = ((2 * j + mat / 2) ^ x) * 16;
+  }
+  // Q fragment (A operand) of k16 step kk from shared memory.
+  auto load_q = [&](int kk, uint32_t (&a)[4]) {
+    ldmatrix_x4(q_base + (kk / 4) * 128 + q_lo[kk % 4], a[0], a[1], a[2], a[3]);
+  };
+
+  for (int jb = 0; jb < num_n; ++jb) {
+    const int64_t n0 = int64_t(jb) * BN;
+    load_tile<BN, CH>(aV, v + n0 * p.v.row_stride * es, p.v.row_stride * es, static_cast<int>(p.seq_k - n0),
+                           chunks_valid, p.v.data);
+    cp_async_commit();
+    cp_async_wait<1>();  // Q and this K tile have landed
+    __syncthreads();
+    if (kQInRegs && jb == 0) {
+#pragma unroll
+      for (int kk = 0; kk < (kQInRegs ? KD : 0); ++kk) load_q(kk, qf[kk]);
+    }
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+    float s[NT][4];
+#pragma unroll
+    for (int i = 0; i < NT; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      uint32_t a[4];
+      if constexpr (kQInRegs) {
+        a[0] = qf[kk][0]; a[1] = qf[kk][1]; a[2] = qf[kk][2]; a[3] = qf[kk][3];
+      } else {
+        load_q(kk, a);
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt += 2) {
+        uint32_t b0, b1, b2, b3;  // keys nt*8 .. nt*8+15, head dims kk*16 .. kk*16+15
+        ldmatrix_x4(k_base + nt * 8 * CH * 16 + (kk / 4) * 128 + k_lo[kk % 4], b0, b1, b2, b3);
+        Mma<T>::run(s[nt], a, b0, b1);
+        Mma<T>::run(s[nt + 1], a, b2, b3);
+      }
+    }
+    __syncthreads();  // every warp is done with this K tile
+    if (jb + 1 < num_n) {
+      const int64_t n1 = n0 + BN;
+      load_tile<BN, CH>(aK, k + n1 * p.k.row_stride * es, p.k.row_stride * es, static_cast<int>(p.seq_k - n1),
+                             chunks_valid, p.k.data);
+    }
+    cp_async_commit();  // (possibly empty: keeps the group count uniform)
+
+    // Scores into the log2 domain, bias and masks applied.
+    // Within the tile, in 32 bits: key jj is past the end when jj >= kv_left, and hidden from
+    // row r when jj > limit[r].
+    const bool tail = n0 + BN > p.seq_k;
+    const bool diag = p.causal && n0 + BN - 1 > m0 + p.causal_offset;
+    const int kv_left = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
+    int limit[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int64_t l = row0 + r * 8 + p.causal_offset - n0;
+      limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e / 2, jj = nt * 8 + 2 * t + (e % 2);
+        float x = s[nt][e] * scale_log2;
+        if constexpr (kBias) {
+          const int64_t i = row0 + r * 8;
+          if (i < p.seq_q && jj < kv_left)
+            x += Mma<T>::load(bias_plane + (i * p.bias_row_stride + (n0 + jj) * p.bias_col_stride) * es) * kLog2e;
+        }
+        if ((tail && jj >= kv_left) || (diag && jj > limit[r])) x = -INFINITY;
+        s[nt][e] = x;
+      }
+    }
+
+    // Online softmax: new running max, rescale what was summed so far.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = row_max[r];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
+      const float alpha = exp2f(row_max[r] - base);
+      row_max[r] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        s[nt][2 * r] = exp2f(s[nt][2 * r] - base);
+        s[nt][2 * r + 1] = exp2f(s[nt][2 * r + 1] - base);
+        sum += s[nt][2 * r] + s[nt][2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * alpha + sum;  // this thread's columns; the quad adds up at the end
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) {
+        o[dt][2 * r] *= alpha;
+        o[dt][2 * r + 1] *= alpha;
+      }
+    }
+
+    cp_async_wait<1>();  // this V tile has landed (the next K may still be in flight)
+    __syncthreads();
+    // O += P V: P's A fragments are S's accumulators, two n8 tiles per k16 step.
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      uint32_t a[4];
+      a[0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int dt = 0; dt < DT; dt += 2) {
+        uint32_t b0, b1, b2, b3;  // keys kk*16 .. kk*16+15, head dims dt*8 .. dt*8+15
+        ldmatrix_x4_trans(v_base + kk * 16 * CH * 16 + (dt / 8) * 128 + v_lo[(dt % 8) / 2], b0, b1, b2, b3);
+        Mma<T>::run(o[dt], a, b0, b1);
+        Mma<T>::run(o[dt + 1], a, b2, b3);
+      }
+    }
+    __syncthreads();  // every warp is done with this V tile
+  }
+  cp_async_wait<0>();
+
+  // out = O / sum; lse = ln(sum) + max.
+  char* out = static_cast<char*>(p.out.data) + (b * p.out.batch_stride + h * p.out.head_stride) * es;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int64_t i = row0 + r * 8;
+    if (i >= p.seq_q) {
+      if (p.lse != nullptr && t == 0 && i < p.lse_rows)
+        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + i] = INFINITY;
+      continue;
+    }
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    T* orow = reinterpret_cast<T*>(out + i * p.out.row_stride * es);
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      const int col = dt * 8 + 2 * t;
+      if (col < p.head_dim)
+        *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+    }
+    if (p.lse != nullptr && t == 0)
+      p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + i] =
+          sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
+  }
+}
+
+template <class T, int D>
+void launch(const Forward& p) {
+  const size_t smem = size_t(kBlockM + 2 * kBlockN<D>) * D * sizeof(T);
+  auto kernel = p.bias != nullptr ? forward_kernel<T, D, true> : forward_kernel<T, D, false>;
+  if (smem > 48 * 1024)
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
+                  static_cast<unsigned>(p.batch));
+  kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <class T>
+void launch_dim(const Forward& p) {
+  if (p.head_dim <= 64) launch<T, 64>(p);
+  else if (p.head_dim <= 128) launch<T, 128>(p);
+  else launch<T, 256>(p);
+}
+
+}  // namespace
+
+bool supported(const Forward& p) {
+  if (p.dtype != ScalarType::Half && p.dtype != ScalarType::BFloat16) return false;
+  if (p.head_dim <= 0 || p.head_dim > 256 || p.head_dim % 8 != 0) return false;
+  if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return false;
+  if (p.batch > 65535 || p.heads_q > 65535 || (p.seq_q + kBlockM - 1) / kBlockM > INT32_MAX) return false;
+  if (p.seq_q >= (int64_t(1) << 31) || p.seq_k >= (int64_t(1) << 31)) return false;
+  // 16-byte chunks: aligned bases and row strides.
+  for (const Operand* o : {&p.q, &p.k, &p.v, &p.out}) {
+    if (reinterpret_cast<uintptr_t>(o->data) % 16 != 0) return false;
+    if (o->batch_stride % 8 != 0 || o->head_stride % 8 != 0 || o->row_stride % 8 != 0) return false;
+  }
+  return true;
+}
+
+void forward(const Forward& p) {
+  if (p.batch == 0 || p.heads_q == 0 || p.seq_q == 0) return;
+  if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);
+  else launch_dim<__half>(p);
+}
+
+}  // namespace gemforge::attention::cuda

@@ -1,0 +1,65 @@
+"""Attention: torch's fused SDPA ops against gemforge's FlashAttention-style kernel, bf16,
+B4 H32 (H16 at head dim 256), S 1k and 4k, head dims 64/128/256, causal and not.
+
+- `efficient`: `_scaled_dot_product_efficient_attention` (what gemforge serves): torch's
+  memory-efficient kernel against ours.
+- `vs default`: torch's default pick for F.scaled_dot_product_attention (cudnn on Hopper)
+  against gemforge's kernel, the bar gemforge must pass before it serves the default path.
+flops = 4 B H Sq Sk D (halved when causal)."""
+
+from __future__ import annotations
+
+import gemforge
+import torch
+import torch.nn.functional as F
+
+from .harness import Case, Family
+
+FAMILY_NAME = "attention"
+
+
+def _efficient(x, causal):
+    return torch.ops.aten._scaled_dot_product_efficient_attention(x[0], x[1], x[2], None, False, 0.0, causal)
+
+
+def cases(setup):
+    dev = setup.device
+    if dev != "cuda" or not setup.wants_dtype("bf16"):
+        return
+    seqs = (256,) if setup.quick else (1024, 4096)
+    for d in (64, 128, 256):
+        b, h = (4, 32) if d <= 128 else (4, 16)
+        for s in seqs:
+            for causal in (False, True):
+                def make(b=b, h=h, s=s, d=d):
+                    return tuple(torch.randn(b, s, h, d, device=dev, dtype=torch.bfloat16).transpose(1, 2)
+                                 for _ in range(3))
+
+                flops = 4 * b * h * s * s * d // (2 if causal else 1)
+                shape = f"B{b} H{h} S{s} D{d}{' causal' if causal else ''}"
+                nbytes = 4 * b * h * s * d * 2
+                if setup.wants_op("efficient"):
+                    yield Case(family=FAMILY_NAME, op="efficient", name="fwd", dtype="bf16", shape=shape,
+                               make_inputs=make, run=lambda x, c=causal: _efficient(x, c), flops=flops,
+                               bytes=nbytes)
+                if setup.wants_op("vs_default"):
+                    # torch: its default SDPA pick; gemforge: our kernel through the efficient op.
+                    def run(x, c=causal):
+                        if gemforge.is_enabled():
+                            return _efficient(x, c)
+                        return F.scaled_dot_product_attention(x[0], x[1], x[2], is_causal=c)
+
+                    yield Case(family=FAMILY_NAME, op="vs_default", name="fwd", dtype="bf16", shape=shape,
+                               make_inputs=make, run=run, flops=flops, bytes=nbytes)
+
+
+def summarize(results, setup):
+    lines = []
+    for r in results:
+        if r.speedup and r.tflops and "S4096 D128" in r.case.shape:
+            lines.append((f"attention {r.case.op} {r.case.shape}",
+                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+    return lines
+
+
+FAMILY = Family(FAMILY_NAME, cases, summarize)

@@ -1,0 +1,168 @@
+"""Compile the attention kernels alone (scripts/dev/attention_probe.cpp) and try them against a
+float64 reference and torch's SDPA backends, on one GPU, in about a minute.
+
+    python scripts/dev/attention_probe.py [--bench]
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.cpp_extension import load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build():
+    t0 = time.time()
+    mod = load(name="gf_attention_probe",
+               sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu"],
+               extra_include_paths=[f"{ROOT}/csrc"],
+               extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
+               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
+                                  "--use_fast_math", "-Xptxas=-v"],
+               verbose=False)
+    print(f"built in {time.time() - t0:.0f} s", flush=True)
+    return mod
+
+
+def reference(q, k, v, bias, causal, offset, scale):
+    q, k, v = q.double(), k.double(), v.double()
+    if k.shape[1] != q.shape[1]:
+        r = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)
+    s = q @ k.transpose(-1, -2) * scale
+    if bias is not None:
+        s = s + bias.double()
+    if causal:
+        i = torch.arange(q.shape[2], device=q.device)[:, None]
+        j = torch.arange(k.shape[2], device=q.device)[None, :]
+        s = s.masked_fill(j > i + offset, -math.inf)
+    m = s.amax(-1, keepdim=True)
+    p = torch.exp(s - torch.where(torch.isinf(m), torch.zeros_like(m), m))
+    l = p.sum(-1, keepdim=True)
+    out = torch.where(l > 0, p / l, torch.zeros_like(p)) @ v
+    lse = torch.where(l[..., 0] > 0, torch.log(l[..., 0]) + m[..., 0], torch.full_like(m[..., 0], -math.inf))
+    return out, lse
+
+
+def check(mod):
+    torch.manual_seed(0)
+    bad = 0
+    cases = []
+    for dtype in (torch.bfloat16, torch.float16):
+        for d in (64, 128, 256, 80, 8):
+            for (sq, sk) in ((1, 1), (64, 64), (100, 77), (77, 300), (257, 130), (128, 1)):
+                for causal, off in ((False, 0), (True, 0), (True, sk - sq)):
+                    cases.append((dtype, 2, 4, 2, sq, sk, d, causal, off, False))
+        cases.append((dtype, 1, 8, 1, 200, 333, 128, False, 0, True))
+        cases.append((dtype, 2, 4, 4, 129, 129, 64, True, 0, True))
+    for (dtype, b, hq, hk, sq, sk, d, causal, off, with_bias) in cases:
+        # non-contiguous q/k/v: [b, s, h, d] memory viewed as [b, h, s, d]
+        q = torch.randn(b, sq, hq, d, device="cuda", dtype=dtype).transpose(1, 2)
+        k = torch.randn(b, sk, hk, d, device="cuda", dtype=dtype).transpose(1, 2)
+        v = torch.randn(b, sk, hk, d, device="cuda", dtype=dtype).transpose(1, 2)
+        bias = None
+        if with_bias:
+            bias = torch.randn(b, 1, sq, sk, device="cuda", dtype=dtype)
+            bias[:, :, 3] = -math.inf  # a fully masked row
+        scale = 1 / math.sqrt(d)
+        out, lse = mod.forward(q, k, v, bias, causal, off, scale)
+        ro, rl = reference(q, k, v, bias, causal, off, scale)
+        err = (out.double() - ro).abs().max().item()
+        lerr = (torch.nan_to_num(lse.double(), neginf=-1e30) - torch.nan_to_num(rl, neginf=-1e30)).abs().max().item()
+        tol = 2e-2 if dtype == torch.bfloat16 else 4e-3
+        ok = err < tol and lerr < 1e-3 and not out.isnan().any()
+        bad += not ok
+        if not ok:
+            print(f"FAIL {dtype} b{b} hq{hq} hk{hk} sq{sq} sk{sk} d{d} causal{causal} off{off} bias{with_bias}: "
+                  f"out err {err:.3g} lse err {lerr:.3g}", flush=True)
+    print(f"check: {len(cases) - bad}/{len(cases)} cases ok", flush=True)
+    return bad == 0
+
+
+def bench(fn, iters=20):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(iters):
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2] * 1e-3
+
+
+def speed(mod):
+    print(f"{'case':44} {'gemforge':>9} {'cudnn':>9} {'flash':>9} {'effic':>9}  TFLOP/s")
+    for d in (64, 128, 256):
+        for s in (1024, 4096):
+            for causal in (False, True):
+                b, h = (4, 32) if d <= 128 else (4, 16)
+                q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
+                flops = 4 * b * h * s * s * d / (2 if causal else 1)
+                row = [bench(lambda: mod.forward(q, k, v, None, causal, 0, d ** -0.5))]
+                for be in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION):
+                    try:
+                        with sdpa_kernel([be]):
+                            row.append(bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)))
+                    except Exception:
+                        row.append(float("nan"))
+                print(f"B{b} H{h} S{s} D{d} {'causal' if causal else '      '}".ljust(44)
+                      + " ".join(f"{flops / t / 1e12:9.0f}" for t in row), flush=True)
+    # a boolean padding mask: torch takes efficient or cudnn attention
+    b, h, s, d = 4, 32, 2048, 128
+    q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
+    mask = torch.ones(b, 1, s, s, device="cuda", dtype=torch.bool)
+    mask[..., s - 100:] = False
+    fmask = torch.zeros(b, 1, s, s, device="cuda", dtype=torch.bfloat16).masked_fill(~mask, -math.inf)
+    flops = 4 * b * h * s * s * d
+    row = [bench(lambda: mod.forward(q, k, v, fmask, False, 0, d ** -0.5)),
+           bench(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))]
+    print(f"masked B{b} H{h} S{s} D{d}: gemforge {flops / row[0] / 1e12:.0f}, torch default {flops / row[1] / 1e12:.0f} TFLOP/s")
+
+
+def probe_torch():
+    """What torch's own attention ops return on this card (shapes of logsumexp, causal alignment)."""
+    q = torch.randn(2, 4, 100, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    k = torch.randn(2, 4, 300, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(2, 4, 300, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    for name in ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+                 "_scaled_dot_product_cudnn_attention"):
+        op = getattr(torch.ops.aten, name)
+        try:
+            if "flash" in name:
+                r = op(q, k, v, 0.0, True)
+            elif "efficient" in name:
+                r = op(q, k, v, None, True, 0.0, True)
+            else:
+                r = op(q, k, v, None, True, 0.0, True)
+        except Exception as e:
+            print(name, "raised", type(e).__name__, str(e)[:200])
+            continue
+        desc = [f"{tuple(x.shape)}:{x.dtype}:{tuple(x.stride())}" if isinstance(x, torch.Tensor) else repr(x) for x in r]
+        tl, _ = reference(q.detach(), k.detach(), v.detach(), None, True, 0, 64 ** -0.5)
+        br, _ = reference(q.detach(), k.detach(), v.detach(), None, True, 200, 64 ** -0.5)
+        o = r[0].double()
+        print(name, desc, f"top-left err {(o - tl).abs().max().item():.3g} bottom-right err {(o - br).abs().max().item():.3g}")
+    print("sdpa default choice (bf16, no mask):", torch._fused_sdp_choice(q, k, v, is_causal=True))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", action="store_true")
+    args = ap.parse_args()
+    mod = build()
+    probe_torch()
+    ok = check(mod)
+    if args.bench:
+        speed(mod)
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,166 @@
+"""The attention family on cuda: `_scaled_dot_product_efficient_attention` served by gemforge's
+FlashAttention-style kernel (fp16/bf16, no dropout, no bias; head dims up to 256 in steps of 8;
+causal top-left as torch's kernel; query and key lengths that differ and are not tile multiples;
+non-contiguous [B, S, H, D] layouts; custom scale), against a float64 math reference: the output,
+the logsumexp rows (natural log, padded to 32 with +inf), and torch's result layout. Training
+through F.scaled_dot_product_attention: torch's backward takes our forward's outputs, gradients
+against float64 autograd. The cases gemforge leaves to torch (bias, dropout, unequal heads) still
+give torch's results and errors. Torch has no cpu kernel for these ops: the module skips on cpu.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+import gemforge
+from conftest import DEVICE, assert_same_error, raised, served_count
+
+pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="the fused attention ops are cuda-only in torch")
+
+OP = "_scaled_dot_product_efficient_attention"
+TOL = {torch.bfloat16: 2e-2, torch.float16: 4e-3}
+
+
+def qkv(b, h, sq, sk, d, dtype, *, hk=None, requires_grad=False):
+    """q, k, v as SDPA usually sees them: [B, S, H, D] memory viewed as [B, H, S, D]."""
+    hk = hk or h
+    q = torch.randn(b, sq, h, d, device=DEVICE, dtype=dtype).transpose(1, 2)
+    k = torch.randn(b, sk, hk, d, device=DEVICE, dtype=dtype).transpose(1, 2)
+    v = torch.randn(b, sk, hk, d, device=DEVICE, dtype=dtype).transpose(1, 2)
+    return [t.detach().requires_grad_(requires_grad) for t in (q, k, v)]
+
+
+def reference(q, k, v, causal, scale, bias=None):
+    """out and natural-log logsumexp in float64; a row that sees no key gives 0 and -inf."""
+    q, k, v = q.double(), k.double(), v.double()
+    s = q @ k.transpose(-1, -2) * scale
+    if bias is not None:
+        s = s + bias.double()
+    if causal:
+        i = torch.arange(q.shape[-2], device=q.device)[:, None]
+        j = torch.arange(k.shape[-2], device=q.device)[None, :]
+        s = s.masked_fill(j > i, -math.inf)
+    lse = torch.logsumexp(s, -1)
+    p = torch.exp(s - lse[..., None].masked_fill(torch.isinf(lse[..., None]), 0))
+    p = torch.where(torch.isinf(lse[..., None]), torch.zeros_like(p), p)
+    return p @ v, lse
+
+
+def run_gems(fn, *args):
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        result = fn(*args)
+    return result, served_count(counts, OP)
+
+
+def efficient(q, k, v, bias, lse, dropout, causal, scale):
+    return torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, lse, dropout, causal, scale=scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("d", [64, 128, 256, 40, 8])
+@pytest.mark.parametrize("sq,sk", [(1, 1), (64, 64), (100, 77), (77, 300), (257, 130), (128, 1), (0, 5)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_forward(dtype, d, sq, sk, causal):
+    torch.manual_seed(sq * 1000 + sk + d)
+    q, k, v = qkv(2, 3, sq, sk, d, dtype)
+    scale = 0.3 if d == 40 else None  # a custom scale too
+    (out, lse, seed, offset), served = run_gems(efficient, q, k, v, None, True, 0.0, causal, scale)
+    assert served == 1
+    ref_out, ref_lse = reference(q, k, v, causal, scale if scale is not None else d ** -0.5)
+    torch.testing.assert_close(out.double(), ref_out, atol=TOL[dtype], rtol=TOL[dtype])
+    assert lse.shape == (2, 3, (sq + 31) // 32 * 32) and lse.dtype == torch.float32
+    torch.testing.assert_close(lse[..., :sq].double(), ref_lse, atol=1e-3, rtol=1e-4)
+    assert torch.isposinf(lse[..., sq:]).all()
+    # torch's own result has the same layout
+    t_out, t_lse, t_seed, t_offset = efficient(q, k, v, None, True, 0.0, causal, scale)
+    assert out.stride() == t_out.stride() and out.dtype == t_out.dtype
+    assert (seed.shape, seed.dtype, offset.shape) == (t_seed.shape, t_seed.dtype, t_offset.shape)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "bshd", "sliced", "strided_head_dim"])
+def test_layouts(layout):
+    torch.manual_seed(1)
+    b, h, s, d = 2, 4, 150, 64
+    if layout == "contiguous":
+        q, k, v = (torch.randn(b, h, s, d, device=DEVICE, dtype=torch.bfloat16) for _ in range(3))
+    elif layout == "bshd":
+        q, k, v = qkv(b, h, s, s, d, torch.bfloat16)
+    elif layout == "sliced":  # rows 7.. of longer sequences
+        q, k, v = (t[:, :, 7:] for t in qkv(b, h, s + 7, s + 7, d, torch.bfloat16))
+    else:  # every other head dim of a wider buffer: torch's kernel takes it
+        q, k, v = (torch.randn(b, h, s, 2 * d, device=DEVICE, dtype=torch.bfloat16)[..., ::2] for _ in range(3))
+    (out, lse, _, _), served = run_gems(efficient, q, k, v, None, False, 0.0, True, None)
+    assert served == (layout != "strided_head_dim")
+    ref_out, _ = reference(q, k, v, True, d ** -0.5)
+    torch.testing.assert_close(out.double(), ref_out, atol=2e-2, rtol=2e-2)
+    assert lse.shape == (b, h, 0)
+
+
+def test_large_batch_and_long_sequence():
+    torch.manual_seed(2)
+    q, k, v = qkv(1, 2, 4096, 4096, 128, torch.bfloat16)
+    (out, lse, _, _), served = run_gems(efficient, q, k, v, None, True, 0.0, True, None)
+    assert served == 1
+    ref_out, ref_lse = reference(q, k, v, True, 128 ** -0.5)
+    torch.testing.assert_close(out.double(), ref_out, atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(lse[..., :4096].double(), ref_lse, atol=1e-3, rtol=1e-4)
+    q, k, v = qkv(64, 4, 33, 33, 64, torch.float16)
+    (out, _, _, _), served = run_gems(efficient, q, k, v, None, False, 0.0, False, None)
+    torch.testing.assert_close(out.double(), reference(q, k, v, False, 0.125)[0], atol=4e-3, rtol=4e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_training(dtype, causal):
+    """Forward by gemforge, backward by torch's efficient kernel on our logsumexp."""
+    torch.manual_seed(3)
+    q, k, v = qkv(2, 4, 190, 190, 64, dtype, requires_grad=True)
+    grad = torch.randn(2, 4, 190, 64, device=DEVICE, dtype=dtype)
+    with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION]):
+        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            out.backward(grad)
+    assert served_count(counts, OP) == 1
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, causal, 64 ** -0.5)
+    ref.backward(grad.double())
+    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
+    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+
+
+def test_torch_keeps_bias_and_dropout():
+    torch.manual_seed(4)
+    q, k, v = qkv(2, 2, 70, 90, 64, torch.bfloat16)
+    bias = torch.randn(2, 2, 70, 90, device=DEVICE, dtype=torch.bfloat16)
+    (out, _, _, _), served = run_gems(efficient, q, k, v, bias, False, 0.0, False, None)
+    assert served == 0
+    torch.testing.assert_close(out.double(), reference(q, k, v, False, 0.125, bias)[0], atol=2e-2, rtol=2e-2)
+    (out, _, _, _), served = run_gems(efficient, q, k, v, None, False, 0.5, False, None)
+    assert served == 0 and out.shape == q.shape
+
+
+@pytest.mark.parametrize("case", ["heads", "dtype", "dims", "head_dim"])
+def test_errors(case):
+    q, k, v = qkv(2, 4, 16, 16, 64, torch.bfloat16)
+    if case == "heads":
+        k, v = k[:, :2], v[:, :2]
+    elif case == "dtype":
+        k = k.half()
+    elif case == "dims":
+        q = q[0]
+    else:
+        v = torch.randn(2, 4, 16, 32, device=DEVICE, dtype=torch.bfloat16)
+    torch_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
+    with gemforge.use_gems():
+        gems_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
+    if torch_error is None:
+        assert gems_error is None
+    else:
+        assert_same_error(torch_error, gems_error)
