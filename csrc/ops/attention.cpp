@@ -1,13 +1,14 @@
 // The attention family: torch's fused SDPA ops served by gemforge's FlashAttention-style kernel
 // (backends/cuda/attention_fwd.cu) where it is faster than torch's, torch's own kernel elsewhere.
 //
-// What is served, and why only that (H100, bf16, same process; benchmarks/results/h100/):
-// - `_scaled_dot_product_efficient_attention` without dropout or bias: our mma.sync kernel runs
-//   at 1.15-1.35x torch's memory-efficient kernel (B4 H32 S4096 D128: 210 vs 179 TFLOP/s).
-//   With a bias ours reads it element by element (95 TFLOP/s at S2048): torch keeps it.
-// - Not the flash and cudnn ops: on Hopper torch's cudnn kernel (its default pick for
-//   fp16/bf16) reaches 658 TFLOP/s and its flash kernel 317; ours needs the wgmma path of
-//   issue 6 to pass them.
+// What is served, and why only that (H100, bf16, B4 H32 S4096 D128; benchmarks/results/h100/):
+// - `_scaled_dot_product_efficient_attention` without dropout or bias: our kernel (wgmma on
+//   Hopper) runs at 243 TFLOP/s against 177 for torch's memory-efficient kernel (1.2-1.5x over
+//   the shapes benchmarked). With a bias ours reads it element by element (94 TFLOP/s at
+//   S2048, torch 304): torch keeps it.
+// - Not the flash and cudnn ops: torch's cudnn kernel (its default pick for fp16/bf16 on
+//   Hopper) reaches 650 TFLOP/s and its flash kernel 320. Passing them takes FlashAttention-3's
+//   structure (TMA, warp specialization, softmax overlapped with the products): issue 6.
 // The backward ops stay torch's; the forward's outputs have exactly the layout and meaning of
 // torch's (natural-log logsumexp rows), so torch's backward takes them.
 #include "ops/attention.h"

@@ -23,8 +23,7 @@ def build():
                sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu"],
                extra_include_paths=[f"{ROOT}/csrc"],
                extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
-               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
-                                  "--use_fast_math", "-Xptxas=-v"],
+               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA"],
                verbose=False)
     print(f"built in {time.time() - t0:.0f} s", flush=True)
     return mod

@@ -1,15 +1,21 @@
-// Attention forward on tensor cores with mma.sync (sm_80 and newer): FlashAttention-2's
-// scheme. A block of 4 warps owns 64 query rows (16 a warp) of one (batch, head) and walks the
-// key/value tiles of 64 rows: S = Q K^T on tensor cores, the online softmax in registers
-// (running max and sum per row), O += P V with P taken straight from S's registers. Q, K and V
-// tiles come through shared memory with cp.async (V loads while S is computed, the next K
-// while P V is), stored in 16-byte chunks whose position is XOR-swizzled by the row so that
-// ldmatrix reads hit 8 different banks groups.
+// Attention forward on tensor cores, FlashAttention-2's scheme. A block of 4 warps (one
+// warpgroup) owns 64 query rows (16 a warp) of one (batch, head) and walks the key/value tiles:
+// S = Q K^T on tensor cores, the online softmax in registers (running max and sum per row),
+// O += P V with P taken straight from S's registers. Q, K and V tiles come through shared
+// memory with cp.async, K and V double-buffered (tile j+1 loads while tile j is used).
+//
+// Two instruction paths, picked by the card: on Hopper wgmma (S from Q and K in shared memory,
+// P V with P from registers and V read transposed), tiles in wgmma's 128-byte-swizzled
+// layout; elsewhere mma.sync m16n8k16 with ldmatrix, tiles XOR-swizzled by row so that
+// ldmatrix reads hit 8 different bank groups. Both wait for each product before the softmax:
+// no warp specialization, TMA or softmax/GEMM overlap yet (FlashAttention-3's steps), which is
+// why torch's cudnn kernel is still 2.7x faster on an H100 (see ops/attention.cpp).
 //
 // Head dims up to 256 run in one of three tile widths (64, 128, 256 columns); columns past the
 // real head dim are zero-filled on load, so they add nothing to Q K^T and are never stored.
 #include "backends/attention.h"
 
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_bf16.h>
@@ -78,6 +84,14 @@ template <> struct Mma<__half> {
   static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
 };
 
+// 2^x on the special function unit (the library exp2f adds range handling the softmax does not
+// need: its arguments are <= 0, and -inf gives 0 here too).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Chunk (16 bytes) c of row r of a tile with CH chunks a row.
 template <int CH>
 __device__ __forceinline__ int chunk_at(int r, int c) { return r * CH + (c ^ (r & 7)); }
@@ -98,19 +112,176 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t
   }
 }
 
-template <class T, int D, bool kBias>
+
+// The same rows in wgmma's canonical K-major layout with 128-byte swizzle: the head dim split
+// into blocks of 64 columns (128 bytes), each block R rows of 128 bytes, chunk c of row r at
+// c ^ (r & 7) within its row. Tiles start 1024-byte aligned.
+template <int R, int CH>
+__device__ __forceinline__ void load_tile_kmajor(uint32_t dst, const char* src, int64_t stride, int rows_valid,
+                                                 int chunks_valid, const void* base) {
+  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
+#pragma unroll
+  for (int k = 0; k < R * CH / kThreads; ++k) {
+    const int i = threadIdx.x + k * kThreads;
+    const int r = i / CH, c = i % CH;
+    const bool ok = r < rows_valid && c < chunks_valid;
+    cp_async16(dst + (c / 8) * (R * 128) + r * 128 + (((c % 8) ^ (r & 7)) * 16),
+               ok ? static_cast<const void*>(src + r * stride + c * 16) : base, ok ? 16 : 0);
+  }
+}
+
+// A shared-memory matrix descriptor for wgmma: K-major, 128-byte swizzle, 8-row groups 1024
+// bytes apart (the leading byte offset is unused in this layout).
+__device__ __forceinline__ uint64_t kmajor_desc(uint32_t addr) {
+  return (uint64_t((addr & 0x3FFFF) >> 4)) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+// The same tiles read MN-major (a V tile as P V's B operand: rows are K, the head dim is N):
+// 64-column blocks `block_bytes` apart (leading byte offset), 8-row groups 1024 bytes apart.
+__device__ __forceinline__ uint64_t mnmajor_desc(uint32_t addr, uint32_t block_bytes) {
+  return (uint64_t((addr & 0x3FFFF) >> 4)) | (uint64_t(block_bytes >> 4) << 16) |
+         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+// The wgmma instructions exist on sm_90a only; built for an older arch, the kernels that use
+// them compile to nothing and the host never launches them there (launch() checks the card).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define GF_WGMMA_ASM(...)
+#else
+#define GF_WGMMA_ASM(...) asm volatile(__VA_ARGS__)
+#endif
+__device__ __forceinline__ void wgmma_fence() { GF_WGMMA_ASM("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { GF_WGMMA_ASM("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait() { GF_WGMMA_ASM("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+__device__ __forceinline__ void fence_async_smem() { GF_WGMMA_ASM("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// d[64 x N] += A[64 x 16] B[N x 16]^T, both K-major in shared memory; per warp, d[4j..4j+3]
+// are the m16n8 accumulator fragment of columns 8j..8j+7 (rows 16 * warp ..).
+template <class T, int N> struct Wgmma;
+#define GF_WGMMA_N64(TY, PTX)                                                                          \
+  template <> struct Wgmma<TY, 64> {                                                                  \
+    static __device__ __forceinline__ void run(float* d, uint64_t a, uint64_t b) {                     \
+      GF_WGMMA_ASM(                                                                                   \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                                  \
+          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " "                              \
+          "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"                                   \
+          "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),       \
+            "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),   \
+            "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),             \
+            "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),             \
+            "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])              \
+          : "l"(a), "l"(b));                                                                          \
+    }                                                                                                 \
+  };
+#define GF_WGMMA_N32(TY, PTX)                                                                          \
+  template <> struct Wgmma<TY, 32> {                                                                  \
+    static __device__ __forceinline__ void run(float* d, uint64_t a, uint64_t b) {                     \
+      GF_WGMMA_ASM(                                                                                   \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                                  \
+          "wgmma.mma_async.sync.aligned.m64n32k16.f32." PTX "." PTX " "                              \
+          "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, %16, %17, p, 1, 1, 0, 0;\n}\n"    \
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),       \
+            "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),   \
+            "+f"(d[14]), "+f"(d[15])                                                                  \
+          : "l"(a), "l"(b));                                                                          \
+    }                                                                                                 \
+  };
+GF_WGMMA_N64(__nv_bfloat16, "bf16")
+GF_WGMMA_N64(__half, "f16")
+GF_WGMMA_N32(__nv_bfloat16, "bf16")
+GF_WGMMA_N32(__half, "f16")
+#undef GF_WGMMA_N64
+#undef GF_WGMMA_N32
+
+
+// d[64 x N] += A[64 x 16] B[16 x N]: A (P) from registers in the m16n8k16 A-fragment layout of
+// each warp's 16 rows, B (V) MN-major in shared memory (transposed on the fly). N = head dim.
+template <class T, int N> struct WgmmaRS;
+template <> struct WgmmaRS<__nv_bfloat16, 64> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+template <> struct WgmmaRS<__half, 64> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+template <> struct WgmmaRS<__nv_bfloat16, 128> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, "
+        "{%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+template <> struct WgmmaRS<__half, 128> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, "
+        "{%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+template <> struct WgmmaRS<__nv_bfloat16, 256> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, "
+        "{%128,%129,%130,%131}, %132, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+template <> struct WgmmaRS<__half, 256> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t (&a)[4], uint64_t b) {
+    GF_WGMMA_ASM(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, "
+        "{%128,%129,%130,%131}, %132, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+  }
+};
+
+// kWg: S = Q K^T with wgmma (sm_90a) from Q and K tiles in wgmma's layout; else mma.sync.
+template <class T, int D, bool kBias, bool kWg>
 __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
   constexpr int BN = kBlockN<D>;
   constexpr int CH = D / 8;         // 16-byte chunks a row
   constexpr int KD = D / 16;        // k16 steps over the head dim
   constexpr int NT = BN / 8;        // n8 tiles of S
   constexpr int DT = D / 8;         // n8 tiles of O
-  constexpr bool kQInRegs = D <= 128;
-  extern __shared__ __align__(128) unsigned char smem[];
+  constexpr bool kQInRegs = D <= 128 && !kWg;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // wgmma's swizzle atoms must start 1024-byte aligned (the launch adds 1024 bytes of slack).
+  unsigned char* smem = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
   T* sQ = reinterpret_cast<T*>(smem);
-  T* sK = sQ + kBlockM * D;
-  T* sV = sK + BN * D;
+  T* sK = sQ + kBlockM * D;  // two K tiles, then two V tiles: tile j+1 loads while j is used
+  T* sV = sK + 2 * BN * D;
   const uint32_t aQ = smem_addr(sQ), aK = smem_addr(sK), aV = smem_addr(sV);
+  constexpr uint32_t kTileBytes = BN * D * sizeof(T);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
@@ -136,9 +307,28 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
   }
   const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
 
-  load_tile<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
-  if (num_n > 0)
-    load_tile<BN, CH>(aK, k, p.k.row_stride * es, static_cast<int>(p.seq_k), chunks_valid, p.k.data);
+  // Key and value tile jb into buffer jb % 2.
+  auto load_kv = [&](int jb) {
+    const int64_t n0 = int64_t(jb) * BN;
+    const int rows_valid = static_cast<int>(p.seq_k - n0);
+    const uint32_t buf = (jb & 1) * kTileBytes;
+    if constexpr (kWg) {
+      load_tile_kmajor<BN, CH>(aK + buf, k + n0 * p.k.row_stride * es, p.k.row_stride * es, rows_valid,
+                               chunks_valid, p.k.data);
+      load_tile_kmajor<BN, CH>(aV + buf, v + n0 * p.v.row_stride * es, p.v.row_stride * es, rows_valid,
+                               chunks_valid, p.v.data);
+    } else {
+      load_tile<BN, CH>(aK + buf, k + n0 * p.k.row_stride * es, p.k.row_stride * es, rows_valid, chunks_valid,
+                        p.k.data);
+      load_tile<BN, CH>(aV + buf, v + n0 * p.v.row_stride * es, p.v.row_stride * es, rows_valid, chunks_valid,
+                        p.v.data);
+    }
+  };
+  if constexpr (kWg)
+    load_tile_kmajor<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
+  else
+    load_tile<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
+  if (num_n > 0) load_kv(0);
   cp_async_commit();
 
   float o[DT][4];
@@ -172,43 +362,47 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
 
   for (int jb = 0; jb < num_n; ++jb) {
     const int64_t n0 = int64_t(jb) * BN;
-    load_tile<BN, CH>(aV, v + n0 * p.v.row_stride * es, p.v.row_stride * es, static_cast<int>(p.seq_k - n0),
-                           chunks_valid, p.v.data);
-    cp_async_commit();
-    cp_async_wait<1>();  // Q and this K tile have landed
+    const uint32_t buf = (jb & 1) * kTileBytes;
+    if (jb + 1 < num_n) load_kv(jb + 1);  // into the buffer the previous tile used
+    cp_async_commit();   // (possibly empty: keeps the group count uniform)
+    cp_async_wait<1>();  // Q and this K and V tile have landed
+    if constexpr (kWg) fence_async_smem();  // cp.async's writes, visible to wgmma's reads
     __syncthreads();
     if (kQInRegs && jb == 0) {
 #pragma unroll
       for (int kk = 0; kk < (kQInRegs ? KD : 0); ++kk) load_q(kk, qf[kk]);
     }
 
-    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+    // S = Q K^T for this warp's 16 rows and the tile's keys.
     float s[NT][4];
 #pragma unroll
     for (int i = 0; i < NT; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+    if constexpr (kWg) {
+      wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < KD; ++kk) {
-      uint32_t a[4];
-      if constexpr (kQInRegs) {
-        a[0] = qf[kk][0]; a[1] = qf[kk][1]; a[2] = qf[kk][2]; a[3] = qf[kk][3];
-      } else {
-        load_q(kk, a);
-      }
+      for (int kk = 0; kk < KD; ++kk)
+        Wgmma<T, BN>::run(&s[0][0], kmajor_desc(aQ + (kk / 4) * (kBlockM * 128) + (kk % 4) * 32),
+                          kmajor_desc(aK + buf + (kk / 4) * (BN * 128) + (kk % 4) * 32));
+      wgmma_commit();
+      wgmma_wait();
+    } else {
 #pragma unroll
-      for (int nt = 0; nt < NT; nt += 2) {
-        uint32_t b0, b1, b2, b3;  // keys nt*8 .. nt*8+15, head dims kk*16 .. kk*16+15
-        ldmatrix_x4(k_base + nt * 8 * CH * 16 + (kk / 4) * 128 + k_lo[kk % 4], b0, b1, b2, b3);
-        Mma<T>::run(s[nt], a, b0, b1);
-        Mma<T>::run(s[nt + 1], a, b2, b3);
+      for (int kk = 0; kk < KD; ++kk) {
+        uint32_t a[4];
+        if constexpr (kQInRegs) {
+          a[0] = qf[kk][0]; a[1] = qf[kk][1]; a[2] = qf[kk][2]; a[3] = qf[kk][3];
+        } else {
+          load_q(kk, a);
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt += 2) {
+          uint32_t b0, b1, b2, b3;  // keys nt*8 .. nt*8+15, head dims kk*16 .. kk*16+15
+          ldmatrix_x4(k_base + buf + nt * 8 * CH * 16 + (kk / 4) * 128 + k_lo[kk % 4], b0, b1, b2, b3);
+          Mma<T>::run(s[nt], a, b0, b1);
+          Mma<T>::run(s[nt + 1], a, b2, b3);
+        }
       }
     }
-    __syncthreads();  // every warp is done with this K tile
-    if (jb + 1 < num_n) {
-      const int64_t n1 = n0 + BN;
-      load_tile<BN, CH>(aK, k + n1 * p.k.row_stride * es, p.k.row_stride * es, static_cast<int>(p.seq_k - n1),
-                             chunks_valid, p.k.data);
-    }
-    cp_async_commit();  // (possibly empty: keeps the group count uniform)
 
     // Scores into the log2 domain, bias and masks applied.
     // Within the tile, in 32 bits: key jj is past the end when jj >= kv_left, and hidden from
@@ -247,13 +441,13 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float base = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
-      const float alpha = exp2f(row_max[r] - base);
+      const float alpha = fast_exp2(row_max[r] - base);
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        s[nt][2 * r] = exp2f(s[nt][2 * r] - base);
-        s[nt][2 * r + 1] = exp2f(s[nt][2 * r + 1] - base);
+        s[nt][2 * r] = fast_exp2(s[nt][2 * r] - base);
+        s[nt][2 * r + 1] = fast_exp2(s[nt][2 * r + 1] - base);
         sum += s[nt][2 * r] + s[nt][2 * r + 1];
       }
       row_sum[r] = row_sum[r] * alpha + sum;  // this thread's columns; the quad adds up at the end
@@ -264,25 +458,36 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
       }
     }
 
-    cp_async_wait<1>();  // this V tile has landed (the next K may still be in flight)
-    __syncthreads();
     // O += P V: P's A fragments are S's accumulators, two n8 tiles per k16 step.
+    uint32_t pa[BN / 16][4];
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      uint32_t a[4];
-      a[0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      pa[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+    if constexpr (kWg) {
+      wgmma_fence();
 #pragma unroll
-      for (int dt = 0; dt < DT; dt += 2) {
-        uint32_t b0, b1, b2, b3;  // keys kk*16 .. kk*16+15, head dims dt*8 .. dt*8+15
-        ldmatrix_x4_trans(v_base + kk * 16 * CH * 16 + (dt / 8) * 128 + v_lo[(dt % 8) / 2], b0, b1, b2, b3);
-        Mma<T>::run(o[dt], a, b0, b1);
-        Mma<T>::run(o[dt + 1], a, b2, b3);
+      for (int kk = 0; kk < BN / 16; ++kk)
+        WgmmaRS<T, D>::run(&o[0][0], pa[kk], mnmajor_desc(aV + buf + kk * 16 * 128, BN * 128));
+      wgmma_commit();
+      wgmma_wait();
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+#pragma unroll
+        for (int dt = 0; dt < DT; dt += 2) {
+          uint32_t b0, b1, b2, b3;  // keys kk*16 .. kk*16+15, head dims dt*8 .. dt*8+15
+          ldmatrix_x4_trans(v_base + buf + kk * 16 * CH * 16 + (dt / 8) * 128 + v_lo[(dt % 8) / 2], b0, b1, b2,
+                            b3);
+          Mma<T>::run(o[dt], pa[kk], b0, b1);
+          Mma<T>::run(o[dt + 1], pa[kk], b2, b3);
+        }
       }
     }
-    __syncthreads();  // every warp is done with this V tile
+    __syncthreads();  // every warp is done with buffer jb % 2 before tile jb + 2 loads into it
   }
   cp_async_wait<0>();
 
@@ -313,10 +518,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
   }
 }
 
-template <class T, int D>
+template <class T, int D, bool kWg>
 void launch(const Forward& p) {
-  const size_t smem = size_t(kBlockM + 2 * kBlockN<D>) * D * sizeof(T);
-  auto kernel = p.bias != nullptr ? forward_kernel<T, D, true> : forward_kernel<T, D, false>;
+  const size_t smem = size_t(kBlockM + 4 * kBlockN<D>) * D * sizeof(T) + (kWg ? 1024 : 0);
+  auto kernel = p.bias != nullptr ? forward_kernel<T, D, true, kWg> : forward_kernel<T, D, false, kWg>;
   if (smem > 48 * 1024)
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
@@ -325,11 +530,18 @@ void launch(const Forward& p) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <class T>
+template <class T, bool kWg>
 void launch_dim(const Forward& p) {
-  if (p.head_dim <= 64) launch<T, 64>(p);
-  else if (p.head_dim <= 128) launch<T, 128>(p);
-  else launch<T, 256>(p);
+  if (p.head_dim <= 64) launch<T, 64, kWg>(p);
+  else if (p.head_dim <= 128) launch<T, 128, kWg>(p);
+  else launch<T, 256, kWg>(p);
+}
+
+// wgmma on Hopper (1.2-1.3x the mma.sync kernel there); mma.sync elsewhere.
+template <class T>
+void launch_arch(const Forward& p) {
+  if (at::cuda::getCurrentDeviceProperties()->major == 9) launch_dim<T, true>(p);
+  else launch_dim<T, false>(p);
 }
 
 }  // namespace
@@ -350,8 +562,8 @@ bool supported(const Forward& p) {
 
 void forward(const Forward& p) {
   if (p.batch == 0 || p.heads_q == 0 || p.seq_q == 0) return;
-  if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);
-  else launch_dim<__half>(p);
+  if (p.dtype == ScalarType::BFloat16) launch_arch<__nv_bfloat16>(p);
+  else launch_arch<__half>(p);
 }
 
 }  // namespace gemforge::attention::cuda
