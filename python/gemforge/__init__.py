@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, NamedTuple, Optional
 import torch  # noqa: F401  (loads libtorch before our library)
 
 from . import _C
+from . import attention  # noqa: E402,F401  (fake kernels of torch.ops.gemforge.*)
 
 __all__ = [
     "enable", "disable", "is_enabled", "use_gems", "registered_ops", "enabled_ops",

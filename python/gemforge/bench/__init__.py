@@ -9,6 +9,7 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, attention, batch_group_norm, ceiling, gemm, index, movement, overhead,
+from . import (advanced_index, attention_inference, batch_group_norm, ceiling, gemm, index, movement, overhead,
                pointwise, random, reduction, rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
@@ -28,6 +29,7 @@ FAMILIES = [
     index.FAMILY,
     movement.FAMILY,
     attention.FAMILY,
+    attention_inference.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
