@@ -8,9 +8,8 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import (advanced_index, attention, batch_group_norm, ceiling, gemm, index, movement, overhead,
-from . import (advanced_index, attention_inference, batch_group_norm, ceiling, gemm, index, movement, overhead,
-               pointwise, random, reduction, rows, scan_loss, search, sort)
+from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, index,
+               movement, overhead, pointwise, random, reduction, rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
