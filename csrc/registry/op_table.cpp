@@ -2,6 +2,7 @@
 // entry point serving it. enable() installs rows from here; the README's op table is generated
 // from it (python -m gemforge.report ops).
 #include "ops/advanced_index.h"
+#include "ops/gemm.h"
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
@@ -1288,6 +1289,19 @@ const std::vector<OpRow>& op_table() {
       GF_MOVE("roll.out", roll_out),
 #undef GF_MOVE
 
+      // ---- gemm: fp8 _scaled_mm, addmm.dtype, dot/vdot (issue 5) ----------------------------------
+#define GF_BLAS5(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
+      GF_BLAS5("_scaled_mm", scaled_mm),
+      GF_BLAS5("_scaled_mm.out", scaled_mm_out),
+      GF_BLAS5("addmm.dtype", addmm_dtype),
+      GF_BLAS5("addmm.dtype_out", addmm_dtype_out),
+      GF_BLAS5("dot", dot),
+      GF_BLAS5("dot.out", dot_out),
+      GF_BLAS5("vdot", vdot),
+      GF_BLAS5("vdot.out", vdot_out),
+      GF_VIA("kron", "matmul_blas", "mul.Tensor"),
+      GF_VIA("kron.out", "matmul_blas", "mul.out"),
+#undef GF_BLAS5
   };
   return rows;
 }
