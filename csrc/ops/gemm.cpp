@@ -8,6 +8,7 @@
 // (fp64, complex, integers, sizes past int32, a problem cuBLASLt has no algorithm for) goes to
 // torch's own cuda kernel.
 #include "backends/gemm.h"
+#include "ops/gemm.h"
 #include "ops/ops.h"
 #include "registry/calls.h"
 
@@ -20,6 +21,7 @@
 #else
 #include <ATen/CPUFunctions.h>
 #endif
+#include <ATen/CompositeExplicitAutogradFunctions.h>
 
 #include <algorithm>
 #include <array>
@@ -184,11 +186,12 @@ Mat readable(const Tensor& t, Tensor& owner, Form& form) {
 // Row-major d: computed as d^T = b^T a^T, so the bias (one value per column of d) runs along
 // the rows of cuBLASLt's column-major result, as its epilogue wants. False: no algorithm.
 bool lt_matmul(const Mat& d, const Form& fd, const Mat& a, const Form& fa, const Mat& b,
-               const Form& fb, int64_t batch, ScalarType dtype, int device, float alpha,
-               float beta, const void* c, const void* bias) {
+               const Form& fb, int64_t batch, ScalarType dtype, ScalarType d_dtype, int device,
+               float alpha, float beta, const void* c, const void* bias) {
 #ifdef GEMFORGE_WITH_CUDA
   gemm::Problem p{};
   p.dtype = dtype;
+  if (d_dtype != dtype) p.d_dtype = d_dtype;
   p.device = device;
   p.k = a.cols;
   p.batch = batch;
@@ -214,7 +217,7 @@ bool lt_matmul(const Mat& d, const Form& fd, const Mat& a, const Form& fa, const
   p.reduction = reduction_of(dtype);
   return gemm::matmul_cuda(p);
 #else
-  (void)d, (void)fd, (void)a, (void)fa, (void)b, (void)fb, (void)batch, (void)dtype, (void)device;
+  (void)d, (void)fd, (void)a, (void)fa, (void)b, (void)fb, (void)batch, (void)dtype, (void)d_dtype, (void)device;
   (void)alpha, (void)beta, (void)c, (void)bias;
   return false;
 #endif
@@ -228,7 +231,8 @@ bool is_bias_vector(const Tensor& self, int64_t n) {
 }
 
 // out = beta * self + alpha * mat1 @ mat2 over matrices (2-d) or batches of them (3-d):
-// arguments checked, out of the result's shape and dtype, served(...) true. self is undefined
+// arguments checked, out of the result's shape and dtype (mat1's, or Float for fp16/bf16
+// mat1 and mat2: addmm.dtype), served(...) true. self is undefined
 // (mm, bmm: beta is 0), out itself (in place) or broadcastable to out. `fallback(out)` runs
 // torch's kernel when cuBLASLt has no algorithm.
 template <class Fallback>
@@ -247,7 +251,8 @@ Tensor& gemm_into(Tensor& out, const Tensor& self, const Tensor& mat1, const Ten
   c10::DeviceGuard guard(out.device());
   const int64_t batch = out.dim() == 3 ? out.size(0) : 1;
   const int64_t m = out.size(-2), n = out.size(-1), k = mat1.size(-1);
-  const ScalarType dtype = out.scalar_type();
+  const ScalarType dtype = mat1.scalar_type(), d_dtype = out.scalar_type();
+  const bool self_as_out = self.defined() && self.scalar_type() == d_dtype;  // read in place of C
 
   Tensor a_owner, b_owner;
   Form fa, fb;
@@ -276,17 +281,17 @@ Tensor& gemm_into(Tensor& out, const Tensor& self, const Tensor& mat1, const Ten
       if (!out_writable) target.copy_(out);
       c = target.data_ptr();
     } else if (beta_value == 1.0f && batch == 1 && fd.order == Order::kRow && m > 1 && n > 1 &&
-               k > 1 && is_bias_vector(self, n)) {
+               k > 1 && self_as_out && is_bias_vector(self, n)) {
       bias = self.data_ptr();  // the bias epilogue: self is never copied
       beta_value = 0.0f;
-    } else if (self.sizes() == target.sizes() && self.strides() == target.strides()) {
+    } else if (self_as_out && self.sizes() == target.sizes() && self.strides() == target.strides()) {
       c = self.data_ptr();  // C read from self, D written to out: same layout, no copy
     } else {
       target.copy_(self.expand(target.sizes()));  // a broadcast self materialized in out
       c = target.data_ptr();
     }
   }
-  if (!lt_matmul(d, fd, a, fa, b, fb, batch, dtype, out.get_device(), alpha.to<float>(),
+  if (!lt_matmul(d, fd, a, fa, b, fb, batch, dtype, d_dtype, out.get_device(), alpha.to<float>(),
                  beta_value, c, bias)) {
     reg::note_fallback();
     fallback(out);
@@ -564,6 +569,316 @@ Tensor& addmv_(Tensor& self, const Tensor& mat, const Tensor& vec, const Scalar&
     return GF_BLAS_FALLBACK(addmv_, self, mat, vec, beta, alpha);
   return addmv_into(self, self, mat, vec, beta, alpha,
                     [&](Tensor& o) { GF_BLAS_TORCH(addmv_, o, mat, vec, beta, alpha); });
+}
+
+// ---- addmm.dtype: fp16/bf16 mat1 and mat2, an fp32 result -------------------------------------
+// cuBLASLt reads the 16-bit operands and writes fp32 directly (fp32 accumulation as always);
+// self (of the inputs' dtype) is cast into the result first when beta != 0, as torch does.
+
+namespace {
+
+bool addmm_dtype_served(const Tensor& self, const Tensor& mat1, const Tensor& mat2, ScalarType out_dtype) {
+  const ScalarType t = mat1.scalar_type();
+  return mat1.dim() == 2 && mat2.dim() == 2 && mat1.size(1) == mat2.size(0) && mat2.scalar_type() == t &&
+         self.scalar_type() == t && mat2.device() == mat1.device() && self.device() == mat1.device() &&
+         (out_dtype == t || (out_dtype == ScalarType::Float && (t == ScalarType::Half || t == ScalarType::BFloat16))) &&
+         at::is_expandable_to(self.sizes(), {mat1.size(0), mat2.size(1)}) && served(mat1, mat2, 1);
+}
+
+// torch's addmm.dtype_out kernel (cuda only: these rows serve cuda only).
+Tensor& torch_addmm_dtype_out(Tensor& out, const Tensor& self, const Tensor& mat1, const Tensor& mat2,
+                              ScalarType out_dtype, const Scalar& beta, const Scalar& alpha) {
+#ifdef GEMFORGE_WITH_CUDA
+  return at::cuda::addmm_out(out, self, mat1, mat2, out_dtype, beta, alpha);
+#else
+  (void)self, (void)mat1, (void)mat2, (void)out_dtype, (void)beta, (void)alpha;
+  TORCH_CHECK(false, "addmm.dtype_out: no cuda backend in this build");
+  return out;
+#endif
+}
+
+Tensor torch_addmm_dtype(const Tensor& self, const Tensor& mat1, const Tensor& mat2, ScalarType out_dtype,
+                        const Scalar& beta, const Scalar& alpha) {
+#ifdef GEMFORGE_WITH_CUDA
+  return at::cuda::addmm(self, mat1, mat2, out_dtype, beta, alpha);
+#else
+  (void)self, (void)mat1, (void)mat2, (void)out_dtype, (void)beta, (void)alpha;
+  TORCH_CHECK(false, "addmm.dtype: no cuda backend in this build");
+#endif
+}
+
+}  // namespace
+
+Tensor addmm_dtype(const Tensor& self, const Tensor& mat1, const Tensor& mat2, ScalarType out_dtype,
+                   const Scalar& beta, const Scalar& alpha) {
+  if (!addmm_dtype_served(self, mat1, mat2, out_dtype)) {
+    reg::note_fallback();
+    return torch_addmm_dtype(self, mat1, mat2, out_dtype, beta, alpha);
+  }
+  Tensor out = at::empty({mat1.size(0), mat2.size(1)}, mat1.options().dtype(out_dtype));
+  return gemm_into(out, self, mat1, mat2, beta, alpha,
+                   [&](Tensor& o) { torch_addmm_dtype_out(o, self, mat1, mat2, out_dtype, beta, alpha); });
+}
+
+Tensor& addmm_dtype_out(const Tensor& self, const Tensor& mat1, const Tensor& mat2, ScalarType out_dtype,
+                        const Scalar& beta, const Scalar& alpha, Tensor& out) {
+  if (!addmm_dtype_served(self, mat1, mat2, out_dtype) || out.scalar_type() != out_dtype ||
+      out.device() != mat1.device() || out.is_same(self)) {
+    reg::note_fallback();
+    return torch_addmm_dtype_out(out, self, mat1, mat2, out_dtype, beta, alpha);
+  }
+  at::native::resize_output(out, {mat1.size(0), mat2.size(1)});
+  return gemm_into(out, self, mat1, mat2, beta, alpha,
+                   [&](Tensor& o) { torch_addmm_dtype_out(o, self, mat1, mat2, out_dtype, beta, alpha); });
+}
+
+// ---- _scaled_mm: fp8 GEMM with tensor-wise or row-wise scales, on cuBLASLt -------------------
+// Served: e4m3/e5m2 operands (not both e5m2), mat1 row-major and mat2 column-major (the only
+// layout torch accepts on Hopper), K and N multiples of 16, fp32 scales that are both single
+// values (tensor-wise) or scale_a (M, 1) and scale_b (1, N) (row-wise: cuBLASLt's outer-vector
+// scaling), an optional contiguous bf16/fp16 bias, a bf16/fp16/fp32 result (or an fp8 one with
+// tensor-wise scales, times scale_result), on an sm_90 device. Every other call, the invalid
+// ones included, goes to torch's kernel: its checks raise its errors, word for word.
+
+namespace {
+
+bool fp8_operand(ScalarType t) { return t == ScalarType::Float8_e4m3fn || t == ScalarType::Float8_e5m2; }
+
+bool tensorwise_scale(const Tensor& scale) { return scale.scalar_type() == ScalarType::Float && scale.numel() == 1; }
+
+// scale_a (m, 1) and scale_b (1, n), as torch tells row-wise scales (scale_b through its transpose).
+bool rowwise_scales(const Tensor& scale_a, const Tensor& scale_b, int64_t m, int64_t n) {
+  return scale_a.scalar_type() == ScalarType::Float && scale_b.scalar_type() == ScalarType::Float &&
+         scale_a.dim() == 2 && scale_a.size(0) == m && scale_a.size(1) == 1 && scale_a.is_contiguous() &&
+         scale_b.dim() == 2 && scale_b.size(1) == n && scale_b.size(0) == 1 && (scale_b.stride(1) == 1 || n == 1);  // scale_b.t() contiguous
+}
+
+bool bias_allowed(ScalarType bias, ScalarType out) {
+  if (bias != ScalarType::BFloat16 && bias != ScalarType::Half) return false;
+  switch (out) {
+    case ScalarType::BFloat16: return bias == ScalarType::BFloat16;
+    case ScalarType::Half: return bias == ScalarType::Half;
+    case ScalarType::Float8_e4m3fn:
+    case ScalarType::Float8_e5m2: return true;
+    default: return false;  // fp32 results take no bias
+  }
+}
+
+// The plain description of a served call: nullopt when torch must take it.
+struct ScaledCall {
+  bool rowwise;
+  ScalarType out_dtype;
+};
+std::optional<ScaledCall> scaled_served(const Tensor& self, const Tensor& mat2, const Tensor& scale_a,
+                                        const Tensor& scale_b, const std::optional<Tensor>& bias,
+                                        const std::optional<Tensor>& scale_result, ScalarType out_dtype) {
+#ifdef GEMFORGE_WITH_CUDA
+  if (self.dim() != 2 || mat2.dim() != 2 || !self.is_cuda()) return std::nullopt;
+  const int64_t m = self.size(0), k = self.size(1), n = mat2.size(1);
+  if (mat2.size(0) != k || k % 16 != 0 || n % 16 != 0 || m == 0 || k == 0 || n == 0) return std::nullopt;
+  if (m > gemm::kMaxDim || n > gemm::kMaxDim || k > gemm::kMaxDim) return std::nullopt;
+  const ScalarType ta = self.scalar_type(), tb = mat2.scalar_type();
+  if (!fp8_operand(ta) || !fp8_operand(tb) || (ta == ScalarType::Float8_e5m2 && tb == ScalarType::Float8_e5m2))
+    return std::nullopt;
+  const bool out_fp8 = fp8_operand(out_dtype);
+  if (!out_fp8 && out_dtype != ScalarType::BFloat16 && out_dtype != ScalarType::Half && out_dtype != ScalarType::Float)
+    return std::nullopt;
+  bool rowwise = false;
+  if (!(tensorwise_scale(scale_a) && tensorwise_scale(scale_b))) {
+    if (out_fp8 || !rowwise_scales(scale_a, scale_b, m, n)) return std::nullopt;
+    rowwise = true;
+  }
+  if (scale_result && (scale_result->numel() != 1 || scale_result->scalar_type() != ScalarType::Float))
+    return std::nullopt;
+  if (bias && (bias->numel() != n || !bias->is_contiguous() || !bias_allowed(bias->scalar_type(), out_dtype)))
+    return std::nullopt;
+  const c10::Device device = self.device();
+  if (mat2.device() != device || scale_a.device() != device || scale_b.device() != device ||
+      (bias && bias->device() != device) || (scale_result && scale_result->device() != device))
+    return std::nullopt;
+  // mat1 row-major, mat2 column-major, each read in place
+  if (self.stride(1) != 1 || self.stride(0) < k || mat2.stride(0) != 1 || mat2.stride(1) < k) return std::nullopt;
+  if (!gemm::fp8_device(device.index())) return std::nullopt;
+  return ScaledCall{rowwise, out_dtype};
+#else
+  (void)self, (void)mat2, (void)scale_a, (void)scale_b, (void)bias, (void)scale_result, (void)out_dtype;
+  return std::nullopt;
+#endif
+}
+
+// out (m x n, contiguous) = scale_a * scale_b * (self @ mat2) (+ bias), rounded to out's dtype
+// (times scale_result for an fp8 out). False: cuBLASLt has no algorithm, nothing ran.
+bool scaled_matmul(const ScaledCall& call, const Tensor& self, const Tensor& mat2, const Tensor& scale_a,
+                   const Tensor& scale_b, const std::optional<Tensor>& bias,
+                   const std::optional<Tensor>& scale_result, bool use_fast_accum, Tensor& out) {
+#ifdef GEMFORGE_WITH_CUDA
+  const int64_t m = self.size(0), k = self.size(1), n = mat2.size(1);
+  const bool out_fp8 = fp8_operand(call.out_dtype);
+  // Row-major out = self @ mat2 is out^T = mat2^T self^T column-major: A is mat2 (stored
+  // k x n, read transposed), B is self (stored k x m), so A's scale is scale_b's and B's is
+  // scale_a's; C (never read, beta 0) points at self as cuBLASLt wants a C that is not D.
+  gemm::Scaling scaling{};
+  scaling.a_type = mat2.scalar_type();
+  scaling.b_type = self.scalar_type();
+  scaling.a_scale = scale_b.data_ptr();
+  scaling.b_scale = scale_a.data_ptr();
+  scaling.d_scale = out_fp8 && scale_result ? scale_result->data_ptr() : nullptr;
+  scaling.bias_type = bias ? bias->scalar_type() : out_fp8 ? ScalarType::Half : call.out_dtype;
+  scaling.outer_vec = call.rowwise;
+  scaling.fast_accum = use_fast_accum;
+  gemm::Problem p{};
+  p.dtype = call.out_dtype;
+  p.d_dtype = call.out_dtype;
+  p.scaling = &scaling;
+  p.device = self.get_device();
+  p.m = n;
+  p.n = m;
+  p.k = k;
+  p.batch = 1;
+  p.a = {mat2.data_ptr(), k, n, mat2.stride(1), 0, true};
+  p.b = {self.data_ptr(), k, m, m == 1 ? k : self.stride(0), 0, false};
+  p.c = self.data_ptr();
+  p.d = out.data_ptr();
+  p.ldd = n;
+  p.d_batch_stride = 0;
+  p.bias = bias ? bias->data_ptr() : nullptr;
+  p.alpha = 1.0f;
+  p.beta = 0.0f;
+  p.tf32 = false;
+  p.reduction = gemm::Reduction::kAny;
+  return gemm::matmul_cuda(p);
+#else
+  (void)call, (void)self, (void)mat2, (void)scale_a, (void)scale_b, (void)bias, (void)scale_result;
+  (void)use_fast_accum, (void)out;
+  return false;
+#endif
+}
+
+}  // namespace
+
+Tensor scaled_mm(const Tensor& self, const Tensor& mat2, const Tensor& scale_a, const Tensor& scale_b,
+                 const std::optional<Tensor>& bias, const std::optional<Tensor>& scale_result,
+                 std::optional<ScalarType> out_dtype, bool use_fast_accum) {
+  const auto call = scaled_served(self, mat2, scale_a, scale_b, bias, scale_result,
+                                  out_dtype.value_or(self.scalar_type()));
+  if (!call)
+    return GF_BLAS_FALLBACK(_scaled_mm, self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum);
+  c10::DeviceGuard guard(self.device());
+  Tensor out = at::empty({self.size(0), mat2.size(1)}, self.options().dtype(call->out_dtype));
+  if (!scaled_matmul(*call, self, mat2, scale_a, scale_b, bias, scale_result, use_fast_accum, out)) {
+    reg::note_fallback();
+    GF_BLAS_TORCH(_scaled_mm_out, out, self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum);
+  }
+  return out;
+}
+
+Tensor& scaled_mm_out(const Tensor& self, const Tensor& mat2, const Tensor& scale_a, const Tensor& scale_b,
+                      const std::optional<Tensor>& bias, const std::optional<Tensor>& scale_result,
+                      std::optional<ScalarType> out_dtype, bool use_fast_accum, Tensor& out) {
+  std::optional<ScaledCall> call;
+  if (!out_dtype || *out_dtype == out.scalar_type())
+    call = scaled_served(self, mat2, scale_a, scale_b, bias, scale_result, out.scalar_type());
+  // out must be (m, n) and contiguous already (or empty, then made so): other layouts go to torch
+  const bool out_ready = call && out.device() == self.device() &&
+      ((out.dim() == 2 && out.size(0) == self.size(0) && out.size(1) == mat2.size(1) && out.is_contiguous()) ||
+       out.numel() == 0);
+  if (!out_ready)
+    return GF_BLAS_FALLBACK(_scaled_mm_out, out, self, mat2, scale_a, scale_b, bias, scale_result, out_dtype,
+                            use_fast_accum);
+  c10::DeviceGuard guard(self.device());
+  at::native::resize_output(out, {self.size(0), mat2.size(1)});
+  if (!out.is_contiguous() ||
+      !scaled_matmul(*call, self, mat2, scale_a, scale_b, bias, scale_result, use_fast_accum, out)) {
+    reg::note_fallback();
+    GF_BLAS_TORCH(_scaled_mm_out, out, self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum);
+  }
+  return out;
+}
+
+// ---- dot, vdot ---------------------------------------------------------------------------------
+// A deterministic two-pass reduction (backends/cuda/dot.cu) for fp16/bf16/fp32/fp64 vectors on
+// cuda; complex vectors (cuBLAS's dotc/dotu), zero tensors and every call torch rejects go to
+// torch's kernel (its checks raise its errors). vdot of real vectors is dot.
+
+namespace {
+
+bool dot_served(const Tensor& self, const Tensor& other) {
+#ifdef GEMFORGE_WITH_CUDA
+  const ScalarType t = self.scalar_type();
+  return self.is_cuda() && self.dim() == 1 && other.dim() == 1 && other.scalar_type() == t &&
+         other.device() == self.device() && self.numel() == other.numel() &&
+         (t == ScalarType::Half || t == ScalarType::BFloat16 || t == ScalarType::Float || t == ScalarType::Double) &&
+         self.numel() <= INT32_MAX && self.stride(0) <= INT32_MAX && other.stride(0) <= INT32_MAX &&
+         !self._is_zerotensor() && !other._is_zerotensor() && !self.is_neg() && !other.is_neg();
+#else
+  (void)self, (void)other;
+  return false;
+#endif
+}
+
+// out's one element = self . other (dot_served holds; out of self's dtype, on its device).
+void run_dot(const Tensor& self, const Tensor& other, const Tensor& out) {
+#ifdef GEMFORGE_WITH_CUDA
+  c10::DeviceGuard guard(self.device());
+  const int64_t n = self.numel();
+  Tensor partials;
+  if (n > gemm::dot_one_pass_max) {
+    const ScalarType acc = self.scalar_type() == ScalarType::Double ? ScalarType::Double : ScalarType::Float;
+    partials = at::empty({gemm::dot_partials(n)}, self.options().dtype(acc));
+  }
+  gemm::Dot d{};
+  d.dtype = self.scalar_type();
+  d.n = n;
+  d.incx = n == 1 ? 1 : self.stride(0);
+  d.incy = n == 1 ? 1 : other.stride(0);
+  d.x = self.data_ptr();
+  d.y = other.data_ptr();
+  d.out = out.data_ptr();
+  d.partials = partials.defined() ? partials.data_ptr() : nullptr;
+  gemm::dot_cuda(d);
+#else
+  (void)self, (void)other, (void)out;
+#endif
+}
+
+bool dot_out_served(const Tensor& self, const Tensor& other, const Tensor& out) {
+  return dot_served(self, other) && out.device() == self.device() && out.scalar_type() == self.scalar_type();
+}
+
+}  // namespace
+
+Tensor dot(const Tensor& self, const Tensor& tensor) {
+  if (!dot_served(self, tensor)) return GF_BLAS_FALLBACK(dot, self, tensor);
+  Tensor out = at::empty({}, self.options());
+  run_dot(self, tensor, out);
+  return out;
+}
+
+Tensor& dot_out(const Tensor& self, const Tensor& tensor, Tensor& out) {
+  if (!dot_out_served(self, tensor, out)) {
+    reg::note_fallback();
+    return at::compositeexplicitautograd::dot_out(out, self, tensor);
+  }
+  at::native::resize_output(out, {});
+  run_dot(self, tensor, out);
+  return out;
+}
+
+Tensor vdot(const Tensor& self, const Tensor& other) {
+  if (!dot_served(self, other)) return GF_BLAS_FALLBACK(vdot, self, other);
+  Tensor out = at::empty({}, self.options());
+  run_dot(self, other, out);
+  return out;
+}
+
+Tensor& vdot_out(const Tensor& self, const Tensor& other, Tensor& out) {
+  if (!dot_out_served(self, other, out)) {
+    reg::note_fallback();
+    return at::compositeexplicitautograd::vdot_out(out, self, other);
+  }
+  at::native::resize_output(out, {});
+  run_dot(self, other, out);
+  return out;
 }
 
 }  // namespace gemforge::ops

@@ -3,6 +3,7 @@
 // from it (python -m gemforge.report ops).
 #include "ops/advanced_index.h"
 #include "ops/attention.h"
+#include "ops/gemm.h"
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
@@ -1293,6 +1294,19 @@ const std::vector<OpRow>& op_table() {
       // cuda only: torch has no cpu kernel for the fused SDPA ops. See ops/attention.cpp for
       // which cases gemforge's kernel takes.
       GF_OP("_scaled_dot_product_efficient_attention", "attention", scaled_dot_product_efficient_attention, kCuda),
+      // ---- gemm: fp8 _scaled_mm, addmm.dtype, dot/vdot (issue 5) ----------------------------------
+#define GF_BLAS5(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
+      GF_BLAS5("_scaled_mm", scaled_mm),
+      GF_BLAS5("_scaled_mm.out", scaled_mm_out),
+      GF_BLAS5("addmm.dtype", addmm_dtype),
+      GF_BLAS5("addmm.dtype_out", addmm_dtype_out),
+      GF_BLAS5("dot", dot),
+      GF_BLAS5("dot.out", dot_out),
+      GF_BLAS5("vdot", vdot),
+      GF_BLAS5("vdot.out", vdot_out),
+      GF_VIA("kron", "matmul_blas", "mul.Tensor"),
+      GF_VIA("kron.out", "matmul_blas", "mul.out"),
+#undef GF_BLAS5
   };
   return rows;
 }

@@ -595,3 +595,183 @@ def test_addmv_errors():
         assert err is not None
         with gemforge.use_gems(backends=[BACKEND]), quiet():
             assert_same_error(err, raised(fn))
+
+
+# ---- addmm.dtype: fp16/bf16 inputs, an fp32 result ------------------------------------------------
+# torch has no cpu kernel for addmm.dtype: the reference is beta * self + alpha * mat1 @ mat2 in
+# float64, and errors are compared with torch's own cuda kernel.
+
+def check_addmm_dtype(self_, mat1, mat2, *, beta=1, alpha=1, out=None, out_dtype=torch.float32):
+    served = "addmm.dtype" if out is None else "addmm.dtype_out"
+    if BACKEND not in row_backends(served):
+        pytest.skip(f"gemforge serves {served} on {row_backends(served)} only")
+    kwargs = dict(out_dtype=out_dtype, beta=beta, alpha=alpha)
+    gems_out = None if out is None else out.clone()
+    with quiet():
+        torch_error = raised(torch.addmm, self_, mat1, mat2, **kwargs, **({} if out is None else {"out": out}))
+    with gemforge.use_gems(backends=[BACKEND]), gemforge.collect_stats() as counts, quiet():
+        if torch_error is not None:
+            kw = {} if out is None else {"out": gems_out}
+            assert_same_error(torch_error, raised(torch.addmm, self_, mat1, mat2, **kwargs, **kw))
+            return None
+        got = torch.addmm(self_, mat1, mat2, **kwargs) if out is None else \
+            torch.addmm(self_, mat1, mat2, **kwargs, out=gems_out)
+    assert served_count(counts, served) >= 1, dict(counts)
+    assert got.dtype == out_dtype and got.shape == (mat1.shape[0], mat2.shape[1])
+    if out is not None:
+        assert got.data_ptr() == gems_out.data_ptr() or gems_out.numel() == 0
+    ref = alpha * (mat1.double().cpu() @ mat2.double().cpu())
+    if beta != 0:
+        ref = ref + beta * self_.double().cpu()
+    _assert_close(got, ref, mat1.shape[1])
+    return got
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("self_shape", ["bias", "full", "row"])
+@pytest.mark.parametrize("beta, alpha", [(1, 1), (0.5, 2), (0, 1)])
+def test_addmm_dtype(dtype, self_shape, beta, alpha):
+    m, k, n = 37, 96, 52
+    self_ = make({"bias": (n,), "full": (m, n), "row": (1, n)}[self_shape], dtype)
+    check_addmm_dtype(self_, make((m, k), dtype), make((k, n), dtype), beta=beta, alpha=alpha)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_addmm_dtype_fp32_beats_rounding(dtype):
+    # the fp32 result is not rounded to dtype: 64 products of (1 + 2^-7)^2 need more bits than
+    # dtype has
+    a = torch.full((16, 64), 1 + 2.0 ** -7, device=DEVICE, dtype=dtype)
+    b = torch.full((64, 16), 1 + 2.0 ** -7, device=DEVICE, dtype=dtype)
+    got = check_addmm_dtype(torch.zeros(16, dtype=dtype, device=DEVICE), a, b)
+    want = 64 * (1 + 2.0 ** -7) ** 2
+    torch.testing.assert_close(got, torch.full_like(got, want), rtol=2.0 ** -20, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_addmm_dtype_layouts_and_out(dtype):
+    m, k, n = 24, 40, 33
+    a, b = make((k, m), dtype).t(), make((n, k), dtype).t()  # transposed operands
+    check_addmm_dtype(make((n,), dtype), a, b)
+    check_addmm_dtype(make((m, n), dtype), a, b, out_dtype=dtype)  # the same dtype: plain addmm
+    for out in [torch.empty(0, device=DEVICE), torch.empty(m, n, device=DEVICE),
+                torch.empty(n, m, device=DEVICE).t()]:
+        check_addmm_dtype(make((m, n), dtype), a, b, out=out, beta=0.5)
+
+
+def test_addmm_dtype_errors():
+    f32, bf16 = torch.float32, torch.bfloat16
+    check_addmm_dtype(make((6,), bf16), make((3, 4), bf16), make((4, 6), bf16), out_dtype=torch.float16)
+    check_addmm_dtype(make((6,), f32), make((3, 4), bf16), make((4, 6), bf16))
+    check_addmm_dtype(make((6,), bf16), make((3, 5), bf16), make((4, 6), bf16))
+    check_addmm_dtype(make((6,), bf16), make((3,), bf16), make((4, 6), bf16))
+    check_addmm_dtype(make((6,), bf16), make((3, 4), torch.float16), make((4, 6), bf16))
+    check_addmm_dtype(make((6,), bf16), make((3, 4), bf16), make((4, 6), bf16),
+                      out=torch.empty(3, 6, device=DEVICE, dtype=bf16))
+
+
+# ---- dot, vdot -----------------------------------------------------------------------------------
+# Tolerance: K = n products summed in fp32 (double for float64), as for the GEMMs above.
+
+DOT_DTYPES = [torch.bfloat16, torch.float16, torch.float32, torch.float64]
+DOT_SIZES = [0, 1, 7, 1000, 16384, 16385, 100003, (1 << 20) + 3]
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+@pytest.mark.parametrize("dtype", DOT_DTYPES, ids=str)
+@pytest.mark.parametrize("n", DOT_SIZES)
+def test_dot(op, dtype, n):
+    fn = getattr(torch, op)
+    check_gemm(fn, [make((n,), dtype), make((n,), dtype)], served=op, k=n)
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+@pytest.mark.parametrize("dtype", DOT_DTYPES, ids=str)
+def test_dot_layouts(op, dtype):
+    fn = getattr(torch, op)
+    n = 50001
+    x, y = make((3 * n,), dtype), make((n + 1,), dtype)
+    check_gemm(fn, [x[::3], y[1:]], served=op, k=n)          # strided, and not 16-byte aligned
+    check_gemm(fn, [x[1:n + 1], y[:n]], served=op, k=n)      # dense, x not aligned
+    check_gemm(fn, [make((1,), dtype).expand(n), y[:n]], served=op, k=n)  # stride 0
+    check_gemm(fn, [make((4, n), dtype)[:, 5], make((4,), dtype)], served=op, k=4)
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+@pytest.mark.parametrize("dtype", DOT_DTYPES, ids=str)
+def test_dot_out(op, dtype):
+    fn = getattr(torch, op)
+    for out in [torch.empty((), dtype=dtype, device=DEVICE), torch.empty(0, dtype=dtype, device=DEVICE),
+                torch.empty(3, dtype=dtype, device=DEVICE)]:
+        check_gemm(lambda x, y, o: fn(x, y, out=o), [make((20000,), dtype), make((20000,), dtype), out],
+                   served=f"{op}.out", k=20000)
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+def test_dot_specials_and_determinism(op):
+    if BACKEND not in row_backends(op):
+        pytest.skip(f"gemforge serves {op} on {row_backends(op)} only")
+    fn = getattr(torch, op)
+    x = make((1 << 20,), torch.float32)
+    y = make((1 << 20,), torch.float32)
+    with gemforge.use_gems(backends=[BACKEND]):
+        runs = [fn(x, y) for _ in range(3)]
+        assert all(torch.equal(r, runs[0]) for r in runs)  # the same bits every run
+        x[12345] = float("nan")
+        assert torch.isnan(fn(x, y))
+        x[12345], y[7] = float("inf"), float("inf")
+        assert not torch.isfinite(fn(x, y))
+        assert torch.isnan(fn(torch.tensor([float("inf"), 1.0], device=DEVICE),
+                              torch.tensor([0.0, 1.0], device=DEVICE)))
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+def test_dot_fallbacks_and_errors(op):
+    fn = getattr(torch, op)
+    f32 = torch.float32
+    check_gemm(fn, [make((5,), f32).conj(), make((5,), f32)], served=op, k=5)
+    check_gemm(fn, [make((5,), torch.int32), make((5,), torch.int32)], served=op, k=5)
+    check_gemm(fn, [make((5,), f32), make((6,), f32)], served=op, k=5)
+    check_gemm(fn, [make((5,), f32), make((5,), torch.float64)], served=op, k=5)
+    check_gemm(fn, [make((2, 5), f32), make((5,), f32)], served=op, k=5)
+    check_gemm(fn, [make((), f32), make((), f32)], served=op, k=1)
+    out = lambda x, y, o: fn(x, y, out=o)  # noqa: E731
+    check_gemm(out, [make((5,), f32), make((5,), f32), torch.empty((), dtype=torch.float64, device=DEVICE)],
+               served=f"{op}.out", k=5)
+    if DEVICE == "cuda":
+        check_gemm(fn, [make((5,), f32), torch.randn(5)], served=op, k=5)
+        check_gemm(out, [make((5,), f32), make((5,), f32), torch.empty(())], served=f"{op}.out", k=5)
+
+
+@pytest.mark.parametrize("op", ["dot", "vdot"])
+def test_dot_complex_goes_to_torch(op):
+    if BACKEND not in row_backends(op):
+        pytest.skip(f"gemforge serves {op} on {row_backends(op)} only")
+    x = torch.randn(33, dtype=torch.complex64, device=DEVICE)
+    y = torch.randn(33, dtype=torch.complex64, device=DEVICE)
+    fn = getattr(torch, op)
+    with gemforge.use_gems(backends=[BACKEND]), gemforge.collect_stats() as counts:
+        got = fn(x, y)
+    assert served_count(counts, op) >= 1
+    torch.testing.assert_close(got, fn(x, y), rtol=0, atol=0)
+
+
+def test_blas5_rows():
+    served = {full_name(r.overload): r for r in gemforge.registered_ops()}
+    for name in ["_scaled_mm", "_scaled_mm.out", "addmm.dtype", "addmm.dtype_out", "dot", "dot.out", "vdot",
+                 "vdot.out"]:
+        row = served[full_name(name)]
+        assert row.family == "matmul_blas" and list(row.backends) == ["cuda"], (name, row.backends)
+    assert served[full_name("kron")].via == "mul.Tensor" and served[full_name("kron.out")].via == "mul.out"
+
+
+def test_kron_lands_on_mul():
+    a = make((2, 3), torch.float32)
+    b = make((4, 5), torch.float32)
+    with gemforge.use_gems(backends=[BACKEND]), gemforge.collect_stats() as counts:
+        got = torch.kron(a, b)
+        out = torch.empty(8, 15, device=DEVICE)
+        torch.kron(a, b, out=out)
+    assert served_count(counts, "mul.Tensor") >= 1 and served_count(counts, "mul.out") >= 1, dict(counts)
+    want = torch.kron(a, b)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(out, want, rtol=0, atol=0)

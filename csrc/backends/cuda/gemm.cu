@@ -31,8 +31,29 @@ cudaDataType_t cuda_type(ScalarType t) {
   switch (t) {
     case ScalarType::Half: return CUDA_R_16F;
     case ScalarType::BFloat16: return CUDA_R_16BF;
+    case ScalarType::Float8_e4m3fn: return CUDA_R_8F_E4M3;
+    case ScalarType::Float8_e5m2: return CUDA_R_8F_E5M2;
     default: return CUDA_R_32F;
   }
+}
+
+size_t element_size(ScalarType t) {
+  switch (t) {
+    case ScalarType::Float: return 4;
+    case ScalarType::Float8_e4m3fn:
+    case ScalarType::Float8_e5m2: return 1;
+    default: return 2;
+  }
+}
+
+// The dtypes of the four matrices and of the bias.
+struct Types {
+  ScalarType a, b, c, d, bias;
+};
+Types types_of(const Problem& p) {
+  const ScalarType d = p.d_dtype == ScalarType::Undefined ? p.dtype : p.d_dtype;
+  if (const Scaling* s = p.scaling) return {s->a_type, s->b_type, s->bias_type, d, s->bias_type};
+  return {p.dtype, p.dtype, d, d, d};
 }
 
 // Largest power of two dividing the address, at most 256 (cuBLASLt's default requirement):
@@ -69,15 +90,17 @@ struct KeyHash {
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatrixLayout_t c = nullptr;  // C's own layout when its dtype is not D's (scaled)
   cublasLtMatmulAlgo_t algo{};
-  bool ok = false;    // the heuristic found an algorithm
-  bool bias = false;  // the bias pointer is set per call: calls of this plan take the mutex
-  std::mutex bias_mutex;
+  bool ok = false;        // the heuristic found an algorithm
+  bool per_call = false;  // bias or scale pointers are set per call: calls take the mutex
+  std::mutex per_call_mutex;
 
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
   ~Plan() {
+    if (c) cublasLtMatrixLayoutDestroy(c);
     if (d) cublasLtMatrixLayoutDestroy(d);
     if (b) cublasLtMatrixLayoutDestroy(b);
     if (a) cublasLtMatrixLayoutDestroy(a);
@@ -91,6 +114,7 @@ struct Compute {
 };
 
 Compute compute_of(const Problem& p) {
+  if (p.scaling) return {CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_MASK};
   if (p.dtype == ScalarType::Float)
     return {p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUBLASLT_REDUCTION_SCHEME_MASK};
   switch (p.reduction) {
@@ -114,9 +138,19 @@ Key key_of(const Problem& p, const Compute& compute) {
       uint64_t(log2_of(alignment(p.a.data))) << 32 | uint64_t(log2_of(alignment(p.b.data))) << 36 |
       uint64_t(log2_of(alignment(c))) << 40 | uint64_t(log2_of(alignment(p.d))) << 44 |
       uint64_t(p.bias ? log2_of(alignment(p.bias)) : 0) << 48;
+  // The last word: D's dtype when it is not A's, and the scaled problem's types and modes
+  // (0 for a plain problem, as tables tuned before these existed have it).
+  uint64_t extra = 0;
+  if (p.d_dtype != ScalarType::Undefined && p.d_dtype != p.dtype)
+    extra |= uint64_t(uint8_t(p.d_dtype)) | uint64_t(1) << 63;
+  if (const Scaling* s = p.scaling) {
+    extra |= uint64_t(uint8_t(s->a_type)) << 8 | uint64_t(uint8_t(s->b_type)) << 16 |
+        uint64_t(uint8_t(s->bias_type)) << 24 | uint64_t(s->outer_vec) << 32 |
+        uint64_t(s->fast_accum) << 33 | uint64_t(s->d_scale != nullptr) << 34 | uint64_t(1) << 62;
+  }
   return Key{{int64_t(small), p.m, p.n, p.k, p.batch, p.a.ld, p.b.ld, p.ldd,
               batched ? p.a.batch_stride : 0, batched ? p.b.batch_stride : 0,
-              batched ? p.d_batch_stride : 0, 0}};
+              batched ? p.d_batch_stride : 0, int64_t(extra)}};
 }
 
 template <class T>
@@ -165,7 +199,7 @@ int fastest(const Problem& p, const Plan& plan, const cublasLtMatmulHeuristicRes
   constexpr int kRuns = 5;
   constexpr float kMargin = 0.97f;
   constexpr size_t kFlushBytes = size_t(256) << 20;  // well past any L2 so far (H100: 50 MB)
-  const size_t elem = p.dtype == ScalarType::Float ? 4 : 2;
+  const size_t elem = element_size(types_of(p).d);
   const size_t d_elems = size_t((p.batch - 1) * p.d_batch_stride + (p.n - 1) * p.ldd + p.m);
   auto& allocator = *c10::cuda::CUDACachingAllocator::get();
   c10::DataPtr scratch = allocator.allocate(d_elems * elem);
@@ -182,8 +216,8 @@ int fastest(const Problem& p, const Plan& plan, const cublasLtMatmulHeuristicRes
     if (found[i].state != CUBLAS_STATUS_SUCCESS || found[i].workspaceSize > workspace_bytes) continue;
     auto run = [&] {
       return cublasLtMatmul(handle, plan.desc, &alpha, p.a.data, plan.a, p.b.data, plan.b, &beta,
-                            c, plan.d, scratch.get(), plan.d, &found[i].algo, workspace,
-                            workspace_bytes, stream);
+                            c, plan.c ? plan.c : plan.d, scratch.get(), plan.d, &found[i].algo,
+                            workspace, workspace_bytes, stream);
     };
     if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate that cannot run is no candidate
     for (int r = 0; r < kRuns; ++r) {
@@ -211,19 +245,32 @@ int fastest(const Problem& p, const Plan& plan, const cublasLtMatmulHeuristicRes
 std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, const Key& key,
                                 cublasLtHandle_t handle, size_t workspace_bytes) {
   auto plan = std::make_unique<Plan>();
-  const cudaDataType_t type = cuda_type(p.dtype);
+  const Types types = types_of(p);
   TORCH_CUDABLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute.type, CUDA_R_32F));
   set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(p.a.trans ? CUBLAS_OP_T : CUBLAS_OP_N));
   set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(p.b.trans ? CUBLAS_OP_T : CUBLAS_OP_N));
   if (p.bias) {
-    plan->bias = true;
+    plan->per_call = true;
     set_desc(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(CUBLASLT_EPILOGUE_BIAS));
-    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(type));
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(cuda_type(types.bias)));
     set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
   }
-  plan->a = make_layout(type, p.a.rows, p.a.cols, p.a.ld, p.batch, p.a.batch_stride);
-  plan->b = make_layout(type, p.b.rows, p.b.cols, p.b.ld, p.batch, p.b.batch_stride);
-  plan->d = make_layout(type, p.m, p.n, p.ldd, p.batch, p.d_batch_stride);
+  if (const Scaling* s = p.scaling) {
+    plan->per_call = true;
+    const int32_t mode = s->outer_vec ? CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F
+                                      : CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F;
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, mode);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, mode);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s->a_scale);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s->b_scale);
+    if (s->d_scale) set_desc(plan->desc, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, s->d_scale);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, int8_t(s->fast_accum ? 1 : 0));
+  }
+  plan->a = make_layout(cuda_type(types.a), p.a.rows, p.a.cols, p.a.ld, p.batch, p.a.batch_stride);
+  plan->b = make_layout(cuda_type(types.b), p.b.rows, p.b.cols, p.b.ld, p.batch, p.b.batch_stride);
+  plan->d = make_layout(cuda_type(types.d), p.m, p.n, p.ldd, p.batch, p.d_batch_stride);
+  if (types.c != types.d) plan->c = make_layout(cuda_type(types.c), p.m, p.n, p.ldd, p.batch, p.d_batch_stride);
+  cublasLtMatrixLayout_t c_layout = plan->c ? plan->c : plan->d;
 
   cublasLtMatmulPreference_t pref = nullptr;
   TORCH_CUDABLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -241,7 +288,7 @@ std::unique_ptr<Plan> make_plan(const Problem& p, const Compute& compute, const 
   std::array<cublasLtMatmulHeuristicResult_t, tuning::kCandidates> found{};
   int count = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      handle, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, tuning::kCandidates,
+      handle, plan->desc, plan->a, plan->b, c_layout, plan->d, pref, tuning::kCandidates,
       found.data(), &count);
   plan->ok = status == CUBLAS_STATUS_SUCCESS && count > 0 && found[0].state == CUBLAS_STATUS_SUCCESS;
   if (!plan->ok) return plan;
@@ -273,6 +320,18 @@ thread_local Key tl_last_key{};
 thread_local Plan* tl_last_plan = nullptr;
 
 }  // namespace
+
+bool fp8_device(int device) {
+  constexpr int kMaxDevices = 64;
+  static int major[kMaxDevices] = {};  // 0: not looked up yet
+  if (device < 0 || device >= kMaxDevices) return false;
+  if (major[device] == 0) {
+    int value = 0;
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor, device));
+    major[device] = value;
+  }
+  return major[device] == 9 && cublasLtGetVersion() >= 120900;
+}
 
 bool matmul_cuda(const Problem& p) {
   const Compute compute = compute_of(p);
@@ -318,12 +377,17 @@ bool matmul_cuda(const Problem& p) {
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream(p.device).stream();
   auto run = [&] {
     TORCH_CUDABLAS_CHECK(cublasLtMatmul(handle, plan->desc, &alpha, p.a.data, plan->a, p.b.data,
-                                        plan->b, &beta, c, plan->d, p.d, plan->d, &plan->algo,
-                                        workspace, workspace_bytes, stream));
+                                        plan->b, &beta, c, plan->c ? plan->c : plan->d, p.d, plan->d,
+                                        &plan->algo, workspace, workspace_bytes, stream));
   };
-  if (plan->bias) {
-    std::lock_guard<std::mutex> lock(plan->bias_mutex);
-    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
+  if (plan->per_call) {
+    std::lock_guard<std::mutex> lock(plan->per_call_mutex);
+    if (p.bias) set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
+    if (const Scaling* s = p.scaling) {
+      set_desc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s->a_scale);
+      set_desc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s->b_scale);
+      if (s->d_scale) set_desc(plan->desc, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, s->d_scale);
+    }
     run();
   } else {
     run();

@@ -1,6 +1,8 @@
 """Dense GEMM (cuBLASLt behind mm, addmm, bmm): bf16 squares, the projection shapes of
 Llama-2-7B and Llama-3-8B at decode-to-prefill token counts, attention-like bmm, addmm with a
-bias, fp32 with TF32, and the host cost of one call at 384^3. Throughput is TFLOP/s with
+bias, fp32 with TF32, and the host cost of one call at 384^3. fp8 _scaled_mm (e4m3, bf16
+result) with tensor-wise and row-wise scales on squares and the Llama projections; addmm with
+an fp32 result from bf16 inputs (addmm.dtype); dot over 16M elements (memory-bound: GB/s). Throughput is TFLOP/s with
 flops = 2 m n k per batch; bytes (each operand read once, the result written once) are kept
 so that skinny, memory-bound shapes read as GB/s too."""
 
@@ -54,8 +56,63 @@ def _tf32(run):
     return wrapped
 
 
+def _fp8_inputs(dev, m, k, n, rowwise):
+    """make_inputs of a _scaled_mm case: e4m3 a (m, k) row-major and b (k, n) column-major, and
+    fp32 scales (single values, or (m, 1) and (1, n))."""
+    def make():
+        a = torch.randn(m, k, device=dev).clamp_(-4, 4).to(torch.float8_e4m3fn)
+        b = torch.randn(n, k, device=dev).clamp_(-4, 4).to(torch.float8_e4m3fn).t()
+        if rowwise:
+            return a, b, torch.rand(m, 1, device=dev) + 0.5, torch.rand(1, n, device=dev) + 0.5
+        return a, b, torch.tensor(0.5, device=dev), torch.tensor(2.0, device=dev)
+    return make
+
+
+def _scaled_mm(v):
+    return torch._scaled_mm(v[0], v[1], v[2], v[3], out_dtype=torch.bfloat16)
+
+
+def _fp8_case(name, dev, m, k, n, rowwise):
+    return Case(family="gemm", op="_scaled_mm", name=name, dtype="e4m3>bf16", shape=shapes.fmt((m, k, n)),
+                make_inputs=_fp8_inputs(dev, m, k, n, rowwise), run=_scaled_mm, flops=2 * m * n * k,
+                bytes=m * k + k * n + 2 * m * n)
+
+
+def _fp8_cases(setup):
+    dev = setup.device
+    if dev != "cuda" or torch.cuda.get_device_capability()[0] < 9:
+        return  # torch's fp8 GEMM needs sm_89+; gemforge serves sm_90
+    for rowwise in (False, True):
+        scaling = "row-wise" if rowwise else "tensor-wise"
+        for s in (4096, 8192):
+            yield _fp8_case(f"square {scaling}", dev, s, s, s, rowwise)
+        for k, n in PROJECTIONS[dev]:
+            for m in (16, 128, 1024, 4096, 8192):
+                yield _fp8_case(f"linear {scaling}", dev, m, k, n, rowwise)
+
+
 def cases(setup):
     dev = setup.device
+    if setup.wants_op("_scaled_mm") and setup.wants_dtype("bf16"):
+        yield from _fp8_cases(setup)
+    if setup.wants_op("addmm.dtype") and setup.wants_dtype("bf16") and dev == "cuda":  # torch: cuda only
+        for m in TOKENS[dev][::2]:
+            k = n = PROJECTIONS[dev][0][0]
+            yield Case(family="gemm", op="addmm.dtype", name="bf16 in, fp32 out", dtype="bf16>fp32",
+                       shape=shapes.fmt((m, k, n)),
+                       make_inputs=_inputs(dev, torch.bfloat16, (n,), (m, k), (n, k)),
+                       run=lambda v: torch.addmm(v[0], v[1], v[2].t(), out_dtype=torch.float32),
+                       flops=2 * m * n * k, bytes=(m * k + k * n) * 2 + m * n * 4)
+    if setup.wants_op("dot"):
+        n = (1 << 24) if dev == "cuda" else (1 << 16)
+        for dtype_name in ("bf16", "fp32"):
+            if setup.wants_dtype(dtype_name):
+                dtype = DTYPES[dtype_name]
+                es = torch.tensor([], dtype=dtype).element_size()
+                for size in (n, 4096):  # memory-bound, and host cost of a small call
+                    yield Case(family="gemm", op="dot", name="vector", dtype=dtype_name, shape=shapes.fmt((size,)),
+                               make_inputs=_inputs(dev, dtype, (size,), (size,)),
+                               run=lambda v: torch.dot(v[0], v[1]), bytes=2 * size * es)
     mm = lambda v: torch.mm(v[0], v[1])  # noqa: E731
     linear = lambda v: torch.mm(v[0], v[1].t())  # noqa: E731  (nn.Linear's weight is (n, k))
     for dtype_name in ("bf16", "fp16"):
@@ -108,6 +165,9 @@ def summarize(results, setup):
         big = c.shape in ("4096x4096x4096", "8192x8192x8192")
         if c.op == "mm" and c.name == "square" and c.dtype == "bf16" and big and r.tflops:
             lines.append((f"bf16 mm {c.shape}",
+                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+        if c.op == "_scaled_mm" and c.name.startswith("square") and r.tflops:
+            lines.append((f"fp8 _scaled_mm {c.name.split()[1]} {c.shape}",
                           f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
         if c.clock == HOST_CLOCK and r.torch_ms:
             value = f"torch {r.torch_ms * 1e3:.1f} us"
