@@ -18,6 +18,9 @@
 #include <ATen/TensorUtils.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/WrapDimUtils.h>
+#include <ATen/WrapDimUtilsMulti.h>
+#include <ATen/CompositeExplicitAutogradNonFunctionalFunctions.h>
+#include <ATen/native/TensorShape.h>
 #include <ATen/native/Resize.h>
 #include <ATen/native/TypeProperties.h>
 #include <c10/core/DeviceGuard.h>
@@ -28,6 +31,7 @@
 #include <ATen/cuda/EmptyTensor.h>
 #endif
 
+#include <algorithm>
 #include <vector>
 
 namespace gemforge::ops {
@@ -277,6 +281,11 @@ Tensor materialize(const Tensor& view) {
   return out;
 }
 
+// out (dense) = self where self is an expanded tensor whose innermost dim (in out's order) is
+// contiguous (repeat_interleave's clone of an expanded view): the gather kernel's vector copy.
+// False (nothing done) for any other source.
+bool broadcast_copy(const Tensor& out, const Tensor& self);
+
 // ---- roll -----------------------------------------------------------------------------------------
 // One dimension of contiguous tensors: out[.., (j + shift) % n, ..] = self[.., j, ..], two blocks.
 void roll_dim(const Tensor& out, const Tensor& self, int64_t dim, int64_t shift) {
@@ -395,7 +404,7 @@ Tensor& to_copy_out(const Tensor& self, bool non_blocking, OptMemoryFormat memor
 Tensor clone(const Tensor& self, OptMemoryFormat memory_format) {
   if (!copy_served(self)) return GF_MOVE_FALLBACK(at::compositeexplicitautograd::clone(self, memory_format));
   Tensor out = empty_for_copy(self, self.scalar_type(), memory_format);
-  if (out.numel() > 0) counted_copy(out, self, false);
+  if (out.numel() > 0 && !broadcast_copy(out, self)) counted_copy(out, self, false);
   return out;
 }
 
@@ -517,6 +526,568 @@ Tensor& roll_out(const Tensor& self, at::IntArrayRef shifts, at::IntArrayRef dim
     return counted_copy(out, tmp, false);
   }
   return roll_into(out, self, shifts, dims);
+}
+
+// ---- gather: flip and repeat ------------------------------------------------------------------------
+namespace {
+
+// One dim of a gather: its size, the output's stride and the source's (elements; the source's
+// signed).
+struct GatherDim {
+  int64_t size, dst_stride, src_stride;
+};
+using GatherDims = c10::SmallVector<GatherDim, 16>;
+
+// Copies into dst (dense: its dims' strides, in some order, those of a contiguous tensor) the
+// source laid out by dims from src (the source of output element 0), on like's device. False
+// (nothing done) where the dims do not collapse to the kernel's kGatherDims.
+bool gather(const Tensor& like, char* dst, const char* src, int64_t elem, GatherDims dims) {
+  dims.erase(std::remove_if(dims.begin(), dims.end(), [](const GatherDim& d) { return d.size == 1; }),
+             dims.end());
+  std::stable_sort(dims.begin(), dims.end(),
+                   [](const GatherDim& a, const GatherDim& b) { return a.dst_stride > b.dst_stride; });
+  GatherDims merged;
+  for (const GatherDim& d : dims) {
+    if (!merged.empty() && merged.back().src_stride == d.src_stride * d.size &&
+        merged.back().dst_stride == d.dst_stride * d.size) {
+      merged.back() = {merged.back().size * d.size, d.dst_stride, d.src_stride};
+      continue;
+    }
+    merged.push_back(d);
+  }
+  if (merged.empty()) merged.push_back({1, 1, 1});
+  if (merged.size() > size_t(movement::kGatherDims)) return false;
+  movement::Gather g{src, dst, int(merged.size()), elem, {}, {}};
+  for (size_t d = 0; d < merged.size(); ++d) {
+    g.sizes[d] = merged[d].size;
+    g.src_strides[d] = merged[d].src_stride * elem;
+  }
+  OnDevice on(like);
+#ifdef GEMFORGE_WITH_CUDA
+  if (like.is_cuda()) {
+    movement::gather_cuda(g);
+    return true;
+  }
+#endif
+  movement::gather_cpu(g);
+  return true;
+}
+
+bool plain(const Tensor& t) { return on_backend(t) && !t.is_conj() && !t.is_neg(); }
+
+// out (dense, self's shape and dtype) = self flipped along the dims set in `flipped`.
+bool flip_into(const Tensor& out, const Tensor& self, const std::bitset<at::dim_bitset_size>& flipped) {
+  const int64_t elem = int64_t(self.element_size());
+  const char* src = static_cast<const char*>(self.const_data_ptr());
+  GatherDims dims;
+  for (int64_t d = 0; d < self.dim(); ++d) {
+    const int64_t size = self.size(d);
+    int64_t stride = self.stride(d);
+    if (flipped[size_t(d)] && size > 1) {
+      src += (size - 1) * stride * elem;
+      stride = -stride;
+    }
+    dims.push_back({size, out.stride(d), stride});
+  }
+  return gather(out, static_cast<char*>(out.data_ptr()), src, elem, std::move(dims));
+}
+
+// The shape of self.repeat(repeats), with torch's errors.
+c10::SmallVector<int64_t, 8> repeat_sizes(const Tensor& self, at::IntArrayRef repeats) {
+  TORCH_CHECK(repeats.size() >= size_t(self.dim()),
+              "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor");
+  const int64_t lead = int64_t(repeats.size()) - self.dim();
+  c10::SmallVector<int64_t, 8> sizes(repeats.size());
+  for (size_t i = 0; i < repeats.size(); ++i)
+    sizes[i] = (int64_t(i) < lead ? 1 : self.size(int64_t(i) - lead)) * repeats[i];
+  for (int64_t s : sizes)
+    TORCH_CHECK(s >= 0, "Trying to create tensor with negative dimension ", s, ": ", at::IntArrayRef(sizes));
+  return sizes;
+}
+
+// out (dense, of repeat_sizes) = self repeated: out's dim i viewed as [repeats[i], self's size],
+// the first read with stride 0 (a broadcast copy).
+bool repeat_into(const Tensor& out, const Tensor& self, at::IntArrayRef repeats) {
+  const int64_t lead = int64_t(repeats.size()) - self.dim();
+  GatherDims dims;
+  for (int64_t i = 0; i < int64_t(repeats.size()); ++i) {
+    const int64_t s = i < lead ? 1 : self.size(i - lead);
+    dims.push_back({repeats[size_t(i)], s * out.stride(i), 0});
+    if (i >= lead) dims.push_back({s, out.stride(i), self.stride(i - lead)});
+  }
+  return gather(out, static_cast<char*>(out.data_ptr()), static_cast<const char*>(self.const_data_ptr()),
+                int64_t(self.element_size()), std::move(dims));
+}
+
+bool broadcast_copy(const Tensor& out, const Tensor& self) {
+  if (self.is_conj() || self.is_neg() || self.is_non_overlapping_and_dense()) return false;
+  bool expanded = false;
+  int64_t innermost = -1;  // the dim of out's smallest stride (of size > 1)
+  for (int64_t d = 0; d < self.dim(); ++d) {
+    if (self.size(d) == 1) continue;
+    expanded = expanded || self.stride(d) == 0;
+    if (innermost < 0 || out.stride(d) < out.stride(innermost)) innermost = d;
+  }
+  if (!expanded || innermost < 0 || self.stride(innermost) != 1) return false;
+  GatherDims dims;
+  for (int64_t d = 0; d < self.dim(); ++d) dims.push_back({self.size(d), out.stride(d), self.stride(d)});
+  return gather(out, static_cast<char*>(out.data_ptr()), static_cast<const char*>(self.const_data_ptr()),
+                int64_t(self.element_size()), std::move(dims));
+}
+
+bool dense_out(const Tensor& out, const Tensor& self) {
+  return out.is_non_overlapping_and_dense() && at::get_overlap_status(out, self) == at::MemOverlapStatus::No;
+}
+
+void check_out_dtype(const Tensor& out, const Tensor& self) {
+  TORCH_CHECK(out.dtype() == self.dtype(), "Expected out tensor to have dtype ", self.dtype(), ", but got ",
+              out.dtype(), " instead");
+}
+
+}  // namespace
+
+Tensor flip(const Tensor& self, at::IntArrayRef dims) {
+  const auto flipped = at::dim_list_to_bitset(dims, size_t(self.dim()));
+  if (!plain(self)) return GF_MOVE_FALLBACK(GF_MOVE_TORCH(self, flip, self, dims));
+  Tensor out = empty_for_copy(self, self.scalar_type(), std::nullopt);  // empty_like, as torch's
+  if (out.numel() == 0 || flip_into(out, self, flipped)) return out;
+  return GF_MOVE_FALLBACK(GF_MOVE_TORCH(self, flip, self, dims));
+}
+
+Tensor& flip_out(const Tensor& self, at::IntArrayRef dims, Tensor& out) {
+  const auto flipped = at::dim_list_to_bitset(dims, size_t(self.dim()));
+  if (!plain(self) || !on_backend(out) || out.device() != self.device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::flip_outf(self, dims, out));
+  check_out_dtype(out, self);
+  at::native::resize_output(out, self.sizes());
+  if (out.numel() == 0 || (dense_out(out, self) && flip_into(out, self, flipped))) return out;
+  return copy_to_out(ops::flip(self, dims), out);
+}
+
+Tensor repeat(const Tensor& self, at::IntArrayRef repeats) {
+  const auto sizes = repeat_sizes(self, repeats);
+  if (!plain(self)) return GF_MOVE_FALLBACK(at::compositeexplicitautograd::repeat(self, repeats));
+  Tensor out = empty_on(sizes, self.scalar_type(), self.device());
+  if (out.numel() == 0 || repeat_into(out, self, repeats)) return out;
+  return GF_MOVE_FALLBACK(at::compositeexplicitautograd::repeat(self, repeats));
+}
+
+Tensor& repeat_out(const Tensor& self, at::IntArrayRef repeats, Tensor& out) {
+  const auto sizes = repeat_sizes(self, repeats);
+  if (!plain(self) || !on_backend(out) || out.device() != self.device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::repeat_outf(self, repeats, out));
+  check_out_dtype(out, self);
+  at::native::resize_output(out, sizes);
+  if (out.numel() == 0 || (dense_out(out, self) && repeat_into(out, self, repeats))) return out;
+  return copy_to_out(ops::repeat(self, repeats), out);
+}
+
+// torch's rot90: a flip, then (k odd) a transposed view of it; k = 0 is a contiguous clone.
+Tensor rot90(const Tensor& self, int64_t k, at::IntArrayRef dims) {
+  const int64_t total_dims = self.dim(), total_rot_dims = int64_t(dims.size());
+  TORCH_CHECK(total_rot_dims == 2, "expected total rotation dims == 2, but got dims = ", total_rot_dims);
+  TORCH_CHECK(total_dims >= 2, "expected total dims >= 2, but got total dims = ", total_dims);
+  TORCH_CHECK(dims[0] != dims[1] && std::abs(dims[0] - dims[1]) != total_dims,
+              "expected rotation dims to be different, but got dim0 = ", dims[0], " and dim1 = ", dims[1]);
+  TORCH_CHECK(dims[0] < total_dims && dims[0] >= -total_dims, "Rotation dim0 out of range, dim0 = ", dims[0]);
+  TORCH_CHECK(dims[1] < total_dims && dims[1] >= -total_dims, "Rotation dim1 out of range, dim1 = ", dims[1]);
+  switch (((k % 4) + 4) % 4) {
+    case 1: return ops::flip(self, {dims[1]}).transpose_(dims[0], dims[1]);
+    case 2: return ops::flip(self, dims);
+    case 3: return ops::flip(self, {dims[0]}).transpose_(dims[0], dims[1]);
+    default: return ops::clone(self, at::MemoryFormat::Contiguous);
+  }
+}
+
+Tensor& rot90_out(const Tensor& self, int64_t k, at::IntArrayRef dims, Tensor& out) {
+  if (!on_backend(self) || !on_backend(out) || out.device() != self.device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::rot90_outf(self, k, dims, out));
+  return copy_to_out(ops::rot90(self, k, dims), out);
+}
+
+// ---- repeat_interleave ------------------------------------------------------------------------------
+Tensor repeat_interleave_tensor(const Tensor& repeats, std::optional<int64_t> output_size) {
+  if (!on_backend(repeats)) return GF_MOVE_FALLBACK(GF_MOVE_TORCH(repeats, repeat_interleave, repeats, output_size));
+  const auto dtype = repeats.scalar_type();
+  TORCH_CHECK_NOT_IMPLEMENTED(dtype == at::kInt || dtype == at::kLong, "\"repeat_interleave_",
+                              repeats.is_cuda() ? "cuda" : "cpu", "\" not implemented for '",
+                              c10::toString(dtype), "'");
+  TORCH_CHECK(repeats.dim() == 1, "repeat_interleave only accept 1D vector as repeat");
+  const int64_t n = repeats.size(0);
+  if (n == 0) return empty_on({0}, dtype, repeats.device());
+  Tensor r = repeats.is_contiguous() ? repeats : repeats.contiguous();
+  OnDevice on(r);
+  Tensor cumsum = ops::cumsum(r, 0, at::kLong);
+  movement::RepeatIndex index{r.const_data_ptr(), cumsum.const_data_ptr<int64_t>(), nullptr, n, 0,
+                              dtype == at::kInt};
+  if (output_size) {
+    index.total = *output_size;
+  } else {
+    bool negative = false;
+#ifdef GEMFORGE_WITH_CUDA
+    if (r.is_cuda()) {
+      Tensor scratch = empty_on({2}, at::kLong, r.device());
+      const auto t = movement::repeat_total_cuda(index, scratch.mutable_data_ptr<int64_t>());
+      index.total = t.total;
+      negative = t.negative;
+    }
+#endif
+    if (r.is_cpu()) {
+      index.total = index.cumsum[n - 1];
+      for (int64_t i = 0; i < n && !negative; ++i)
+        negative = index.index32 ? static_cast<const int32_t*>(index.repeats)[i] < 0
+                                 : static_cast<const int64_t*>(index.repeats)[i] < 0;
+    }
+    TORCH_CHECK(!negative, "repeats can not be negative");
+  }
+  Tensor out = empty_on({index.total}, dtype, r.device());
+  index.out = out.data_ptr();
+#ifdef GEMFORGE_WITH_CUDA
+  if (r.is_cuda()) {
+    movement::repeat_index_cuda(index);
+    return out;
+  }
+#endif
+  movement::repeat_index_cpu(index);
+  return out;
+}
+
+Tensor& repeat_interleave_tensor_out(const Tensor& repeats, std::optional<int64_t> output_size, Tensor& out) {
+  if (!on_backend(repeats) || !on_backend(out) || out.device() != repeats.device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::repeat_interleave_outf(repeats, output_size, out));
+  return copy_to_out(ops::repeat_interleave_tensor(repeats, output_size), out);
+}
+
+// ---- splits -------------------------------------------------------------------------------------------
+namespace {
+
+// Writes part i of self along dim (split_sizes[i] positions) into outs[i] (already of its shape,
+// maybe with dim squeezed): contiguous parts of self's dtype through one block copy, the others
+// through copy_.
+void split_into(const Tensor& self, int64_t dim, at::IntArrayRef split_sizes, at::ArrayRef<Tensor> outs,
+                bool squeezed) {
+  const int64_t elem = int64_t(self.element_size());
+  int64_t rows = 1, inner = elem;
+  for (int64_t d = 0; d < dim; ++d) rows *= self.size(d);
+  for (int64_t d = dim + 1; d < self.dim(); ++d) inner *= self.size(d);
+  const int64_t row = self.size(dim) * inner;
+  const bool self_dense = dense_of(self, self.scalar_type());
+  const char* base = self_dense ? static_cast<const char*>(self.const_data_ptr()) : nullptr;
+  c10::SmallVector<movement::Block, 8> blocks;
+  OnDevice on(self);
+  int64_t offset = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const int64_t n = split_sizes[i];
+    Tensor out = outs[i];
+    if (out.numel() > 0) {
+      if (self_dense && dense_of(out, self.scalar_type())) {
+        blocks.push_back({base + offset * inner, static_cast<char*>(out.data_ptr()), rows, n * inner, row, n * inner});
+      } else {
+        Tensor part = squeezed ? self.select(dim, offset) : self.narrow(dim, offset, n);
+        counted_copy(out, part, false);
+      }
+    }
+    offset += n;
+  }
+  copy_blocks(self, blocks);
+}
+
+int64_t split_dim(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim) {
+  TORCH_CHECK(self.dim() != 0, "split expects at least a 1-dimensional tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  const int64_t dim_size = self.size(dim);
+  int64_t sum = 0;
+  for (int64_t s : split_sizes) {
+    TORCH_CHECK(s >= 0, "split_with_sizes expects split_sizes have only non-negative ", "entries, but got split_sizes=",
+                split_sizes);
+    sum += s;
+  }
+  TORCH_CHECK(sum == dim_size, "split_with_sizes expects split_sizes to sum exactly to ", dim_size,
+              " (input tensor's size at dimension ", dim, "), ", "but got split_sizes=", split_sizes);
+  return dim;
+}
+
+void check_list_out(const Tensor& self, at::TensorList out, size_t expected, const char* name) {
+  TORCH_CHECK(out.size() == expected, name, "() expected an out= argument of size ", expected, ", got size ",
+              out.size());
+  (void)self;
+}
+
+// Each out resized to shape(i), of self's dtype and device (torch's checks), and not overlapping self.
+template <class Shape>
+bool prepare_list_out(const Tensor& self, at::TensorList out, Shape&& shape) {
+  bool direct = true;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto sizes = shape(i);
+    Tensor o = out[i];
+    at::native::resize_output(o, sizes);
+    TORCH_CHECK(o.dtype() == self.dtype(), "Expected out tensor to have dtype ", self.dtype(), ", but got ",
+                o.dtype(), " instead");
+    TORCH_CHECK(o.device() == self.device(), "Expected out tensor to have device ", self.device(), ", but got ",
+                o.device(), " instead");
+    direct = direct && on_backend(o) && at::get_overlap_status(o, self) == at::MemOverlapStatus::No;
+  }
+  return direct;
+}
+
+}  // namespace
+
+std::vector<Tensor> split_with_sizes_copy(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim) {
+  if (!plain(self))
+    return GF_MOVE_FALLBACK(at::compositeexplicitautogradnonfunctional::split_with_sizes_copy(self, split_sizes, dim));
+  dim = split_dim(self, split_sizes, dim);
+  std::vector<Tensor> outs;
+  outs.reserve(split_sizes.size());
+  c10::SmallVector<int64_t, 8> sizes(self.sizes().begin(), self.sizes().end());
+  for (int64_t s : split_sizes) {
+    sizes[size_t(dim)] = s;
+    outs.push_back(empty_on(sizes, self.scalar_type(), self.device()));
+  }
+  split_into(self, dim, split_sizes, outs, false);
+  return outs;
+}
+
+void split_with_sizes_copy_out(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim, at::TensorList out) {
+  if (!plain(self))
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::split_with_sizes_copy_outf(self, split_sizes, dim, out));
+  dim = split_dim(self, split_sizes, dim);
+  check_list_out(self, out, split_sizes.size(), "split_with_sizes_copy_out");
+  c10::SmallVector<int64_t, 8> sizes(self.sizes().begin(), self.sizes().end());
+  const bool direct = prepare_list_out(self, out, [&](size_t i) {
+    sizes[size_t(dim)] = split_sizes[i];
+    return at::IntArrayRef(sizes);
+  });
+  if (direct) return split_into(self, dim, split_sizes, out, false);
+  const auto tmp = ops::split_with_sizes_copy(self, split_sizes, dim);
+  for (size_t i = 0; i < out.size(); ++i) {
+    Tensor o = out[i];
+    counted_copy(o, tmp[i], false);
+  }
+}
+
+std::vector<Tensor> unbind_copy(const Tensor& self, int64_t dim) {
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (!plain(self)) return GF_MOVE_FALLBACK(at::compositeexplicitautogradnonfunctional::unbind_copy(self, dim));
+  const int64_t n = self.size(dim);
+  std::vector<Tensor> outs;
+  outs.reserve(size_t(n));
+  c10::SmallVector<int64_t, 8> sizes(self.sizes().begin(), self.sizes().end());
+  sizes.erase(sizes.begin() + dim);
+  for (int64_t i = 0; i < n; ++i) outs.push_back(empty_on(sizes, self.scalar_type(), self.device()));
+  const std::vector<int64_t> ones(size_t(n), 1);
+  split_into(self, dim, ones, outs, true);
+  return outs;
+}
+
+void unbind_copy_out(const Tensor& self, int64_t dim, at::TensorList out) {
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (!plain(self)) return GF_MOVE_FALLBACK(at::compositeexplicitautograd::unbind_copy_outf(self, dim, out));
+  const int64_t n = self.size(dim);
+  check_list_out(self, out, size_t(n), "unbind_copy_int_out");
+  c10::SmallVector<int64_t, 8> sizes(self.sizes().begin(), self.sizes().end());
+  sizes.erase(sizes.begin() + dim);
+  const bool direct = prepare_list_out(self, out, [&](size_t) { return at::IntArrayRef(sizes); });
+  const std::vector<int64_t> ones(size_t(n), 1);
+  if (direct) return split_into(self, dim, ones, out, true);
+  const auto tmp = ops::unbind_copy(self, dim);
+  for (size_t i = 0; i < out.size(); ++i) {
+    Tensor o = out[i];
+    counted_copy(o, tmp[i], false);
+  }
+}
+
+// ---- _chunk_cat ----------------------------------------------------------------------------------------
+// Each tensor, padded with zeros along dim to num_chunks chunks of p = ceil(size / num_chunks)
+// positions, is laid out as [leading, num_chunks, p * trailing] and the tensors are concatenated
+// along the last dim: out [leading..., num_chunks, S]. Dense inputs of out's dtype into a dense
+// out: one block copy for all of them; others through copy_; the padding through fill_.
+namespace {
+
+struct ChunkPart {
+  int64_t size, trailing, pad;  // size along dim, elements after dim, p
+};
+
+void chunk_cat_into(const Tensor& out, at::TensorList tensors, int64_t dim, int64_t num_chunks) {
+  int64_t lead = 1;
+  for (int64_t d = 0; d < dim; ++d) lead *= tensors[0].size(d);
+  const int64_t S = out.size(-1), C = num_chunks, elem = int64_t(out.element_size());
+  const bool out_dense = dense_of(out, out.scalar_type());
+  Tensor out4;  // [lead, C, S] of out, made only where a part needs a view
+  c10::SmallVector<movement::Block, 8> blocks;
+  OnDevice on(out);
+  char* base = static_cast<char*>(out.data_ptr());
+  int64_t offset = 0;  // elements into the last dim
+  for (const Tensor& t : tensors) {
+    int64_t trailing = 1;
+    for (int64_t d = dim + 1; d < t.dim(); ++d) trailing *= t.size(d);
+    const int64_t size = t.size(dim), p = (size + C - 1) / C, width = p * trailing;
+    const int64_t full = size / p, rem = size - full * p;  // full chunks, rows of the partial one
+    if (out_dense && dense_of(t, out.scalar_type())) {
+      const char* src = static_cast<const char*>(t.const_data_ptr());
+      const int64_t src_row = size * trailing * elem, dst_row = C * S * elem, chunk = width * elem;
+      if (full > 0) {
+        if (lead <= full) {
+          for (int64_t l = 0; l < lead; ++l)
+            blocks.push_back({src + l * src_row, base + (l * C * S + offset) * elem, full, chunk, chunk, S * elem});
+        } else {
+          for (int64_t c = 0; c < full; ++c)
+            blocks.push_back({src + c * chunk, base + (c * S + offset) * elem, lead, chunk, src_row, dst_row});
+        }
+      }
+      if (rem > 0)
+        blocks.push_back({src + full * chunk, base + (full * S + offset) * elem, lead, rem * trailing * elem,
+                          src_row, dst_row});
+    } else {
+      if (!out4.defined()) out4 = out.view({lead, C, S});
+      Tensor src = t.reshape({lead, size, trailing});
+      Tensor dst = out4.narrow(2, offset, width).unflatten(2, {p, trailing});  // [lead, C, p, trailing]
+      if (full > 0) {
+        Tensor d = dst.narrow(1, 0, full);
+        counted_copy(d, src.narrow(1, 0, full * p).view({lead, full, p, trailing}), false);
+      }
+      if (rem > 0) {
+        Tensor d = dst.select(1, full).narrow(1, 0, rem);
+        counted_copy(d, src.narrow(1, full * p, rem), false);
+      }
+    }
+    // the padding: the rest of the partial chunk, and the chunks past it
+    if (full < C) {
+      if (!out4.defined()) out4 = out.view({lead, C, S});
+      Tensor dst = out4.narrow(2, offset, width).unflatten(2, {p, trailing});
+      if (rem > 0) {
+        Tensor d = dst.select(1, full).narrow(1, rem, p - rem);
+        ops::fill_(d, 0);
+      }
+      const int64_t empty_from = rem > 0 ? full + 1 : full;
+      if (empty_from < C) {
+        Tensor d = dst.narrow(1, empty_from, C - empty_from);
+        ops::fill_(d, 0);
+      }
+    }
+    offset += width;
+  }
+  copy_blocks(out, blocks);
+}
+
+c10::SmallVector<int64_t, 8> chunk_cat_sizes(at::TensorList tensors, int64_t dim, int64_t num_chunks) {
+  c10::SmallVector<int64_t, 8> sizes(tensors[0].sizes().begin(), tensors[0].sizes().begin() + dim);
+  int64_t width = 0;
+  for (const Tensor& t : tensors) {
+    int64_t trailing = 1;
+    for (int64_t d = dim + 1; d < t.dim(); ++d) trailing *= t.size(d);
+    width += (t.size(dim) + num_chunks - 1) / num_chunks * trailing;
+  }
+  sizes.push_back(num_chunks);
+  sizes.push_back(width);
+  return sizes;
+}
+
+bool all_plain(at::TensorList tensors) {
+  for (const Tensor& t : tensors)
+    if (!plain(t)) return false;
+  return true;
+}
+
+// torch's cuda kernel copies contiguous inputs and writes the padding in one launch; ours takes a
+// launch per 40 copied blocks and one or two fill_ launches per padded tensor. Not measured: by
+// launch count, many tensors (FSDP's many parameters) or any padding go to torch's kernel, where
+// it has its one-launch path (contiguous inputs).
+bool chunk_cat_to_torch(at::TensorList tensors, int64_t dim, int64_t num_chunks) {
+  if (!tensors[0].is_cuda()) return false;
+  int64_t lead = 1, blocks = 0;
+  for (int64_t d = 0; d < dim; ++d) lead *= tensors[0].size(d);
+  for (const Tensor& t : tensors) {
+    if (!t.is_contiguous()) return false;
+    const int64_t size = t.size(dim), p = (size + num_chunks - 1) / num_chunks, full = size / p;
+    if (full * p != size || full != num_chunks) return true;  // padding
+    blocks += std::min(lead, full);
+  }
+  return blocks > 40;
+}
+
+}  // namespace
+
+Tensor chunk_cat(at::TensorList tensors, int64_t dim, int64_t num_chunks) {
+  dim = at::native::preprocess_chunk_cat_inputs(tensors, dim, num_chunks);
+  if (!all_plain(tensors)) return GF_MOVE_FALLBACK(at::compositeexplicitautograd::_chunk_cat(tensors, dim, num_chunks));
+#ifdef GEMFORGE_WITH_CUDA
+  if (chunk_cat_to_torch(tensors, dim, num_chunks)) return GF_MOVE_FALLBACK(at::cuda::_chunk_cat(tensors, dim, num_chunks));
+#endif
+  Tensor out = empty_on(chunk_cat_sizes(tensors, dim, num_chunks), tensors[0].scalar_type(), tensors[0].device());
+  chunk_cat_into(out, tensors, dim, num_chunks);
+  return out;
+}
+
+Tensor& chunk_cat_out(at::TensorList tensors, int64_t dim, int64_t num_chunks, Tensor& out) {
+  dim = at::native::preprocess_chunk_cat_inputs(tensors, dim, num_chunks);
+  if (!all_plain(tensors) || !on_backend(out) || out.device() != tensors[0].device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::_chunk_cat_outf(tensors, dim, num_chunks, out));
+  TORCH_CHECK_TYPE(at::canCast(tensors[0].scalar_type(), out.scalar_type()),
+                   "torch.cat(): input types can't be cast to the desired output type ", out.scalar_type());
+#ifdef GEMFORGE_WITH_CUDA
+  const auto out_dtype = out.scalar_type(), in_dtype = tensors[0].scalar_type();
+  if ((out_dtype == in_dtype || (in_dtype == at::kBFloat16 && out_dtype == at::kFloat)) &&
+      out.is_non_overlapping_and_dense() && chunk_cat_to_torch(tensors, dim, num_chunks))
+    return GF_MOVE_FALLBACK(at::cuda::_chunk_cat_outf(tensors, dim, num_chunks, out));
+#endif
+  const auto sizes = chunk_cat_sizes(tensors, dim, num_chunks);
+  at::native::resize_output(out, sizes);
+  bool overlap = false;
+  for (const Tensor& t : tensors) overlap = overlap || at::get_overlap_status(out, t) != at::MemOverlapStatus::No;
+  if (overlap || !out.is_contiguous()) {
+    Tensor tmp = ops::chunk_cat(tensors, dim, num_chunks);
+    return counted_copy(out, tmp, false);
+  }
+  chunk_cat_into(out, tensors, dim, num_chunks);
+  return out;
+}
+
+// ---- diagonal_backward ----------------------------------------------------------------------------------
+// zeros of input_sizes with grad_output written on the diagonal, as torch's.
+Tensor diagonal_backward(const Tensor& grad_output, at::IntArrayRef input_sizes, int64_t offset, int64_t dim1,
+                         int64_t dim2) {
+  if (!on_backend(grad_output))
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::diagonal_backward(grad_output, input_sizes, offset, dim1, dim2));
+  Tensor out = empty_on(input_sizes, grad_output.scalar_type(), grad_output.device());
+  Tensor diag = out.diagonal(offset, dim1, dim2);
+  ops::zero_(out);
+  counted_copy(diag, grad_output, false);
+  return out;
+}
+
+Tensor& diagonal_backward_out(const Tensor& grad_output, at::IntArrayRef input_sizes, int64_t offset, int64_t dim1,
+                              int64_t dim2, Tensor& out) {
+  if (!on_backend(grad_output) || !on_backend(out) || out.device() != grad_output.device())
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::diagonal_backward_outf(grad_output, input_sizes, offset,
+                                                                                dim1, dim2, out));
+  return copy_to_out(ops::diagonal_backward(grad_output, input_sizes, offset, dim1, dim2), out);
+}
+
+// ---- unfold_backward -------------------------------------------------------------------------------------
+// Windows that do not overlap (step >= size): the gradient copied into the windows of the
+// output, as torch does it, without zeroing first where the windows tile the dim exactly.
+// Overlapping windows add up: torch's kernel.
+Tensor unfold_backward(const Tensor& grad_in, at::IntArrayRef input_sizes, int64_t dim, int64_t size, int64_t step) {
+  if (!on_backend(grad_in) || step < size)
+    return GF_MOVE_FALLBACK(GF_MOVE_TORCH(grad_in, unfold_backward, grad_in, input_sizes, dim, size, step));
+  Tensor out = empty_on(input_sizes, grad_in.scalar_type(), grad_in.device());
+  Tensor windows = out.unfold(dim, size, step);
+  bool tiled = false;
+  if (out.dim() > 0) {
+    const int64_t d = c10::maybe_wrap_dim(dim, out.dim());
+    tiled = step == size && windows.size(d) * size == out.size(d);
+  }
+  if (!tiled) ops::zero_(out);
+  counted_copy(windows, grad_in, false);
+  return out;
+}
+
+Tensor& unfold_backward_out(const Tensor& grad_in, at::IntArrayRef input_sizes, int64_t dim, int64_t size,
+                            int64_t step, Tensor& out) {
+  if (!on_backend(grad_in) || !on_backend(out) || out.device() != grad_in.device())
+    return GF_MOVE_FALLBACK(
+        at::compositeexplicitautograd::unfold_backward_outf(grad_in, input_sizes, dim, size, step, out));
+  return copy_to_out(ops::unfold_backward(grad_in, input_sizes, dim, size, step), out);
 }
 
 }  // namespace gemforge::ops

@@ -8,6 +8,7 @@
 #include <c10/core/MemoryFormat.h>
 
 #include <optional>
+#include <vector>
 
 namespace gemforge::ops {
 
@@ -74,5 +75,31 @@ Tensor& constant_pad_nd_out(const Tensor& self, at::IntArrayRef pad, const at::S
 // ---- roll ------------------------------------------------------------------------------------------
 Tensor roll(const Tensor& self, at::IntArrayRef shifts, at::IntArrayRef dims);
 Tensor& roll_out(const Tensor& self, at::IntArrayRef shifts, at::IntArrayRef dims, Tensor& out);
+
+// ---- flip, repeat and what reaches them (issue 7, second part) ----------------------------------
+Tensor flip(const Tensor& self, at::IntArrayRef dims);
+Tensor& flip_out(const Tensor& self, at::IntArrayRef dims, Tensor& out);
+Tensor repeat(const Tensor& self, at::IntArrayRef repeats);
+Tensor& repeat_out(const Tensor& self, at::IntArrayRef repeats, Tensor& out);
+Tensor rot90(const Tensor& self, int64_t k, at::IntArrayRef dims);
+Tensor& rot90_out(const Tensor& self, int64_t k, at::IntArrayRef dims, Tensor& out);
+Tensor repeat_interleave_tensor(const Tensor& repeats, std::optional<int64_t> output_size);  // .Tensor
+Tensor& repeat_interleave_tensor_out(const Tensor& repeats, std::optional<int64_t> output_size,
+                                     Tensor& out);                                       // .Tensor_out
+
+// ---- splits and chunks -----------------------------------------------------------------------------
+std::vector<Tensor> split_with_sizes_copy(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim);
+void split_with_sizes_copy_out(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim, at::TensorList out);
+std::vector<Tensor> unbind_copy(const Tensor& self, int64_t dim);                    // unbind_copy.int
+void unbind_copy_out(const Tensor& self, int64_t dim, at::TensorList out);           // unbind_copy.int_out
+Tensor chunk_cat(at::TensorList tensors, int64_t dim, int64_t num_chunks);           // _chunk_cat
+Tensor& chunk_cat_out(at::TensorList tensors, int64_t dim, int64_t num_chunks, Tensor& out);
+Tensor diagonal_backward(const Tensor& grad_output, at::IntArrayRef input_sizes, int64_t offset, int64_t dim1,
+                         int64_t dim2);
+Tensor& diagonal_backward_out(const Tensor& grad_output, at::IntArrayRef input_sizes, int64_t offset,
+                              int64_t dim1, int64_t dim2, Tensor& out);
+Tensor unfold_backward(const Tensor& grad_in, at::IntArrayRef input_sizes, int64_t dim, int64_t size, int64_t step);
+Tensor& unfold_backward_out(const Tensor& grad_in, at::IntArrayRef input_sizes, int64_t dim, int64_t size,
+                            int64_t step, Tensor& out);
 
 }  // namespace gemforge::ops

@@ -1307,6 +1307,32 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("kron", "matmul_blas", "mul.Tensor"),
       GF_VIA("kron.out", "matmul_blas", "mul.out"),
 #undef GF_BLAS5
+      // ---- movement, part 2: flip, repeat, splits (issue 7) ----
+#define GF_MOVE2(overload, fn) GF_OP(overload, "copy_shape_view", fn, kBoth)
+      GF_MOVE2("flip", flip),
+      GF_MOVE2("flip.out", flip_out),
+      GF_VIA("fliplr", "copy_shape_view", "flip"),
+      GF_VIA("flipud", "copy_shape_view", "flip"),
+      GF_MOVE2("rot90", rot90),
+      GF_MOVE2("rot90.out", rot90_out),
+      GF_MOVE2("repeat", repeat),
+      GF_MOVE2("repeat.out", repeat_out),
+      GF_VIA("tile", "copy_shape_view", "repeat"),
+      GF_MOVE2("repeat_interleave.Tensor", repeat_interleave_tensor),
+      GF_MOVE2("repeat_interleave.Tensor_out", repeat_interleave_tensor_out),
+      GF_VIA("repeat_interleave.self_Tensor", "copy_shape_view", "repeat_interleave.Tensor"),
+      GF_VIA("repeat_interleave.self_int", "copy_shape_view", "clone"),
+      GF_MOVE2("split_with_sizes_copy", split_with_sizes_copy),
+      GF_MOVE2("split_with_sizes_copy.out", split_with_sizes_copy_out),
+      GF_MOVE2("unbind_copy.int", unbind_copy),
+      GF_MOVE2("unbind_copy.int_out", unbind_copy_out),
+      GF_MOVE2("_chunk_cat", chunk_cat),
+      GF_MOVE2("_chunk_cat.out", chunk_cat_out),
+      GF_MOVE2("diagonal_backward", diagonal_backward),
+      GF_MOVE2("diagonal_backward.out", diagonal_backward_out),
+      GF_MOVE2("unfold_backward", unfold_backward),
+      GF_MOVE2("unfold_backward.out", unfold_backward_out),
+#undef GF_MOVE2
   };
   return rows;
 }

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import gemforge
-from conftest import ALL_DTYPES, DEVICE, FLOATS, check, make, quiet, raised, assert_same_error
+from conftest import (ALL_DTYPES, DEVICE, FLOATS, assert_same_error, assert_same_values, check, make, quiet,
+                      raised, replicate, served_count)
 
 MOVE_DTYPES = ALL_DTYPES  # bool, integers, floating, complex
 # Each source dtype is cast to these (the vector cast kernels' floating targets, and one each of
@@ -456,3 +457,368 @@ def test_constant_pad_errors():
         with gemforge.use_gems():
             got = raised(fn)
         assert_same_error(expected, got)
+
+
+# ---- flip, rot90 --------------------------------------------------------------------------------
+
+def _same_error(fn):
+    expected = raised(fn)
+    with gemforge.use_gems():
+        got = raised(fn)
+    assert_same_error(expected, got)
+
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_flip_dtypes(dtype):
+    # rows of 5, 8 and 32 elements: element by element, and (cuda) whole vectors reversed in registers
+    for shape in ((3, 5), (2, 32)):
+        check(lambda t: torch.flip(t, (-1,)), [make(shape, dtype)], served="flip", reference="exact")
+    check(lambda t: torch.flip(t, (0, 2)), [make((3, 4, 6), dtype)], served="flip", reference="exact")
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 6), (2, 3, 4, 8)])
+def test_flip_every_dim_set(shape):
+    nd = len(shape)
+    x = make(shape, torch.float16)
+    for mask in range(1, 1 << nd):
+        dims = [d - nd if mask & 2 else d for d in range(nd) if mask >> d & 1]  # some negative
+        check(lambda t, d=dims: torch.flip(t, d), [x], served="flip", reference="exact")
+
+
+def test_flip_widths():
+    # row lengths and element sizes that allow 16-, 8-, 4-, 2- and 1-byte units, forwards and backwards
+    for dtype in (torch.bool, torch.int16, torch.float32, torch.complex128):
+        for inner in (1, 16, 33):
+            x = make((5, inner + 1), dtype)
+            check(lambda t: torch.flip(t, (0, 1)), [x[:, :inner]], served="flip", reference="exact")
+            check(lambda t: torch.flip(t, (1,)), [x[:, 1:]], served="flip", reference="exact")  # offset rows
+
+
+def test_flip_layouts():
+    f32 = torch.float32
+    for x in (transposed((5, 8), f32), sliced((4, 6), f32), make((3, 1), f32).expand(3, 4),
+              make((2, 3, 4, 5), f32).to(memory_format=torch.channels_last)):
+        for dims in ((0,), (-1,), (0, 1)):
+            out = check(lambda t, d=dims: torch.flip(t, d), [x], served="flip", reference="exact")
+            assert out.stride() == torch.flip(x, dims).stride()
+    check(lambda t: torch.flip(t, (0,)), [make((), f32)], served="flip", reference="exact")
+    check(lambda t: torch.flip(t, ()), [make((3, 4), f32)], served="flip", reference="exact")
+    check(lambda t: torch.flip(t, (1,)), [make((0, 4), f32)], served="flip", reference="exact")
+    check(lambda t: torch.flip(t, (0, 1)), [make((1, 1), f32)], served="flip", reference="exact")
+    # conjugate and negative views: torch's kernel resolves them
+    check(lambda t: torch.flip(t.conj(), (0,)), [make((3, 4), torch.complex64)], served=None, reference="exact")
+    check(lambda t: torch.conj(t).repeat(2, 1), [make((3, 4), torch.complex64)], served=None, reference="exact")
+    check(lambda t: torch.fliplr(t), [make((3, 4), torch.int32)], served="flip", reference="exact")
+    check(lambda t: torch.flipud(t), [make((3, 4), torch.int32)], served="flip", reference="exact")
+    # a tensor with more dims than the kernel takes after collapsing: torch's kernel
+    y = make((2,) * 10, f32)
+    check(lambda t: torch.flip(t, tuple(range(0, 10, 2))), [y], served=None, reference="exact")
+
+
+def test_flip_out():
+    f32 = torch.float32
+    check(lambda t, o: torch.ops.aten.flip.out(t, [0], out=o), [make((3, 4), f32), make((0,), f32)],
+          served="flip.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.flip.out(t, [1], out=o), [make((3, 4), f32), transposed((3, 4), f32)],
+          served="flip.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.flip.out(t, [1], out=o), [make((3, 4), f32), make((0,), torch.float64)],
+          served="flip.out")
+    y = make((4, 4), f32)
+    check(lambda t: torch.ops.aten.flip.out(t, [0], out=t), [y], served="flip.out", reference="exact")
+
+
+def test_flip_errors():
+    x = make((3, 4), torch.float32)
+    for fn in [lambda: torch.flip(x, (0, 0)), lambda: torch.flip(x, (2,)), lambda: torch.flip(x, (-3,)),
+               lambda: torch.flip(make((), torch.float32), (1,)), lambda: torch.flip(x, (1, -1))]:
+        _same_error(fn)
+
+
+def test_flip_autograd():
+    x = make((3, 4), torch.float32).requires_grad_()
+    w = make((3, 4), torch.float32)
+    with gemforge.use_gems():
+        (torch.flip(x, (1,)) * w).sum().backward()
+    assert torch.equal(x.grad, torch.flip(w, (1,)))
+
+
+def test_rot90():
+    x = make((3, 4, 5), torch.bfloat16)
+    for k in (-5, 0, 1, 2, 3):
+        for dims in ((1, 2), (-1, -3)):
+            out = check(lambda t, k=k, d=dims: torch.rot90(t, k, d), [x], served="rot90", reference="exact")
+            assert out.stride() == torch.rot90(x, k, dims).stride()
+    for dtype in (torch.bool, torch.int64, torch.complex64):
+        check(lambda t: torch.rot90(t), [make((3, 5), dtype)], served="rot90", reference="exact")
+    check(lambda t: torch.rot90(t, 1, (0, 1)), [transposed((4, 6), torch.float32)], served="rot90", reference="exact")
+    check(lambda t, o: torch.ops.aten.rot90.out(t, 1, [0, 1], out=o), [make((3, 5), torch.float32),
+                                                                      make((0,), torch.float32)],
+          served="rot90.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.rot90.out(t, 1, [0, 1], out=o), [make((3, 5), torch.float32),
+                                                                      make((0,), torch.int32)],
+          served="rot90.out")
+    y = make((3, 4), torch.float32)
+    for fn in [lambda: torch.rot90(y, 1, (0,)), lambda: torch.rot90(make((3,), torch.float32)),
+               lambda: torch.rot90(y, 1, (0, 0)), lambda: torch.rot90(y, 1, (0, -2)),
+               lambda: torch.rot90(y, 1, (0, 2)), lambda: torch.rot90(y, 1, (-3, 1))]:
+        _same_error(fn)
+
+
+# ---- repeat, tile -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_repeat_dtypes(dtype):
+    check(lambda t: t.repeat(2, 3), [make((3, 5), dtype)], served="repeat", reference="exact")
+    check(lambda t: t.repeat(2, 1, 2), [make((3, 8), dtype)], served="repeat", reference="exact")
+
+
+def test_repeat_patterns():
+    f16 = torch.float16
+    for shape, reps in [((7,), (3,)), ((3, 5), (1, 1)), ((3, 5), (2, 1)), ((3, 5), (1, 4)), ((3, 8), (3, 2)),
+                        ((2, 3, 4), (2, 1, 3)), ((2, 3, 4, 5), (1, 2, 1, 2)), ((3, 1), (1, 16)),
+                        ((3, 4), (2, 2, 1, 3)), ((1,), (5, 7)), ((2, 3, 4, 5), (2, 2, 2, 2)),
+                        ((2, 1, 3, 1, 2), (2, 3, 2, 3, 2))]:
+        check(lambda t, r=reps: t.repeat(*r), [make(shape, f16)], served="repeat", reference="exact")
+    f32 = torch.float32
+    for x in (transposed((4, 6), f32), sliced((3, 5), f32), make((3, 1), f32).expand(3, 4)):
+        check(lambda t: t.repeat(2, 3), [x], served="repeat", reference="exact")
+    check(lambda t: t.repeat(2, 3), [make((), f32)], served="repeat", reference="exact")
+    check(lambda t: t.repeat(()), [make((), f32)], served="repeat", reference="exact")
+    check(lambda t: t.repeat(0, 3), [make((2, 3), f32)], served="repeat", reference="exact")
+    check(lambda t: t.repeat(2, 3), [make((0, 3), f32)], served="repeat", reference="exact")
+    # more dims than the kernel takes after collapsing: torch's kernel
+    check(lambda t: t.repeat(2, 2, 2, 2, 2), [transposed((2, 3, 2, 3, 2), f32)], served=None, reference="exact")
+
+
+def test_tile():
+    check(lambda t: t.tile((2,)), [make((3, 4), torch.int8)], served="repeat", reference="exact")
+    check(lambda t: t.tile((2, 1, 3)), [make((3, 4), torch.float32)], served="repeat", reference="exact")
+
+
+def test_repeat_out_and_errors():
+    f32 = torch.float32
+    check(lambda t, o: torch.ops.aten.repeat.out(t, [2, 2], out=o), [make((3, 4), f32), make((0,), f32)],
+          served="repeat.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.repeat.out(t, [2, 1], out=o), [make((3, 4), f32), transposed((6, 4), f32)],
+          served="repeat.out", reference="exact")
+    check(lambda t, o: torch.ops.aten.repeat.out(t, [2, 1], out=o), [make((3, 4), f32), make((0,), torch.float16)],
+          served="repeat.out")
+    x = make((3, 4), f32)
+    for fn in [lambda: x.repeat(2), lambda: x.repeat(-1, 2), lambda: x.repeat(1, -2, 3)]:
+        _same_error(fn)
+
+
+def test_repeat_autograd():
+    x = make((2, 3), torch.float32).requires_grad_()
+    with gemforge.use_gems():
+        x.repeat(2, 3).sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, 6))
+
+
+# ---- repeat_interleave --------------------------------------------------------------------------
+
+def test_repeat_interleave_tensor():
+    ri = torch.ops.aten.repeat_interleave.Tensor
+    for dtype in (torch.int32, torch.int64):
+        for values in ([2, 0, 3, 1], [0, 0], [5], [1] * 100, list(range(40))):
+            r = torch.tensor(values, dtype=dtype, device=DEVICE)
+            check(lambda t: ri(t), [r], served="repeat_interleave.Tensor")
+            check(lambda t: torch.repeat_interleave(t), [r], served="repeat_interleave.Tensor")
+        r = torch.tensor([2, 0, 3], dtype=dtype, device=DEVICE)
+        check(lambda t: ri(t, output_size=5), [r], served="repeat_interleave.Tensor")
+        check(lambda t: ri(t), [torch.empty(0, dtype=dtype, device=DEVICE)], served="repeat_interleave.Tensor")
+        check(lambda t: ri(t), [torch.tensor([1, 2, 3, 4], dtype=dtype, device=DEVICE)[::2]],
+              served="repeat_interleave.Tensor")
+        check(lambda t, o: torch.ops.aten.repeat_interleave.Tensor_out(t, out=o), [r, make((0,), dtype)],
+              served="repeat_interleave.Tensor_out")
+    check(lambda t, o: torch.ops.aten.repeat_interleave.Tensor_out(t, out=o),
+          [torch.tensor([1, 2], device=DEVICE), make((0,), torch.int32)], served="repeat_interleave.Tensor_out")
+    for fn in [lambda: ri(torch.tensor([1.0, 2.0], device=DEVICE)),
+               lambda: ri(torch.tensor([[1, 2]], device=DEVICE)),
+               lambda: ri(torch.tensor(3, device=DEVICE)),
+               lambda: ri(torch.tensor([1, -2, 3], device=DEVICE)),
+               lambda: ri(torch.tensor([-1, -2], device=DEVICE))]:
+        _same_error(fn)
+
+
+def test_repeat_interleave_composites():
+    x = make((3, 4), torch.float32)
+    reps = torch.tensor([1, 0, 2], device=DEVICE)
+    check(lambda t, r: torch.repeat_interleave(t, r, dim=0), [x, reps], served="repeat_interleave.Tensor",
+          reference="exact")
+    check(lambda t, r: torch.repeat_interleave(t, r, dim=-1, output_size=6),
+          [x, torch.tensor([1, 2, 0, 3], device=DEVICE)], served="repeat_interleave.Tensor", reference="exact")
+    check(lambda t: torch.repeat_interleave(t, 2, dim=1), [x], served="clone", reference="exact")
+    check(lambda t: torch.repeat_interleave(t, 3), [x], served="clone", reference="exact")
+    # expanded sources with a contiguous innermost dim: clone's broadcast copy
+    for dtype in (torch.bool, torch.float16, torch.complex128):
+        check(lambda t: torch.repeat_interleave(t, 3, dim=0), [make((3, 5), dtype)], served="clone",
+              reference="exact")
+    check(lambda t: torch.repeat_interleave(t, 2, dim=-2), [make((2, 3, 8), torch.float32)], served="clone",
+          reference="exact")
+    check(lambda t: t.expand(4, 3, 6).contiguous(), [sliced((3, 6), torch.float32)], served="clone",
+          reference="exact")
+    out = check(lambda t: t.expand(2, 3, 4, 5).clone(), [make((3, 1, 5), torch.float32)], served="clone",
+                reference="exact")
+    assert out.stride() == make((3, 1, 5), torch.float32).expand(2, 3, 4, 5).clone().stride()
+
+
+# ---- split_with_sizes_copy, unbind_copy ---------------------------------------------------------
+
+def check_list(fn, args, *, served):
+    """check() for ops that return a list of tensors (or fill out= lists): each bitwise as torch."""
+    gems_args = replicate(args)
+    torch_error = raised(fn, *args)
+    if torch_error is not None:
+        with gemforge.use_gems():
+            assert_same_error(torch_error, raised(fn, *gems_args))
+        return
+    expected = fn(*args)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        actual = fn(*gems_args)
+    assert served_count(counts, served) >= 1, f"gemforge did not serve {served}; it served {dict(counts)}"
+    if expected is None:  # out= forms: compare the out lists
+        expected, actual = args[-1], gems_args[-1]
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert a.dtype == e.dtype and a.shape == e.shape and a.stride() == e.stride()
+        assert_same_values(a, e, exact=True)
+
+
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_split_with_sizes_copy_dtypes(dtype):
+    A = torch.ops.aten
+    check_list(lambda t: A.split_with_sizes_copy(t, [1, 3, 0, 2], 1), [make((3, 6), dtype)],
+               served="split_with_sizes_copy")
+    check_list(lambda t: A.unbind_copy.int(t, 0), [make((3, 5), dtype)], served="unbind_copy.int")
+
+
+def test_split_with_sizes_copy():
+    A = torch.ops.aten
+    f32 = torch.float32
+    for shape, sizes, dim in [((7,), [3, 4], 0), ((4, 6), [2, 2], 0), ((2, 6, 3), [1, 5], -2),
+                              ((2, 3, 4), [4], 2), ((0, 4), [1, 3], 1)]:
+        check_list(lambda t, s=sizes, d=dim: A.split_with_sizes_copy(t, s, d), [make(shape, f32)],
+                   served="split_with_sizes_copy")
+    check_list(lambda t: A.split_with_sizes_copy(t, [2, 3], 1), [transposed((3, 5), f32)],
+               served="split_with_sizes_copy")
+    outs = [make((0,), f32), transposed((3, 3), f32)]
+    check_list(lambda t, o: A.split_with_sizes_copy.out(t, [2, 3], 1, out=o), [make((3, 5), f32), outs],
+               served="split_with_sizes_copy.out")
+    check_list(lambda t, o: A.split_with_sizes_copy.out(t, [2, 3], 1, out=o),
+               [make((3, 5), f32), [make((3, 2), f32), make((3, 3), f32)]], served="split_with_sizes_copy.out")
+    x = make((3, 5), f32)
+    for fn in [lambda: A.split_with_sizes_copy(x, [2, 2], 1), lambda: A.split_with_sizes_copy(x, [6, -1], 1),
+               lambda: A.split_with_sizes_copy(x, [3], 2), lambda: A.split_with_sizes_copy(make((), f32), [1], 0),
+               lambda: A.split_with_sizes_copy.out(x, [2, 3], 1, out=[make((0,), f32)]),
+               lambda: A.split_with_sizes_copy.out(x, [2, 3], 1, out=[make((0,), f32), make((0,), torch.int32)])]:
+        _same_error(fn)
+
+
+def test_unbind_copy():
+    A = torch.ops.aten
+    f32 = torch.float32
+    for shape, dim in [((3,), 0), ((3, 4), 1), ((2, 3, 4), -1), ((0, 3), 1), ((2, 0), 0)]:
+        check_list(lambda t, d=dim: A.unbind_copy.int(t, d), [make(shape, f32)], served="unbind_copy.int")
+    check_list(lambda t: A.unbind_copy.int(t, 0), [transposed((3, 4), f32)], served="unbind_copy.int")
+    check_list(lambda t, o: A.unbind_copy.int_out(t, 1, out=o),
+               [make((2, 3), f32), [make((0,), f32), make((2,), f32), make((4,), f32)[::2]]],
+               served="unbind_copy.int_out")
+    x = make((2, 3), f32)
+    for fn in [lambda: A.unbind_copy.int(x, 2), lambda: A.unbind_copy.int(make((), f32), 0),
+               lambda: A.unbind_copy.int_out(x, 0, out=[make((0,), f32)]),
+               lambda: A.unbind_copy.int_out(x, 0, out=[make((0,), f32), make((0,), torch.float64)])]:
+        _same_error(fn)
+
+
+# ---- _chunk_cat ---------------------------------------------------------------------------------
+
+def _chunk_cat_served(shapes, dim, chunks, name="_chunk_cat"):
+    """On cuda, contiguous inputs that need padding go to torch's one-launch kernel."""
+    padded = any(s[dim] % chunks for s in shapes)
+    return None if DEVICE == "cuda" and padded else name
+
+
+def test_chunk_cat():
+    cc = torch.ops.aten._chunk_cat
+    f32 = torch.float32
+    for shapes, dim, chunks in [([(4, 3), (6, 2)], 0, 2), ([(5, 3), (1, 2), (7,)], 0, 3), ([(2, 5, 3), (2, 7)], 1, 4),
+                                ([(3, 8), (3, 2)], 1, 8), ([(2, 3, 4)], -1, 3), ([(9, 4)], 0, 1), ([(2, 2)], 0, 5),
+                                ([(2, 6, 3), (2, 9)], 1, 3), ([(8, 3), (4,)], 0, 4)]:
+        check(lambda *t, d=dim, c=chunks: cc(list(t), d, c), [make(s, f32) for s in shapes],
+              served=_chunk_cat_served(shapes, dim, chunks), reference="exact")
+    for dtype in (torch.bool, torch.int16, torch.bfloat16, torch.complex128):
+        check(lambda a, b: cc([a, b], 0, 3), [make((5, 3), dtype), make((4,), dtype)],
+              served=_chunk_cat_served([(5, 3), (4,)], 0, 3), reference="exact")
+        check(lambda a, b: cc([a, b], 0, 2), [make((4, 3), dtype), make((6,), dtype)], served="_chunk_cat",
+              reference="exact")
+    check(lambda a, b: cc([a, b], 1, 2), [transposed((3, 5), f32), sliced((3, 2), f32)], served="_chunk_cat",
+          reference="exact")
+    check(lambda a, b, o: cc([a, b], 0, 2, out=o), [make((4, 3), f32), make((3,), f32), make((0,), f32)],
+          served=_chunk_cat_served([(4, 3), (3,)], 0, 2, "_chunk_cat.out"), reference="exact")
+    check(lambda a, b, o: cc([a, b], 0, 2, out=o), [make((4, 3), f32), make((2,), f32), make((0,), f32)],
+          served="_chunk_cat.out", reference="exact")
+    check(lambda a, b, o: cc([a, b], 0, 2, out=o),
+          [make((4, 3), torch.bfloat16), make((4,), torch.bfloat16), make((0,), f32)],
+          served="_chunk_cat.out", reference="exact")
+    check(lambda a, b, o: cc([a, b], 0, 2, out=o),
+          [make((4, 3), torch.float16), make((4,), torch.float16), make((0,), torch.float64)],
+          served="_chunk_cat.out", reference="exact")
+    a = make((4, 3), f32)
+    for fn in [lambda: cc([], 0, 2), lambda: cc([a], 0, 0), lambda: cc([a, make((0,), f32)], 0, 2),
+               lambda: cc([a, a.double()], 0, 2), lambda: cc([a, make((3, 3), f32)], 1, 2),
+               lambda: cc([a, make((3,), f32)], -1, 2), lambda: cc([a], 2, 2),
+               lambda: cc([a], 0, 2, out=make((0,), torch.int32))]:
+        _same_error(fn)
+
+
+# ---- diagonal_backward --------------------------------------------------------------------------
+
+def test_diagonal_backward():
+    db = torch.ops.aten.diagonal_backward
+    for shape, offset, d1, d2 in [((4, 5), 0, 0, 1), ((4, 5), 2, 0, 1), ((4, 5), -1, 1, 0), ((2, 3, 4), 1, -1, 0),
+                                  ((3, 3), 5, 0, 1)]:
+        n = torch.empty(shape).diagonal(offset, d1, d2).shape
+        for dtype in (torch.float32, torch.int64, torch.bool):
+            check(lambda g, s=shape, o=offset, a=d1, b=d2: db(g, s, o, a, b), [make(n, dtype)],
+                  served="diagonal_backward", reference="exact")
+    check(lambda g, o: torch.ops.aten.diagonal_backward.out(g, [3, 4], 0, 0, 1, out=o),
+          [make((3,), torch.float32), make((0,), torch.float32)], served="diagonal_backward.out", reference="exact")
+    x = make((4, 4), torch.float32).requires_grad_()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        torch.diagonal(x, 1).sum().backward()
+    assert served_count(counts, "diagonal_backward") >= 1
+    assert torch.equal(x.grad, torch.ones(4, 4, device=DEVICE).triu(1).tril(1))
+    for fn in [lambda: db(make((3,), torch.float32), [3, 4], 0, 0, 0),
+               lambda: db(make((3,), torch.float32), [3, 4], 0, 0, 2),
+               lambda: db(make((2,), torch.float32), [3, 4], 0, 0, 1)]:
+        _same_error(fn)
+
+
+# ---- unfold_backward ----------------------------------------------------------------------------
+
+def test_unfold_backward():
+    ub = torch.ops.aten.unfold_backward
+    for shape, dim, size, step in [((4, 6), 1, 2, 2), ((4, 7), 1, 2, 2), ((5, 3), 0, 2, 3), ((2, 9, 3), -2, 3, 3),
+                                   ((2, 9, 3), 1, 1, 4), ((6,), 0, 3, 3)]:
+        windows = torch.empty(shape).unfold(dim, size, step).shape
+        for dtype in (torch.float32, torch.bool, torch.int16, torch.complex64):
+            check(lambda g, s=shape, d=dim, z=size, t=step: ub(g, s, d, z, t), [make(windows, dtype)],
+                  served="unfold_backward", reference="exact")
+    # overlapping windows add up: torch's kernel
+    check(lambda g: ub(g, [4, 6], 1, 3, 1), [make((4, 4, 3), torch.float32)], served=None)
+    check(lambda g, o: torch.ops.aten.unfold_backward.out(g, [4, 6], 1, 2, 2, out=o),
+          [make((4, 3, 2), torch.float32), make((0,), torch.float32)], served="unfold_backward.out", reference="exact")
+    check(lambda g, o: torch.ops.aten.unfold_backward.out(g, [4, 6], 1, 2, 2, out=o),
+          [make((4, 3, 2), torch.float32), make((0,), torch.float64)], served="unfold_backward.out")
+    x = make((3, 8), torch.float32).requires_grad_()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        x.unfold(1, 2, 3).sum().backward()
+    assert served_count(counts, "unfold_backward") >= 1
+    expected = torch.zeros(3, 8, device=DEVICE)
+    expected.unfold(1, 2, 3).fill_(1)
+    assert torch.equal(x.grad, expected)
+    for fn in [lambda: ub(make((4, 3, 2), torch.float32), [4, 6], 2, 2, 2),
+               lambda: ub(make((4, 3, 2), torch.float32), [4, 7, 1], 1, 2, 2),
+               lambda: ub(make((4, 3, 2), torch.float32), [4, 6], 1, 7, 7)]:
+        _same_error(fn)

@@ -1,4 +1,5 @@
-"""Data movement: cat and stack, casts (_to_copy), clone and contiguous, roll, on a 4096 x 4096
+"""Data movement: cat and stack, casts (_to_copy), clone and contiguous, roll, flip, repeat,
+split_with_sizes_copy and _chunk_cat on a 4096 x 4096
 matrix (cuda; 256 x 256 on the cpu), each read once and written once; and the host cost of
 tiny calls (16 elements). At large sizes these should run at the copy ceiling."""
 
@@ -48,6 +49,19 @@ def _matrix_cases(setup, dtype_name):
            lambda xs: torch.roll(xs[0], 17, 0), 2 * total)
     yield ("roll", "roll_dim1", f"{rows}x{cols}", lambda: (randn(rows, cols),),
            lambda xs: torch.roll(xs[0], 8, 1), 2 * total)
+    for dim in (0, 1):
+        yield ("flip", f"flip_dim{dim}", f"{rows}x{cols}", lambda: (randn(rows, cols),),
+               lambda xs, d=dim: torch.flip(xs[0], (d,)), 2 * total)
+    # the output is rows x cols: half of it read, all of it written
+    yield ("repeat", "repeat_2x1", f"{rows // 2}x{cols}", lambda: (randn(rows // 2, cols),),
+           lambda xs: xs[0].repeat(2, 1), total + total // 2)
+    yield ("repeat", "repeat_1x2", f"{rows}x{cols // 2}", lambda: (randn(rows, cols // 2),),
+           lambda xs: xs[0].repeat(1, 2), total + total // 2)
+    yield ("split_with_sizes_copy", "split4_dim1", f"{rows}x{cols}", lambda: (randn(rows, cols),),
+           lambda xs: torch.ops.aten.split_with_sizes_copy(xs[0], [cols // 4] * 4, 1), 2 * total)
+    yield ("_chunk_cat", "chunk_cat2_c8", f"2x{rows // 2}x{cols}",
+           lambda: (randn(rows // 2, cols), randn(rows // 2, cols)),
+           lambda xs: torch.ops.aten._chunk_cat(list(xs), 0, 8), 2 * total)
 
 
 TINY_OPS = {
@@ -56,6 +70,8 @@ TINY_OPS = {
     "_to_copy": lambda xs: xs[0].to(torch.float16),
     "clone": lambda xs: xs[0].clone(),
     "roll": lambda xs: torch.roll(xs[0], 1, 0),
+    "flip": lambda xs: torch.flip(xs[0], (0,)),
+    "repeat": lambda xs: xs[0].repeat(2),
 }
 
 
