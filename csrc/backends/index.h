@@ -1,5 +1,5 @@
 // The index family's work descriptions (index_select, embedding, gather, scatter_add, index_add,
-// embedding_dense_backward) and their launchers, one per backend (backends/cpu/index.cpp,
+// embedding_dense_backward, scatter/index reductions, index_copy/index_fill, take, isin) and their launchers, one per backend (backends/cpu/index.cpp,
 // backends/cuda/index.cu). Data movement works on element sizes, not dtypes; only the adding
 // kernels dispatch on the dtype. No ATen: c10 types only.
 #pragma once
@@ -9,6 +9,8 @@
 #include <c10/core/Scalar.h>
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace gemforge::index {
 
@@ -17,6 +19,16 @@ namespace gemforge::index {
 constexpr TypeSet kAddTypesCpu = kReal;
 constexpr TypeSet kAddTypesCuda = kFloating | bit(ScalarType::Int) | bit(ScalarType::Long);
 constexpr TypeSet kEmbeddingBackwardTypes = kFloating;
+
+// The reductions of scatter(reduce=), scatter_reduce and index_reduce (mean is a Sum divided by
+// counts, in the op); same dtypes as the adding kernels: on cuda Prod/Max/Min use compare-and-swap
+// loops (torch's kernel too), Sum atomic adds.
+enum class Reduce : int { Sum, Prod, Max, Min };
+constexpr TypeSet kReduceTypesCpu = kAddTypesCpu;
+constexpr TypeSet kReduceTypesCuda = kAddTypesCuda;
+
+// isin's dtypes (torch raises for bool and complex).
+constexpr TypeSet kIsInTypes = kReal;
 
 // An index tensor's elements: int32 or int64, `stride` elements apart (1-d view).
 struct Indices {
@@ -77,6 +89,51 @@ struct Elems {
   int64_t error_dim;  // the dim as the user gave it (for error messages)
   bool from_value;    // scatter: every element is `value` (its bytes, the dtype's storage)
   alignas(16) unsigned char value[16];
+  bool index_error;   // cpu: an index out of range raises IndexError "index out of range in self"
+                      // (index_reduce) instead of scatter's RuntimeError
+};
+
+// Whole rows written at an index (index_copy, index_fill): for every o < outer and k < index.numel,
+//   dst[o*dst_outer + index[k]*dst_dim + (0..inner)] = src ? src[o*src_outer + k*src_dim + (0..inner)]
+//                                                      : value
+// inner runs contiguous in dst and src; strides in elements. With `wrap` an index in [-n, 0)
+// counts from the end (index_fill). An index out of range raises IndexError on the cpu
+// ("<prefix>index i is out of bounds for dimension d with size n") and is skipped on cuda.
+// `value` holds the element repeated to fill all 16 bytes (the cuda kernel stores it by units).
+struct RowsPut {
+  int elem_size;
+  char* dst;
+  const char* src;
+  Indices index;
+  int64_t outer, n, inner;
+  int64_t dst_outer, dst_dim, src_outer, src_dim;
+  bool wrap;
+  const char* prefix;
+  int64_t error_dim;
+  alignas(16) unsigned char value[16];
+};
+
+// take: out[k] = src[index[k]] (index in [-src_numel, src_numel), negative from the end), src
+// and out contiguous, index contiguous (`index.stride` 1). Out of range: IndexError on the cpu,
+// a zero element on cuda.
+struct Take {
+  int elem_size;
+  char* out;
+  const char* src;
+  Indices index;
+  int64_t src_numel;
+};
+
+// isin: out[k] = (elements[k] equals some tests[j]) != invert, elements and tests contiguous, of
+// one dtype (kIsInTypes); NaN equals nothing, -0.0 equals +0.0.
+struct IsIn {
+  ScalarType dtype;
+  bool* out;
+  const void* elements;
+  int64_t n;
+  const void* tests;
+  int64_t m;
+  bool invert;
 };
 
 // embedding_dense_backward: grad_weight (num_weights, dim), zeroed by the caller, gets
@@ -99,10 +156,35 @@ struct EmbeddingBackward {
   void gather_elems_##dev(const Elems& e);             \
   void scatter_add_elems_##dev(const Elems& e);        \
   void scatter_elems_##dev(const Elems& e);            \
-  void embedding_backward_##dev(const EmbeddingBackward& e);
+  void embedding_backward_##dev(const EmbeddingBackward& e); \
+  void scatter_reduce_elems_##dev(const Elems& e, Reduce op); \
+  void put_rows_##dev(const RowsPut& r);               \
+  void take_##dev(const Take& t);                      \
+  void isin_##dev(const IsIn& s);
 GF_INDEX_LAUNCHERS(cpu)
 GF_INDEX_LAUNCHERS(cuda)
 #undef GF_INDEX_LAUNCHERS
+
+// isin's search key of a value: an unsigned integer K (of T's size) ordered as the values are,
+// -0.0 mapped to +0.0's key. Callers test NaN first (it matches nothing).
+template <class K, class T> GF_HD K ordered_key(T v) {
+  static_assert(sizeof(K) == sizeof(T), "a key has the value's size");
+  constexpr K sign = K(1) << (sizeof(K) * 8 - 1);
+  if constexpr (std::is_integral_v<T>) {
+    return std::is_signed_v<T> ? K(K(v) ^ sign) : K(v);
+  } else {
+    if (static_cast<opmath_t<T>>(v) == opmath_t<T>(0)) return sign;  // +0.0 and -0.0
+    K bits;
+    std::memcpy(&bits, &v, sizeof(K));
+    return (bits & sign) ? K(~bits) : K(bits | sign);
+  }
+}
+
+// The unsigned key type of a T.
+template <class T>
+using key_t = std::conditional_t<sizeof(T) == 1, uint8_t,
+              std::conditional_t<sizeof(T) == 2, uint16_t,
+              std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
 
 template <class I> GF_HD int64_t load_index(const Indices& ix, int64_t k) {
   return static_cast<int64_t>(static_cast<const I*>(ix.data)[k * ix.stride]);

@@ -1,10 +1,13 @@
 // The index family: index_select and embedding (whole rows picked by an index), gather (one
 // element per index), embedding_dense_backward (rows summed per index, deterministic),
-// scatter_add and index_add (added at an index). torch's checks; any case outside the kernels'
-// reach (another layout, mixed devices, quantized or conj views, odd out= tensors) goes to
-// torch's own kernel, which also raises torch's errors for malformed calls.
+// scatter_add and index_add (added at an index), scatter(reduce=)/scatter_reduce/index_reduce
+// (reduced at an index), index_copy/index_fill (whole rows written at an index), take, isin.
+// torch's checks; any case outside the kernels' reach (another layout, mixed devices, quantized
+// or conj views, odd out= tensors, dtypes without a kernel) goes to torch's own kernel, which also
+// raises torch's errors for malformed calls.
 #include "backends/index.h"
 #include "ops/index.h"
+#include "ops/ops.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
@@ -12,11 +15,13 @@
 #include <ATen/MemoryOverlap.h>
 #include <ATen/TensorUtils.h>
 #include <ATen/WrapDimUtils.h>
+#include <ATen/native/ReductionType.h>
 #include <ATen/native/Resize.h>
 #include <ATen/native/ScatterGatherChecks.h>
 #include <c10/core/DeviceGuard.h>
 
 #include <cstring>
+#include <limits>
 #include <optional>
 
 namespace gemforge::ops {
@@ -593,6 +598,601 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
     return out;
   }
   return GF_FALLBACK(self, index_add, self, dim, index, source, alpha)();
+}
+
+}  // namespace gemforge::ops
+
+// ---- reductions along a dim (scatter reduce=, scatter_reduce, index_reduce) ---------------------
+namespace gemforge::ops {
+namespace {
+
+using at::native::ReductionType;
+
+TypeSet reduce_types(const Tensor& t) { return t.is_cuda() ? index::kReduceTypesCuda : index::kReduceTypesCpu; }
+
+index::Reduce kernel_reduce(ReductionType r) {
+  switch (r) {
+    case ReductionType::PROD: return index::Reduce::Prod;
+    case ReductionType::MAX: return index::Reduce::Max;
+    case ReductionType::MIN: return index::Reduce::Min;
+    default: return index::Reduce::Sum;  // SUM, MEAN (divided by the counts afterwards)
+  }
+}
+
+// `value` stored as out's dtype in e.value.
+void set_value(index::Elems& e, ScalarType dtype, const Scalar& value) {
+  e.from_value = true;
+  dispatch_dtype<kAll>(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = value.to<T>();
+    std::memcpy(e.value, &v, sizeof(T));
+  });
+}
+
+// The value no reduction with `r` changes (what include_self=False starts each written element at).
+Scalar identity(ReductionType r, ScalarType dtype) {
+  switch (r) {
+    case ReductionType::PROD: return Scalar(1);
+    case ReductionType::MAX:
+      return at::isFloatingType(dtype) ? Scalar(-std::numeric_limits<double>::infinity())
+                                       : Scalar(dtype == at::kByte ? int64_t(0)
+                                                : dtype == at::kChar ? int64_t(INT8_MIN)
+                                                : dtype == at::kShort ? int64_t(INT16_MIN)
+                                                : dtype == at::kInt ? int64_t(INT32_MIN) : INT64_MIN);
+    case ReductionType::MIN:
+      return at::isFloatingType(dtype) ? Scalar(std::numeric_limits<double>::infinity())
+                                       : Scalar(dtype == at::kByte ? int64_t(UINT8_MAX)
+                                                : dtype == at::kChar ? int64_t(INT8_MAX)
+                                                : dtype == at::kShort ? int64_t(INT16_MAX)
+                                                : dtype == at::kInt ? int64_t(INT32_MAX) : INT64_MAX);
+    default: return Scalar(0);
+  }
+}
+
+// Whether the kernels take a reduction into `out` from src (or a value) on out's device.
+bool reduce_served(const Tensor& out, const Tensor& index, const Tensor* src, ReductionType r) {
+  if (!plain(out) || index.device() != out.device() || index.is_quantized() || !index_dtype(index) ||
+      !has(reduce_types(out), out.scalar_type()) || deterministic_cuda(out)) {
+    return false;
+  }
+  if (src && (!plain(*src) || src->device() != out.device() || src->scalar_type() != out.scalar_type()))
+    return false;
+  // Sums of many fp16/bf16 elements: torch's atomics are faster there (see add_fast)
+  if ((r == ReductionType::SUM || r == ReductionType::MEAN) && !add_fast(out, index)) return false;
+  return true;
+}
+
+// out (self's shape and values) reduced with src (or value) at index along dim, index iterated over
+// its own shape (an index_reduce index comes expanded to source's shape). false when the dims do
+// not fit the kernel (out untouched).
+bool reduce_into(Tensor& out, int64_t dim, const Tensor& index, const Tensor* src, const Scalar* value,
+                 ReductionType r, bool include_self, bool index_error) {
+  if (index.numel() == 0) return true;
+  index::Elems e{};
+  e.dtype = out.scalar_type();
+  e.elem_size = int(out.element_size());
+  e.index_error = index_error;
+  if (!build_elems(e, dim, index, src ? *src : index, out)) return false;
+  e.picked = static_cast<char*>(out.data_ptr());
+  Tensor count;  // mean: the number of terms of each element (self's dtype, as torch's)
+  index::Elems c{};
+  if (r == ReductionType::MEAN) {
+    count = at::ones(out.sizes(), out.options());
+    c = e;
+    if (!build_elems(c, dim, index, src ? *src : index, count)) return false;
+    c.picked = static_cast<char*>(count.data_ptr());
+  }
+  OnDevice on(out);
+  if (!include_self) {  // each written element starts at the reduction's identity
+    index::Elems start = e;
+    set_value(start, e.dtype, identity(r, e.dtype));
+    GF_INDEX(out, scatter_elems, start);
+  }
+  if (r == ReductionType::MEAN) {
+    // 1 everywhere (self's own term, or the divisor of elements nothing is written to), 0 at the
+    // written elements without include_self, then 1 more per term
+    if (!include_self) {
+      set_value(c, c.dtype, Scalar(0));
+      GF_INDEX(count, scatter_elems, c);
+    }
+    set_value(c, c.dtype, Scalar(1));
+    GF_INDEX(count, scatter_reduce_elems, c, index::Reduce::Sum);
+  }
+  if (src) e.plain = const_cast<char*>(static_cast<const char*>(src->const_data_ptr()));
+  else set_value(e, e.dtype, *value);
+  GF_INDEX(out, scatter_reduce_elems, e, kernel_reduce(r));
+  if (r == ReductionType::MEAN) {
+    if (at::isIntegralType(out.scalar_type(), /*includeBool=*/true)) ops::div_mode_(out, count, "floor");
+    else ops::div_(out, count);
+  }
+  return true;
+}
+
+// ---- scatter(reduce=) and scatter_reduce -------------------------------------------------------
+Tensor scatter_reduce_functional(const Tensor& self, int64_t dim, const Tensor& index, const Tensor* src,
+                                 const Scalar* value, ReductionType r, bool include_self) {
+  const int64_t wdim = check_scatter(self, dim, index, src);
+  if (reduce_served(self, index, src, r)) {
+    Tensor out = at::empty(self.sizes(), self.options());
+    out.copy_(self);
+    if (reduce_into(out, wdim, index, src, value, r, include_self, false)) return out;
+  }
+  return Tensor();
+}
+
+bool scatter_reduce_out_form(const Tensor& self, int64_t dim, const Tensor& index, const Tensor* src,
+                             const Scalar* value, ReductionType r, bool include_self, Tensor& out) {
+  const int64_t wdim = check_scatter(self, dim, index, src);
+  if (out.scalar_type() != self.scalar_type() || out.device() != self.device() || !plain(self) ||
+      !reduce_served(out, index, src, r)) {
+    return false;
+  }
+  if (!out.is_same(self)) {
+    at::native::resize_output(out, self.sizes());
+    // a layout the kernel may not take: checked before self's values are copied in
+    index::Elems probe{};
+    if (index.numel() > 0 && !build_elems(probe, wdim, index, src ? *src : index, out)) return false;
+  }
+  at::assert_no_internal_overlap(out);
+  at::assert_no_overlap(out, index);
+  if (src) at::assert_no_overlap(out, *src);
+  if (!out.is_same(self)) out.copy_(self);
+  return reduce_into(out, wdim, index, src, value, r, include_self, false);
+}
+
+ReductionType legacy_reduce(string_view reduce) { return at::native::get_operator_enum(reduce, false); }
+
+}  // namespace
+
+Tensor scatter_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, string_view reduce) {
+  Tensor out = scatter_reduce_functional(self, dim, index, &src, nullptr, legacy_reduce(reduce), true);
+  if (out.defined()) return out;
+  return GF_FALLBACK(self, scatter, self, dim, index, src, reduce)();
+}
+
+Tensor scatter_value_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                            string_view reduce) {
+  Tensor out = scatter_reduce_functional(self, dim, index, nullptr, &value, legacy_reduce(reduce), true);
+  if (out.defined()) return out;
+  return GF_FALLBACK(self, scatter, self, dim, index, value, reduce)();
+}
+
+Tensor& scatter_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                           string_view reduce, Tensor& out) {
+  if (scatter_reduce_out_form(self, dim, index, &src, nullptr, legacy_reduce(reduce), true, out)) return out;
+  return GF_FALLBACK(self, scatter_outf, self, dim, index, src, reduce, out)();
+}
+
+Tensor& scatter_value_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                                 string_view reduce, Tensor& out) {
+  if (scatter_reduce_out_form(self, dim, index, nullptr, &value, legacy_reduce(reduce), true, out)) return out;
+  return GF_FALLBACK(self, scatter_outf, self, dim, index, value, reduce, out)();
+}
+
+Tensor& scatter_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, string_view reduce) {
+  if (scatter_reduce_out_form(self, dim, index, &src, nullptr, legacy_reduce(reduce), true, self)) return self;
+  return GF_FALLBACK(self, scatter_, self, dim, index, src, reduce)();
+}
+
+Tensor& scatter_value_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                              string_view reduce) {
+  if (scatter_reduce_out_form(self, dim, index, nullptr, &value, legacy_reduce(reduce), true, self)) return self;
+  return GF_FALLBACK(self, scatter_, self, dim, index, value, reduce)();
+}
+
+Tensor scatter_reduce_two(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                          string_view reduce, bool include_self) {
+  const ReductionType r = at::native::get_reduction_enum(reduce);
+  Tensor out = scatter_reduce_functional(self, dim, index, &src, nullptr, r, include_self);
+  if (out.defined()) return out;
+  return GF_FALLBACK(self, scatter_reduce, self, dim, index, src, reduce, include_self)();
+}
+
+Tensor& scatter_reduce_two_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                            string_view reduce, bool include_self) {
+  const ReductionType r = at::native::get_reduction_enum(reduce);
+  if (scatter_reduce_out_form(self, dim, index, &src, nullptr, r, include_self, self)) return self;
+  return GF_FALLBACK(self, scatter_reduce_, self, dim, index, src, reduce, include_self)();
+}
+
+Tensor& scatter_reduce_two_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                               string_view reduce, bool include_self, Tensor& out) {
+  const ReductionType r = at::native::get_reduction_enum(reduce);
+  if (scatter_reduce_out_form(self, dim, index, &src, nullptr, r, include_self, out)) return out;
+  return GF_FALLBACK(self, scatter_reduce_outf, self, dim, index, src, reduce, include_self, out)();
+}
+
+// ---- index_reduce ----------------------------------------------------------------------------------
+namespace {
+// The well-formed calls the kernels serve (torch raises for the rest): source's rows at index along
+// dim, self 1-d or more.
+bool index_rows_call(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  if (!plain(self) || !plain(source) || source.device() != self.device() || index.device() != self.device() ||
+      index.dim() > 1 || source.scalar_type() != self.scalar_type() || self.dim() == 0 ||
+      self.dim() != source.dim()) {
+    return false;
+  }
+  for (int64_t d = 0; d < self.dim(); ++d) {
+    if (d != dim && self.size(d) != source.size(d)) return false;
+  }
+  return index.numel() == source.size(dim);
+}
+
+std::optional<ReductionType> index_reduce_kind(string_view reduce) {
+  if (reduce == "prod") return ReductionType::PROD;
+  if (reduce == "mean") return ReductionType::MEAN;
+  if (reduce == "amax") return ReductionType::MAX;
+  if (reduce == "amin") return ReductionType::MIN;
+  return std::nullopt;  // torch raises
+}
+
+// index (1-d, along dim) as an index of source's shape: stride 0 along every other dim.
+Tensor expanded_index(const Tensor& index, const Tensor& source, int64_t dim) {
+  std::vector<int64_t> shape(size_t(source.dim()), 1);
+  shape[size_t(dim)] = index.numel();
+  return index.reshape(shape).expand(source.sizes());
+}
+
+bool index_reduce_into(Tensor& out, int64_t dim, const Tensor& index, const Tensor& source, ReductionType r,
+                       bool include_self) {
+  return reduce_into(out, dim, expanded_index(index, source, dim), &source, nullptr, r, include_self, true);
+}
+
+// Past this many source elements torch's cpu kernel (vectorized rows, several threads) ran
+// 3-5x faster than the serial cpu loop here (512x512 amax/prod, 2-core machine): torch serves it.
+constexpr int64_t kLargeIndexReduceCpu = int64_t(1) << 16;
+
+bool index_reduce_served(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                         std::optional<ReductionType> r) {
+  if (self.is_cpu() && source.numel() > kLargeIndexReduceCpu) return false;
+  return r && index_rows_call(self, dim, index, source) && reduce_served(self, index, &source, *r);
+}
+}  // namespace
+
+Tensor index_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                    string_view reduce, bool include_self) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  const auto r = index_reduce_kind(reduce);
+  if (index_reduce_served(self, wdim, index, source, r)) {
+    Tensor out = at::empty(self.sizes(), self.options());
+    out.copy_(self);
+    if (index_reduce_into(out, wdim, index, source, *r, include_self)) return out;
+  }
+  return GF_FALLBACK(self, index_reduce, self, dim, index, source, reduce, include_self)();
+}
+
+Tensor& index_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                      string_view reduce, bool include_self) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  const auto r = index_reduce_kind(reduce);
+  if (index_reduce_served(self, wdim, index, source, r)) {
+    at::assert_no_internal_overlap(self);
+    at::assert_no_overlap(self, index);
+    at::assert_no_overlap(self, source);
+    if (index_reduce_into(self, wdim, index, source, *r, include_self)) return self;
+  }
+  return GF_FALLBACK(self, index_reduce_, self, dim, index, source, reduce, include_self)();
+}
+
+Tensor& index_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                         string_view reduce, bool include_self, Tensor& out) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  const auto r = index_reduce_kind(reduce);
+  if (index_reduce_served(self, wdim, index, source, r) && plain(out) && out.device() == self.device() &&
+      out.scalar_type() == self.scalar_type()) {
+    at::native::resize_output(out, self.sizes());
+    at::assert_no_internal_overlap(out);
+    at::assert_no_overlap(out, index);
+    at::assert_no_overlap(out, source);
+    Tensor dest = out.is_same(self) ? out : at::empty(self.sizes(), self.options());
+    if (!dest.is_same(out)) dest.copy_(self);
+    if (index_reduce_into(dest, wdim, index, source, *r, include_self)) {
+      if (!dest.is_same(out)) out.copy_(dest);
+      return out;
+    }
+  }
+  return GF_FALLBACK(self, index_reduce_outf, self, dim, index, source, reduce, include_self, out)();
+}
+
+// ---- index_copy, index_fill (whole rows written at an index) --------------------------------------
+namespace {
+// value (an element of dtype) repeated over 16 bytes.
+void fill_pattern(unsigned char (&bytes)[16], ScalarType dtype, const Scalar& value) {
+  dispatch_dtype<kAll>(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = value.to<T>();
+    for (size_t at = 0; at + sizeof(T) <= 16; at += sizeof(T)) std::memcpy(bytes + at, &v, sizeof(T));
+  });
+}
+
+// dst (sized, dtype) gets source's rows (or value) at index along dim; false when dst's layout does
+// not fit the row kernel (dst untouched).
+bool put_rows_into(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor* source,
+                   const Scalar* value, bool wrap, const char* prefix, int64_t user_dim) {
+  const auto dv = row_view(dst, dim);
+  if (!dv) return false;
+  index::RowsPut r{};
+  r.elem_size = int(dst.element_size());
+  r.dst = static_cast<char*>(dst.data_ptr());
+  r.index = indices_of(index);
+  r.outer = dv->outer;
+  r.n = dv->n;
+  r.inner = dv->inner;
+  r.dst_outer = dv->s_outer;
+  r.dst_dim = dv->s_dim;
+  r.wrap = wrap;
+  r.prefix = prefix;
+  r.error_dim = user_dim;
+  Tensor src;
+  if (source) {
+    src = *source;
+    auto sv = row_view(src, dim);
+    if (!sv) {
+      src = source->contiguous();
+      sv = row_view(src, dim);
+    }
+    r.src = static_cast<const char*>(src.const_data_ptr());
+    r.src_outer = sv->s_outer;
+    r.src_dim = sv->s_dim;
+  } else {
+    fill_pattern(r.value, dst.scalar_type(), *value);
+  }
+  if (index.numel() == 0 || (dst.numel() == 0 && dst.is_cuda())) return true;
+  OnDevice on(dst);
+  GF_INDEX(dst, put_rows, r);
+  return true;
+}
+
+// Duplicate indices write in any order on cuda: torch's deterministic mode takes its own kernel.
+bool index_copy_served(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  return index.scalar_type() == at::kLong && !deterministic_cuda(self) && index_rows_call(self, dim, index, source);
+}
+
+constexpr const char* kIndexCopy = "index_copy_(): ";
+}  // namespace
+
+Tensor& index_copy_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  if (index_copy_served(self, wdim, index, source)) {
+    at::assert_no_internal_overlap(self);
+    at::assert_no_overlap(self, index);
+    at::assert_no_overlap(self, source);
+    if (put_rows_into(self, wdim, index, &source, nullptr, false, kIndexCopy, dim)) return self;
+  }
+  return GF_FALLBACK(self, index_copy_, self, dim, index, source)();
+}
+
+Tensor& index_copy_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, Tensor& out) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  if (index_copy_served(self, wdim, index, source) && plain(out) && out.device() == self.device() &&
+      out.scalar_type() == self.scalar_type()) {
+    at::native::resize_output(out, self.sizes());
+    at::assert_no_internal_overlap(out);
+    at::assert_no_overlap(out, index);
+    at::assert_no_overlap(out, source);
+    Tensor dest = row_view(out, wdim) ? out : at::empty(self.sizes(), self.options());
+    if (!dest.is_same(self)) dest.copy_(self);
+    put_rows_into(dest, wdim, index, &source, nullptr, false, kIndexCopy, dim);
+    if (!dest.is_same(out)) out.copy_(dest);
+    return out;
+  }
+  return GF_FALLBACK(self, index_copy_outf, self, dim, index, source, out)();
+}
+
+Tensor index_copy(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+  if (index_copy_served(self, wdim, index, source)) {
+    Tensor out = at::empty(self.sizes(), self.options());
+    out.copy_(self);
+    put_rows_into(out, wdim, index, &source, nullptr, false, kIndexCopy, dim);
+    return out;
+  }
+  return GF_FALLBACK(self, index_copy, self, dim, index, source)();
+}
+
+namespace {
+bool index_fill_served(const Tensor& self, const Tensor& index) {
+  return plain(self) && self.dim() > 0 && index.scalar_type() == at::kLong && index.dim() <= 1 &&
+         index.device() == self.device() && !index.is_quantized();
+}
+
+// value of a Tensor-valued index_fill: a 0-d tensor (torch reads it too); none for the calls torch
+// rejects.
+std::optional<Scalar> fill_value(const Tensor& value) {
+  if (value.dim() != 0) return std::nullopt;
+  return value.item();
+}
+
+// self (filled in place), or a copy of it; true when served.
+bool index_fill_into(const Tensor& dst, int64_t dim, const Tensor& index, const Scalar& value) {
+  const int64_t wdim = at::maybe_wrap_dim(dim, dst.dim());
+  return put_rows_into(dst, wdim, index, nullptr, &value, true, "", dim);
+}
+}  // namespace
+
+Tensor& index_fill_scalar_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
+  if (index_fill_served(self, index)) {
+    at::assert_no_internal_overlap(self);
+    at::assert_no_overlap(self, index);
+    if (index_fill_into(self, dim, index, value)) return self;
+  }
+  return GF_FALLBACK(self, index_fill_, self, dim, index, value)();
+}
+
+Tensor& index_fill_tensor_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& value) {
+  if (index_fill_served(self, index)) {
+    if (auto v = fill_value(value)) return ops::index_fill_scalar_(self, dim, index, *v);
+  }
+  return GF_FALLBACK(self, index_fill_, self, dim, index, value)();
+}
+
+Tensor index_fill_scalar(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
+  if (index_fill_served(self, index)) {
+    Tensor out = at::empty(self.sizes(), self.options());
+    out.copy_(self);
+    if (index_fill_into(out, dim, index, value)) return out;
+  }
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::index_fill(self, dim, index, value))();
+}
+
+Tensor index_fill_tensor(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& value) {
+  if (index_fill_served(self, index)) {
+    if (auto v = fill_value(value)) return ops::index_fill_scalar(self, dim, index, *v);
+  }
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::index_fill(self, dim, index, value))();
+}
+
+Tensor& index_fill_scalar_out(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                              Tensor& out) {
+  if (index_fill_served(self, index) && plain(out) && out.device() == self.device() &&
+      out.scalar_type() == self.scalar_type()) {
+    at::native::resize_output(out, self.sizes());
+    const int64_t wdim = at::maybe_wrap_dim(dim, self.dim());
+    Tensor dest = row_view(out, wdim) ? out : at::empty(self.sizes(), self.options());
+    if (!dest.is_same(self)) dest.copy_(self);
+    index_fill_into(dest, dim, index, value);
+    if (!dest.is_same(out)) out.copy_(dest);
+    return out;
+  }
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::index_fill_outf(self, dim, index, value, out))();
+}
+
+Tensor& index_fill_tensor_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& value,
+                              Tensor& out) {
+  if (index_fill_served(self, index)) {
+    if (auto v = fill_value(value)) return ops::index_fill_scalar_out(self, dim, index, *v, out);
+  }
+  return GF_FALLBACK_TO(at::compositeexplicitautograd::index_fill_outf(self, dim, index, value, out))();
+}
+
+// ---- take ------------------------------------------------------------------------------------------
+namespace {
+bool take_served(const Tensor& self, const Tensor& index) {
+  return plain(self) && index.scalar_type() == at::kLong && index.device() == self.device() &&
+         !index.is_quantized() && (self.numel() > 0 || index.numel() == 0);
+}
+
+// dest (index's shape, contiguous, self's dtype) = take(self, index).
+void take_into(const Tensor& self, const Tensor& index, const Tensor& dest) {
+  if (index.numel() == 0) return;
+  const Tensor src = self.contiguous();
+  const Tensor flat = index.reshape({-1}).contiguous();
+  index::Take t{int(self.element_size()), static_cast<char*>(dest.data_ptr()),
+                static_cast<const char*>(src.const_data_ptr()), indices_of(flat), self.numel()};
+  OnDevice on(dest);
+  GF_INDEX(dest, take, t);
+}
+}  // namespace
+
+Tensor take(const Tensor& self, const Tensor& index) {
+  if (take_served(self, index)) {
+    Tensor out = at::empty(index.sizes(), self.options());
+    take_into(self, index, out);
+    return out;
+  }
+  return GF_FALLBACK(self, take, self, index)();
+}
+
+Tensor& take_out(const Tensor& self, const Tensor& index, Tensor& out) {
+  if (take_served(self, index) && plain(out) && out.device() == self.device() &&
+      out.scalar_type() == self.scalar_type()) {
+    at::assert_no_internal_overlap(out);
+    at::assert_no_overlap(out, index);
+    at::assert_no_overlap(out, self);
+    at::native::resize_output(out, index.sizes());
+    Tensor dest = out.is_contiguous() ? out : at::empty(index.sizes(), self.options());
+    take_into(self, index, dest);
+    if (!dest.is_same(out)) out.copy_(dest);
+    return out;
+  }
+  return GF_FALLBACK(self, take_outf, self, index, out)();
+}
+
+// ---- isin ------------------------------------------------------------------------------------------
+namespace {
+bool isin_dtype(ScalarType t) { return has(index::kIsInTypes, t); }
+
+// elements (any shape) tested against test_elements into dest (elements' shape, bool, contiguous);
+// false when the call is not served (torch raises for the malformed ones).
+bool isin_into(const Tensor& elements, const Tensor& test_elements, bool invert, const Tensor& dest) {
+  const ScalarType common = at::result_type(elements, test_elements);
+  if (elements.numel() == 0) return true;
+  const Tensor el = elements.to(common).contiguous();
+  const Tensor tests = test_elements.to(common).contiguous();
+  index::IsIn s{common, dest.data_ptr<bool>(), el.const_data_ptr(), el.numel(), tests.const_data_ptr(),
+                tests.numel(), invert};
+  OnDevice on(dest);
+  GF_INDEX(dest, isin, s);
+  return true;
+}
+
+bool isin_served(const Tensor& elements, const Tensor& test_elements) {
+  return plain(elements) && plain(test_elements) && elements.device() == test_elements.device() &&
+         test_elements.numel() < INT32_MAX &&  // the cuda sort counts in int
+         isin_dtype(elements.scalar_type()) && isin_dtype(test_elements.scalar_type()) &&
+         isin_dtype(at::result_type(elements, test_elements));
+}
+
+bool isin_scalar_served(const Tensor& elements, const Scalar& test) {
+  return plain(elements) && isin_dtype(elements.scalar_type()) && !test.isBoolean() && !test.isComplex() &&
+         isin_dtype(at::result_type(elements, test));
+}
+}  // namespace
+
+Tensor isin_tensor_tensor(const Tensor& elements, const Tensor& test_elements, bool assume_unique, bool invert) {
+  if (isin_served(elements, test_elements)) {
+    Tensor out = at::empty(elements.sizes(), elements.options().dtype(at::kBool));
+    if (isin_into(elements, test_elements, invert, out)) return out;
+  }
+  return GF_FALLBACK(elements, isin, elements, test_elements, assume_unique, invert)();
+}
+
+Tensor& isin_tensor_tensor_out(const Tensor& elements, const Tensor& test_elements, bool assume_unique,
+                               bool invert, Tensor& out) {
+  if (isin_served(elements, test_elements) && plain(out) && out.scalar_type() == at::kBool &&
+      out.device() == elements.device()) {
+    at::native::resize_output(out, elements.sizes());
+    Tensor dest = out.is_contiguous() ? out : at::empty(elements.sizes(), out.options());
+    if (isin_into(elements, test_elements, invert, dest)) {
+      if (!dest.is_same(out)) out.copy_(dest);
+      return out;
+    }
+  }
+  return GF_FALLBACK(elements, isin_outf, elements, test_elements, assume_unique, invert, out)();
+}
+
+// torch's own definition: an element test is eq (ne when inverted)
+Tensor isin_tensor_scalar(const Tensor& elements, const Scalar& test_element, bool assume_unique, bool invert) {
+  if (isin_scalar_served(elements, test_element)) {
+    return invert ? ops::ne_scalar(elements, test_element) : ops::eq_scalar(elements, test_element);
+  }
+  return GF_FALLBACK(elements, isin, elements, test_element, assume_unique, invert)();
+}
+
+Tensor& isin_tensor_scalar_out(const Tensor& elements, const Scalar& test_element, bool assume_unique,
+                               bool invert, Tensor& out) {
+  if (isin_scalar_served(elements, test_element) && plain(out) && out.scalar_type() == at::kBool &&
+      out.device() == elements.device()) {
+    return invert ? ops::ne_scalar_out(elements, test_element, out) : ops::eq_scalar_out(elements, test_element, out);
+  }
+  return GF_FALLBACK(elements, isin_outf, elements, test_element, assume_unique, invert, out)();
+}
+
+Tensor isin_scalar_tensor(const Scalar& element, const Tensor& test_elements, bool assume_unique, bool invert) {
+  if (!element.isBoolean() && !element.isComplex() && plain(test_elements)) {
+    return ops::isin_tensor_tensor(at::native::wrapped_scalar_tensor(element, test_elements.device()),
+                                   test_elements, assume_unique, invert);
+  }
+  return GF_FALLBACK(test_elements, isin, element, test_elements, assume_unique, invert)();
+}
+
+Tensor& isin_scalar_tensor_out(const Scalar& element, const Tensor& test_elements, bool assume_unique,
+                               bool invert, Tensor& out) {
+  if (!element.isBoolean() && !element.isComplex() && plain(test_elements)) {
+    return ops::isin_tensor_tensor_out(at::native::wrapped_scalar_tensor(element, test_elements.device()),
+                                       test_elements, assume_unique, invert, out);
+  }
+  return GF_FALLBACK(test_elements, isin_outf, element, test_elements, assume_unique, invert, out)();
 }
 
 }  // namespace gemforge::ops

@@ -1,10 +1,12 @@
 // Entry points of the index family (ops/index.cpp): index_select, gather, embedding and its
-// dense backward, scatter (src, value), scatter_add, index_add. Exact signatures of their aten overloads.
+// dense backward, scatter (src, value, reduce), scatter_add, scatter_reduce, index_add,
+// index_copy, index_fill, index_reduce, take, isin. Exact signatures of their aten overloads.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
 #include <c10/core/SymInt.h>
+#include <c10/util/string_view.h>
 
 namespace gemforge::ops {
 
@@ -44,5 +46,58 @@ Tensor& index_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor&
                    const Scalar& alpha);
 Tensor& index_add_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
                       const Scalar& alpha, Tensor& out);
+
+using c10::string_view;
+
+Tensor scatter_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, string_view reduce);
+Tensor scatter_value_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                            string_view reduce);
+Tensor& scatter_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                           string_view reduce, Tensor& out);
+Tensor& scatter_value_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                                 string_view reduce, Tensor& out);
+Tensor& scatter_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, string_view reduce);
+Tensor& scatter_value_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                              string_view reduce);
+
+Tensor scatter_reduce_two(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                          string_view reduce, bool include_self);
+Tensor& scatter_reduce_two_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                            string_view reduce, bool include_self);
+Tensor& scatter_reduce_two_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+                               string_view reduce, bool include_self, Tensor& out);
+
+Tensor index_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                    string_view reduce, bool include_self);
+Tensor& index_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                      string_view reduce, bool include_self);
+Tensor& index_reduce_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                         string_view reduce, bool include_self, Tensor& out);
+
+Tensor index_copy(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
+Tensor& index_copy_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
+Tensor& index_copy_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, Tensor& out);
+
+Tensor index_fill_scalar(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value);
+Tensor index_fill_tensor(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& value);
+Tensor& index_fill_scalar_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value);
+Tensor& index_fill_tensor_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& value);
+Tensor& index_fill_scalar_out(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                              Tensor& out);
+Tensor& index_fill_tensor_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& value,
+                              Tensor& out);
+
+Tensor take(const Tensor& self, const Tensor& index);
+Tensor& take_out(const Tensor& self, const Tensor& index, Tensor& out);
+
+Tensor isin_tensor_tensor(const Tensor& elements, const Tensor& test_elements, bool assume_unique, bool invert);
+Tensor& isin_tensor_tensor_out(const Tensor& elements, const Tensor& test_elements, bool assume_unique,
+                               bool invert, Tensor& out);
+Tensor isin_tensor_scalar(const Tensor& elements, const Scalar& test_element, bool assume_unique, bool invert);
+Tensor& isin_tensor_scalar_out(const Tensor& elements, const Scalar& test_element, bool assume_unique,
+                               bool invert, Tensor& out);
+Tensor isin_scalar_tensor(const Scalar& element, const Tensor& test_elements, bool assume_unique, bool invert);
+Tensor& isin_scalar_tensor_out(const Scalar& element, const Tensor& test_elements, bool assume_unique,
+                               bool invert, Tensor& out);
 
 }  // namespace gemforge::ops

@@ -2,7 +2,9 @@
 embedding_dense_backward (+out, padding_idx, scale_grad_by_freq), scatter (src and value),
 scatter_add and index_add (alpha) in their functional, in-place and out= forms, and the autograd
 composites that reach them (gather_backward -> scatter_add_, index_select_backward -> index_add_,
-embedding_backward -> embedding_dense_backward).
+embedding_backward -> embedding_dense_backward); scatter(reduce='add'/'multiply'), scatter_reduce
+(sum/prod/mean/amax/amin, include_self), index_reduce, index_copy, index_fill, take, one_hot and
+isin (Tensor/Scalar forms, few tests compared directly and many searched).
 
 Data movement (index_select, gather, embedding) is compared bitwise with torch's result, for every
 dtype (the kernels move bytes: every element size). The adding ops compare with float64 within a
@@ -556,3 +558,426 @@ def test_larger(dtype):
     g = make((576, 520), dtype)
     check_sum(lambda g_, i: torch.ops.aten.embedding_dense_backward(g_, i, 300, -1, False), [g, idx],
               "embedding_dense_backward", int(torch.bincount(idx.reshape(-1)).max()))
+
+
+# ---- scatter(reduce=), scatter_reduce, index_reduce -------------------------------------------------
+# The cpu kernels reduce integers and floats; cuda the dtypes it has atomics for (bool, complex
+# and the small integers go to torch's kernel). Reductions compare with float64 (check_sum):
+# prod and mean round once per term in fp16/bf16, amax/amin pick a term. Integers exactly with
+# torch (mean floors, prod wraps, as torch).
+
+def reduce_served(name, dtype):
+    return name if (DEVICE == "cpu" and dtype in REAL) or dtype in ADD_TYPES_CUDA else None
+
+
+def along_case(shape, dtype, extra=2, low=-3.0, high=3.0):
+    """(dims, indices, sources) for every dim of shape: the index longer than self along dim
+    (duplicates certain) and no larger apart from it, the source a little larger than the index."""
+    dims = dims_of(shape)
+    idxs, srcs = [], []
+    for dim in dims:
+        d0 = dim % len(shape)
+        ishape = [max(1, s - 1) if d != d0 else s + extra for d, s in enumerate(shape)]
+        idxs.append(rand_index(0, shape[d0], shape=tuple(ishape)))
+        srcs.append(make([s + 1 for s in ishape], dtype, low=low, high=high, nonzero=True))
+    return dims, idxs, srcs
+
+
+def most_terms(idx):
+    return int(torch.bincount(idx.reshape(-1).long()).max()) + 1 if idx.numel() else 1
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("dtype", REAL, ids=str)
+def test_scatter_reduce_two_dims(dtype, reduce):
+    for shape, include_self in [((3, 5), True), ((3, 5), False), ((2, 3, 4, 5), True), ((2, 3, 4, 5), False)]:
+        x = make(shape, dtype, nonzero=True)
+        low, high = (-2.0, 2.0) if reduce == "prod" else (-3.0, 3.0)
+        dims, idxs, srcs = along_case(shape, dtype, low=low, high=high)
+        n = len(dims)
+        check_sum(lambda t, *a: torch.cat([torch.scatter_reduce(t, d, a[k], a[n + k], reduce,
+                                                                include_self=include_self).reshape(-1)
+                                           for k, d in enumerate(dims)]),
+                  [x, *idxs, *srcs], reduce_served("scatter_reduce.two", dtype), max(map(most_terms, idxs)))
+
+
+@pytest.mark.parametrize("reduce", ["add", "multiply"])
+@pytest.mark.parametrize("dtype", REAL, ids=str)
+def test_scatter_legacy_reduce(dtype, reduce):
+    shape = (4, 1, 6)
+    x = make(shape, dtype, nonzero=True)
+    dims, idxs, srcs = along_case(shape, dtype, low=-2.0, high=2.0)
+    n = len(dims)
+    with quiet():
+        check_sum(lambda t, *a: torch.cat([torch.scatter(t, d, a[k], a[n + k], reduce=reduce).reshape(-1)
+                                           for k, d in enumerate(dims)]),
+                  [x, *idxs, *srcs], reduce_served("scatter.reduce", dtype), max(map(most_terms, idxs)))
+        value = 2 if not dtype.is_floating_point else -1.5
+        check_sum(lambda t, *a: torch.cat([torch.scatter(t, d, a[k], value, reduce=reduce).reshape(-1)
+                                           for k, d in enumerate(dims)]),
+                  [x, *idxs], reduce_served("scatter.value_reduce", dtype), max(map(most_terms, idxs)))
+
+
+def test_scatter_reduce_forms():
+    x = make((6, 10), torch.float32)
+    idx = rand_index(0, 10, shape=(4, 12))
+    src = make((5, 14), torch.float32)
+    with quiet():
+        for reduce in ["add", "multiply"]:
+            check(lambda t, i, s: t.scatter_(1, i, s, reduce=reduce), [x, idx, src], served="scatter_.reduce",
+                  reference="torch", tol_dtype=torch.float16)
+            check(lambda t, i: t.scatter_(1, i, 1.5, reduce=reduce), [x, idx], served="scatter_.value_reduce",
+                  reference="torch")
+            check(lambda t, i, s, o: torch.scatter(t, 1, i, s, reduce=reduce, out=o),
+                  [x, idx, src, torch.empty(6, 10, device=DEVICE)], served="scatter.reduce_out", reference="torch",
+                  tol_dtype=torch.float16)
+            check(lambda t, i, o: torch.scatter(t, 1, i, 2.0, reduce=reduce, out=o.t()),
+                  [x, idx, torch.empty(10, 6, device=DEVICE)], served="scatter.value_reduce_out", reference="torch")
+        check(lambda t, i, s: t.scatter(1, i, s, reduce="sum"), [x, idx, src])  # bad reduce: torch's error
+    for reduce in ["sum", "prod", "mean", "amax", "amin"]:
+        for include_self in [True, False]:
+            check(lambda t, i, s: t.scatter_reduce_(1, i, s, reduce, include_self=include_self), [x, idx, src],
+                  served="scatter_reduce_.two", reference="torch", tol_dtype=torch.float16)
+            check(lambda t, i, s: t.t().scatter_reduce_(0, i.t(), s.t(), reduce, include_self=include_self),
+                  [x, idx, src], served="scatter_reduce_.two", reference="torch", tol_dtype=torch.float16)
+            check(lambda t, i, s, o: torch.scatter_reduce(t, -1, i, s, reduce, include_self=include_self, out=o),
+                  [x, idx, src, torch.empty(6, 10, device=DEVICE)], served="scatter_reduce.two_out",
+                  reference="torch", tol_dtype=torch.float16)
+    # out of another dtype, empty index, 0-d, errors
+    check(lambda t, i, s, o: torch.scatter_reduce(t, 1, i, s, "sum", out=o),
+          [x, idx, src, torch.empty(6, 10, device=DEVICE, dtype=torch.float64)])
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "amax"), [x, rand_index(0, 10, shape=(0, 3)), src],
+          served="scatter_reduce.two", reference="exact")
+    check(lambda t, i, s: torch.scatter_reduce(t, 0, i, s, "prod"),
+          [make((), torch.float64), torch.tensor(0, device=DEVICE), make((), torch.float64)],
+          served="scatter_reduce.two", reference="torch")
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "mean"), [make((3, 0), torch.float32),
+                                                                    rand_index(0, 1, shape=(3, 0)),
+                                                                    make((3, 0), torch.float32)])
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "median"), [x, idx, src])
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "sum"), [x, idx, src.double()])
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "sum"), [x, idx.float(), src])
+    check(lambda t, i, s: torch.scatter_reduce(t, 2, i, s, "sum"), [x, idx, src])
+    check(lambda t, i, s: torch.scatter_reduce(t, 1, i, s, "sum"), [x, rand_index(0, 10, shape=(7, 2)), src])
+    # dtypes the kernels leave to torch
+    check(lambda t, i, s: torch.scatter_reduce(t, 0, i, s, "amax"),
+          [make((4,), torch.bool), rand_index(0, 4, shape=(6,)), make((6,), torch.bool)], reference="exact")
+    check(lambda t, i, s: torch.scatter_reduce(t, 0, i, s, "prod"),
+          [make((4,), torch.complex64), rand_index(0, 4, shape=(6,)), make((6,), torch.complex64)])
+
+
+def test_scatter_reduce_nan_and_inf():
+    nan, inf = float("nan"), float("inf")
+    x = torch.tensor([1.0, nan, 3.0, -inf, 0.0], device=DEVICE)
+    idx = torch.tensor([0, 1, 2, 2, 3, 4, 4], device=DEVICE)
+    src = torch.tensor([nan, 2.0, nan, 1.0, inf, -0.0, 5.0], device=DEVICE)
+    for reduce in ["amax", "amin", "sum", "prod", "mean"]:
+        for include_self in [True, False]:
+            check(lambda t, i, s: t.scatter_reduce(0, i, s, reduce, include_self=include_self), [x, idx, src],
+                  served="scatter_reduce.two", reference="torch")
+
+
+@cpu_only()
+def test_scatter_reduce_out_of_range():
+    x = make((3, 4), torch.float32)
+    for bad in [4, -1]:
+        check(lambda t, i, s: t.scatter_reduce(1, i, s, "amax"), [x, torch.tensor([[0, bad]]), make((1, 2), torch.float32)])
+        with quiet():
+            check(lambda t, i, s: t.scatter(1, i, s, reduce="multiply"),
+                  [x, torch.tensor([[0, bad]]), make((1, 2), torch.float32)])
+
+
+@pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("dtype", REAL, ids=str)
+def test_index_reduce_dims(dtype, reduce):
+    for shape, include_self in [((5,), True), ((4, 1, 6), False), ((2, 3, 4, 5), True), ((2, 3, 4, 5), False)]:
+        x = make(shape, dtype, nonzero=True)
+        dims = dims_of(shape)
+        idxs, srcs = [], []
+        for dim in dims:
+            sshape = list(shape)
+            sshape[dim] = shape[dim] + 3
+            idxs.append(rand_index(sshape[dim], shape[dim], dtype=INDEX_DTYPES[dim % 2]))
+            srcs.append(make(sshape, dtype, low=-2.0, high=2.0, nonzero=True))
+        n = len(dims)
+        with quiet():
+            check_sum(lambda t, *a: torch.cat([t.index_reduce(d, a[k], a[n + k], reduce, include_self=include_self)
+                                               .reshape(-1) for k, d in enumerate(dims)]),
+                      [x, *idxs, *srcs], reduce_served("index_reduce", dtype), max(map(most_terms, idxs)))
+
+
+def test_index_reduce_forms():
+    x = make((7, 10), torch.float32)
+    idx = rand_index(9, 7)
+    src = make((9, 10), torch.float32)
+    with quiet():
+        check(lambda t, i, s: t.index_reduce_(0, i, s, "amax"), [x, idx, src], served="index_reduce_",
+              reference="exact")
+        check(lambda t, i, s: t.t().index_reduce_(1, i, s.t(), "prod", include_self=False), [x, idx, src],
+              served="index_reduce_", reference="torch", tol_dtype=torch.float16)
+        check(lambda t, i, s, o: torch.index_reduce(t, 0, i, s, "mean", out=o),
+              [x, idx, src, torch.empty(7, 10, device=DEVICE)], served="index_reduce.out", reference="torch")
+        check(lambda t, i, s, o: torch.index_reduce(t, 0, i, s, "amin", out=o.t()),
+              [x, idx, src, torch.empty(10, 7, device=DEVICE)], served="index_reduce.out", reference="exact")
+        check(lambda t, i, s, o: torch.index_reduce(t, 0, i, s, "amin", out=o),
+              [x, idx, src, torch.empty(7, 10, device=DEVICE, dtype=torch.float64)])
+        check(lambda t, i, s: t.index_reduce(0, i, s, "amin"), [x, idx[:0], src[:0]], served="index_reduce",
+              reference="exact")
+        check(lambda t, i, s: t.index_reduce(0, i, s, "amax"), [x, torch.tensor(3, device=DEVICE), src[:1]],
+              served="index_reduce", reference="exact")
+        check(lambda t, i, s: t.index_reduce(0, i, s, "prod"),
+              [make((), torch.float64), torch.tensor([0, 0], device=DEVICE), make((2,), torch.float64)])
+        # errors
+        check(lambda t, i, s: t.index_reduce(0, i, s, "sum"), [x, idx, src])
+        check(lambda t, i, s: t.index_reduce(0, i, s, "prod"), [x, idx, src.double()])
+        check(lambda t, i, s: t.index_reduce(0, i, s, "prod"), [x, idx[:3], src])
+        check(lambda t, i, s: t.index_reduce(0, i, s, "prod"), [x, idx, src[:, :4]])
+        check(lambda t, i, s: t.index_reduce(0, i, s, "prod"), [x, idx.float(), src])
+        check(lambda t, i, s: t.index_reduce(2, i, s, "prod"), [x, idx, src])
+
+
+@cpu_only()
+def test_index_reduce_out_of_range():
+    x = make((4, 5), torch.float32)
+    with quiet():
+        for bad in [4, -1]:
+            check(lambda t, i, s: t.index_reduce(0, i, s, "amax"), [x, torch.tensor([bad]), make((1, 5), torch.float32)])
+            err = raised(lambda: x.index_reduce(0, torch.tensor([bad]), make((1, 5), torch.float32), "amax"))
+            assert isinstance(err, IndexError)
+
+
+# ---- index_copy, index_fill -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_index_copy_dims(dtype):
+    for shape in SHAPES:
+        x = make(shape, dtype)
+        dims = dims_of(shape)
+        idxs, srcs = [], []
+        for dim in dims:
+            k = min(3, shape[dim])
+            idxs.append(torch.randperm(shape[dim], device=DEVICE)[:k])  # distinct: any order of writes agrees
+            sshape = list(shape)
+            sshape[dim] = k
+            srcs.append(make(sshape, dtype))
+        n = len(dims)
+        check(lambda t, *a: torch.cat([t.index_copy(d, a[k], a[n + k]).reshape(-1) for k, d in enumerate(dims)]),
+              [x, *idxs, *srcs], served="index_copy", reference="exact")
+
+
+def test_index_copy_forms():
+    x = make((6, 40), torch.bfloat16)
+    idx = torch.tensor([4, 0, 2], device=DEVICE)
+    src = make((3, 40), torch.bfloat16)
+    check(lambda t, i, s: t.index_copy_(0, i, s), [x, idx, src], served="index_copy_", reference="exact")
+    check(lambda t, i, s: t[:, 1:].index_copy_(0, i, s[:, 1:]), [x, idx, src], served="index_copy_",
+          reference="exact")  # rows of odd alignment
+    check(lambda t, i, s: t.index_copy_(1, i, s.t()[:3].t()), [x, idx, make((6, 3), torch.bfloat16)],
+          served="index_copy_", reference="exact")
+    check(lambda t, i, s: t.t().index_copy_(1, i, s.t()), [x, idx, src], reference="exact")  # torch's kernel
+    check(lambda t, i, s: t.index_copy(0, i, s.t().contiguous().t()), [x, idx, src], served="index_copy",
+          reference="exact")
+    check(lambda t, i, s: t.index_copy(-1, i[::2], s[:2].t()), [x, idx, src], served="index_copy",
+          reference="exact")
+    check(lambda t, i, s, o: torch.index_copy(t, 0, i, s, out=o), [x, idx, src, torch.empty(6, 40, device=DEVICE,
+                                                                                            dtype=torch.bfloat16)],
+          served="index_copy.out", reference="exact")
+    check(lambda t, i, s, o: torch.index_copy(t, 0, i, s, out=o.t()),
+          [x, idx, src, torch.empty(40, 6, device=DEVICE, dtype=torch.bfloat16)], served="index_copy.out",
+          reference="exact")
+    check(lambda t, i, s, o: torch.index_copy(t, 0, i, s, out=o), [x, idx, src, torch.empty(6, 40, device=DEVICE)])
+    check(lambda t, i, s: t.index_copy(0, i, s), [x, idx[:0], src[:0]], served="index_copy", reference="exact")
+    check(lambda t, i, s: t.index_copy(0, i, s), [x, torch.tensor(5, device=DEVICE), src[:1]], served="index_copy",
+          reference="exact")
+    check(lambda t, i, s: t.index_copy(0, i, s), [make((), torch.float32), torch.tensor([0], device=DEVICE),
+                                                  make((), torch.float32)], reference="exact")
+    # errors (torch's kernel raises them)
+    for args in [[x, idx.int(), src], [x, idx, src.float()], [x, idx[:2], src], [x, idx, src[:, :4]],
+                 [x, idx.reshape(3, 1), src], [x, idx, src[0]]]:
+        check(lambda t, i, s: t.index_copy(0, i, s), args)
+
+
+@cpu_only()
+def test_index_copy_out_of_range_and_duplicates():
+    x = make((4, 5), torch.float32)
+    for bad in [4, -1]:
+        check(lambda t, i, s: t.index_copy(0, i, s), [x, torch.tensor([0, bad]), make((2, 5), torch.float32)])
+        err = raised(lambda: x.index_copy(0, torch.tensor([bad]), make((1, 5), torch.float32)))
+        assert isinstance(err, IndexError)
+    # duplicates: the last write wins on the cpu (serial), as torch's
+    check(lambda t, i, s: t.index_copy(0, i, s), [x, torch.tensor([1, 3, 1]), make((3, 5), torch.float32)],
+          served="index_copy", reference="exact")
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_index_fill_dtypes(dtype):
+    value = True if dtype is torch.bool else (2 - 1j if dtype.is_complex else (-1.5 if dtype.is_floating_point else 7))
+    for shape in [(5,), (4, 1, 6), (2, 3, 4, 5)]:
+        x = make(shape, dtype)
+        dims = dims_of(shape)
+        # negative indices count from the end; duplicates write one value
+        idxs = [torch.tensor([0, -1, shape[d] - 1], device=DEVICE) for d in dims]
+        check(lambda t, *i: torch.cat([t.index_fill(d, j, value).reshape(-1) for d, j in zip(dims, i)]),
+              [x, *idxs], served="index_fill.int_Scalar", reference="exact")
+    check(lambda t, i, v: t.index_fill(1, i, v), [make((3, 4), dtype), torch.tensor([2], device=DEVICE),
+                                                  make((), dtype)], served="index_fill.int_Tensor", reference="exact")
+
+
+def test_index_fill_forms():
+    x = make((6, 37), torch.float16)
+    idx = torch.tensor([4, 0, -2], device=DEVICE)
+    check(lambda t, i: t.index_fill_(0, i, 3.0), [x, idx], served="index_fill_.int_Scalar", reference="exact")
+    check(lambda t, i, v: t.index_fill_(1, i, v), [x, idx, torch.tensor(-2.0, device=DEVICE)],
+          served="index_fill_.int_Tensor", reference="exact")
+    check(lambda t, i: t[:, 1:].index_fill_(0, i, 3.0), [x, idx], served="index_fill_.int_Scalar", reference="exact")
+    check(lambda t, i: t.t().index_fill_(0, i, 3.0), [x, idx], reference="exact")
+    check(lambda t, i: t.index_fill(0, i, 1), [x, torch.tensor(2, device=DEVICE)], served="index_fill.int_Scalar",
+          reference="exact")
+    check(lambda t, i: t.index_fill(0, i, 1), [x, idx[:0]], served="index_fill.int_Scalar", reference="exact")
+    check(lambda t, i: t.index_fill(0, i, 1), [make((), torch.float32), torch.tensor([-1], device=DEVICE)],
+          reference="exact")
+    check(lambda t, i: t.index_fill(0, i, 2.7), [make((3,), torch.int32), torch.tensor([1], device=DEVICE)],
+          served="index_fill.int_Scalar", reference="exact")
+    check(lambda t, i, v: t.index_fill(0, i, v), [x, idx, torch.tensor(2.0, device=DEVICE, dtype=torch.float64)],
+          served="index_fill.int_Tensor", reference="exact")
+    check(lambda t, i, o: torch.ops.aten.index_fill.int_Scalar_out(t, 0, i, 5, out=o),
+          [x, idx, torch.empty(6, 37, device=DEVICE, dtype=torch.float16)], served="index_fill.int_Scalar_out",
+          reference="exact")
+    check(lambda t, i, o: torch.ops.aten.index_fill.int_Tensor_out(t, 1, i, torch.tensor(1.0, device=DEVICE), out=o.t()),
+          [x, idx, torch.empty(37, 6, device=DEVICE, dtype=torch.float16)], served="index_fill.int_Tensor_out",
+          reference="exact")
+    check(lambda t, i, o: torch.ops.aten.index_fill.int_Scalar_out(t, 0, i, 5, out=o),
+          [x, idx, torch.empty(6, 37, device=DEVICE)])
+    # errors
+    check(lambda t, i: t.index_fill(0, i, 1), [x, idx.int()])
+    check(lambda t, i: t.index_fill(0, i, 1), [x, idx.float()])
+    check(lambda t, i: t.index_fill(0, i, 1), [x, idx.reshape(3, 1)])
+    check(lambda t, i: t.index_fill(2, i, 1), [x, idx])
+    check(lambda t, i, v: t.index_fill(0, i, v), [x, idx, torch.ones(1, device=DEVICE)])
+    check(lambda t, i: t.index_fill(0, i, 300), [make((3,), torch.uint8), torch.tensor([1], device=DEVICE)])
+
+
+@cpu_only()
+def test_index_fill_out_of_range():
+    x = make((4, 5), torch.float32)
+    for bad in [4, -5]:
+        check(lambda t, i: t.index_fill(0, i, 1.0), [x, torch.tensor([0, bad])])
+        assert isinstance(raised(lambda: x.index_fill(0, torch.tensor([bad]), 1.0)), IndexError)
+
+
+# ---- take -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_take(dtype):
+    x = make((3, 4, 5), dtype)
+    for ishape in [(7,), (2, 3), (), (0,), (2, 0, 3)]:
+        idx = torch.randint(-60, 60, ishape, device=DEVICE)  # negative: from the end
+        check(lambda t, i: torch.take(t, i), [x, idx], served="take", reference="exact")
+    check(lambda t, i: torch.take(t.transpose(0, 2)[1:], i), [x, torch.randint(-40, 40, (9,), device=DEVICE)],
+          served="take", reference="exact")
+    check(lambda t, i: torch.take(t, i), [make((), dtype), torch.tensor([0, -1], device=DEVICE)], served="take",
+          reference="exact")
+
+
+def test_take_forms_and_errors():
+    x = make((6, 9), torch.float32)
+    idx = torch.randint(-54, 54, (4, 5), device=DEVICE)
+    check(lambda t, i: torch.take(t, i.t()), [x, idx], served="take", reference="exact")
+    check(lambda t, i, o: torch.take(t, i, out=o), [x, idx, torch.empty(4, 5, device=DEVICE)], served="take.out",
+          reference="exact")
+    check(lambda t, i, o: torch.take(t, i, out=o.t()), [x, idx, torch.empty(5, 4, device=DEVICE)],
+          served="take.out", reference="exact")
+    with quiet():
+        check(lambda t, i, o: torch.take(t, i, out=o), [x, idx, torch.empty(3, device=DEVICE)], served="take.out",
+              reference="exact")
+    check(lambda t, i, o: torch.take(t, i, out=o), [x, idx, torch.empty(4, 5, device=DEVICE, dtype=torch.float64)])
+    check(lambda t, i: torch.take(t, i), [x, idx.int()])
+    check(lambda t, i: torch.take(t, i), [x, idx.float()])
+    check(lambda t, i: torch.take(t, i), [make((0,), torch.float32), idx[:0]], served="take", reference="exact")
+
+
+@cpu_only()
+def test_take_out_of_range():
+    x = make((2, 3), torch.float32)
+    for bad in [6, -7]:
+        check(lambda t, i: torch.take(t, i), [x, torch.tensor([0, bad])])
+        assert isinstance(raised(lambda: torch.take(x, torch.tensor([bad]))), IndexError)
+    check(lambda t, i: torch.take(t, i), [make((0,), torch.float32), torch.tensor([0])])
+
+
+# ---- one_hot (torch's composite: zeros, then scatter_.value) -------------------------------------
+
+def test_one_hot():
+    idx = torch.tensor([[0, 3], [2, 2]], device=DEVICE)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        got = F.one_hot(idx, 5)
+    assert served_count(counts, "scatter_.value") == 1
+    assert torch.equal(got, F.one_hot(idx, 5))
+
+
+# ---- isin -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tests", [5, 200], ids=["few", "many"])  # compared with each, or searched
+@pytest.mark.parametrize("dtype", REAL, ids=str)
+def test_isin(dtype, tests):
+    el = make((7, 9), dtype, low=-20, high=20)
+    te = make((tests,), dtype, low=-20, high=20)
+    for invert in [False, True]:
+        check(lambda e, t: torch.isin(e, t, invert=invert), [el, te], served="isin.Tensor_Tensor")
+        check(lambda e, t: torch.isin(e.t(), t[::2].reshape(-1, 1) if t.numel() > 5 else t, invert=invert),
+              [el, te], served="isin.Tensor_Tensor")
+        # assume_unique promises both sides distinct
+        check(lambda e, t: torch.isin(e, t, assume_unique=True, invert=invert), [el.unique(), te.unique()],
+              served="isin.Tensor_Tensor")
+
+
+@pytest.mark.parametrize("tests", [5, 200], ids=["few", "many"])
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_isin_specials(dtype, tests):
+    nan, inf = float("nan"), float("inf")
+    el = torch.tensor([nan, 0.0, -0.0, inf, -inf, 1.5, -2.0, 3.0], device=DEVICE).to(dtype)
+    te = make((tests,), dtype, low=-20, high=20)
+    te[:4] = torch.tensor([nan, -0.0, -inf, 1.5], device=DEVICE).to(dtype)
+    for invert in [False, True]:
+        check(lambda e, t: torch.isin(e, t, invert=invert), [el, te], served="isin.Tensor_Tensor")
+        check(lambda e, t: torch.isin(e, -t, invert=invert), [el, te], served="isin.Tensor_Tensor")
+
+
+def test_isin_forms():
+    el = make((4, 6), torch.int64, low=-9, high=9)
+    te = make((50,), torch.int32, low=-9, high=9)
+    check(lambda e, t: torch.isin(e, t), [el, te], served="isin.Tensor_Tensor")  # promoted
+    check(lambda e, t: torch.isin(e, t), [el.to(torch.int8), te.to(torch.uint8)], served="isin.Tensor_Tensor")
+    check(lambda e, t: torch.isin(e, t), [el, te.double() + 0.5], served="isin.Tensor_Tensor")
+    check(lambda e, t: torch.isin(e, t), [el[:0], te], served="isin.Tensor_Tensor")
+    check(lambda e, t: torch.isin(e, t), [el, te[:0]], served="isin.Tensor_Tensor")
+    check(lambda e, t: torch.isin(e, t), [el[0, 0], te], served="isin.Tensor_Tensor")
+    check(lambda e, t, o: torch.isin(e, t, out=o), [el, te, torch.empty(4, 6, device=DEVICE, dtype=torch.bool)],
+          served="isin.Tensor_Tensor_out")
+    check(lambda e, t, o: torch.isin(e, t, invert=True, out=o.t()),
+          [el, te, torch.empty(6, 4, device=DEVICE, dtype=torch.bool)], served="isin.Tensor_Tensor_out")
+    check(lambda e, t, o: torch.isin(e, t, out=o), [el, te, torch.empty(4, 6, device=DEVICE)])
+    # scalar forms
+    for value in [3, -2.5, 4.0]:
+        for invert in [False, True]:
+            check(lambda e: torch.isin(e, value, invert=invert), [el], served="isin.Tensor_Scalar")
+            check(lambda t: torch.isin(value, t, invert=invert), [te], served="isin.Scalar_Tensor")
+    check(lambda e, o: torch.isin(e, 3, out=o), [el, torch.empty(4, 6, device=DEVICE, dtype=torch.bool)],
+          served="isin.Tensor_Scalar_out")
+    with quiet():  # torch's own Scalar_Tensor out= resizes a 0-d out (and warns)
+        check(lambda t, o: torch.isin(3, t, out=o), [te, torch.empty((), device=DEVICE, dtype=torch.bool)],
+              served="isin.Scalar_Tensor_out")
+    check(lambda e, o: torch.isin(e, 3, out=o), [el, torch.empty(4, 6, device=DEVICE)])
+    # torch's errors: bool and complex
+    check(lambda e, t: torch.isin(e, t), [el > 0, te > 0])
+    check(lambda e, t: torch.isin(e, t), [el.to(torch.complex64), te])
+    check(lambda e: torch.isin(e, True), [el > 0])
+    check(lambda e: torch.isin(e, 1j), [el])
+    check(lambda t: torch.isin(True, t), [te])
+
+
+def test_isin_large():
+    el = make((3000,), torch.float32, low=-500, high=500).round()
+    te = make((1500,), torch.float32, low=-500, high=500).round()
+    check(lambda e, t: torch.isin(e, t), [el, te], served="isin.Tensor_Tensor")
+    check(lambda e, t: torch.isin(e, t, invert=True), [el.long(), te.long()], served="isin.Tensor_Tensor")

@@ -346,6 +346,266 @@ __global__ void __launch_bounds__(kRowThreads) embedding_runs_kernel(EmbeddingRu
   }
 }
 
+
+// ---- reductions at an index (scatter reduce=, scatter_reduce, index_reduce) ----------------------
+// *p = f(*p) as one atomic step: a compare-and-swap loop on the word holding *p (a 16-bit value
+// swaps its aligned 32-bit word; the caching allocator rounds every block to 512 bytes, so that word
+// stays inside it). Returns without a write when f leaves the value's bits unchanged: the reductions
+// here only move a value one way (max, min) or keep a fixed point (prod by 1, 0 or NaN), so a stale
+// first read that f keeps is still the answer.
+template <class T, class F> __device__ __forceinline__ void atomic_update(T* p, F f) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, "16, 32 or 64-bit values");
+  if constexpr (sizeof(T) == 2) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+    unsigned int* word = reinterpret_cast<unsigned int*>(addr & ~uintptr_t(3));
+    const unsigned int shift = (addr & 2) ? 16u : 0u;
+    unsigned int old = *word, assumed;
+    do {
+      assumed = old;
+      const uint16_t bits = uint16_t(assumed >> shift);
+      T cur;
+      memcpy(&cur, &bits, 2);
+      const T next = f(cur);
+      uint16_t nbits;
+      memcpy(&nbits, &next, 2);
+      if (nbits == bits) return;
+      const unsigned int repl = (assumed & ~(0xffffu << shift)) | (unsigned int)(nbits) << shift;
+      old = atomicCAS(word, assumed, repl);
+    } while (old != assumed);
+  } else {
+    using W = std::conditional_t<sizeof(T) == 4, unsigned int, unsigned long long>;
+    W* word = reinterpret_cast<W*>(p);
+    W old = *word, assumed;
+    do {
+      assumed = old;
+      T cur;
+      memcpy(&cur, &assumed, sizeof(T));
+      const T next = f(cur);
+      W nbits;
+      memcpy(&nbits, &next, sizeof(T));
+      if (nbits == assumed) return;
+      old = atomicCAS(word, assumed, nbits);
+    } while (old != assumed);
+  }
+}
+
+template <class M> __device__ __forceinline__ bool is_nan(M v) {
+  if constexpr (std::is_floating_point_v<M>) return v != v;
+  else return false;
+}
+
+// dst op= v (NaN propagates through max and min, as on the cpu)
+template <class T> __device__ __forceinline__ void atomic_reduce(Reduce op, T* dst, T v) {
+  using M = opmath_t<T>;
+  const M mv = static_cast<M>(v);
+  switch (op) {
+    case Reduce::Sum:
+      atomic_add(dst, v);
+      return;
+    case Reduce::Prod:
+      atomic_update(dst, [mv](T cur) { return static_cast<T>(static_cast<M>(cur) * mv); });
+      return;
+    case Reduce::Max:
+      if constexpr (std::is_same_v<T, int32_t>) {
+        atomicMax(dst, v);
+      } else if constexpr (std::is_same_v<T, int64_t>) {
+        atomicMax(reinterpret_cast<long long*>(dst), static_cast<long long>(v));
+      } else {
+        atomic_update(dst, [mv, v](T cur) {
+          const M c = static_cast<M>(cur);
+          return is_nan(c) || !(is_nan(mv) || mv > c) ? cur : v;
+        });
+      }
+      return;
+    case Reduce::Min:
+      if constexpr (std::is_same_v<T, int32_t>) {
+        atomicMin(dst, v);
+      } else if constexpr (std::is_same_v<T, int64_t>) {
+        atomicMin(reinterpret_cast<long long*>(dst), static_cast<long long>(v));
+      } else {
+        atomic_update(dst, [mv, v](T cur) {
+          const M c = static_cast<M>(cur);
+          return is_nan(c) || !(is_nan(mv) || mv < c) ? cur : v;
+        });
+      }
+      return;
+  }
+}
+
+template <class T, class I, bool Small>
+__global__ void __launch_bounds__(kFlatThreads) scatter_reduce_kernel(Elems e, Reduce op, T value) {
+  pdl_begin();
+  const int64_t stride = int64_t(gridDim.x) * kFlatThreads;
+  for (int64_t n = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x; n < e.numel; n += stride) {
+    int64_t io, po, qo;
+    elem_offsets<Small>(e, n, io, po, qo);
+    const int64_t i = index_at<I>(e.index, io);
+    if (i < 0 || i >= e.picked_dim_size) continue;
+    const T v = e.from_value ? value : reinterpret_cast<const T*>(e.plain)[po];
+    atomic_reduce(op, reinterpret_cast<T*>(e.picked) + qo + i * e.picked_dim_stride, v);
+  }
+}
+
+// ---- rows written at an index (index_copy, index_fill) ---------------------------------------------
+// Rows in units of U: dst rows at o*dst_outer + index*dst_dim, src rows (or the value) at
+// o*src_outer + k*src_dim.
+struct UnitPut {
+  void* dst;
+  const void* src;  // null: the value
+  const void* index;
+  int64_t index_stride;
+  int64_t outer, n, k, units;
+  int64_t dst_outer, dst_dim, src_outer, src_dim;
+  bool wrap;
+};
+
+template <class I> __device__ __forceinline__ int64_t put_index(const UnitPut& r, int64_t kk) {
+  int64_t i = index_at<I>(r.index, kk * r.index_stride);
+  if (r.wrap && i < 0) i += r.n;
+  return i;
+}
+
+// One block per row (grid-stride over rows), each thread kUnroll units in flight.
+template <class U, class I>
+__global__ void __launch_bounds__(kRowThreads) put_rows_kernel(UnitPut r, uint64_t lo, uint64_t hi) {
+  pdl_begin();
+  const U value = from_bits<U>(lo, hi);
+  const int64_t rows = r.outer * r.k;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t o = row / r.k, kk = row - o * r.k;
+    const int64_t i = put_index<I>(r, kk);
+    if (i < 0 || i >= r.n) continue;
+    U* dst = static_cast<U*>(r.dst) + o * r.dst_outer + i * r.dst_dim;
+    const U* src = r.src ? static_cast<const U*>(r.src) + o * r.src_outer + kk * r.src_dim : nullptr;
+    for (int64_t u0 = threadIdx.x; u0 < r.units; u0 += kRowThreads * kUnroll) {
+      U v[kUnroll];
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) {
+        const int64_t u = u0 + j * kRowThreads;
+        if (u < r.units) v[j] = src ? src[u] : value;
+      }
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) {
+        const int64_t u = u0 + j * kRowThreads;
+        if (u < r.units) dst[u] = v[j];
+      }
+    }
+  }
+}
+
+// Short rows: one unit per thread, kUnroll per thread, 32-bit coordinates (total < 2^31).
+template <class U, class I>
+__global__ void __launch_bounds__(kFlatThreads) put_rows_flat_kernel(UnitPut r, uint32_t total, uint64_t lo,
+                                                                     uint64_t hi) {
+  pdl_begin();
+  const U value = from_bits<U>(lo, hi);
+  const uint32_t base = blockIdx.x * (kFlatThreads * kUnroll) + threadIdx.x;
+  const uint32_t units = uint32_t(r.units), k = uint32_t(r.k);
+  U v[kUnroll];
+  int64_t to[kUnroll];
+#pragma unroll
+  for (int j = 0; j < kUnroll; ++j) {
+    const uint32_t t = base + j * kFlatThreads;
+    to[j] = -1;
+    if (t < total) {
+      const uint32_t row = t / units, u = t - row * units;
+      const uint32_t o = row / k, kk = row - o * k;
+      const int64_t i = put_index<I>(r, kk);
+      if (i >= 0 && i < r.n) {
+        to[j] = int64_t(o) * r.dst_outer + i * r.dst_dim + u;
+        v[j] = r.src ? static_cast<const U*>(r.src)[int64_t(o) * r.src_outer + int64_t(kk) * r.src_dim + u] : value;
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kUnroll; ++j) {
+    if (to[j] >= 0) static_cast<U*>(r.dst)[to[j]] = v[j];
+  }
+}
+
+// ---- take -------------------------------------------------------------------------------------------
+template <class E, class I>
+__global__ void __launch_bounds__(kFlatThreads) take_kernel(E* out, const E* src, const I* index, int64_t n,
+                                                            int64_t src_numel) {
+  pdl_begin();
+  const int64_t stride = int64_t(gridDim.x) * kFlatThreads;
+  for (int64_t base = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x; base < n; base += stride * kUnroll) {
+    E v[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int64_t k = base + j * stride;
+      v[j] = E{};
+      if (k < n) {
+        int64_t i = static_cast<int64_t>(index[k]);
+        if (i < 0) i += src_numel;
+        if (i >= 0 && i < src_numel) v[j] = src[i];
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int64_t k = base + j * stride;
+      if (k < n) out[k] = v[j];
+    }
+  }
+}
+
+// ---- isin -------------------------------------------------------------------------------------------
+// Up to kIsInDirect test elements a block keeps them in shared memory and each element is compared
+// with all of them (up to kIsInDirectLarge when the elements are few: the sort's three launches
+// cost more there); past it the tests are sorted once (as ordered keys) and binary-searched.
+constexpr int kIsInDirect = 64;
+constexpr int kIsInDirectLarge = 16;
+constexpr int64_t kIsInLarge = int64_t(1) << 20;
+
+template <class T>
+__global__ void __launch_bounds__(kFlatThreads) isin_direct_kernel(IsIn s) {
+  pdl_begin();
+  using M = opmath_t<T>;
+  __shared__ M tests[kIsInDirect];
+  const int m = int(s.m);
+  for (int j = threadIdx.x; j < m; j += kFlatThreads) tests[j] = static_cast<M>(static_cast<const T*>(s.tests)[j]);
+  __syncthreads();
+  const T* el = static_cast<const T*>(s.elements);
+  const int64_t stride = int64_t(gridDim.x) * kFlatThreads;
+  for (int64_t k = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x; k < s.n; k += stride) {
+    const M v = static_cast<M>(el[k]);
+    bool found = false;
+    for (int j = 0; j < m; ++j) found |= tests[j] == v;
+    s.out[k] = found != s.invert;
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kFlatThreads) isin_keys_kernel(const T* tests, int64_t m, key_t<T>* keys) {
+  pdl_begin();
+  const int64_t j = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x;
+  if (j < m) keys[j] = ordered_key<key_t<T>>(tests[j]);
+}
+
+template <class T>
+__global__ void __launch_bounds__(kFlatThreads) isin_search_kernel(IsIn s, const key_t<T>* keys) {
+  pdl_begin();
+  using M = opmath_t<T>;
+  using K = key_t<T>;
+  const T* el = static_cast<const T*>(s.elements);
+  const int64_t stride = int64_t(gridDim.x) * kFlatThreads;
+  for (int64_t k = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x; k < s.n; k += stride) {
+    const T x = el[k];
+    bool found = false;
+    if (!is_nan(static_cast<M>(x))) {
+      const K key = ordered_key<K>(x);
+      int64_t lo = 0, hi = s.m;  // first position whose key is not below `key`
+      while (lo < hi) {
+        const int64_t mid = lo + ((hi - lo) >> 1);
+        if (keys[mid] < key) lo = mid + 1;
+        else hi = mid;
+      }
+      found = lo < s.m && keys[lo] == key;
+    }
+    s.out[k] = found != s.invert;
+  }
+}
+
 size_t align_up(size_t x) { return (x + 255) & ~size_t(255); }
 
 }  // namespace
@@ -502,6 +762,104 @@ void embedding_backward_cuda(const EmbeddingBackward& e) {
     const dim3 grid(unsigned((e.dim + per_block - 1) / per_block), unsigned(std::min<int64_t>(n, 8192)));
     if (vec) launch(embedding_runs_kernel<T, V>, grid, dim3(kRowThreads), s, a);
     else launch(embedding_runs_kernel<T, 1>, grid, dim3(kRowThreads), s, a);
+  });
+}
+
+void scatter_reduce_elems_cuda(const Elems& e, Reduce op) {
+  if (e.numel == 0) return;
+  const int blocks = blocks_for(e.numel, kFlatThreads, kGridCap);
+  dispatch_dtype<kReduceTypesCuda>(e.dtype, [&](auto ttag) {
+    using T = typename decltype(ttag)::type;
+    T value;
+    std::memcpy(&value, e.value, sizeof(T));
+    dispatch_index(e.index32, [&](auto itag) {
+      using I = typename decltype(itag)::type;
+      if (e.numel < INT32_MAX) {
+        launch(scatter_reduce_kernel<T, I, true>, dim3(blocks), dim3(kFlatThreads), stream(), e, op, value);
+      } else {
+        launch(scatter_reduce_kernel<T, I, false>, dim3(blocks), dim3(kFlatThreads), stream(), e, op, value);
+      }
+    });
+  });
+}
+
+void put_rows_cuda(const RowsPut& r) {
+  const int64_t k = r.index.numel, rows = r.outer * k;
+  if (rows == 0 || r.inner == 0) return;
+  const int64_t es = r.elem_size, row_bytes = r.inner * es;
+  const auto fits = [&](int64_t v) {
+    bool ok = row_bytes % v == 0 && reinterpret_cast<uintptr_t>(r.dst) % v == 0 && (r.dst_outer * es) % v == 0 &&
+              (r.dst_dim * es) % v == 0;
+    if (r.src) {
+      ok = ok && reinterpret_cast<uintptr_t>(r.src) % v == 0 && (r.src_outer * es) % v == 0 &&
+           (r.src_dim * es) % v == 0;
+    }
+    return ok;
+  };
+  int64_t unit = 16;
+  while (unit > 1 && !fits(unit)) unit /= 2;
+  // a value repeats every element: a unit must hold whole elements (dst is aligned to its element,
+  // so the search stops at es at the latest)
+  TORCH_INTERNAL_ASSERT(r.src || unit >= std::min<int64_t>(es, 16));
+  const int64_t units = row_bytes / unit;
+  const UnitPut u{r.dst, r.src, r.index.data, r.index.stride, r.outer, r.n, k, units,
+                  r.dst_outer * es / unit, r.dst_dim * es / unit,
+                  r.src ? r.src_outer * es / unit : 0, r.src ? r.src_dim * es / unit : 0, r.wrap};
+  uint64_t bits[2];
+  std::memcpy(bits, r.value, sizeof(bits));
+  const int64_t total = rows * units;
+  TORCH_INTERNAL_ASSERT(!r.index.is32);  // index_copy and index_fill take int64 indices only
+  using I = int64_t;
+  dispatch_bytes(int(unit), [&](auto utag) {
+    using U = typename decltype(utag)::type;
+    if (units >= kRowThreads || total >= INT32_MAX) {
+      launch(put_rows_kernel<U, I>, dim3(unsigned(std::min<int64_t>(rows, INT32_MAX))), dim3(kRowThreads),
+             stream(), u, bits[0], bits[1]);
+    } else {
+      const int64_t blocks = (total + kFlatThreads * kUnroll - 1) / (kFlatThreads * kUnroll);
+      launch(put_rows_flat_kernel<U, I>, dim3(unsigned(blocks)), dim3(kFlatThreads), stream(), u,
+             uint32_t(total), bits[0], bits[1]);
+    }
+  });
+}
+
+void take_cuda(const Take& t) {
+  const int64_t n = t.index.numel;
+  if (n == 0) return;
+  const int blocks = blocks_for((n + kUnroll - 1) / kUnroll, kFlatThreads, kGridCap);
+  TORCH_INTERNAL_ASSERT(!t.index.is32 && t.index.stride == 1);  // take's index: int64, contiguous
+  dispatch_bytes(t.elem_size, [&](auto etag) {
+    using E = typename decltype(etag)::type;
+    launch(take_kernel<E, int64_t>, dim3(blocks), dim3(kFlatThreads), stream(), reinterpret_cast<E*>(t.out),
+           reinterpret_cast<const E*>(t.src), static_cast<const int64_t*>(t.index.data), n, t.src_numel);
+  });
+}
+
+void isin_cuda(const IsIn& s) {
+  if (s.n == 0) return;
+  const cudaStream_t st = stream();
+  const int blocks = blocks_for(s.n, kFlatThreads, kGridCap);
+  dispatch_dtype<kIsInTypes>(s.dtype, [&](auto ttag) {
+    using T = typename decltype(ttag)::type;
+    using K = key_t<T>;
+    if (s.m <= (s.n < kIsInLarge ? kIsInDirect : kIsInDirectLarge)) {
+      launch(isin_direct_kernel<T>, dim3(blocks), dim3(kFlatThreads), st, s);
+      return;
+    }
+    const int m = int(s.m);  // the op serves fewer than 2^31 tests
+    size_t sort_bytes = 0;
+    C10_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(nullptr, sort_bytes, static_cast<const K*>(nullptr),
+                                                  static_cast<K*>(nullptr), m, 0, int(sizeof(K) * 8), st));
+    const size_t array = align_up(size_t(m) * sizeof(K));
+    c10::DataPtr workspace = c10::cuda::CUDACachingAllocator::get()->allocate(2 * array + align_up(sort_bytes));
+    char* base = static_cast<char*>(workspace.get());
+    K* keys_in = reinterpret_cast<K*>(base);
+    K* keys_out = reinterpret_cast<K*>(base + array);
+    launch(isin_keys_kernel<T>, dim3(unsigned((s.m + kFlatThreads - 1) / kFlatThreads)), dim3(kFlatThreads), st,
+           static_cast<const T*>(s.tests), s.m, keys_in);
+    C10_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(base + 2 * array, sort_bytes, keys_in, keys_out, m, 0,
+                                                  int(sizeof(K) * 8), st));
+    launch(isin_search_kernel<T>, dim3(blocks), dim3(kFlatThreads), st, s, static_cast<const K*>(keys_out));
   });
 }
 

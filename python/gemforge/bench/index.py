@@ -1,6 +1,6 @@
 """Index family at LLM sizes: index_select of rows, gather along the last and the first dim,
 embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, scatter_add and
-index_add. bytes = each input read once (index included, table rows only as picked) + each
+index_add, index_copy_/index_fill_/index_reduce_ of rows, scatter_reduce, take and isin. bytes = each input read once (index included, table rows only as picked) + each
 output written once; the backward also writes the zeroed gradient table."""
 
 from __future__ import annotations
@@ -113,6 +113,74 @@ def cases(setup):
                               shape=f"{tokens}x{hidden}->{vocab}", make_inputs=iadd,
                               run=lambda x: x[0].index_add_(0, x[1], x[2]),
                               bytes=3 * tokens * hidden * es + tokens * 8))
+        n, c = s["rows"]
+        k = n  # as many index entries as rows (4096 at full size), duplicates likely
+
+        if setup.wants_op("index_copy"):
+            def icopy(dt=dt):
+                return (torch.zeros(n, c, device=dev).to(dt), torch.randperm(n, device=dev)[:k],
+                        torch.randn(k, c, device=dev).to(dt))
+
+            found.append(Case(family=FAMILY_NAME, op="index_copy_", name="rows dim0", dtype=dtype,
+                              shape=f"{n}x{c} k{k}", make_inputs=icopy,
+                              run=lambda x: x[0].index_copy_(0, x[1], x[2]),
+                              bytes=2 * k * c * es + k * 8))
+
+        if setup.wants_op("index_fill"):
+            def ifill(dt=dt):
+                return (torch.zeros(n, c, device=dev).to(dt), torch.randperm(n, device=dev)[: n // 2])
+
+            found.append(Case(family=FAMILY_NAME, op="index_fill_", name="rows dim0", dtype=dtype,
+                              shape=f"{n}x{c} k{n // 2}", make_inputs=ifill,
+                              run=lambda x: x[0].index_fill_(0, x[1], 1.5),
+                              bytes=(n // 2) * c * es + (n // 2) * 8))
+            found.append(Case(family=FAMILY_NAME, op="index_fill_", name="cols dim-1", dtype=dtype,
+                              shape=f"{n}x{c} k{n // 2}", make_inputs=ifill,
+                              run=lambda x: x[0].index_fill_(-1, x[1], 1.5),
+                              bytes=(n // 2) * n * es + (n // 2) * 8))
+
+        if setup.wants_op("index_reduce"):
+            def ired(dt=dt):
+                return (torch.zeros(n, c, device=dev).to(dt), torch.randint(0, n, (k,), device=dev),
+                        torch.randn(k, c, device=dev).to(dt))
+
+            found.append(Case(family=FAMILY_NAME, op="index_reduce_", name="amax rows dim0", dtype=dtype,
+                              shape=f"{n}x{c} k{k}", make_inputs=ired,
+                              run=lambda x: x[0].index_reduce_(0, x[1], x[2], "amax"),
+                              bytes=3 * k * c * es + k * 8))
+
+        if setup.wants_op("scatter_reduce"):
+            n2, c2 = s["logits"]
+
+            def sred(dt=dt):
+                return (torch.zeros(n2, c2, device=dev).to(dt), torch.randint(0, c2, (n2, c2), device=dev),
+                        torch.randn(n2, c2, device=dev).to(dt))
+
+            for reduce in ("amax", "sum", "mean"):
+                found.append(Case(family=FAMILY_NAME, op="scatter_reduce", name=f"{reduce} dim-1", dtype=dtype,
+                                  shape=f"{n2}x{c2}", make_inputs=sred,
+                                  run=lambda x, reduce=reduce: x[0].scatter_reduce(-1, x[1], x[2], reduce),
+                                  bytes=n2 * c2 * (3 * es + 8)))
+
+        if setup.wants_op("take"):
+            def tk(dt=dt):
+                return (torch.randn(n, c, device=dev).to(dt), torch.randint(-n * c, n * c, (n * c // 4,), device=dev))
+
+            found.append(Case(family=FAMILY_NAME, op="take", name="random", dtype=dtype,
+                              shape=f"{n}x{c} k{n * c // 4}", make_inputs=tk,
+                              run=lambda x: torch.take(x[0], x[1]),
+                              bytes=(n * c // 4) * (2 * es + 8)))
+
+        if setup.wants_op("isin"):
+            for m in (8, 4096):
+                def isin_inputs(dt=dt, m=m):
+                    return (torch.randint(0, 100000, (n, c), device=dev).to(dt),
+                            torch.randint(0, 100000, (m,), device=dev).to(dt))
+
+                found.append(Case(family=FAMILY_NAME, op="isin", name=f"{m} tests", dtype=dtype,
+                                  shape=f"{n}x{c}", make_inputs=isin_inputs,
+                                  run=lambda x: torch.isin(x[0], x[1]),
+                                  bytes=n * c * (es + 1) + m * es))
     yield from found
 
 
