@@ -9,7 +9,7 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, batch_group_norm, ceiling, gemm, index, movement, overhead,
-               pointwise, random, reduction, rows, scan_loss, search, sort)
+               pointwise, random, random_select, reduction, rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -27,6 +27,7 @@ FAMILIES = [
     search.FAMILY,
     index.FAMILY,
     movement.FAMILY,
+    random_select.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
