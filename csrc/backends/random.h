@@ -93,11 +93,65 @@ struct MaskedScale {
   double scale;
 };
 
+// randperm: out[0, n) a uniformly random permutation of 0..n-1; out dense, int64 or int32.
+// The cpu shuffles (Fisher-Yates, draw i from group i / 4); cuda sorts random keys.
+struct Randperm {
+  ScalarType dtype;
+  void* out;
+  int64_t n;
+  Philox rng;
+};
+
+// multinomial by an exponential race: in each of `rows` rows of n probabilities (dense, dtype),
+// the k categories of largest p[j] / e[j] with e[j] ~ Exp(1) (drawn from element r * n + j), in
+// decreasing order (ties: lower j first). That is k draws without replacement (one draw for
+// k == 1). out: rows x k int64, dense.
+struct Multinomial {
+  ScalarType dtype;
+  const void* p;
+  int64_t rows, n, k;
+  int64_t* out;
+  Philox rng;
+};
+constexpr int kMultinomialMaxK = 16;
+// The launchers' result: bits of what torch's checks reject.
+constexpr int kBadProbability = 1;  // some p negative, inf or NaN
+constexpr int kZeroRow = 2;         // some row without a positive p
+
+// poisson: out[i] ~ Poisson(rate[i]); rate and out dense, numel elements of dtype. Element i
+// draws from Philox counters offset / 4 + j (j < kPoissonBlocks) of subsequence i: the caller
+// reserves kPoissonIncrement.
+struct Poisson {
+  ScalarType dtype;
+  const void* rate;
+  void* out;
+  int64_t numel;
+  Philox rng;
+};
+constexpr int kPoissonBlocks = 64;
+constexpr uint64_t kPoissonIncrement = 4 * kPoissonBlocks;
+
+// rrelu_with_noise in training: where in[i] <= 0 draw r ~ U(lower, upper): out = in * r,
+// noise = r; elsewhere out = in, noise = 1. All dense, numel elements of dtype.
+struct Rrelu {
+  ScalarType dtype;
+  const void* in;
+  void* out;
+  void* noise;
+  int64_t numel;
+  double lower, upper;
+  Philox rng;
+};
+
 // Dtypes each kernel serves (torch's kernels take and reject the rest).
 constexpr TypeSet kContinuousTypes = kFloating;
 constexpr TypeSet kGeometricTypes = kReal;
 constexpr TypeSet kDiscreteTypes = kReal | kBool;  // bernoulli, random
 constexpr TypeSet kDropoutTypes = kFloating;
+constexpr TypeSet kRandpermTypes = bit(ScalarType::Long) | bit(ScalarType::Int);
+constexpr TypeSet kMultinomialTypes = kFloating;
+constexpr TypeSet kPoissonTypes = kFloating;
+constexpr TypeSet kRreluTypes = kFloating;
 
 constexpr TypeSet fill_types(Dist d) {
   return d == Dist::geometric ? kGeometricTypes
@@ -111,7 +165,13 @@ constexpr TypeSet fill_types(Dist d) {
   /* false (cpu): some p outside [0, 1] */                 \
   bool bernoulli_tensor_##dev(const BernoulliTensor& b);   \
   void dropout_##dev(const Dropout& d);                    \
-  void masked_scale_##dev(const MaskedScale& m);
+  void masked_scale_##dev(const MaskedScale& m);          \
+  void randperm_##dev(const Randperm& r);                  \
+  /* kBadProbability | kZeroRow bits (cuda: read back, synchronising) */ \
+  int multinomial_##dev(const Multinomial& m);             \
+  /* false (cpu): some rate negative or NaN */            \
+  bool poisson_##dev(const Poisson& p);                    \
+  void rrelu_##dev(const Rrelu& r);
 GF_RANDOM_LAUNCHERS(cpu)
 GF_RANDOM_LAUNCHERS(cuda)
 #undef GF_RANDOM_LAUNCHERS
@@ -324,6 +384,81 @@ template <class F> bool dispatch_fill(ScalarType dtype, Dist d, F&& f) {
     case Dist::random64: return with(std::integral_constant<Dist, Dist::random64>{});
   }
   return false;
+}
+
+// ---- helpers of randperm, multinomial, poisson ----------------------------------------------
+// The number of low key bits that hold an index below n (n >= 1).
+GF_HD int index_bits(int64_t n) {
+  int b = 0;
+  while (b < 63 && (uint64_t(1) << b) < uint64_t(n)) ++b;
+  return b;
+}
+// Random bits above them: enough that two equal random parts (whose order the index decides)
+// are rare, ~n^2 / 2^(bits + 1) pairs <= 2^-15, and no more (each 8 bits is one sort pass).
+GF_HD int random_bits(int index_bits) { return 2 * index_bits + 14 < 64 - index_bits ? 2 * index_bits + 14 : 64 - index_bits; }
+
+// One multinomial candidate: its race key and category; better() orders by key, then lower j.
+template <class C> struct Candidate {
+  C key;
+  int64_t j;
+};
+template <class C> GF_HD bool better(const Candidate<C>& a, const Candidate<C>& b) {
+  return a.key > b.key || (a.key == b.key && a.j < b.j);
+}
+// p / e with e ~ Exp(1) from a raw draw (p >= 0 keeps its sign; NaN stays NaN).
+GF_HD float race_key(float p, uint32_t x) { return p / -fast_log(open_open(x)); }
+GF_HD double race_key(double p, uint64_t x) { return p / -std::log(open_open(x)); }
+
+// Element i's uniforms on (0, 1), 32 bits each, from up to kPoissonBlocks Philox blocks.
+struct UniformStream {
+  Philox rng;
+  uint64_t g;
+  int block = 0, left = 0;
+  u32x4 cur{};
+  GF_HD bool exhausted() const { return left == 0 && block >= kPoissonBlocks; }
+  GF_HD double next() {
+    if (left == 0) {
+      cur = philox(rng.seed, rng.offset / 4 + uint64_t(block), g);
+      ++block;
+      left = 4;
+    }
+    const uint32_t x = cur.x[0];  // shift, not index: the block stays in registers
+    cur.x[0] = cur.x[1];
+    cur.x[1] = cur.x[2];
+    cur.x[2] = cur.x[3];
+    --left;
+    return (double(x) + 0.5) * 0x1p-32;
+  }
+};
+
+// A Poisson(lam) draw: inversion below 10, else Hoermann's transformed rejection (PTRS).
+// lam 0 gives 0; a negative or NaN rate gives NaN (the caller checks where torch does).
+GF_HD double poisson_sample(double lam, UniformStream& u) {
+  if (lam == 0) return 0;
+  if (!(lam > 0)) return NAN;
+  if (lam < 10) {
+    const double target = u.next();
+    double term = ::exp(-lam), cdf = term;
+    int k = 0;
+    while (cdf < target && k < 256) {
+      ++k;
+      term *= lam / k;
+      cdf += term;
+    }
+    return k;
+  }
+  const double slam = ::sqrt(lam), loglam = ::log(lam);
+  const double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
+  const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2);
+  while (!u.exhausted()) {
+    const double U = u.next() - 0.5, V = u.next();
+    const double us = 0.5 - ::fabs(U);
+    const double k = ::floor((2 * a / us + b) * U + lam + 0.43);
+    if (us >= 0.07 && V <= vr) return k;
+    if (k < 0 || (us < 0.013 && V > us)) continue;
+    if (::log(V) + ::log(inv_alpha) - ::log(a / (us * us) + b) <= -lam + k * loglam - ::lgamma(k + 1)) return k;
+  }
+  return ::floor(lam);  // 128 rejections in a row: never in practice
 }
 
 // Elements a thread takes at a time: whole groups, 16 bytes of output at least.

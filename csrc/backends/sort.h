@@ -80,6 +80,15 @@ struct Rows {
 //   nanmedian: rank (m-1)/2 of the m non-NaN elements (the first NaN if m == 0).
 enum class Pick { kth, median, nanmedian };
 
+// Whether two elements are one value for mode: ==, and NaN equals NaN (a sort puts them together).
+template <class S> GF_HD bool same_value(const S& a, const S& b) {
+  if constexpr (std::is_same_v<S, bool> || std::is_integral_v<S>) {
+    return a == b;
+  } else {
+    return a == b || (a != a && b != b);
+  }
+}
+
 // ---- launchers, one per backend (backends/cpu/sort.cpp, backends/cuda/sort.cu) ----------------
 #define GF_SORT_LAUNCHERS(dev)                                                                   \
   /* values (in's dtype) and indices, rows x n contiguous: each row of in sorted, stable. */     \
@@ -88,7 +97,11 @@ enum class Pick { kth, median, nanmedian };
      (descending for largest) */                                                                 \
   void topk_##dev(const Rows& in, int64_t k, bool largest, void* values, int64_t* indices);      \
   /* value and index (one per row, contiguous) of the pick of each row */                        \
-  void select_##dev(const Rows& in, Pick pick, int64_t k, void* values, int64_t* indices);
+  void select_##dev(const Rows& in, Pick pick, int64_t k, void* values, int64_t* indices);      \
+  /* mode of each row of `sorted` (rows stably sorted ascending; positions: their original      \
+     indices, rows x n): the value of the longest run of equal elements (the first such run,   \
+     the smallest value; NaNs are one run) and the largest original index among them */         \
+  void mode_##dev(const Rows& sorted, const int64_t* positions, void* values, int64_t* indices);
 GF_SORT_LAUNCHERS(cpu)
 GF_SORT_LAUNCHERS(cuda)
 #undef GF_SORT_LAUNCHERS

@@ -17,6 +17,7 @@
 #include <ATen/ExpandUtils.h>
 #include <ATen/core/DistributionsHelper.h>
 #include <ATen/native/DistributionTemplates.h>
+#include <ATen/native/Resize.h>
 #include <c10/core/DeviceGuard.h>
 
 #include <cmath>
@@ -51,7 +52,8 @@ struct OnDevice {  // the device of t current while a kernel launches
 
 // The Philox key and counter base of one call on t's device (its device current); none while a
 // CUDA graph is being captured.
-std::optional<random::Philox> reserve(const Tensor& t, const OptGenerator& gen) {
+std::optional<random::Philox> reserve(const Tensor& t, const OptGenerator& gen,
+                                      uint64_t increment = random::kIncrement) {
 #ifdef GEMFORGE_WITH_CUDA
   if (t.is_cuda()) {
     if (c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) {
@@ -62,7 +64,7 @@ std::optional<random::Philox> reserve(const Tensor& t, const OptGenerator& gen) 
     at::PhiloxCudaState state;
     {
       std::lock_guard<std::mutex> lock(g->mutex_);
-      state = g->philox_cuda_state(random::kIncrement);
+      state = g->philox_cuda_state(increment);
     }
     if (state.captured_) return std::nullopt;
     return random::Philox{state.seed_.val, state.offset_.val};
@@ -395,6 +397,189 @@ Tensor _masked_scale(const Tensor& self, const Tensor& mask, double scale) {
 #else
   TORCH_CHECK(false, "_masked_scale: gemforge serves it on cuda only");
 #endif
+}
+
+// ---- randperm, multinomial, poisson, rrelu_with_noise -------------------------------------------
+// randperm.generator_out; randperm, .generator and .out are torch's composites of it. int64 and
+// int32 results below 2^31 elements are ours; other dtypes, sizes and torch's errors are torch's.
+Tensor& randperm_generator_out(c10::SymInt n_sym, OptGenerator generator, Tensor& out) {
+  const int64_t n = n_sym.guard_int(__FILE__, __LINE__);
+  const bool ours = on_backend(out) && has(random::kRandpermTypes, out.scalar_type()) && n >= 0 &&
+                    n <= std::numeric_limits<int32_t>::max() &&
+                    (!generator.has_value() || generator->device() == out.device());
+  if (!ours) return GF_FALLBACK(out, randperm_symint_outf, n_sym, generator, out)();
+  at::native::resize_output(out, {n});
+  if (n == 0) return out;
+  OnDevice on(out);
+  const auto rng = reserve(out, generator);
+  if (!rng) return GF_FALLBACK(out, randperm_symint_outf, n_sym, generator, out)();
+  Tensor dest = out.is_contiguous() ? out : at::empty({n}, out.options());
+  GF_RANDOM(dest, randperm, random::Randperm{dest.scalar_type(), dest.data_ptr(), n, *rng});
+  if (!dest.is_same(out)) out.copy_(dest);
+  return out;
+}
+
+namespace {
+
+// torch's argument checks of multinomial (aten/src/ATen/native/Distributions.cpp).
+void check_multinomial(const Tensor& self, int64_t n_sample, bool replacement, const Tensor& result) {
+  TORCH_CHECK(result.device() == self.device(), "multinomial arguments must have the same device");
+  TORCH_CHECK(self.dim() > 0 && self.dim() <= 2, "prob_dist must be 1 or 2 dim");
+  TORCH_CHECK(at::isFloatingType(self.scalar_type()),
+              "multinomial only supports floating-point dtypes for input, got: ", self.scalar_type());
+  TORCH_CHECK(result.scalar_type() == at::kLong, "multinomial expects Long tensor out, got: ", result.scalar_type());
+  TORCH_CHECK(n_sample > 0, "cannot sample n_sample <= 0 samples");
+  const int64_t n_categories = self.size(-1);
+  TORCH_CHECK(replacement || n_sample <= n_categories,
+              "cannot sample n_sample > prob_dist.size(-1) samples without replacement");
+  TORCH_CHECK(n_categories <= (int64_t(1) << 24), "number of categories cannot exceed 2^24");
+}
+
+// Ours: draws without replacement (any k up to kMultinomialMaxK) and single draws. Draws with
+// replacement of several samples stay torch's: its kernel binary-searches each sample in the
+// rows' cumulative sums, where an exponential race would cost a draw per element per sample.
+bool multinomial_ours(const Tensor& self, int64_t n_sample, bool replacement) {
+  return on_backend(self) && has(random::kMultinomialTypes, self.scalar_type()) &&
+         (!replacement || n_sample == 1) && n_sample <= random::kMultinomialMaxK && self.size(-1) > 0 &&
+         self.numel() <= std::numeric_limits<int32_t>::max();
+}
+
+Tensor& multinomial_into(const Tensor& self, int64_t n_sample, bool replacement, const OptGenerator& gen,
+                         Tensor& result) {
+  if (self.dim() == 1) at::native::resize_output(result, {n_sample});
+  else at::native::resize_output(result, {self.size(0), n_sample});
+  if (result.numel() == 0) return result;
+  OnDevice on(self);
+  const Tensor p = self.contiguous();
+  const int64_t rows = self.dim() == 1 ? 1 : self.size(0), n = self.size(-1);
+  // One Philox subsequence per group of four of a row's elements: rows * ceil(n / 4) of them.
+  const auto rng = reserve(self, gen);
+  if (!rng) return GF_FALLBACK(self, multinomial_symint_outf, self, n_sample, replacement, gen, result)();
+  Tensor dest = result.is_contiguous() ? result : at::empty(result.sizes(), result.options());
+  const int flags = GF_RANDOM(p, multinomial, random::Multinomial{p.scalar_type(), p.const_data_ptr(), rows, n,
+                                                                  n_sample, dest.data_ptr<int64_t>(), *rng});
+  TORCH_CHECK(!(flags & random::kBadProbability), "probability tensor contains either `inf`, `nan` or element < 0");
+  TORCH_CHECK(!(flags & random::kZeroRow), "invalid multinomial distribution (sum of probabilities <= 0)");
+  if (!dest.is_same(result)) result.copy_(dest);
+  return result;
+}
+
+}  // namespace
+
+Tensor multinomial(const Tensor& self, c10::SymInt num_samples, bool replacement, OptGenerator generator) {
+  const int64_t n_sample = num_samples.guard_int(__FILE__, __LINE__);
+  Tensor result = at::empty({0}, self.options().dtype(at::kLong));
+  check_multinomial(self, n_sample, replacement, result);
+  if (!multinomial_ours(self, n_sample, replacement)) {
+    return GF_FALLBACK(self, multinomial_symint, self, num_samples, replacement, generator)();
+  }
+  return multinomial_into(self, n_sample, replacement, generator, result);
+}
+
+Tensor& multinomial_out(const Tensor& self, c10::SymInt num_samples, bool replacement, OptGenerator generator,
+                        Tensor& out) {
+  const int64_t n_sample = num_samples.guard_int(__FILE__, __LINE__);
+  check_multinomial(self, n_sample, replacement, out);
+  if (!multinomial_ours(self, n_sample, replacement) || out.layout() != at::kStrided) {
+    return GF_FALLBACK(self, multinomial_symint_outf, self, num_samples, replacement, generator, out)();
+  }
+  return multinomial_into(self, n_sample, replacement, generator, out);
+}
+
+// poisson (poisson.out is torch's composite of it). The cpu checks the rates as torch's cpu
+// kernel does; on cuda (as torch's) a negative or NaN rate gives NaN.
+Tensor poisson(const Tensor& self, OptGenerator generator) {
+  if (!on_backend(self) || !has(random::kPoissonTypes, self.scalar_type())) {
+    ::gemforge::reg::note_fallback();
+#ifdef GEMFORGE_WITH_CUDA
+    if (self.is_cuda()) return at::native::_s_poisson_cuda(self, generator);
+#endif
+    return at::native::_s_poisson_cpu(self, generator);
+  }
+  const Tensor rate = self.contiguous();
+  Tensor out = at::empty_like(rate);
+  if (out.numel() == 0) return out;
+  OnDevice on(rate);
+  const auto rng = reserve(rate, generator, random::kPoissonIncrement);
+  if (!rng) {
+    ::gemforge::reg::note_fallback();
+#ifdef GEMFORGE_WITH_CUDA
+    if (self.is_cuda()) return at::native::_s_poisson_cuda(self, generator);
+#endif
+    return at::native::_s_poisson_cpu(self, generator);
+  }
+  const bool ok = GF_RANDOM(rate, poisson, random::Poisson{rate.scalar_type(), rate.const_data_ptr(),
+                                                           out.data_ptr(), rate.numel(), *rng});
+  TORCH_CHECK(ok, "invalid Poisson rate, expected rate to be non-negative");
+  return out;
+}
+
+namespace {
+
+// Training on contiguous self, noise and out of one served dtype is ours (torch's cpu kernel
+// walks a strided noise as if it were contiguous: those cases stay torch's); evaluation is
+// leaky_relu with the mean slope, as torch's.
+bool rrelu_ours(const Tensor& self, const Tensor& noise, const Tensor& out, double lower, double upper) {
+  const TypeSet types = self.is_cuda() ? random::kRreluTypes : random::kRreluTypes & ~bit(at::kHalf);
+  return on_backend(self) && has(types, self.scalar_type()) && noise.scalar_type() == self.scalar_type() &&
+         out.scalar_type() == self.scalar_type() && noise.device() == self.device() &&
+         out.device() == self.device() && self.sizes().equals(noise.sizes()) && self.is_contiguous() &&
+         noise.is_contiguous() && out.is_contiguous() && out.sizes().equals(self.sizes()) && lower <= upper;
+}
+
+bool rrelu_train(const Tensor& self, Tensor& noise, double lower, double upper, const OptGenerator& gen,
+                 Tensor& out) {
+  if (self.numel() == 0) return true;
+  OnDevice on(self);
+  const auto rng = reserve(self, gen);
+  if (!rng) return false;
+  GF_RANDOM(self, rrelu, random::Rrelu{self.scalar_type(), self.const_data_ptr(), out.data_ptr(), noise.data_ptr(),
+                                       self.numel(), lower, upper, *rng});
+  return true;
+}
+
+void check_rrelu(const Tensor& self, const Tensor& noise) {
+  TORCH_CHECK(self.sym_sizes() == noise.sym_sizes(), "noise tensor shape must match self tensor shape. Got self.shape = ",
+              self.sym_sizes(), " noise.shape = ", noise.sym_sizes());
+}
+
+}  // namespace
+
+Tensor& rrelu_with_noise_out(const Tensor& self, Tensor& noise, const Scalar& lower, const Scalar& upper,
+                             bool training, OptGenerator generator, Tensor& out) {
+  check_rrelu(self, noise);
+  if (!training) return ops::leaky_relu_out(self, (lower.toDouble() + upper.toDouble()) / 2, out);
+  if (out.layout() == at::kStrided && out.device() == self.device() && out.scalar_type() == self.scalar_type()) {
+    at::native::resize_output(out, self.sizes());
+  }
+  if (!rrelu_ours(self, noise, out, lower.toDouble(), upper.toDouble()) ||
+      !rrelu_train(self, noise, lower.toDouble(), upper.toDouble(), generator, out)) {
+    return GF_FALLBACK(self, rrelu_with_noise_outf, self, noise, lower, upper, training, generator, out)();
+  }
+  return out;
+}
+
+Tensor rrelu_with_noise(const Tensor& self, Tensor& noise, const Scalar& lower, const Scalar& upper, bool training,
+                        OptGenerator generator) {
+  check_rrelu(self, noise);
+  if (!training) return ops::leaky_relu(self, (lower.toDouble() + upper.toDouble()) / 2);
+  Tensor out = at::empty_like(self, at::MemoryFormat::Contiguous);
+  if (!rrelu_ours(self, noise, out, lower.toDouble(), upper.toDouble()) ||
+      !rrelu_train(self, noise, lower.toDouble(), upper.toDouble(), generator, out)) {
+    return GF_FALLBACK(self, rrelu_with_noise, self, noise, lower, upper, training, generator)();
+  }
+  return out;
+}
+
+Tensor& rrelu_with_noise_(Tensor& self, Tensor& noise, const Scalar& lower, const Scalar& upper, bool training,
+                          OptGenerator generator) {
+  check_rrelu(self, noise);
+  if (!training) return ops::leaky_relu_(self, (lower.toDouble() + upper.toDouble()) / 2);
+  if (!rrelu_ours(self, noise, self, lower.toDouble(), upper.toDouble()) ||
+      !rrelu_train(self, noise, lower.toDouble(), upper.toDouble(), generator, self)) {
+    return GF_FALLBACK(self, rrelu_with_noise_, self, noise, lower, upper, training, generator)();
+  }
+  return self;
 }
 
 }  // namespace gemforge::ops

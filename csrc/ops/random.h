@@ -1,9 +1,11 @@
 // Entry points of the random family (ops/random.cpp): the in-place samplers, normal with tensor
-// parameters, bernoulli, dropout and its backward.
+// parameters, bernoulli, dropout and its backward, randperm, multinomial, poisson, rrelu_with_noise.
 #pragma once
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/core/Scalar.h>
+#include <c10/core/SymInt.h>
 
 #include <optional>
 #include <tuple>
@@ -37,5 +39,17 @@ Tensor& normal_float_tensor_out(double mean, const Tensor& std, OptGenerator gen
 std::tuple<Tensor, Tensor> native_dropout(const Tensor& input, double p, std::optional<bool> train);
 Tensor native_dropout_backward(const Tensor& grad_output, const Tensor& mask, double scale);
 Tensor _masked_scale(const Tensor& self, const Tensor& mask, double scale);
+
+Tensor& randperm_generator_out(c10::SymInt n, OptGenerator generator, Tensor& out);
+Tensor multinomial(const Tensor& self, c10::SymInt num_samples, bool replacement, OptGenerator generator);
+Tensor& multinomial_out(const Tensor& self, c10::SymInt num_samples, bool replacement, OptGenerator generator,
+                        Tensor& out);
+Tensor poisson(const Tensor& self, OptGenerator generator);
+Tensor rrelu_with_noise(const Tensor& self, Tensor& noise, const at::Scalar& lower, const at::Scalar& upper,
+                        bool training, OptGenerator generator);
+Tensor& rrelu_with_noise_(Tensor& self, Tensor& noise, const at::Scalar& lower, const at::Scalar& upper,
+                          bool training, OptGenerator generator);
+Tensor& rrelu_with_noise_out(const Tensor& self, Tensor& noise, const at::Scalar& lower, const at::Scalar& upper,
+                             bool training, OptGenerator generator, Tensor& out);
 
 }  // namespace gemforge::ops

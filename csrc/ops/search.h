@@ -40,4 +40,8 @@ std::tuple<Tensor&, Tensor&, Tensor&> unique_consecutive_out(const Tensor& self,
                                                              bool return_counts, std::optional<int64_t> dim,
                                                              Tensor& out0, Tensor& out1, Tensor& out2);
 
+// _unique2
+std::tuple<Tensor, Tensor, Tensor> unique2(const Tensor& self, bool sorted, bool return_inverse,
+                                           bool return_counts);
+
 }  // namespace gemforge::ops

@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUFunctions.h>
+#include <ATen/CompositeExplicitAutogradFunctions.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/NativeFunctions.h>
 #include <ATen/WrapDimUtils.h>
@@ -351,6 +352,60 @@ Tensor& nanmedian_out(const Tensor& self, Tensor& out) {
   const Tensor result = median_all(self, true);
   at::native::resize_output(out, result.sizes());
   return ops::copy_(out, result, false);
+}
+
+// ---- mode ------------------------------------------------------------------------------------------
+// A stable sort of each row, then the longest run of equal values: the smallest value among the
+// most frequent (as torch's cpu kernel), and the largest index holding it (torch's index among
+// equal values is unspecified: its cpu kernel sorts without a tie-break). Empty and 0-d inputs
+// are torch's.
+namespace {
+void mode_into(const Tensor& self, int64_t dim, Tensor& values, Tensor& indices) {
+  const int64_t n = self.size(dim);
+  const Tensor rows = dim_last(self, dim).contiguous();
+  Tensor sorted = at::empty({rows.numel()}, self.options());
+  Tensor positions = at::empty({rows.numel()}, self.options().dtype(at::kLong));
+  Dest v(values, values, rows), i(indices, indices, rows);
+  {
+    OnDevice on(self);
+    GF_ROWS(self, sort, rows_of(rows, n), false, sorted.data_ptr(), positions.data_ptr<int64_t>());
+    GF_ROWS(self, mode, rows_of(sorted, n), positions.const_data_ptr<int64_t>(), v.data(),
+            static_cast<int64_t*>(i.data()));
+  }
+  v.finish();
+  i.finish();
+}
+}  // namespace
+
+// mode.values: torch's composite runs its kernel directly (not through mode), so it has a row of
+// its own.
+PairRef mode_values(const Tensor& self, int64_t dim, bool keepdim, Tensor& values, Tensor& indices) {
+  const bool ok = served(self, sorting::kSortTypes) && self.dim() > 0 && self.numel() > 0 &&
+                  outs_fit(self, values, indices);
+  if (!ok) {
+    reg::note_fallback();
+    return at::compositeexplicitautograd::mode_outf(self, dim, keepdim, values, indices);
+  }
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  const std::vector<int64_t> shape = reduced_shape(self, d, keepdim);
+  at::native::resize_output(values, shape);
+  at::native::resize_output(indices, shape);
+  mode_into(self, d, values, indices);
+  return {values, indices};
+}
+
+Pair mode(const Tensor& self, int64_t dim, bool keepdim) {
+  const bool ok = served(self, sorting::kSortTypes) && self.dim() > 0 && self.numel() > 0;
+  if (!ok) {
+    reg::note_fallback();
+    return GF_TORCH_SORT(self, mode, self, dim, keepdim);
+  }
+  const int64_t d = at::maybe_wrap_dim(dim, self.dim());
+  const std::vector<int64_t> shape = reduced_shape(self, d, keepdim);
+  Tensor values = at::empty(shape, self.options());
+  Tensor indices = at::empty(shape, self.options().dtype(at::kLong));
+  mode_into(self, d, values, indices);
+  return {values, indices};
 }
 
 }  // namespace gemforge::ops

@@ -1,4 +1,5 @@
-// Entry points of the sort/select family (ops/sort.cpp): sort, topk, kthvalue, median, nanmedian.
+// Entry points of the sort/select family (ops/sort.cpp): sort, topk, kthvalue, median, nanmedian,
+// mode.
 // argsort, msort, quantile and nanquantile are torch's composites of sort (alias rows).
 #pragma once
 
@@ -37,5 +38,8 @@ Tensor& nanmedian_out(const Tensor& self, Tensor& out);
 Pair nanmedian_dim(const Tensor& self, int64_t dim, bool keepdim);
 PairRef nanmedian_dim_values(const Tensor& self, int64_t dim, bool keepdim, Tensor& values,
                              Tensor& indices);
+
+Pair mode(const Tensor& self, int64_t dim, bool keepdim);
+PairRef mode_values(const Tensor& self, int64_t dim, bool keepdim, Tensor& values, Tensor& indices);
 
 }  // namespace gemforge::ops

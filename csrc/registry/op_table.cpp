@@ -1363,6 +1363,26 @@ const std::vector<OpRow>& op_table() {
       GF_MOVE2("unfold_backward", unfold_backward),
       GF_MOVE2("unfold_backward.out", unfold_backward_out),
 #undef GF_MOVE2
+      // ---- random: randperm, multinomial, poisson, rrelu (issue 7) ----
+      GF_OP("randperm.generator_out", "random_dropout", randperm_generator_out, kBoth),
+      GF_VIA("randperm", "random_dropout", "randperm.generator_out"),
+      GF_VIA("randperm.generator", "random_dropout", "randperm.generator_out"),
+      GF_VIA("randperm.out", "random_dropout", "randperm.generator_out"),
+      GF_OP("multinomial", "random_dropout", multinomial, kBoth),
+      GF_OP("multinomial.out", "random_dropout", multinomial_out, kBoth),
+      GF_OP("poisson", "random_dropout", poisson, kBoth),
+      GF_VIA("poisson.out", "random_dropout", "poisson"),
+      GF_OP("rrelu_with_noise", "random_dropout", rrelu_with_noise, kBoth),
+      GF_OP("rrelu_with_noise_", "random_dropout", rrelu_with_noise_, kBoth),
+      GF_OP("rrelu_with_noise.out", "random_dropout", rrelu_with_noise_out, kBoth),
+      GF_VIA("rrelu_with_noise_functional", "random_dropout", "rrelu_with_noise_"),
+
+      // ---- sort/select: mode, _unique2 (issue 7) ----
+      GF_OP("mode", "sort_topk_select", mode, kBoth),
+      GF_OP("mode.values", "sort_topk_select", mode_values, kBoth),
+      GF_OP("_unique2", "sort_topk_select", unique2, kBoth),
+      GF_VIA("_unique2.out", "sort_topk_select", "_unique2"),
+
   };
   return rows;
 }

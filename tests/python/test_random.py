@@ -560,3 +560,280 @@ def test_masked_scale():
     mask = (torch.rand(1000, device=DEVICE) < 0.5).to(torch.uint8)
     with torch_kernels():
         check(lambda a, m: torch.ops.aten._masked_scale(a, m, 2.0), [x, mask], served="_masked_scale")
+
+
+# ---- randperm -------------------------------------------------------------------------------------
+# Chi-square bounds: the statistic of `df` degrees of freedom stays below df + 7 sqrt(2 df) + 10
+# (far in the tail: false failures below 1e-6), while a biased shuffle exceeds it many times over.
+
+def chi2_bound(df):
+    return df + 7 * math.sqrt(2 * df) + 10
+
+
+def chi2(counts, expected):
+    counts = counts.double().cpu()
+    expected = torch.as_tensor(expected, dtype=torch.float64)
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000, 100_003])
+def test_randperm_is_a_permutation(dtype, n):
+    x = served("randperm.generator_out", torch.randperm, n, dtype=dtype, device=DEVICE)
+    assert x.dtype == dtype and x.shape == (n,)
+    assert torch.equal(torch.sort(x.long()).values.cpu(), torch.arange(n))
+
+
+def test_randperm_uniform():
+    # every one of the 24 orders of 4 elements equally often
+    with gemforge.collect_stats() as counts:
+        perms = torch.stack([torch.randperm(4, device=DEVICE) for _ in range(6000)]).cpu()
+    assert served_count(counts, "randperm.generator_out") == 6000
+    codes = perms[:, 0] * 64 + perms[:, 1] * 16 + perms[:, 2] * 4 + perms[:, 3]
+    _, hist = torch.unique(codes, return_counts=True)
+    assert hist.numel() == 24
+    assert chi2(hist, 6000 / 24) < chi2_bound(23)
+    # a large one: where element 0 goes is uniform, and neighbours do not stay in order
+    n = 100_000
+    x = served("randperm.generator_out", torch.randperm, n, device=DEVICE).cpu()
+    assert_mean((x[1:] > x[:-1]).double(), 0.5, 0.5)
+    place = torch.stack([torch.randperm(10, device=DEVICE) for _ in range(2000)]).argmin(1).cpu()
+    assert chi2(torch.bincount(place, minlength=10), 200) < chi2_bound(9)
+
+
+def test_randperm_seed_and_out():
+    torch.manual_seed(11)
+    a = served("randperm.generator_out", torch.randperm, 5000, device=DEVICE)
+    torch.manual_seed(11)
+    assert torch.equal(a, torch.randperm(5000, device=DEVICE))
+    assert not torch.equal(a, torch.randperm(5000, device=DEVICE))
+    g = torch.Generator(device=DEVICE).manual_seed(5)
+    b = served("randperm.generator_out", torch.randperm, 300, generator=g, device=DEVICE)
+    g.manual_seed(5)
+    assert torch.equal(b, torch.randperm(300, generator=g, device=DEVICE))
+    out = torch.empty(0, dtype=torch.int32, device=DEVICE)
+    r = served("randperm.generator_out", torch.randperm, 50, out=out)
+    assert r is out and torch.equal(torch.sort(out).values.cpu(), torch.arange(50, dtype=torch.int32))
+    strided = torch.empty(100, dtype=torch.int64, device=DEVICE)[::2]
+    served("randperm.generator_out", torch.randperm, 50, out=strided)
+    assert torch.equal(torch.sort(strided).values.cpu(), torch.arange(50))
+
+
+def test_randperm_other_dtypes_and_errors():
+    # dtypes other than int64/int32 are torch's (still a permutation)
+    x = torch.randperm(100, dtype=torch.float32, device=DEVICE)
+    assert torch.equal(torch.sort(x).values.cpu(), torch.arange(100, dtype=torch.float32))
+    for args, kwargs in [((-1,), {}), ((300,), {"dtype": torch.int8})]:
+        with torch_kernels():
+            expected = raised(torch.randperm, *args, device=DEVICE, **kwargs)
+        assert_same_error(expected, raised(torch.randperm, *args, device=DEVICE, **kwargs))
+
+
+# ---- multinomial ----------------------------------------------------------------------------------
+P4 = [0.1, 0.2, 0.3, 0.4]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("replacement", [False, True])
+def test_multinomial_one_sample(dtype, replacement):
+    rows = 20_000
+    # unnormalised weights (x3) and a zero category that must never come up
+    p = torch.tensor(P4 + [0.0], dtype=dtype, device=DEVICE).mul(3).expand(rows, 5)
+    x = served("multinomial", torch.multinomial, p, 1, replacement)
+    assert x.dtype == torch.int64 and x.shape == (rows, 1)
+    hist = torch.bincount(x.flatten().cpu(), minlength=5)
+    assert hist[4] == 0, "a zero-probability category was drawn"
+    assert chi2(hist[:4], [q * rows for q in P4]) < chi2_bound(3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_multinomial_without_replacement_pairs(dtype):
+    rows = 20_000
+    p = torch.tensor(P4, dtype=dtype, device=DEVICE).expand(rows, 4)
+    x = served("multinomial", torch.multinomial, p, 2).cpu()
+    assert bool((x[:, 0] != x[:, 1]).all()), "a category drawn twice"
+    # P(first i, then j) = p_i p_j / (1 - p_i) over the 12 ordered pairs
+    hist = torch.bincount(x[:, 0] * 4 + x[:, 1], minlength=16)
+    expected = [P4[i] * P4[j] / (1 - P4[i]) * rows if i != j else 0.0 for i in range(4) for j in range(4)]
+    keep = [k for k in range(16) if expected[k] > 0]
+    assert int(hist[[k for k in range(16) if expected[k] == 0]].sum()) == 0
+    assert chi2(hist[keep], [expected[k] for k in keep]) < chi2_bound(11)
+
+
+@pytest.mark.parametrize("k", [3, 8, 9, 16])
+def test_multinomial_many_samples(k):
+    n = 3000  # long rows: on cuda each thread keeps its own candidates, the block merges them
+    p = torch.rand(6, n, device=DEVICE) + 0.01
+    p[:, 5] = 1e7  # drawn first but once in ~1e4 runs of the test
+    p[:, 7] = 0.0
+    x = served("multinomial", torch.multinomial, p, k)
+    assert x.shape == (6, k)
+    assert bool((x[:, 0] == 5).all())
+    assert bool((x != 7).all())
+    assert all(len(set(r)) == k for r in x.tolist()), "a category drawn twice"
+    # all categories: each row a permutation
+    q = torch.rand(3, 16, device=DEVICE) + 0.1
+    y = served("multinomial", torch.multinomial, q, 16)
+    assert torch.equal(torch.sort(y, dim=1).values.cpu(), torch.arange(16).expand(3, 16))
+
+
+def test_multinomial_forms():
+    p = torch.tensor(P4, device=DEVICE)
+    x = served("multinomial", torch.multinomial, p, 3)
+    assert x.shape == (3,) and len(set(x.tolist())) == 3
+    out = torch.empty(0, dtype=torch.int64, device=DEVICE)
+    r = served("multinomial.out", torch.multinomial, p.expand(5, 4), 2, out=out)
+    assert r is out and out.shape == (5, 2)
+    # a transposed (non-contiguous) input
+    pt = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=DEVICE).t()
+    y = served("multinomial", torch.multinomial, pt, 1)
+    assert y.flatten().tolist() == [0, 1]
+    # with replacement and several samples: torch's kernel
+    z = torch.multinomial(p, 10, True)
+    assert z.shape == (10,) and bool((z < 4).all())
+    empty_rows = served("multinomial", torch.multinomial, torch.ones(0, 3, device=DEVICE), 2)
+    assert empty_rows.shape == (0, 2)
+
+
+def test_multinomial_seed():
+    p = torch.rand(50, 100, device=DEVICE)
+    torch.manual_seed(3)
+    a = served("multinomial", torch.multinomial, p, 4)
+    torch.manual_seed(3)
+    assert torch.equal(a, torch.multinomial(p, 4))
+    assert not torch.equal(a, torch.multinomial(p, 4))
+
+
+def test_multinomial_errors():
+    f32 = dict(device=DEVICE)
+    cases = [
+        (torch.tensor([0.2, -1.0], **f32), 1, False, None),
+        (torch.tensor([0.2, float("inf")], **f32), 1, False, None),
+        (torch.tensor([0.2, float("nan")], **f32), 2, False, None),
+        (torch.tensor([[0.2, 0.3], [0.0, 0.0]], **f32), 1, True, None),
+        (torch.tensor([0.0, 1.0], **f32), 3, False, None),
+        (torch.tensor([0.0, 1.0], **f32), 0, False, None),
+        (torch.tensor([1, 1], **f32), 1, False, None),
+        (torch.ones(2, 2, 2, **f32), 1, False, None),
+        (torch.tensor(1.0, **f32), 1, False, None),
+        (torch.ones(2, **f32), 1, False, torch.empty(1, dtype=torch.int32, device=DEVICE)),
+    ]
+    for p, k, repl, out in cases:
+        kwargs = {} if out is None else {"out": out}
+        with torch_kernels():
+            expected = raised(torch.multinomial, p, k, repl, **kwargs)
+        assert expected is not None
+        assert_same_error(expected, raised(torch.multinomial, p, k, repl, **kwargs))
+
+
+# ---- poisson --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rate", [0.3, 4.0, 9.99, 10.0, 37.5, 1000.0])
+def test_poisson(dtype, rate):
+    lam = torch.full((50_000,), rate, dtype=dtype, device=DEVICE)
+    x = served("poisson", torch.poisson, lam)
+    assert x.dtype == dtype and x.shape == lam.shape
+    xd = x.double()
+    assert bool((xd >= 0).all()) and bool((xd == xd.round()).all())
+    assert_mean(xd, rate, math.sqrt(rate))
+    assert_std(xd, math.sqrt(rate), kurtosis_excess=1 / rate)
+    if rate in (4.0, 37.5):  # the whole pmf: chi-square over the bins with enough mass
+        values = torch.arange(0, int(rate * 3) + 10, dtype=torch.float64)
+        pmf = torch.exp(values * math.log(rate) - rate - torch.lgamma(values + 1))
+        keep = pmf * xd.numel() >= 20
+        hist = torch.bincount(xd.long().cpu(), minlength=values.numel())[: values.numel()]
+        assert chi2(hist[keep], (pmf * xd.numel())[keep]) < chi2_bound(int(keep.sum()) - 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_poisson_low_precision(dtype):
+    lam = torch.full((20_000,), 3.0, dtype=dtype, device=DEVICE)
+    x = served("poisson", torch.poisson, lam)
+    assert x.dtype == dtype
+    assert_mean(x.double(), 3.0, math.sqrt(3.0))
+
+
+def test_poisson_forms():
+    lam = torch.tensor([[0.0, 2.0], [5.0, 0.0]], device=DEVICE).t()  # non-contiguous, zero rates
+    x = served("poisson", torch.poisson, lam)
+    assert x.shape == (2, 2) and x[0, 0] == 0 and x[1, 1] == 0
+    torch.manual_seed(2)
+    a = torch.poisson(torch.full((1000,), 20.0, device=DEVICE))
+    torch.manual_seed(2)
+    assert torch.equal(a, torch.poisson(torch.full((1000,), 20.0, device=DEVICE)))
+    assert served("poisson", torch.poisson, torch.empty(0, device=DEVICE)).shape == (0,)
+    out = torch.empty(0, device=DEVICE)  # poisson.out: torch's composite of poisson
+    served("poisson", torch.ops.aten.poisson.out, torch.full((100,), 2.0, device=DEVICE), out=out)
+    assert out.shape == (100,) and bool((out >= 0).all())
+    for bad in ([-1.0, 2.0], [float("nan"), 1.0]):
+        if DEVICE == "cpu":  # torch's cuda kernel does not check the rates
+            with torch_kernels():
+                expected = raised(torch.poisson, torch.tensor(bad))
+            assert_same_error(expected, raised(torch.poisson, torch.tensor(bad)))
+    with torch_kernels():
+        expected = raised(torch.poisson, torch.tensor([1, 2], device=DEVICE))
+    assert_same_error(expected, raised(torch.poisson, torch.tensor([1, 2], device=DEVICE)))
+
+
+# ---- rrelu_with_noise -------------------------------------------------------------------------------
+RRELU_TYPES = [torch.float32, torch.float64, torch.bfloat16] + ([torch.float16] if DEVICE == "cuda" else [])
+
+
+@pytest.mark.parametrize("dtype", RRELU_TYPES)
+def test_rrelu_with_noise_training(dtype):
+    lower, upper = 0.1, 0.3
+    x = make((300, 200), dtype)
+    x[0, :4] = torch.tensor([0.0, -0.0, float("nan"), float("-inf")])
+    noise = torch.empty_like(x)
+    y = served("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, lower, upper, True)
+    neg = x <= 0
+    assert bool((noise[~neg] == 1).all())
+    assert bool((noise[neg] >= lower).all()) and bool((noise[neg] <= upper).all())
+    expect = torch.where(neg, (x.double() * noise.double()).to(dtype), x)
+    assert torch.equal(y[1:], expect[1:]) and bool(torch.isnan(y[0, 2]))
+    r = noise[neg].double()
+    assert_mean(r, (lower + upper) / 2, (upper - lower) / math.sqrt(12))
+
+
+def test_rrelu_with_noise_forms():
+    x = make((64, 50), torch.float32)
+    noise = torch.empty_like(x)
+    # in-place and out=
+    x1 = x.clone()
+    r = served("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_, x1, noise, 0.2, 0.5, True)
+    assert r is x1 and torch.equal(x1, torch.where(x <= 0, x * noise, x))
+    out = torch.empty(0, device=DEVICE)
+    r = served("rrelu_with_noise.out", torch.ops.aten.rrelu_with_noise.out, x, noise, 0.2, 0.5, True, out=out)
+    assert r is out and torch.equal(out, torch.where(x <= 0, x * noise, x))
+    # evaluation: leaky_relu with the mean slope, noise untouched
+    noise.fill_(7.0)
+    y = served("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, 0.2, 0.5, False)
+    assert torch.allclose(y, torch.where(x > 0, x, x * 0.35)) and bool((noise == 7).all())
+    # the functional form (clone + rrelu_with_noise_) returns the new noise, leaves the given one alone
+    y2, noise2 = served("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_functional, x, noise, 0.2, 0.5, True)
+    assert bool((noise == 7).all()) and torch.equal(y2, torch.where(x <= 0, x * noise2, x))
+    # F.rrelu in training, through autograd
+    xg = x.clone().requires_grad_()
+    with gemforge.collect_stats() as counts:
+        z = F.rrelu(xg, 0.1, 0.3, training=True)
+        z.sum().backward()
+    assert served_count(counts, "rrelu_with_noise") >= 1
+    slope = torch.where(x <= 0, z.detach() / x, torch.ones_like(x))
+    assert torch.allclose(xg.grad, slope, atol=1e-6)
+    # a seed reproduces the noise
+    torch.manual_seed(9)
+    a = torch.ops.aten.rrelu_with_noise(x, noise, 0.1, 0.3, True)
+    torch.manual_seed(9)
+    assert torch.equal(a, torch.ops.aten.rrelu_with_noise(x, noise, 0.1, 0.3, True))
+
+
+def test_rrelu_with_noise_errors():
+    x = make((4,), torch.float32)
+    for noise, lower, upper in [(torch.empty(3, device=DEVICE), 0.1, 0.3),
+                                (torch.empty(4, dtype=torch.float64, device=DEVICE), 0.1, 0.3),
+                                (torch.empty(4, device=DEVICE), 0.3, 0.1)]:
+        with torch_kernels():
+            expected = raised(torch.ops.aten.rrelu_with_noise, x, noise.clone(), lower, upper, True)
+        assert expected is not None
+        assert_same_error(expected, raised(torch.ops.aten.rrelu_with_noise, x, noise.clone(), lower, upper, True))

@@ -379,3 +379,51 @@ def test_unique_consecutive_out():
                           out1=wrong, out2=outs[2])
     if err is not None:
         assert_same_error(err, gems_err)
+
+
+# ---- _unique2 (torch.unique without dim) ---------------------------------------------------------
+# Compared exactly with torch's cpu results (sorted values, NaNs each their own entry, last).
+
+def check_unique2(x, sorted=True, served="_unique2"):
+    for inverse, counts in [(False, False), (True, False), (False, True), (True, True)]:
+        expected = torch.ops.aten._unique2(x.cpu(), sorted, inverse, counts)
+        with gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as stats:
+            actual = torch.unique(x, sorted=sorted, return_inverse=inverse, return_counts=counts)
+        if served:
+            assert served_count(stats, served) >= 1, dict(stats)
+        actual = actual if isinstance(actual, tuple) else (actual,)
+        wanted = [expected[0]] + ([expected[1]] if inverse else []) + ([expected[2]] if counts else [])
+        assert len(actual) == len(wanted)
+        for a, e in zip(actual, wanted):
+            assert a.dtype == e.dtype and a.shape == e.shape and a.device == x.device
+            assert_same_values(a.cpu(), e, exact=True)
+
+
+@pytest.mark.parametrize("dtype", BOOL + REAL, ids=str)
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (3, 0), (40,), (3, 5, 4), (3000,)], ids=str)
+def test_unique2(dtype, shape):
+    check_unique2(make(shape, dtype, low=-5, high=5))
+
+
+def test_unique2_specials_and_layout():
+    x = torch.tensor([float("nan"), 2.0, float("nan"), 0.0, -0.0, 1.0, float("inf"), -float("inf"), 1.0],
+                     device=DEVICE)
+    check_unique2(x)
+    check_unique2(make((6, 50), torch.int64, low=0, high=9).t())  # non-contiguous
+    check_unique2(make((500,), torch.float32, low=-3, high=3).round(), sorted=False)
+    z = make((10,), torch.complex64)  # torch's kernel: its error for complex
+    err = raised(torch.unique, z)
+    with gemforge.use_gems(backends=[DEVICE]):
+        assert_same_error(err, raised(torch.unique, z))
+
+
+def test_unique2_out():
+    x = make((30,), torch.float32, low=0, high=3).round()
+    outs = [torch.empty(0, device=DEVICE), torch.empty(0, dtype=torch.int64, device=DEVICE),
+            torch.empty(0, dtype=torch.int64, device=DEVICE)]
+    with gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as counts:
+        torch.ops.aten._unique2.out(x, True, True, True, out0=outs[0], out1=outs[1], out2=outs[2])
+    assert served_count(counts, "_unique2") >= 1
+    expected = torch.ops.aten._unique2(x, True, True, True)
+    for a, e in zip(outs, expected):
+        assert_same_values(a, e, exact=True)

@@ -446,3 +446,78 @@ def test_rows_registered():
                      "median.default", "median.out", "median.dim", "median.dim_values",
                      "nanmedian.default", "nanmedian.out", "nanmedian.dim", "nanmedian.dim_values"):
         assert overload in names, overload
+
+
+# ---- mode ---------------------------------------------------------------------------------------
+# gemforge picks, among the most frequent values, the smallest (torch's cpu kernel's choice: the
+# values compare exactly with torch's cpu mode; inputs without NaN, whose order torch's cpu leaves
+# unspecified) and the largest index holding it (torch's index among equal values is
+# unspecified: its cpu kernel sorts without a tie-break), so indices must point at the value.
+
+def mode_sample(shape, dtype):
+    if dtype is torch.bool:
+        return make(shape, dtype)
+    x = make(shape, torch.float64, low=-3, high=3).round()
+    if dtype.is_floating_point and x.numel() >= 6:
+        flat = x.reshape(-1)
+        flat[1], flat[4] = -0.0, float("inf")
+    return x.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", REAL + BOOL)
+def test_mode(dtype):
+    cases = []
+    for shape in [(1,), (7,), (3, 5), (1, 33), (2, 3, 4, 5), (2, 1500)]:
+        x = mode_sample(shape, dtype)
+        for dim in list(range(len(shape))) + [-1]:
+            for keepdim in (False, True):
+                cases.append((x, dim, keepdim, torch.mode(x.cpu(), dim, keepdim)))
+    with gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as counts:
+        results = [torch.mode(x, dim, keepdim) for x, dim, keepdim, _ in cases]
+    assert served_count(counts, "mode") == len(cases)
+    for (x, dim, keepdim, want), got in zip(cases, results):
+        shape = tuple(x.shape)
+        assert got.values.shape == want.values.shape and got.values.dtype == dtype
+        assert torch.equal(got.values.cpu(), want.values), (shape, dim, keepdim)
+        d = dim % x.dim()
+        idx = got.indices.cpu() if keepdim else got.indices.cpu().unsqueeze(d)
+        assert torch.equal(x.cpu().gather(d, idx), want.values if keepdim else want.values.unsqueeze(d))
+        # the largest index holding the mode
+        holders = x.cpu() == (want.values if keepdim else want.values.unsqueeze(d))
+        positions = torch.arange(x.shape[d]).view([-1] + [1] * (x.dim() - 1 - d))
+        last = torch.where(holders, positions, -1).amax(d, keepdim=keepdim)
+        assert torch.equal(got.indices.cpu(), last), (shape, dim, keepdim)
+
+
+def test_mode_forms():
+    x = mode_sample((40, 6), torch.float32)
+    xt = x.t()  # the reduced dim strided
+    got = gems(torch.mode, xt, 1)
+    want = torch.mode(xt.cpu(), 1)
+    assert torch.equal(got.values.cpu(), want.values)
+    assert torch.equal(xt.cpu().gather(1, got.indices.cpu()[:, None])[:, 0], want.values)
+    values, indices = torch.empty(0, device=DEVICE), torch.empty(0, dtype=torch.long, device=DEVICE)
+    with gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as counts:
+        torch.mode(x, 0, out=(values, indices))
+    assert served_count(counts, "mode.values") >= 1
+    want = torch.mode(x.cpu(), 0)
+    assert torch.equal(values.cpu(), want.values) and torch.equal(x.cpu().gather(0, indices.cpu()[None])[0], want.values)
+    # a run longer than one tile of the cuda kernel (2048) and crossing tiles
+    y = torch.cat([torch.arange(3000.0), torch.full((2500,), 7.0), torch.arange(3000.0, 5000.0)]).to(DEVICE)
+    got = gems(torch.mode, y, 0)
+    assert got.values.item() == 7.0 and got.indices.item() == 5499
+    # empty, 0-d and bad dims: torch's
+    for args in [(torch.ones(0, 3, device=DEVICE), 0), (torch.ones(2, 0, device=DEVICE), 0),
+                 (torch.tensor(5.0, device=DEVICE), 0), (torch.ones(3, device=DEVICE), 2)]:
+        with quiet():
+            try:
+                want = torch.mode(*args)
+                error = None
+            except Exception as err:  # noqa: BLE001
+                error = err
+        try:
+            got = gems(torch.mode, *args)
+        except Exception as err:  # noqa: BLE001
+            assert error is not None and type(err) is type(error)
+            continue
+        assert error is None and torch.equal(got.values, want.values)

@@ -84,4 +84,29 @@ void select_cpu(const Rows& in, Pick pick, int64_t k, void* values, int64_t* ind
   });
 }
 
+void mode_cpu(const Rows& sorted, const int64_t* positions, void* values, int64_t* indices) {
+  dispatch_dtype<kSortTypes>(sorted.dtype, [&](auto tag) {
+    using S = typename decltype(tag)::type;
+    const S* in = static_cast<const S*>(sorted.data);
+    S* out = static_cast<S*>(values);
+    at::parallel_for(0, sorted.rows, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const S* row = in + r * sorted.n;
+        int64_t best_len = 0, best_end = 0, start = 0;
+        for (int64_t i = 0; i < sorted.n; ++i) {
+          if (i > 0 && !same_value(row[i], row[i - 1])) start = i;
+          if (i + 1 == sorted.n || !same_value(row[i + 1], row[i])) {
+            if (i - start + 1 > best_len) {
+              best_len = i - start + 1;
+              best_end = i;
+            }
+          }
+        }
+        out[r] = row[best_end];
+        indices[r] = positions[r * sorted.n + best_end];
+      }
+    });
+  });
+}
+
 }  // namespace gemforge::sorting

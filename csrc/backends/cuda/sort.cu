@@ -11,6 +11,7 @@
 #include "backends/sort.h"
 
 #include <cub/block/block_radix_sort.cuh>
+#include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
 
@@ -365,7 +366,76 @@ template <class K> void select_rows(const SelectArgs<K>& a, int64_t rows) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// ---- mode: the longest run of equal keys in each sorted row ------------------------------------
+constexpr int kModeThreads = 256, kModeItems = 8;
+
+struct MaxInt {
+  __device__ int operator()(int a, int b) const { return a > b ? a : b; }
+};
+struct MaxLong {
+  __device__ long long operator()(long long a, long long b) const { return a > b ? a : b; }
+};
+
+// One block a row, tiles of kModeThreads x kModeItems elements (a thread's items consecutive).
+// A run's start comes from a max-scan of the positions where runs start (carried across
+// tiles); at each run's end the thread weighs (length, earliest end) as one 64-bit number.
+template <class K>
+__global__ void __launch_bounds__(kModeThreads)
+mode_kernel(const K* sorted, const int64_t* positions, int n, Codec<K> codec, K* values, int64_t* indices) {
+  using Scan = cub::BlockScan<int, kModeThreads>;
+  using Reduce = cub::BlockReduce<long long, kModeThreads>;
+  __shared__ typename Scan::TempStorage scan_temp;
+  __shared__ typename Reduce::TempStorage reduce_temp;
+  __shared__ int carry;
+  const int64_t row = blockIdx.x;
+  const K* in = sorted + row * n;
+  auto key_at = [&](int i) { return order_key(in[i], codec); };
+  if (threadIdx.x == 0) carry = -1;
+  __syncthreads();
+  long long best = -1;  // (length << 32) | (2^32 - 1 - end)
+  for (int base = 0; base < n; base += kModeThreads * kModeItems) {
+    const int first = base + int(threadIdx.x) * kModeItems;
+    int starts[kModeItems];
+#pragma unroll
+    for (int e = 0; e < kModeItems; ++e) {
+      const int i = first + e;
+      starts[e] = i < n && (i == 0 || key_at(i) != key_at(i - 1)) ? i : -1;
+    }
+    int aggregate;
+    Scan(scan_temp).InclusiveScan(starts, starts, MaxInt(), aggregate);
+    const int before = carry;
+#pragma unroll
+    for (int e = 0; e < kModeItems; ++e) {
+      const int i = first + e;
+      if (i < n && (i + 1 == n || key_at(i + 1) != key_at(i))) {
+        const int start = starts[e] > before ? starts[e] : before;
+        const long long w = (static_cast<long long>(i - start + 1) << 32) | (0xFFFFFFFFll - i);
+        if (w > best) best = w;
+      }
+    }
+    __syncthreads();  // every thread has read carry and the scan storage
+    if (threadIdx.x == 0 && aggregate > carry) carry = aggregate;
+    __syncthreads();
+  }
+  const long long top = Reduce(reduce_temp).Reduce(best, MaxLong());
+  if (threadIdx.x == 0) {
+    const int end = int(0xFFFFFFFFll - (top & 0xFFFFFFFFll));
+    values[row] = in[end];
+    indices[row] = positions[row * n + end];
+  }
+}
+
 }  // namespace
+
+void mode_cuda(const Rows& sorted, const int64_t* positions, void* values, int64_t* indices) {
+  dispatch_key(sorted.dtype, [&](auto tag) {
+    using K = typename decltype(tag)::type;
+    mode_kernel<K><<<unsigned(sorted.rows), kModeThreads, 0, stream()>>>(
+        static_cast<const K*>(sorted.data), positions, int(sorted.n), codec_for<K>(sorted.dtype, false),
+        static_cast<K*>(values), indices);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
 
 void sort_cuda(const Rows& in, bool descending, void* values, int64_t* indices) {
   dispatch_key(in.dtype, [&](auto tag) {

@@ -10,6 +10,8 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 
 from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, index,
                movement, overhead, pointwise, random, reduction, rows, scan_loss, search, sort)
+from . import (advanced_index, batch_group_norm, ceiling, gemm, index, movement, overhead,
+               pointwise, random, random_select, reduction, rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -29,6 +31,7 @@ FAMILIES = [
     movement.FAMILY,
     attention.FAMILY,
     attention_inference.FAMILY,
+    random_select.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
