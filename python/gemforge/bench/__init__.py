@@ -9,9 +9,8 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, index,
-               movement, overhead, pointwise, random, reduction, rows, scan_loss, search, sort)
-from . import (advanced_index, batch_group_norm, ceiling, gemm, index, movement, overhead,
-               pointwise, random, random_select, reduction, rows, scan_loss, search, sort)
+               movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss, search,
+               sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
