@@ -825,7 +825,9 @@ bool prepare_list_out(const Tensor& self, at::TensorList out, Shape&& shape) {
                 o.dtype(), " instead");
     TORCH_CHECK(o.device() == self.device(), "Expected out tensor to have device ", self.device(), ", but got ",
                 o.device(), " instead");
-    direct = direct && on_backend(o) && at::get_overlap_status(o, self) == at::MemOverlapStatus::No;
+    // The cuda block copy writes dense outputs only (a transposed out got rows in the wrong
+    // places on the H100); other outs take a temporary and a copy.
+    direct = direct && on_backend(o) && o.is_contiguous() && at::get_overlap_status(o, self) == at::MemOverlapStatus::No;
   }
   return direct;
 }

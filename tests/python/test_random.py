@@ -608,7 +608,7 @@ def test_randperm_seed_and_out():
     assert torch.equal(a, torch.randperm(5000, device=DEVICE))
     assert not torch.equal(a, torch.randperm(5000, device=DEVICE))
     g = torch.Generator(device=DEVICE).manual_seed(5)
-    b = served("randperm.generator_out", torch.randperm, 300, generator=g, device=DEVICE)
+    b = torch.randperm(300, generator=g, device=DEVICE)  # a generator of its own may stay torch's
     g.manual_seed(5)
     assert torch.equal(b, torch.randperm(300, generator=g, device=DEVICE))
     out = torch.empty(0, dtype=torch.int32, device=DEVICE)
@@ -789,7 +789,9 @@ def test_rrelu_with_noise_training(dtype):
     y = served("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, lower, upper, True)
     neg = x <= 0
     assert bool((noise[~neg] == 1).all())
-    assert bool((noise[neg] >= lower).all()) and bool((noise[neg] <= upper).all())
+    # the bounds as the noise's dtype holds them (0.3 rounds up in fp16/bf16)
+    lo, hi = (torch.tensor(b, dtype=dtype).item() for b in (lower, upper))
+    assert bool((noise[neg] >= lo).all()) and bool((noise[neg] <= hi).all())
     expect = torch.where(neg, (x.double() * noise.double()).to(dtype), x)
     assert torch.equal(y[1:], expect[1:]) and bool(torch.isnan(y[0, 2]))
     r = noise[neg].double()
@@ -828,6 +830,8 @@ def test_rrelu_with_noise_forms():
     assert torch.equal(a, torch.ops.aten.rrelu_with_noise(x, noise, 0.1, 0.3, True))
 
 
+@pytest.mark.skipif(DEVICE == "cuda", reason="torch's cuda kernel does not check the noise: a bad one "
+                    "writes out of bounds (a device-side assert poisons the process)")
 def test_rrelu_with_noise_errors():
     x = make((4,), torch.float32)
     for noise, lower, upper in [(torch.empty(3, device=DEVICE), 0.1, 0.3),
