@@ -6,9 +6,11 @@
 #include "engine/reduction.h"
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise_more.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CompositeExplicitAutogradFunctions.h>
+#include <ATen/CompositeExplicitAutogradNonFunctionalFunctions.h>
 #include <ATen/native/Resize.h>
 
 #include <cmath>
@@ -471,6 +473,22 @@ Tensor logsumexp(const Tensor& self, at::IntArrayRef dim, bool keepdim) {
   }
   const DimMask mask = red::dim_mask(self, dim);
   Tensor out = red::new_output(self, mask, keepdim, type);
+  red::run(plan_of(Kind::kLogSumExp), type == self.scalar_type() ? self : self.to(type), mask, out);
+  return out;
+}
+
+Tensor& logsumexp_out(const Tensor& self, at::IntArrayRef dim, bool keepdim, Tensor& out) {
+  TORCH_CHECK(at::isFloatingType(out.scalar_type()),
+              "logsumexp(): Expected floating point type for result tensor, but got: ", out.scalar_type());
+  const ScalarType type = at::isIntegralType(self.scalar_type(), true)
+                              ? at::typeMetaToScalarType(at::get_default_dtype())
+                              : self.scalar_type();
+  if (!served_tensor(self) || dim.empty() || !served_out(self, out) || out.scalar_type() != type ||
+      !red::served_pair(Kind::kLogSumExp, type, type)) {
+    return GF_FALLBACK_TO(at::compositeexplicitautogradnonfunctional::logsumexp_outf(self, dim, keepdim, out))();
+  }
+  const DimMask mask = red::dim_mask(self, dim);
+  resize_to(out, self, mask, keepdim);
   red::run(plan_of(Kind::kLogSumExp), type == self.scalar_type() ? self : self.to(type), mask, out);
   return out;
 }

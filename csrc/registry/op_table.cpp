@@ -7,6 +7,7 @@
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
+#include "ops/pointwise_more.h"
 #include "ops/random.h"
 #include "ops/sort.h"
 #include "ops/search.h"
@@ -1383,6 +1384,20 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_unique2", "sort_topk_select", unique2, kBoth),
       GF_VIA("_unique2.out", "sort_topk_select", "_unique2"),
 
+      // ---- pointwise, special-function, creation and reduction gaps (issues 3 and 4) ----
+      GF_OP("frexp.Tensor", "pointwise_binary", frexp, kBoth),
+      GF_OP("frexp.Tensor_out", "pointwise_binary", frexp_out, kBoth),
+      GF_OP("special_airy_ai", "special_functions", special_airy_ai, kBoth),
+      GF_OP("special_airy_ai.out", "special_functions", special_airy_ai_out, kBoth),
+      GF_OP("logsumexp.out", "reduction", logsumexp_out, kBoth),
+      GF_VIA("special_logsumexp", "special_functions", "logsumexp"),
+      GF_VIA("special_logsumexp.out", "special_functions", "logsumexp.out"),
+      // torch's composite: zeros, then scatter_add_ of grad at the indices cummax/cummin kept
+      GF_VIA("cummaxmin_backward", "scan_cumulative", "scatter_add_"),
+      // lift and lift_fresh return self (no work to serve); lift.out is a copy into out
+      GF_OP("lift.out", "creation_fill", lift_out, kBoth),
+      GF_OP("empty_permuted", "creation_fill", empty_permuted, kBoth),
+      GF_OP("empty_permuted.out", "creation_fill", empty_permuted_out, kBoth),
   };
   return rows;
 }

@@ -508,3 +508,88 @@ def test_aliases_are_composite_rows():
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{alias}",
                                                               "CompositeImplicitAutograd")
         assert not torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{alias}", "CUDA")
+
+
+# ---- frexp: mantissa and int32 exponent, both from one launch -----------------------------------
+
+FREXP_SHAPES = [(), (0,), (7,), (33, 65), (2, 3, 5, 7), (4099,)]
+
+
+def check_frexp(x, served="frexp.Tensor", *, out=None):
+    """Both outputs of torch.frexp(x[, out=]) bitwise against torch's (the decomposition is exact)."""
+    if out is None:
+        call = torch.frexp
+        args = [x]
+    else:
+        def call(t, m, e):
+            result = torch.frexp(t, out=(m, e))
+            assert result[0] is m and result[1] is e
+            return result
+        args = [x, *out]
+    for part in (0, 1):
+        check(lambda *a, p=part: call(*a)[p], args, served=served, reference="exact")
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape", FREXP_SHAPES, ids=str)
+def test_frexp(dtype, shape):
+    check_frexp(make(shape, dtype, DEVICE, -1e3, 1e3))
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int32, torch.int64, torch.complex64], ids=str)
+def test_frexp_unsupported_dtypes_raise(dtype):
+    x = make((5,), dtype)
+    check(lambda t: torch.frexp(t)[0], [x])
+    check(lambda t: torch.frexp(t, out=(torch.empty(0, device=DEVICE),
+                                        torch.empty(0, dtype=torch.int32, device=DEVICE)))[0], [x])
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_frexp_special_values(dtype):
+    """Zeros, infinities and NaN give (x, 0); denormals (of float and double) normalize."""
+    values = [0.0, -0.0, float("inf"), -float("inf"), float("nan"), 1.0, -1.0, 0.5, 3.0, -7.25,
+              1e-40, -3e-42, 1e-310, -5e-324, 6e-8, 65504.0, 1e30, -1e38, 2.0 ** -126, 2.0 ** -149]
+    x = torch.tensor(values, dtype=torch.float64).to(dtype).to(DEVICE)
+    check_frexp(x)
+    m, e = torch.frexp(x)
+    nonzero = (x != 0) & x.isfinite()
+    assert ((m[nonzero].abs() >= 0.5) & (m[nonzero].abs() < 1)).all()
+    assert (e[~nonzero] == 0).all()
+
+
+@pytest.mark.parametrize("layout", ["transposed", "sliced"])
+def test_frexp_layouts(layout):
+    base = make((9, 12), torch.float32, DEVICE, -50, 50)
+    x = base.t().contiguous().t() if layout == "transposed" else base[:, ::2]
+    check_frexp(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float64], ids=str)
+def test_frexp_out(dtype):
+    x = make((6, 9), dtype, DEVICE, -100, 100)
+    empty = (torch.empty(0, dtype=dtype, device=DEVICE), torch.empty(0, dtype=torch.int32, device=DEVICE))
+    check_frexp(x, "frexp.Tensor_out", out=empty)
+    # outputs of other layouts: transposed, and a slice of a wider tensor
+    strided = (make((9, 6), dtype).t(), torch.zeros((6, 18), dtype=torch.int32, device=DEVICE)[:, ::2])
+    check_frexp(x, "frexp.Tensor_out", out=strided)
+    # wrong output dtypes: torch raises
+    for m_dtype, e_dtype in [(torch.float16 if dtype != torch.float16 else torch.float32, torch.int32),
+                             (dtype, torch.int64), (dtype, torch.float32)]:
+        outs = [torch.empty(0, dtype=m_dtype, device=DEVICE), torch.empty(0, dtype=e_dtype, device=DEVICE)]
+        check(lambda t, m, e: torch.frexp(t, out=(m, e))[0], [x, *outs])
+
+
+def test_frexp_out_overlap_raises():
+    x = make((16,), torch.float32)
+    check(lambda t: torch.frexp(t, out=(t, torch.empty(16, dtype=torch.int32, device=DEVICE)))[0], [x])
+
+
+def test_frexp_autograd():
+    """frexp keeps torch's derivative (grad / 2^exponent for the mantissa)."""
+    x = make((7, 5), torch.float64, DEVICE, -20, 20).requires_grad_()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        m, e = torch.frexp(x)
+        (m * torch.arange(5, device=DEVICE)).sum().backward()
+    assert counts.get("frexp.Tensor", 0) >= 1 or counts.get("frexp.Tensor_out", 0) >= 1, dict(counts)
+    expected = torch.arange(5, device=DEVICE, dtype=torch.float64) / torch.exp2(e.double())
+    torch.testing.assert_close(x.grad, expected)

@@ -377,6 +377,58 @@ def test_polar_forms(dtype):
 
 # ---- the table ----------------------------------------------------------------------------------
 
+# ---- lift.out, empty_permuted ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int32, torch.bfloat16, torch.float32, torch.complex64], ids=str)
+def test_lift_out(dtype):
+    """lift is the identity; its out= form copies into out (resized; another out dtype raises,
+    as torch's out= wrapper)."""
+    x = make((5, 7), dtype)
+    op = torch.ops.aten.lift.out
+    check(lambda t, o: op(t, out=o), [x, torch.empty(0, dtype=dtype, device=DEVICE)],
+          served="lift.out", reference="exact")
+    check(lambda t, o: op(t, out=o), [x.t(), torch.empty((7, 5), dtype=dtype, device=DEVICE)],
+          served="lift.out", reference="exact")
+    if dtype is not torch.complex64:
+        check(lambda t, o: op(t, out=o), [x, torch.empty(0, dtype=torch.float64, device=DEVICE)],
+              served="lift.out")
+
+
+LAYOUTS = [((), ()), ((5,), (0,)), ((2, 3, 4), (2, 0, 1)), ((2, 3, 4), (0, 1, 2)),
+           ((4, 1, 3, 5), (0, 2, 3, 1)), ((3, 0, 2), (1, 2, 0)), ((2, 3), (1, 0))]
+
+
+@pytest.mark.parametrize("size,layout", LAYOUTS, ids=str)
+@pytest.mark.parametrize("dtype", [None, torch.int64, torch.float16, torch.bool], ids=str)
+def test_empty_permuted(size, layout, dtype):
+    """Same sizes, strides, dtype and device as torch's (its values are uninitialized)."""
+    def call():
+        return torch.empty_permuted(size, layout, dtype=dtype, device=DEVICE)
+    expected = call()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        actual = call()
+    assert served_count(counts, "empty_permuted") >= 1
+    assert (actual.shape, actual.stride(), actual.dtype, actual.device) == \
+        (expected.shape, expected.stride(), expected.dtype, expected.device)
+
+
+def test_empty_permuted_out_and_errors():
+    op = torch.ops.aten.empty_permuted.out
+    for out in (torch.empty(0, device=DEVICE), torch.empty(24, dtype=torch.int32, device=DEVICE)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = op([2, 3, 4], [2, 0, 1], out=out.clone())
+            with gemforge.use_gems(), gemforge.collect_stats() as counts:
+                mine = out.clone()
+                actual = op([2, 3, 4], [2, 0, 1], out=mine)
+        assert actual is mine and served_count(counts, "empty_permuted.out") >= 1
+        assert (actual.shape, actual.stride(), actual.dtype) == (expected.shape, expected.stride(), expected.dtype)
+    # wrong lengths, out-of-range and repeated dims: torch's errors
+    for size, layout in [([2, 3], [0]), ([2, 3], [0, 2]), ([2, 3], [1, 1]), ([2, 3], [-1, 0])]:
+        check(lambda: torch.empty_permuted(size, layout, device=DEVICE), [])
+        check(lambda: op(size, layout, out=torch.empty(0, device=DEVICE)), [])
+
+
 SERVED = ["fill.Scalar", "fill.Scalar_out", "fill.Tensor", "fill.Tensor_out", "zero_", "zero",
           "zero.out", "arange.start_out", "range.out", "range.out_", "linspace.out",
           "logspace.out", "eye.out", "eye.m_out", "tril", "tril_", "tril.out", "triu", "triu_",

@@ -220,6 +220,33 @@ def test_cumextreme_forms(name):
           [x, values, torch.empty(0, dtype=torch.int32, device=DEVICE)])
 
 
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_cumextreme_backward(name, dtype):
+    """cummaxmin_backward is torch's composite: zeros, then scatter_add_ of the gradient at the
+    kept indices (ties: several outputs add into one input), served by scatter_add_."""
+    rows = {row.overload: row for row in gemforge.registered_ops()}
+    assert rows["cummaxmin_backward"].via == "scatter_add_"
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("aten::cummaxmin_backward",
+                                                          "CompositeImplicitAutograd")
+    fn = getattr(torch, name)
+    for shape, dim in [((7,), 0), ((4, 9), 1), ((4, 9), 0), ((2, 3, 5), -2)]:
+        x = make(shape, dtype, low=-3, high=3).round()
+        weights = make(shape, dtype)
+
+        def grad(t):
+            t = t.detach().requires_grad_()
+            (fn(t, dim).values * weights).sum().backward()
+            return t.grad
+
+        check(grad, [x], served="scatter_add_")
+    # an empty input: the composite returns the input itself
+    empty = make((0, 3), dtype).requires_grad_()
+    with gemforge.use_gems():
+        fn(empty, 1).values.sum().backward()
+    assert empty.grad.shape == (0, 3)
+
+
 # ---- logcumsumexp ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)

@@ -46,6 +46,8 @@ class Unary:
     # results are compared within float32's tolerance here, and against mpmath in
     # test_bessel_jy_accuracy.
     loose_f64: bool = False
+    # torch's own results at the special values are the reference there (else: a test of its own)
+    torch_special_values: bool = True
 
     def tol(self, dtype):
         return torch.float32 if self.loose_f64 and dtype is torch.float64 else None
@@ -80,6 +82,9 @@ UNARY = [
     Unary("special_modified_bessel_k1", 0.01, 40),
     Unary("special_scaled_modified_bessel_k0", 0.01, 60),
     Unary("special_scaled_modified_bessel_k1", 0.01, 60),
+    # torch's float64 Ai is off by up to 3e-6 near x = -2.1 (mpmath and gemforge agree to 1e-14),
+    # its float Ai loses the phase below x = -100: test_airy_ai_accuracy compares with mpmath
+    Unary("special_airy_ai", -12, 12, loose_f64=True, torch_special_values=False),
 ]
 UNARY_IDS = [u.name for u in UNARY]
 
@@ -149,6 +154,8 @@ def test_unary_special_values(u, dtype):
     """NaN, infinities, signed zeros, poles, domain edges and large arguments: torch's own
     result is the reference (its conventions there, e.g. i0(inf) = NaN and j0(inf) = NaN, are
     what is compared; fp16/bf16 overflow where float64 does not)."""
+    if not u.torch_special_values:
+        pytest.skip(f"{u.name}: its own special-values test")
     values = list(SPECIAL_VALUES)
     if u.name in ("erfinv", "special_ndtri"):
         values += [0.999999, -0.999999, 1e-300, 0.25, 0.75, 0.9, 1 - 1e-12, 1e-10]
@@ -233,6 +240,36 @@ def test_bessel_jy_accuracy(dtype):
         assert served_count(counts, f"special_{name}") >= 1
         torch.testing.assert_close(actual.cpu().double(), expected, rtol=rtol, atol=atol,
                                    msg=lambda m: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_airy_ai_accuracy(dtype):
+    """Ai against mpmath across its three regions (Taylor series about the integers, the two
+    asymptotic expansions) and their edges (5.25 for float, 9 for double); torch's conventions at
+    infinities (NaN). Where Ai oscillates (x < 0) the error is measured against its envelope."""
+    mpmath = pytest.importorskip("mpmath")
+    grid = torch.cat([torch.linspace(-30, 30, 601, dtype=torch.float64),
+                      torch.tensor([-1e6, -1e4, -1000, -100.5, -9.0001, -9, -8.9999, -5.2501, -5.25,
+                                    -5.2499, -4.5, -2.5, -2.1, -1e-30, 0.0, -0.0, 1e-30, 0.5,
+                                    5.2499, 5.2501, 8.9999, 9.0001, 25.0, 80.0, 100.0, 103.0])])
+    x = grid.to(dtype).to(torch.float64)  # the values the kernel sees
+    expected = torch.tensor([float(mpmath.airyai(v)) for v in x.tolist()], dtype=torch.float64)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        actual = torch.special.airy_ai(x.to(dtype).to(DEVICE))
+    assert served_count(counts, "special_airy_ai") >= 1
+    actual = actual.cpu().double()
+    envelope = torch.where(x < 0, x.abs().clamp(min=1) ** -0.25 / torch.pi ** 0.5, expected.abs())
+    # Ai's condition number grows as z = 2/3 |x|^(3/2) (exp(-z), or the phase z): the rounding of
+    # z in double alone moves the result by ~eps z relative, in mpmath's double input too.
+    zeta = 2 / 3 * x.abs() ** 1.5
+    rtol = (1e-13 if dtype is torch.float64 else 2e-7) + 4 * 2.2e-16 * zeta
+    # float: the result's rounding and, for the tiny values of large x, float's denormals
+    floor = 1e-300 if dtype is torch.float64 else 1.5e-44
+    err = (actual - expected).abs()
+    bad = err > rtol * envelope + floor
+    assert not bad.any(), f"x={x[bad][:5].tolist()}: got {actual[bad][:5].tolist()}, want {expected[bad][:5].tolist()}"
+    special = torch.tensor([float("nan"), float("inf"), -float("inf")], dtype=dtype, device=DEVICE)
+    check(torch.special.airy_ai, [special], served="special_airy_ai", reference="torch")
 
 
 # ---- polygamma, mvlgamma ---------------------------------------------------------------------------
@@ -534,6 +571,7 @@ ALIASES = [
     ("special_ndtr", "erf", lambda x: torch.special.ndtr(x)),
     ("special_gammainc", "igamma", lambda x: torch.special.gammainc(x, x + 0.5)),
     ("special_gammaincc", "igammac", lambda x: torch.special.gammaincc(x, x + 0.5)),
+    ("special_logsumexp", "logsumexp", lambda x: torch.special.logsumexp(x, 1)),
 ]
 
 
@@ -566,3 +604,28 @@ def test_autograd_still_works():
     expected = torch.digamma(x.detach()) + 2 / torch.pi ** 0.5 * torch.exp(-x.detach() ** 2)
     torch.testing.assert_close(x.grad, expected)
     assert served_count(counts, "lgamma") >= 1 and served_count(counts, "erf") >= 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64], ids=str)
+def test_special_logsumexp_out(dtype):
+    """special_logsumexp.out is torch's composite of logsumexp.out, served by the reduction
+    engine: dims, keepdim, a resized out; an integer out or another floating out dtype as torch."""
+    rows = {row.overload: row for row in gemforge.registered_ops()}
+    assert rows["special_logsumexp.out"].via == "logsumexp.out"
+    x = make((4, 5, 6), dtype, DEVICE, -4, 4)
+    result = torch.float32 if dtype is torch.int64 else dtype
+    for dims, keepdim in [((1,), False), ((0, 2), True), ((-1,), False)]:
+        check(lambda t, o, d=dims, k=keepdim: torch.special.logsumexp(t, d, k, out=o),
+              [x, torch.empty(0, dtype=result, device=DEVICE)], served="logsumexp.out")
+        check(lambda t, o, d=dims, k=keepdim: torch.logsumexp(t, d, k, out=o),
+              [x, torch.empty(0, dtype=result, device=DEVICE)], served="logsumexp.out")
+    # infinities and NaN in the rows
+    y = make((3, 8), torch.float32, DEVICE)
+    y[0] = -INF
+    y[1, 2] = INF
+    y[2, 3] = NAN
+    check(lambda t, o: torch.logsumexp(t, 1, out=o), [y, torch.empty(3, device=DEVICE)],
+          served="logsumexp.out")
+    # an integer out: torch raises; a wider out: torch's kernel
+    check(lambda t, o: torch.logsumexp(t, 1, out=o), [y, torch.empty(0, dtype=torch.int64, device=DEVICE)])
+    check(lambda t, o: torch.logsumexp(t, 1, out=o), [y, torch.empty(0, dtype=torch.float64, device=DEVICE)])

@@ -4,6 +4,7 @@
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/special.h"
+#include "ops/pointwise_more.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
 
@@ -50,6 +51,7 @@ GF_SPECIAL_UNARY_NO_INPLACE(special_modified_bessel_k0, modified_bessel_k0)
 GF_SPECIAL_UNARY_NO_INPLACE(special_modified_bessel_k1, modified_bessel_k1)
 GF_SPECIAL_UNARY_NO_INPLACE(special_scaled_modified_bessel_k0, scaled_modified_bessel_k0)
 GF_SPECIAL_UNARY_NO_INPLACE(special_scaled_modified_bessel_k1, scaled_modified_bessel_k1)
+GF_SPECIAL_UNARY_NO_INPLACE(special_airy_ai, airy_ai)
 #undef GF_SPECIAL_UNARY_NO_INPLACE
 
 // ---- polygamma(n, x), mvlgamma(x, p): an int parameter in Args.mode --------------------------

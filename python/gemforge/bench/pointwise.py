@@ -135,6 +135,9 @@ OPS = [
        dtypes=("fp32",)),
     Op("legendre_p_n9", lambda x: torch.special.legendre_polynomial_p(x, 9), (RANDOM,),
        dtypes=("fp32",)),
+    Op("airy_ai", torch.special.airy_ai, (RANDOM,), dtypes=("fp32",)),
+    # two outputs: GB/s counts the mantissa only (the int32 exponents add 4 bytes an element)
+    _unary("frexp", torch.frexp),
 
     # ---- more binary math, rounding
     Op("atan2", torch.atan2, (RANDOM, RANDOM)),

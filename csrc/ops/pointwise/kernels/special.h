@@ -1,5 +1,5 @@
 // Pointwise functors of special functions: error function and its inverses, gamma family,
-// modified and ordinary Bessel functions, xlogy / xlog1py, orthogonal polynomials.
+// modified and ordinary Bessel functions, the Airy function Ai, xlogy / xlog1py, orthogonal polynomials.
 //
 // Each computes in C (fp16/bf16 arrive as float) what torch computes for the dtype. Where the
 // CUDA math library has the function (erfinv, normcdfinv, erfcx, j0, cyl_bessel_i0, lgamma...)
@@ -379,6 +379,94 @@ template <class C> GF_HD C spherical_bessel_j0(C x) {  // sin(x) / x
   return std::sin(x) / x;
 }
 
+// ---- Airy function Ai ---------------------------------------------------------------------------
+// Three regions (X = 9 for double, 5.25 for float), computed in double for both:
+//  |x| <= X  the Taylor series about the nearest integer x0, from Ai(x0) and Ai'(x0) (tabulated
+//            below from mpmath); Ai'' = x Ai gives (n+2)(n+1) a[n+2] = x0 a[n] + a[n-1], and
+//            |x - x0| <= 1/2 keeps every term small (no cancellation, unlike the series about 0).
+//  x > X     exp(-z) / (2 sqrt(pi) x^(1/4)) sum_k (-1)^k u_k z^-k, z = 2/3 x^(3/2);
+//  x < -X    (sin(z + pi/4) P - cos(z + pi/4) Q) / (sqrt(pi) |x|^(1/4)) with
+//            P = u_0 - u_2 z^-2 + u_4 z^-4 - ..., Q = u_1 z^-1 - u_3 z^-3 + ...;
+//            u_k = u_(k-1) (6k-5)(6k-3)(6k-1) / (216 k (2k-1)), u_0 = 1.
+// At X the asymptotic series' smallest term is ~1e-17 (double) or ~1e-8 (float). The phase z of
+// a large negative x is taken in double for float too (torch's float kernel loses it).
+// Infinities give NaN, as torch's.
+GF_HD double airy_ai_at(int x0, double& d) {  // Ai(x0), and Ai'(x0) in d, |x0| <= 9
+  switch (x0) {
+    case -9: d = -0.9756639809263316; return -0.022133721547341403;
+    case -8: d = 0.9355609381983065; return -0.0527050503563862;
+    case -7: d = -0.7710081684101265; return 0.18428083525050565;
+    case -6: d = 0.3459354872813429; return -0.3291451736298231;
+    case -5: d = 0.32719281855444315; return 0.35076100902411433;
+    case -4: d = -0.7906285753685813; return -0.07026553294928951;
+    case -3: d = 0.3145837692165988; return -0.37881429367765806;
+    case -2: d = 0.618259020741691; return 0.22740742820168558;
+    case -1: d = -0.01016056711664521; return 0.5355608832923521;
+    case 0: d = -0.2588194037928068; return 0.3550280538878172;
+    case 1: d = -0.1591474412967932; return 0.13529241631288141;
+    case 2: d = -0.05309038443365363; return 0.03492413042327438;
+    case 3: d = -0.011912976705951319; return 0.006591139357460719;
+    case 4: d = -0.001958640950204179; return 0.0009515638512048018;
+    case 5: d = -0.0002474138908684625; return 0.00010834442813607442;
+    case 6: d = -2.4765200397034955e-05; return 9.947694360252889e-06;
+    case 7: d = -2.008150894738792e-06; return 7.492128863997167e-07;
+    case 8: d = -1.3414392979067865e-07; return 4.6922076160992316e-08;
+    case 9: d = -7.480641389658946e-09; return 2.47116843087249e-09;
+    default: d = 0; return 0;
+  }
+}
+template <bool Double> GF_HD double airy_ai(double x) {
+  constexpr double kEdge = Double ? 9.0 : 5.25;
+  constexpr double kTol = Double ? 1e-17 : 1e-9;
+  constexpr int kTaylorTerms = Double ? 24 : 16;
+  constexpr double kSqrtPi = 1.77245385090551602730;
+  if (x != x || x == inf<double>() || x == -inf<double>()) return nan<double>();
+  const double a = std::abs(x);
+  if (a > kEdge) {
+    const double z = 2.0 / 3.0 * a * std::sqrt(a);
+    const double fourth_root = std::sqrt(std::sqrt(a));
+    const double inv_z = 1.0 / z;
+    double t = 1.0;         // u_k z^-k
+    double even = 0.0, odd = 0.0;  // x > 0: the even and odd terms; x < 0: P and Q
+    // (unrolled on the device: each u_(k+1) / u_k folds to a constant, no division)
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int k = 0; k < 48; ++k) {
+      const double sign = (x > 0 ? k % 2 == 1 : (k / 2) % 2 == 1) ? -1.0 : 1.0;
+      if (k % 2 == 0) even += sign * t;
+      else odd += sign * t;
+      const double ratio = double((6 * k + 1) * (6 * k + 3) * (6 * k + 5)) / (216.0 * double((k + 1) * (2 * k + 1)));
+      const double next = t * ratio * inv_z;
+      if (next < kTol || next >= t) break;  // converged, or the series starts to diverge
+      t = next;
+    }
+    if (x > 0) return std::exp(-z) / (2.0 * kSqrtPi * fourth_root) * (even + odd);
+    const double phase = z + pi<double>() / 4;
+    return (std::sin(phase) * even - std::cos(phase) * odd) / (kSqrtPi * fourth_root);
+  }
+  const int x0 = int(std::floor(x + 0.5));
+  const double h = x - double(x0);
+  double d;
+  double prev = 0.0;                     // a[n-1]
+  double cur = airy_ai_at(x0, d);        // a[n]
+  double next = d;                       // a[n+1]
+  double sum = cur + next * h;
+  double power = h;                      // h^(n+1)
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int n = 0; n < kTaylorTerms; ++n) {  // (unrolled on the device: no division)
+    const double after = (double(x0) * cur + prev) * (1.0 / double((n + 2) * (n + 1)));  // a[n+2]
+    power *= h;
+    sum += after * power;
+    prev = cur;
+    cur = next;
+    next = after;
+  }
+  return sum;
+}
+
 // ---- x log(y), x log1p(y): 0 where x is 0 unless y is NaN -------------------------------------
 template <class C> GF_HD C xlogy(C x, C y) {
   if (is_nan(y)) return y;
@@ -535,6 +623,7 @@ GF_SPECIAL_UNARY(bessel_j1, kF32F64, sf::bessel_jy(1, x))
 GF_SPECIAL_UNARY(bessel_y0, kF32F64, sf::bessel_jy(2, x))
 GF_SPECIAL_UNARY(bessel_y1, kF32F64, sf::bessel_jy(3, x))
 GF_SPECIAL_UNARY(spherical_bessel_j0, kF32F64, sf::spherical_bessel_j0(x))
+GF_SPECIAL_UNARY(airy_ai, kF32F64, C(sf::airy_ai<sizeof(C) == 8>(double(x))))
 
 GF_SPECIAL_BINARY(xlogy, kFloating, sf::xlogy(x, y))
 GF_SPECIAL_BINARY(xlog1py, kFloating, sf::xlog1py(x, y))
@@ -595,7 +684,7 @@ struct mvlgamma : op_base {
   X(erf) X(erfc) X(erfinv) X(ndtri) X(erfcx) X(lgamma) X(digamma) X(polygamma) X(mvlgamma)     \
   X(i0) X(i0e) X(i1) X(i1e) X(modified_bessel_i0) X(modified_bessel_i1) X(modified_bessel_k0)  \
   X(modified_bessel_k1) X(scaled_modified_bessel_k0) X(scaled_modified_bessel_k1) X(bessel_j0) \
-  X(bessel_j1) X(bessel_y0) X(bessel_y1) X(spherical_bessel_j0)
+  X(bessel_j1) X(bessel_y0) X(bessel_y1) X(spherical_bessel_j0) X(airy_ai)
 #define GF_KERNELS_SPECIAL_BINARY(X)                                                    \
   X(xlogy) X(xlog1py) X(igamma) X(igammac) X(chebyshev_t) X(chebyshev_u) X(chebyshev_v) \
   X(chebyshev_w) X(shifted_chebyshev_t) X(shifted_chebyshev_u) X(shifted_chebyshev_v)   \
