@@ -520,6 +520,9 @@ namespace {
 // walks a strided noise as if it were contiguous: those cases stay torch's); evaluation is
 // leaky_relu with the mean slope, as torch's.
 bool rrelu_ours(const Tensor& self, const Tensor& noise, const Tensor& out, double lower, double upper) {
+  // Training on cuda stays torch's: our kernel (4 scalar stores a thread) ran at 0.60x torch's
+  // at 4096x4096 fp32 on the H100.
+  if (self.is_cuda()) return false;
   const TypeSet types = self.is_cuda() ? random::kRreluTypes : random::kRreluTypes & ~bit(at::kHalf);
   return on_backend(self) && has(types, self.scalar_type()) && noise.scalar_type() == self.scalar_type() &&
          out.scalar_type() == self.scalar_type() && noise.device() == self.device() &&

@@ -780,13 +780,20 @@ def test_poisson_forms():
 RRELU_TYPES = [torch.float32, torch.float64, torch.bfloat16] + ([torch.float16] if DEVICE == "cuda" else [])
 
 
+def served_train(overload, fn, *args, **kwargs):
+    """rrelu in training: served on the cpu; on cuda torch's kernel runs it (ours measured 0.60x)."""
+    if DEVICE == "cuda":
+        return fn(*args, **kwargs)
+    return served(overload, fn, *args, **kwargs)
+
+
 @pytest.mark.parametrize("dtype", RRELU_TYPES)
 def test_rrelu_with_noise_training(dtype):
     lower, upper = 0.1, 0.3
     x = make((300, 200), dtype)
     x[0, :4] = torch.tensor([0.0, -0.0, float("nan"), float("-inf")])
     noise = torch.empty_like(x)
-    y = served("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, lower, upper, True)
+    y = served_train("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, lower, upper, True)
     neg = x <= 0
     assert bool((noise[~neg] == 1).all())
     # the bounds as the noise's dtype holds them (0.3 rounds up in fp16/bf16)
@@ -803,17 +810,17 @@ def test_rrelu_with_noise_forms():
     noise = torch.empty_like(x)
     # in-place and out=
     x1 = x.clone()
-    r = served("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_, x1, noise, 0.2, 0.5, True)
+    r = served_train("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_, x1, noise, 0.2, 0.5, True)
     assert r is x1 and torch.equal(x1, torch.where(x <= 0, x * noise, x))
     out = torch.empty(0, device=DEVICE)
-    r = served("rrelu_with_noise.out", torch.ops.aten.rrelu_with_noise.out, x, noise, 0.2, 0.5, True, out=out)
+    r = served_train("rrelu_with_noise.out", torch.ops.aten.rrelu_with_noise.out, x, noise, 0.2, 0.5, True, out=out)
     assert r is out and torch.equal(out, torch.where(x <= 0, x * noise, x))
     # evaluation: leaky_relu with the mean slope, noise untouched
     noise.fill_(7.0)
     y = served("rrelu_with_noise", torch.ops.aten.rrelu_with_noise, x, noise, 0.2, 0.5, False)
     assert torch.allclose(y, torch.where(x > 0, x, x * 0.35)) and bool((noise == 7).all())
     # the functional form (clone + rrelu_with_noise_) returns the new noise, leaves the given one alone
-    y2, noise2 = served("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_functional, x, noise, 0.2, 0.5, True)
+    y2, noise2 = served_train("rrelu_with_noise_", torch.ops.aten.rrelu_with_noise_functional, x, noise, 0.2, 0.5, True)
     assert bool((noise == 7).all()) and torch.equal(y2, torch.where(x <= 0, x * noise2, x))
     # F.rrelu in training, through autograd
     xg = x.clone().requires_grad_()
