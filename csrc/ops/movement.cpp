@@ -849,8 +849,17 @@ std::vector<Tensor> split_with_sizes_copy(const Tensor& self, at::IntArrayRef sp
   return outs;
 }
 
+// Outs that are not dense on cuda stay torch's: through our temporary and copy, a transposed
+// out still got wrong values on the H100 (test_split_with_sizes_copy), not yet understood.
+static bool dense_outs(const Tensor& self, at::TensorList out) {
+  if (!self.is_cuda()) return true;
+  for (const Tensor& o : out)
+    if (!o.is_contiguous()) return false;
+  return true;
+}
+
 void split_with_sizes_copy_out(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim, at::TensorList out) {
-  if (!plain(self))
+  if (!plain(self) || !dense_outs(self, out))
     return GF_MOVE_FALLBACK(at::compositeexplicitautograd::split_with_sizes_copy_outf(self, split_sizes, dim, out));
   dim = split_dim(self, split_sizes, dim);
   check_list_out(self, out, split_sizes.size(), "split_with_sizes_copy_out");
@@ -883,7 +892,8 @@ std::vector<Tensor> unbind_copy(const Tensor& self, int64_t dim) {
 
 void unbind_copy_out(const Tensor& self, int64_t dim, at::TensorList out) {
   dim = c10::maybe_wrap_dim(dim, self.dim());
-  if (!plain(self)) return GF_MOVE_FALLBACK(at::compositeexplicitautograd::unbind_copy_outf(self, dim, out));
+  if (!plain(self) || !dense_outs(self, out))
+    return GF_MOVE_FALLBACK(at::compositeexplicitautograd::unbind_copy_outf(self, dim, out));
   const int64_t n = self.size(dim);
   check_list_out(self, out, size_t(n), "unbind_copy_int_out");
   c10::SmallVector<int64_t, 8> sizes(self.sizes().begin(), self.sizes().end());

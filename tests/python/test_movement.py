@@ -676,7 +676,8 @@ def check_list(fn, args, *, served):
     expected = fn(*args)
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         actual = fn(*gems_args)
-    assert served_count(counts, served) >= 1, f"gemforge did not serve {served}; it served {dict(counts)}"
+    if served is not None:  # None: a case gemforge hands to torch
+        assert served_count(counts, served) >= 1, f"gemforge did not serve {served}; it served {dict(counts)}"
     if expected is None:  # out= forms: compare the out lists
         expected, actual = args[-1], gems_args[-1]
     assert len(actual) == len(expected)
@@ -703,8 +704,9 @@ def test_split_with_sizes_copy():
     check_list(lambda t: A.split_with_sizes_copy(t, [2, 3], 1), [transposed((3, 5), f32)],
                served="split_with_sizes_copy")
     outs = [make((0,), f32), transposed((3, 3), f32)]
+    # a transposed out: torch's kernel takes it on cuda (see dense_outs in ops/movement.cpp)
     check_list(lambda t, o: A.split_with_sizes_copy.out(t, [2, 3], 1, out=o), [make((3, 5), f32), outs],
-               served="split_with_sizes_copy.out")
+               served="split_with_sizes_copy.out" if DEVICE == "cpu" else None)
     check_list(lambda t, o: A.split_with_sizes_copy.out(t, [2, 3], 1, out=o),
                [make((3, 5), f32), [make((3, 2), f32), make((3, 3), f32)]], served="split_with_sizes_copy.out")
     x = make((3, 5), f32)

@@ -718,6 +718,10 @@ def test_multinomial_errors():
         (torch.tensor(1.0, **f32), 1, False, None),
         (torch.ones(2, **f32), 1, False, torch.empty(1, dtype=torch.int32, device=DEVICE)),
     ]
+    if DEVICE == "cuda":
+        # torch's cuda kernel checks probabilities on the device (an assert that poisons the
+        # process): only the argument errors are compared there
+        cases = cases[4:]
     for p, k, repl, out in cases:
         kwargs = {} if out is None else {"out": out}
         with torch_kernels():
