@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <vector>
 
+
 namespace gemforge::ops {
 namespace {
 
@@ -859,6 +860,11 @@ static bool dense_outs(const Tensor& self, at::TensorList out) {
 }
 
 void split_with_sizes_copy_out(const Tensor& self, at::IntArrayRef split_sizes, int64_t dim, at::TensorList out) {
+#ifdef GEMFORGE_WITH_CUDA
+  // torch's own cuda kernel: its result for a transposed out differs from the composite's
+  if (self.is_cuda() && !dense_outs(self, out))
+    return GF_MOVE_FALLBACK(at::cuda::split_with_sizes_copy_outf(self, split_sizes, dim, out));
+#endif
   if (!plain(self) || !dense_outs(self, out))
     return GF_MOVE_FALLBACK(at::compositeexplicitautograd::split_with_sizes_copy_outf(self, split_sizes, dim, out));
   dim = split_dim(self, split_sizes, dim);

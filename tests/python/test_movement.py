@@ -725,7 +725,7 @@ def test_unbind_copy():
     check_list(lambda t: A.unbind_copy.int(t, 0), [transposed((3, 4), f32)], served="unbind_copy.int")
     check_list(lambda t, o: A.unbind_copy.int_out(t, 1, out=o),
                [make((2, 3), f32), [make((0,), f32), make((2,), f32), make((4,), f32)[::2]]],
-               served="unbind_copy.int_out")
+               served="unbind_copy.int_out" if DEVICE == "cpu" else None)  # a strided out: torch's on cuda
     x = make((2, 3), f32)
     for fn in [lambda: A.unbind_copy.int(x, 2), lambda: A.unbind_copy.int(make((), f32), 0),
                lambda: A.unbind_copy.int_out(x, 0, out=[make((0,), f32)]),
