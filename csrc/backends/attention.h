@@ -43,6 +43,9 @@ namespace cuda {
 // 16-byte aligned rows, grid dimensions within limits.
 bool supported(const Forward& p);
 void forward(const Forward& p);  // on the current stream
+// The Hopper kernel (attention_fwd_sm90.cu), used by forward(): false where it does not apply
+// (another card, a bias, head dims other than 64/128/256), having launched nothing.
+bool forward_sm90(const Forward& p);
 }  // namespace cuda
 #endif
 

@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def build():
     t0 = time.time()
     mod = load(name="gf_attention_probe",
-               sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu"],
+               sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu",
+                        f"{ROOT}/csrc/backends/cuda/attention_fwd_sm90.cu"],
                extra_include_paths=[f"{ROOT}/csrc"],
                extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
                extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA"],
@@ -58,6 +59,11 @@ def check(mod):
             for (sq, sk) in ((1, 1), (64, 64), (100, 77), (77, 300), (257, 130), (128, 1)):
                 for causal, off in ((False, 0), (True, 0), (True, sk - sq)):
                     cases.append((dtype, 2, 4, 2, sq, sk, d, causal, off, False))
+        # several key tiles: the producer's two-stage ring wraps around
+        cases.append((dtype, 1, 4, 1, 1000, 1000, 128, False, 0, False))
+        cases.append((dtype, 1, 4, 1, 1000, 1000, 128, True, 0, False))
+        cases.append((dtype, 2, 8, 2, 513, 2047, 64, False, 0, False))
+        cases.append((dtype, 1, 2, 2, 700, 1500, 256, True, 800, False))
         cases.append((dtype, 1, 8, 1, 200, 333, 128, False, 0, True))
         cases.append((dtype, 2, 4, 4, 129, 129, 64, True, 0, True))
     for (dtype, b, hq, hk, sq, sk, d, causal, off, with_bias) in cases:

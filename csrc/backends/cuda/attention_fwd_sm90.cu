@@ -1,0 +1,391 @@
+// Attention forward for Hopper (sm_90a), FlashAttention-3's structure: warp-specialized, with
+// the tensor-memory accelerator (TMA) feeding the tensor cores.
+//
+// A block of three warpgroups owns 128 query rows of one (batch, head):
+// - the producer warpgroup (one thread of it, really) issues TMA copies: the Q tile once, then
+//   the K and V tiles of each key block into a two-stage ring; each copy completes on an
+//   mbarrier ("full"), and the consumers hand a stage back through another ("empty");
+// - two consumer warpgroups, 64 rows each, compute S = Q K^T (wgmma from shared memory), the
+//   online softmax in registers and O += P V (wgmma, P from registers). Within a warpgroup the
+//   softmax of key block j overlaps the P V product of block j - 1: S_j is issued, then
+//   P_{j-1} V_{j-1}; the softmax waits for S_j only, and O is rescaled once P V has landed.
+// The producer gives its registers to the consumers (setmaxnreg): 40 against 232 a thread.
+//
+// TMA loads the tiles in wgmma's 128-byte-swizzled layout (64 head-dim columns, 128 bytes, a
+// box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
+// 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
+#include "backends/attention.h"
+#include "backends/cuda/wgmma.cuh"
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace gemforge::attention::cuda {
+namespace {
+
+using namespace gemforge::cuda_wgmma;
+
+constexpr int kConsumers = 2;                    // warpgroups computing, 64 rows each
+constexpr int kThreads = 128 * (1 + kConsumers);  // plus the producer warpgroup
+constexpr int kBlockM = 64 * kConsumers;
+constexpr int kStages = 2;
+// Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
+template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// mbarriers (8 bytes of shared memory each).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Until the phase of parity `parity` has completed (a fresh barrier counts parity 1 as done).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// One box of a 4-d tensor map into shared memory, completing on `bar`.
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2,
+                                         int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(kThreads, 1)
+    forward_sm90_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
+                        const __grid_constant__ CUtensorMap tv, const Forward p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int BN = kBlockN<D>;
+  constexpr int KB = D / 64;  // 64-column boxes of a tile row
+  constexpr int NT = BN / 8;  // n8 tiles of S
+  constexpr int DT = D / 8;   // n8 tiles of O
+  constexpr uint32_t kQBytes = kBlockM * D * sizeof(T), kTileBytes = BN * D * sizeof(T);
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const uint32_t base = smem_addr(smem_raw);
+  const uint32_t aQ = base + ((1024 - (base & 1023)) & 1023);  // swizzle atoms: 1024-byte aligned
+  const uint32_t aK = aQ + kQBytes, aV = aK + kStages * kTileBytes;
+  const uint32_t bars = aV + kStages * kTileBytes;
+  const uint32_t q_full = bars;
+  auto k_full = [&](int s) { return bars + 8 + 8 * s; };
+  auto v_full = [&](int s) { return bars + 8 + 8 * kStages + 8 * s; };
+  auto k_empty = [&](int s) { return bars + 8 + 16 * kStages + 8 * s; };
+  auto v_empty = [&](int s) { return bars + 8 + 24 * kStages + 8 * s; };
+
+  const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
+  const int64_t mb = p.causal ? num_m - 1 - blockIdx.x : blockIdx.x;  // longest causal blocks first
+  const int64_t m0 = mb * kBlockM;
+  const int b = blockIdx.z, h = blockIdx.y;
+  const int hk = static_cast<int>(h / (p.heads_q / p.heads_kv));
+  int64_t kv_end = p.seq_k;
+  if (p.causal) {
+    const int64_t last_row = (m0 + kBlockM < p.seq_q ? m0 + kBlockM : p.seq_q) - 1;
+    const int64_t lim = last_row + p.causal_offset + 1;
+    kv_end = lim < kv_end ? lim : kv_end;
+  }
+  const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
+
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(k_full(s), 1);
+      mbar_init(v_full(s), 1);
+      mbar_init(k_empty(s), 128 * kConsumers);
+      mbar_init(v_empty(s), 128 * kConsumers);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    // Producer.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(q_full, kQBytes);
+#pragma unroll
+      for (int kb = 0; kb < KB; ++kb) tma_load(aQ + kb * kBlockM * 128, &tq, q_full, kb * 64, int(m0), h, b);
+      for (int j = 0; j < num_n; ++j) {
+        const int s = j % kStages;
+        const uint32_t ph = (j / kStages) & 1;
+        mbar_wait(k_empty(s), ph ^ 1);
+        mbar_expect_tx(k_full(s), kTileBytes);
+#pragma unroll
+        for (int kb = 0; kb < KB; ++kb)
+          tma_load(aK + s * kTileBytes + kb * BN * 128, &tk, k_full(s), kb * 64, j * BN, hk, b);
+        mbar_wait(v_empty(s), ph ^ 1);
+        mbar_expect_tx(v_full(s), kTileBytes);
+#pragma unroll
+        for (int kb = 0; kb < KB; ++kb)
+          tma_load(aV + s * kTileBytes + kb * BN * 128, &tv, v_full(s), kb * 64, j * BN, hk, b);
+      }
+    }
+    return;
+  }
+
+  // Consumers.
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  const int cw = threadIdx.x / 128 - 1;
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int64_t row0 = m0 + cw * 64 + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
+  const uint32_t qa = aQ + cw * 64 * 128;
+  const float scale_log2 = p.scale * kLog2e;
+
+  float o[DT][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float s[NT][4];
+  uint32_t pa[BN / 16][4];
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+
+  auto issue_qk = [&](int j) {
+    const uint32_t kt = aK + (j % kStages) * kTileBytes;
+#pragma unroll
+    for (int i = 0; i < NT; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      WgmmaSS<T, BN>::run(&s[0][0], kmajor_desc(qa + (kk / 4) * (kBlockM * 128) + (kk % 4) * 32),
+                          kmajor_desc(kt + (kk / 4) * (BN * 128) + (kk % 4) * 32));
+    wgmma_commit();
+  };
+  auto issue_pv = [&](int j) {
+    const uint32_t vt = aV + (j % kStages) * kTileBytes;
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) WgmmaRS<T, D>::run(&o[0][0], pa[kk], mnmajor_desc(vt + kk * 16 * 128, BN * 128));
+    wgmma_commit();
+  };
+  auto fence_s = [&] {
+#pragma unroll
+    for (int i = 0; i < NT; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) fence_operand(s[i][e]);
+  };
+  auto fence_o = [&] {
+#pragma unroll
+    for (int i = 0; i < DT; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) fence_operand(o[i][e]);
+  };
+  // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
+  auto softmax = [&](int j, float (&alpha)[2]) {
+    const int64_t n0 = int64_t(j) * BN;
+    const bool tail = n0 + BN > p.seq_k;
+    const bool diag = p.causal && n0 + BN - 1 > m0 + cw * 64 + p.causal_offset;
+    const int kv_left = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
+    int limit[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int64_t l = row0 + r * 8 + p.causal_offset - n0;
+      limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int jj = nt * 8 + 2 * t + (e % 2);
+        float x = s[nt][e] * scale_log2;
+        if ((tail && jj >= kv_left) || (diag && jj > limit[e / 2])) x = -INFINITY;
+        s[nt][e] = x;
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = row_max[r];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base_r = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
+      alpha[r] = fast_exp2(row_max[r] - base_r);
+      row_max[r] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        s[nt][2 * r] = fast_exp2(s[nt][2 * r] - base_r);
+        s[nt][2 * r + 1] = fast_exp2(s[nt][2 * r + 1] - base_r);
+        sum += s[nt][2 * r] + s[nt][2 * r + 1];
+      }
+      row_sum[r] = row_sum[r] * alpha[r] + sum;  // this thread's columns; the quad adds up at the end
+    }
+  };
+  auto pack_p = [&] {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      pa[kk][0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+  };
+
+  mbar_wait(q_full, 0);
+  if (num_n > 0) {
+    float alpha[2];
+    mbar_wait(k_full(0), 0);
+    issue_qk(0);
+    wgmma_wait<0>();
+    fence_s();
+    mbar_arrive(k_empty(0));
+    softmax(0, alpha);  // O is still zero: nothing to rescale
+    pack_p();
+    for (int j = 1; j < num_n; ++j) {
+      const int sj = j % kStages, sp = (j - 1) % kStages;
+      mbar_wait(k_full(sj), (j / kStages) & 1);
+      issue_qk(j);
+      mbar_wait(v_full(sp), ((j - 1) / kStages) & 1);
+      issue_pv(j - 1);
+      wgmma_wait<1>();  // S_j has landed; P_{j-1} V_{j-1} may still run
+      fence_s();
+      mbar_arrive(k_empty(sj));
+      softmax(j, alpha);
+      wgmma_wait<0>();
+      fence_o();
+      fence_s();
+      mbar_arrive(v_empty(sp));
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) {
+        o[dt][0] *= alpha[0];
+        o[dt][1] *= alpha[0];
+        o[dt][2] *= alpha[1];
+        o[dt][3] *= alpha[1];
+      }
+      pack_p();
+    }
+    const int last = num_n - 1;
+    mbar_wait(v_full(last % kStages), (last / kStages) & 1);
+    wgmma_fence();
+    issue_pv(last);
+    wgmma_wait<0>();
+    fence_o();
+  }
+
+  // out = O / sum; lse = ln(sum) + max.
+  constexpr int64_t es = sizeof(T);
+  char* out = static_cast<char*>(p.out.data) + (int64_t(b) * p.out.batch_stride + int64_t(h) * p.out.head_stride) * es;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int64_t i = row0 + r * 8;
+    float* lse = p.lse != nullptr ? p.lse + int64_t(b) * p.lse_batch_stride + int64_t(h) * p.lse_head_stride : nullptr;
+    if (i >= p.seq_q) {
+      if (lse != nullptr && t == 0 && i < p.lse_rows) lse[i] = INFINITY;
+      continue;
+    }
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    T* orow = reinterpret_cast<T*>(out + i * p.out.row_stride * es);
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+      *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+    if (lse != nullptr && t == 0) lse[i] = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
+  }
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    C10_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found));
+    TORCH_CHECK(found == cudaDriverEntryPointSuccess && f != nullptr,
+                "gemforge attention: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// A [batch, heads, seq, head_dim] operand as a 4-d tensor map (innermost first), boxes of 64
+// head-dim columns by `rows` rows, 128-byte swizzle; rows past seq read as zeros.
+CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_t heads, int64_t seq, int64_t head_dim,
+                       int rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[4] = {cuuint64_t(head_dim), cuuint64_t(seq), cuuint64_t(heads), cuuint64_t(batch)};
+  const cuuint64_t strides[3] = {cuuint64_t(o.row_stride * 2), cuuint64_t(o.head_stride * 2),
+                                 cuuint64_t(o.batch_stride * 2)};
+  const cuuint32_t box[4] = {64, cuuint32_t(rows), 1, 1};
+  const cuuint32_t elem[4] = {1, 1, 1, 1};
+  const CUresult r = encode_tiled()(
+      &map, dtype == ScalarType::BFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
+      o.data, dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  TORCH_CHECK(r == CUDA_SUCCESS, "gemforge attention: cuTensorMapEncodeTiled failed (", int(r), ")");
+  return map;
+}
+
+template <class T, int D>
+void launch(const Forward& p) {
+  constexpr int BN = kBlockN<D>;
+  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (1 + 4 * kStages) + 1024;
+  const CUtensorMap tq = tensor_map(p.q, p.dtype, p.batch, p.heads_q, p.seq_q, p.head_dim, kBlockM);
+  const CUtensorMap tk = tensor_map(p.k, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
+  const CUtensorMap tv = tensor_map(p.v, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
+  auto kernel = forward_sm90_kernel<T, D>;
+  static const bool configured = [&] {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
+                  static_cast<unsigned>(p.batch));
+  kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(tq, tk, tv, p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <class T>
+void launch_dim(const Forward& p) {
+  if (p.head_dim == 64) launch<T, 64>(p);
+  else if (p.head_dim == 128) launch<T, 128>(p);
+  else launch<T, 256>(p);
+}
+
+}  // namespace
+
+// Hopper, no bias, head dim 64/128/256, 16-byte aligned strides (TMA's rule), the rest in
+// supported()'s limits (checked by the caller).
+bool forward_sm90(const Forward& p) {
+  if (p.bias != nullptr || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
+  if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
+  if (p.seq_q >= (int64_t(1) << 31) - kBlockM || p.seq_k >= (int64_t(1) << 31) - 256) return false;
+  if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);
+  else launch_dim<__half>(p);
+  return true;
+}
+
+}  // namespace gemforge::attention::cuda
