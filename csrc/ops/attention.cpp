@@ -1,15 +1,17 @@
-// The attention family: torch's fused SDPA ops served by gemforge's FlashAttention-style kernel
-// (backends/cuda/attention_fwd.cu) where it is faster than torch's, torch's own kernel elsewhere.
+// The attention family: torch's fused SDPA ops served by gemforge's FlashAttention-style
+// kernels (backends/cuda/attention_fwd_sm90.cu on Hopper, attention_fwd.cu elsewhere) where they
+// are faster than torch's, torch's own kernels elsewhere.
 //
 // What is served, and why only that (H100, bf16, B4 H32 S4096 D128; benchmarks/results/h100/):
-// - `_scaled_dot_product_efficient_attention` without dropout or bias: our kernel (wgmma on
-//   Hopper) runs at 243 TFLOP/s against 177 for torch's memory-efficient kernel (1.2-1.5x over
-//   the shapes benchmarked). With a bias ours reads it element by element (94 TFLOP/s at
+// - `_scaled_dot_product_flash_attention` and `_flash_attention_forward` without dropout,
+//   windows, varlen or alibi: ours runs at 555-638 TFLOP/s against 310 for torch's flash kernel.
+// - `_scaled_dot_product_efficient_attention` without dropout or bias: 3.5x torch's
+//   memory-efficient kernel. With a bias ours reads it element by element (94 TFLOP/s at
 //   S2048, torch 304): torch keeps it.
-// - Not the flash and cudnn ops: torch's cudnn kernel (its default pick for fp16/bf16 on
-//   Hopper) reaches 650 TFLOP/s and its flash kernel 320. Passing them takes FlashAttention-3's
-//   structure (TMA, warp specialization, softmax overlapped with the products): issue 6.
-// The backward ops stay torch's; the forward's outputs have exactly the layout and meaning of
+// - Not the cudnn op, torch's default pick for fp16/bf16 on Hopper: ours ties it at head dim
+//   128 (638 against 647 TFLOP/s non-causal, 555 against 536 causal) and loses at 64 and 256
+//   (0.85-0.91x), so torch keeps it until ours is faster at every shape.
+// The backward ops stay torch's; the forward outputs have exactly the layout and meaning of
 // torch's (natural-log logsumexp rows), so torch's backward takes them.
 #include "ops/attention.h"
 
@@ -22,68 +24,146 @@
 #include <cmath>
 
 #ifdef GEMFORGE_WITH_CUDA
+#include <ATen/ops/_flash_attention_forward_cuda_dispatch.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention_cuda_dispatch.h>
+#include <ATen/ops/_scaled_dot_product_flash_attention_cuda_dispatch.h>
 #endif
 
 namespace gemforge::ops {
 namespace {
 
+#ifdef GEMFORGE_WITH_CUDA
 attention::Operand operand(const Tensor& t) {
   return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)};
 }
 
-}  // namespace
+// Runs gemforge's kernel on [batch, heads, seq, head_dim] views when it takes the problem:
+// fp16/bf16 on one cuda device, head dims equal and contiguous, query heads a multiple of the
+// key/value heads, at least one key. lse: float [batch, heads, rows >= seq_q] (rows past seq_q
+// get +inf), or undefined. False, having launched nothing, otherwise.
+bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                 bool causal, int64_t causal_offset, std::optional<double> scale) {
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !q.is_cuda()) return false;
+  if (q.scalar_type() != at::kHalf && q.scalar_type() != at::kBFloat16) return false;
+  if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type()) return false;
+  if (k.device() != q.device() || v.device() != q.device()) return false;
+  const int64_t B = q.size(0), H = q.size(1), Sq = q.size(2), Sk = k.size(2), D = q.size(3);
+  if (k.size(0) != B || v.size(0) != B || v.size(1) != k.size(1) || v.size(2) != Sk || k.size(3) != D ||
+      v.size(3) != D || k.size(1) == 0 || H % k.size(1) != 0 || Sk == 0)
+    return false;
+  if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1 || out.stride(3) != 1) return false;
+  attention::Forward p{};
+  p.dtype = q.scalar_type();
+  p.q = operand(q);
+  p.k = operand(k);
+  p.v = operand(v);
+  p.out = operand(out);
+  p.batch = B;
+  p.heads_q = H;
+  p.heads_kv = k.size(1);
+  p.seq_q = Sq;
+  p.seq_k = Sk;
+  p.head_dim = D;
+  p.scale = static_cast<float>(scale ? *scale : 1.0 / std::sqrt(static_cast<double>(D)));
+  p.causal = causal;
+  p.causal_offset = causal_offset;
+  if (lse.defined()) {
+    p.lse = lse.data_ptr<float>();
+    p.lse_batch_stride = lse.stride(0);
+    p.lse_head_stride = lse.stride(1);
+    p.lse_rows = lse.size(2);
+  }
+  if (!attention::cuda::supported(p)) return false;
+  c10::DeviceGuard guard(q.device());
+  attention::cuda::forward(p);
+  return true;
+}
 
+// The flash ops' random-number state when there is no dropout: torch returns these shapes.
+std::tuple<Tensor, Tensor> no_rng_state(const Tensor& q) {
+  const auto u64 = q.options().dtype(at::kUInt64);
+  return {at::empty({2}, u64), at::empty({}, u64)};
+}
+#endif
+
+}  // namespace
 std::tuple<Tensor, Tensor, Tensor, Tensor> scaled_dot_product_efficient_attention(
     const Tensor& query, const Tensor& key, const Tensor& value, const std::optional<Tensor>& attn_bias,
     bool compute_log_sumexp, double dropout_p, bool is_causal, std::optional<double> scale) {
 #ifdef GEMFORGE_WITH_CUDA
   // Torch's kernel checks the arguments and raises for what neither of us takes; we take the
-  // plain case only: dense 4-d fp16/bf16 on one device, equal heads, equal head dims.
-  const bool plain = dropout_p == 0.0 && !(attn_bias && attn_bias->defined()) && query.dim() == 4 &&
-      key.dim() == 4 && value.dim() == 4 && query.is_cuda() && key.device() == query.device() &&
-      value.device() == query.device() && key.scalar_type() == query.scalar_type() &&
-      value.scalar_type() == query.scalar_type() && key.size(0) == query.size(0) &&
-      value.size(0) == query.size(0) && key.size(1) == query.size(1) && value.size(1) == query.size(1) &&
-      value.size(2) == key.size(2) && key.size(3) == query.size(3) && value.size(3) == query.size(3) &&
-      query.stride(3) == 1 && key.stride(3) == 1 && value.stride(3) == 1;
-  if (plain) {
-    const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2), D = query.size(3);
-    attention::Forward p{};
-    p.dtype = query.scalar_type();
-    p.q = operand(query);
-    p.k = operand(key);
-    p.v = operand(value);
-    p.batch = B;
-    p.heads_q = p.heads_kv = H;
-    p.seq_q = Sq;
-    p.seq_k = Sk;
-    p.head_dim = D;
-    p.scale = static_cast<float>(scale ? *scale : 1.0 / std::sqrt(static_cast<double>(D)));
-    p.causal = is_causal;
-    p.causal_offset = 0;  // torch's efficient kernel aligns the causal mask top-left
+  // plain case only: no dropout or bias, equal heads (torch's efficient op has no GQA).
+  if (dropout_p == 0.0 && !(attn_bias && attn_bias->defined()) && query.dim() == 4 && key.dim() == 4 &&
+      value.dim() == 4 && key.size(1) == query.size(1) && query.is_cuda()) {
+    const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), D = query.size(3);
     // Torch's layouts: out is [B, Sq, H, D] in memory; logsumexp rows padded to 32.
     Tensor out = at::empty({B, Sq, H, D}, query.options()).transpose(1, 2);
-    p.out = operand(out);
-    if (Sk > 0 && attention::cuda::supported(p)) {
-      Tensor lse = at::empty({B, H, compute_log_sumexp ? (Sq + 31) / 32 * 32 : 0}, query.options().dtype(at::kFloat));
-      if (compute_log_sumexp) {
-        p.lse = lse.data_ptr<float>();
-        p.lse_batch_stride = lse.stride(0);
-        p.lse_head_stride = lse.stride(1);
-        p.lse_rows = lse.size(2);
-      }
-      c10::DeviceGuard guard(query.device());
-      attention::cuda::forward(p);
+    Tensor lse = at::empty({B, H, compute_log_sumexp ? (Sq + 31) / 32 * 32 : 0}, query.options().dtype(at::kFloat));
+    // top-left causal alignment, as torch's efficient kernel
+    if (run_forward(query, key, value, out, compute_log_sumexp ? lse : Tensor(), is_causal, 0, scale))
       // Torch's seed and offset when there is no dropout: unused 0-d cpu tensors.
       return {out, lse, at::empty({}, at::kLong), at::empty({}, at::kLong)};
-    }
   }
   reg::note_fallback();
   return at::cuda::_scaled_dot_product_efficient_attention(query, key, value, attn_bias, compute_log_sumexp,
                                                            dropout_p, is_causal, scale);
 #else
   TORCH_CHECK(false, "_scaled_dot_product_efficient_attention: gemforge was built without cuda");
+#endif
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, c10::SymInt, c10::SymInt, Tensor, Tensor, Tensor>
+scaled_dot_product_flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, double dropout_p,
+                                   bool is_causal, bool return_debug_mask, std::optional<double> scale) {
+#ifdef GEMFORGE_WITH_CUDA
+  if (dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 && key.dim() == 4 && query.is_cuda()) {
+    const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2);
+    Tensor out = at::empty_like(query);  // torch's flash kernel gives out the layout of the query
+    Tensor lse = at::empty({B, H, Sq}, query.options().dtype(at::kFloat));
+    // bottom-right causal alignment, as torch's flash kernel
+    if (run_forward(query, key, value, out, lse, is_causal, Sk - Sq, scale)) {
+      auto [rng_state, unused] = no_rng_state(query);
+      return {out, lse, Tensor(), Tensor(), c10::SymInt(Sq), c10::SymInt(Sk), rng_state, unused,
+              at::empty({0}, query.options())};
+    }
+  }
+  reg::note_fallback();
+  return at::cuda::_scaled_dot_product_flash_attention(query, key, value, dropout_p, is_causal, return_debug_mask,
+                                                       scale);
+#else
+  TORCH_CHECK(false, "_scaled_dot_product_flash_attention: gemforge was built without cuda");
+#endif
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> flash_attention_forward(
+    const Tensor& query, const Tensor& key, const Tensor& value, const std::optional<Tensor>& cum_seq_q,
+    const std::optional<Tensor>& cum_seq_k, c10::SymInt max_q, c10::SymInt max_k, double dropout_p, bool is_causal,
+    bool return_debug_mask, std::optional<double> scale, std::optional<c10::SymInt> window_size_left,
+    std::optional<c10::SymInt> window_size_right, const std::optional<Tensor>& seqused_k,
+    const std::optional<Tensor>& alibi_slopes) {
+#ifdef GEMFORGE_WITH_CUDA
+  // Dense [batch, seq, heads, head_dim] operands only: no packed sequences, windows or alibi.
+  const bool plain = dropout_p == 0.0 && !return_debug_mask && !(cum_seq_q && cum_seq_q->defined()) &&
+      !(cum_seq_k && cum_seq_k->defined()) && !window_size_left && !window_size_right &&
+      !(seqused_k && seqused_k->defined()) && !(alibi_slopes && alibi_slopes->defined()) && query.dim() == 4 &&
+      key.dim() == 4 && value.dim() == 4 && query.is_cuda();
+  if (plain) {
+    const int64_t B = query.size(0), Sq = query.size(1), H = query.size(2), Sk = key.size(1);
+    Tensor out = at::empty_like(query);
+    Tensor lse = at::empty({B, H, Sq}, query.options().dtype(at::kFloat));
+    if (run_forward(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), out.transpose(1, 2), lse,
+                    is_causal, Sk - Sq, scale)) {
+      auto [rng_state, unused] = no_rng_state(query);
+      return {out, lse, rng_state, unused, at::empty({0}, query.options())};
+    }
+  }
+  reg::note_fallback();
+  return at::cuda::_flash_attention_forward_symint(query, key, value, cum_seq_q, cum_seq_k, std::move(max_q),
+                                                   std::move(max_k), dropout_p, is_causal, return_debug_mask, scale,
+                                                   std::move(window_size_left), std::move(window_size_right),
+                                                   seqused_k, alibi_slopes);
+#else
+  TORCH_CHECK(false, "_flash_attention_forward: gemforge was built without cuda");
 #endif
 }
 

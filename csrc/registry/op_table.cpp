@@ -1325,6 +1325,8 @@ const std::vector<OpRow>& op_table() {
       // cuda only: torch has no cpu kernel for the fused SDPA ops. See ops/attention.cpp for
       // which cases gemforge's kernel takes.
       GF_OP("_scaled_dot_product_efficient_attention", "attention", scaled_dot_product_efficient_attention, kCuda),
+      GF_OP("_scaled_dot_product_flash_attention", "attention", scaled_dot_product_flash_attention, kCuda),
+      GF_OP("_flash_attention_forward", "attention", flash_attention_forward, kCuda),
       // ---- gemm: fp8 _scaled_mm, addmm.dtype, dot/vdot (issue 5) ----------------------------------
 #define GF_BLAS5(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
       GF_BLAS5("_scaled_mm", scaled_mm),

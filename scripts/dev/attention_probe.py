@@ -17,14 +17,16 @@ from torch.utils.cpp_extension import load
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def build():
+def build(persistent=None):
+    """persistent: None for the kernel's own choice, or force the Hopper kernel's grid."""
     t0 = time.time()
-    mod = load(name="gf_attention_probe",
+    flags = [] if persistent is None else [f"-DGEMFORGE_ATTENTION_PERSISTENT={int(persistent)}"]
+    mod = load(name="gf_attention_probe" + ("" if persistent is None else f"_p{int(persistent)}"),
                sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu",
                         f"{ROOT}/csrc/backends/cuda/attention_fwd_sm90.cu"],
                extra_include_paths=[f"{ROOT}/csrc"],
                extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
-               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA"],
+               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA"] + flags,
                verbose=False)
     print(f"built in {time.time() - t0:.0f} s", flush=True)
     return mod
@@ -106,15 +108,17 @@ def bench(fn, iters=20):
     return times[len(times) // 2] * 1e-3
 
 
-def speed(mod):
-    print(f"{'case':44} {'gemforge':>9} {'cudnn':>9} {'flash':>9} {'effic':>9}  TFLOP/s")
+def speed(mods):
+    """mods: (column name, module) pairs, each timed beside torch's three SDPA kernels."""
+    print(f"{'case':44} " + " ".join(f"{name:>9}" for name, _ in mods) + f" {'cudnn':>9} {'flash':>9} {'effic':>9}  TFLOP/s")
+    mod = mods[0][1]
     for d in (64, 128, 256):
         for s in (1024, 4096):
             for causal in (False, True):
                 b, h = (4, 32) if d <= 128 else (4, 16)
                 q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
                 flops = 4 * b * h * s * s * d / (2 if causal else 1)
-                row = [bench(lambda: mod.forward(q, k, v, None, causal, 0, d ** -0.5))]
+                row = [bench(lambda m=m: m.forward(q, k, v, None, causal, 0, d ** -0.5)) for _, m in mods]
                 for be in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION):
                     try:
                         with sdpa_kernel([be]):
@@ -157,6 +161,10 @@ def probe_torch():
         tl, _ = reference(q.detach(), k.detach(), v.detach(), None, True, 0, 64 ** -0.5)
         br, _ = reference(q.detach(), k.detach(), v.detach(), None, True, 200, 64 ** -0.5)
         o = r[0].double()
+        if "cudnn" in name or "flash" in name:
+            _, ref_lse = reference(q.detach(), k.detach(), v.detach(), None, True, 0 if "cudnn" in name else 200,
+                                   64 ** -0.5)
+            print(name, f"logsumexp against the natural-log reference: {(r[1].reshape(ref_lse.shape).double() - ref_lse).abs().max().item():.3g}")
         print(name, desc, f"top-left err {(o - tl).abs().max().item():.3g} bottom-right err {(o - br).abs().max().item():.3g}")
     print("sdpa default choice (bf16, no mask):", torch._fused_sdp_choice(q, k, v, is_causal=True))
 
@@ -164,10 +172,15 @@ def probe_torch():
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--compare-grid", action="store_true",
+                    help="also time the Hopper kernel forced persistent and forced one block a tile")
     args = ap.parse_args()
     mod = build()
     probe_torch()
     ok = check(mod)
     if args.bench:
-        speed(mod)
+        mods = [("gemforge", mod)]
+        if args.compare_grid:
+            mods += [("persist", build(True)), ("perTile", build(False))]
+        speed(mods)
     sys.exit(0 if ok else 1)

@@ -20,15 +20,19 @@ def outs(count):
 def wrapper(kind, ty, ptx, n):
     nacc = n // 2  # accumulators a thread: 64 x n floats over 128 threads
     if kind == "SS":
-        args, a_ops, a_in, tail = "uint64_t a, uint64_t b", f"%{nacc}", '"l"(a), "l"(b)', f"%{nacc + 1}, p, 1, 1, 0, 0"
+        # scale_d = 0 overwrites d instead of adding to it (no zeroing of the accumulators first)
+        args, a_ops, tail = "uint64_t a, uint64_t b, int scale_d = 1", f"%{nacc}", f"%{nacc + 1}, p, 1, 1, 0, 0"
+        a_in = '"l"(a), "l"(b), "r"(scale_d)'
+        pred = f"%{nacc + 2}"
     else:
         args = "const uint32_t (&a)[4], uint64_t b"
         a_ops = "{" + regs(nacc, 4) + "}"
         a_in = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b)'
         tail = f"%{nacc + 4}, p, 1, 1, 1"
+        pred = "1"
     return (f"template <> struct Wgmma{kind}<{ty}, {n}> {{\n"
             f"  static __device__ __forceinline__ void run(float* d, {args}) {{\n"
-            f"    GF_WGMMA_ASM(\"{{\\n.reg .pred p;\\nsetp.ne.b32 p, 1, 0;\\n\"\n"
+            f"    GF_WGMMA_ASM(\"{{\\n.reg .pred p;\\nsetp.ne.b32 p, {pred}, 0;\\n\"\n"
             f"                 \"wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx}.{ptx} \"\n"
             f"                 \"{{{regs(0, nacc)}}}, \"\n"
             f"                 \"{a_ops}, {tail};\\n}}\\n\"\n"

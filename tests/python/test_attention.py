@@ -1,4 +1,5 @@
-"""The attention family on cuda: `_scaled_dot_product_efficient_attention` served by gemforge's
+"""The attention family on cuda: `_scaled_dot_product_efficient_attention`,
+`_scaled_dot_product_flash_attention` and `_flash_attention_forward` served by gemforge's
 FlashAttention-style kernel (fp16/bf16, no dropout, no bias; head dims up to 256 in steps of 8;
 causal top-left as torch's kernel; query and key lengths that differ and are not tile multiples;
 non-contiguous [B, S, H, D] layouts; custom scale), against a float64 math reference: the output,
@@ -35,26 +36,30 @@ def qkv(b, h, sq, sk, d, dtype, *, hk=None, requires_grad=False):
     return [t.detach().requires_grad_(requires_grad) for t in (q, k, v)]
 
 
-def reference(q, k, v, causal, scale, bias=None):
-    """out and natural-log logsumexp in float64; a row that sees no key gives 0 and -inf."""
+def reference(q, k, v, causal, scale, bias=None, offset=0):
+    """out and natural-log logsumexp in float64; a row that sees no key gives 0 and -inf.
+    Causal: query i sees key j <= i + offset (0: top-left; sk - sq: bottom-right). GQA: the
+    key/value heads repeat over their query heads."""
     q, k, v = q.double(), k.double(), v.double()
+    if k.shape[1] != q.shape[1]:
+        k, v = (t.repeat_interleave(q.shape[1] // k.shape[1], 1) for t in (k, v))
     s = q @ k.transpose(-1, -2) * scale
     if bias is not None:
         s = s + bias.double()
     if causal:
         i = torch.arange(q.shape[-2], device=q.device)[:, None]
         j = torch.arange(k.shape[-2], device=q.device)[None, :]
-        s = s.masked_fill(j > i, -math.inf)
+        s = s.masked_fill(j > i + offset, -math.inf)
     lse = torch.logsumexp(s, -1)
     p = torch.exp(s - lse[..., None].masked_fill(torch.isinf(lse[..., None]), 0))
     p = torch.where(torch.isinf(lse[..., None]), torch.zeros_like(p), p)
     return p @ v, lse
 
 
-def run_gems(fn, *args):
+def run_gems(fn, *args, op=OP):
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         result = fn(*args)
-    return result, served_count(counts, OP)
+    return result, served_count(counts, op)
 
 
 def efficient(q, k, v, bias, lse, dropout, causal, scale):
@@ -160,6 +165,110 @@ def test_errors(case):
     torch_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
     with gemforge.use_gems():
         gems_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
+    if torch_error is None:
+        assert gems_error is None
+    else:
+        assert_same_error(torch_error, gems_error)
+
+
+FLASH = "_scaled_dot_product_flash_attention"
+
+
+def flash(q, k, v, causal, scale):
+    return torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, causal, False, scale=scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("d", [64, 128, 256, 96])
+@pytest.mark.parametrize("sq,sk,h,hk", [(1, 1, 2, 2), (100, 77, 4, 4), (77, 300, 8, 2), (700, 700, 4, 1),
+                                        (300, 1000, 2, 2)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_flash_forward(dtype, d, sq, sk, h, hk, causal):
+    """The flash op: causal aligned bottom-right, GQA, logsumexp [B, H, Sq], torch's layouts."""
+    torch.manual_seed(sq + sk + d)
+    q, k, v = qkv(2, h, sq, sk, d, dtype, hk=hk)
+    scale = 0.2 if d == 96 else None
+    result, served = run_gems(flash, q, k, v, causal, scale, op=FLASH)
+    assert served == 1
+    out, lse = result[0], result[1]
+    ref_out, ref_lse = reference(q, k, v, causal, scale if scale is not None else d ** -0.5, offset=sk - sq)
+    torch.testing.assert_close(out.double(), ref_out, atol=TOL[dtype], rtol=TOL[dtype])
+    finite = torch.isfinite(ref_lse)
+    assert torch.equal(torch.isfinite(lse), finite)
+    torch.testing.assert_close(lse[finite].double(), ref_lse[finite], atol=1e-3, rtol=1e-4)
+    theirs = flash(q, k, v, causal, scale)
+    assert out.stride() == theirs[0].stride() and lse.shape == theirs[1].shape
+    assert (result[4], result[5]) == (theirs[4], theirs[5]) == (sq, sk)
+    for ours_t, torch_t in zip(result[6:8], theirs[6:8]):
+        assert ours_t.shape == torch_t.shape and ours_t.dtype == torch_t.dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("d", [64, 128])
+def test_flash_training(dtype, causal, d):
+    """F.scaled_dot_product_attention on the flash backend: forward by gemforge, backward by
+    torch's flash kernel on our output and logsumexp."""
+    torch.manual_seed(5)
+    q, k, v = qkv(2, 4, 333, 333, d, dtype, requires_grad=True)
+    grad = torch.randn(2, 4, 333, d, device=DEVICE, dtype=dtype)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            out.backward(grad)
+    assert served_count(counts, FLASH) == 1
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, causal, d ** -0.5)
+    ref.backward(grad.double())
+    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
+    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+
+
+def test_flash_attention_forward_lower_op():
+    """`_flash_attention_forward` takes [B, S, H, D]; packed sequences stay torch's."""
+    torch.manual_seed(6)
+    b, sq, sk, h, d = 2, 200, 260, 4, 128
+    q = torch.randn(b, sq, h, d, device=DEVICE, dtype=torch.bfloat16)
+    k, v = (torch.randn(b, sk, h, d, device=DEVICE, dtype=torch.bfloat16) for _ in range(2))
+
+    def fwd(q, k, v):
+        return torch.ops.aten._flash_attention_forward(q, k, v, None, None, sq, sk, 0.0, True, False)
+
+    result, served = run_gems(fwd, q, k, v, op="_flash_attention_forward")
+    assert served == 1
+    ref_out, ref_lse = reference(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), True, d ** -0.5,
+                                 offset=sk - sq)
+    torch.testing.assert_close(result[0].transpose(1, 2).double(), ref_out, atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(result[1].double(), ref_lse, atol=1e-3, rtol=1e-4)
+    assert result[0].stride() == fwd(q, k, v)[0].stride()
+    # packed sequences: torch's kernel
+    qp, kp, vp = (t.reshape(-1, h, d) for t in (q, k, v[:, :sq]))
+    cu = torch.tensor([0, sq, 2 * sq], device=DEVICE, dtype=torch.int32)
+
+    def varlen(q, k, v):
+        return torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, sq, sq, 0.0, False, False)
+
+    result, served = run_gems(varlen, qp, kp[: 2 * sq], vp, op="_flash_attention_forward")
+    assert served == 0
+    torch.testing.assert_close(result[0], varlen(qp, kp[: 2 * sq], vp)[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["heads", "dtype", "head_dim", "odd_head_dim"])
+def test_flash_errors(case):
+    q, k, v = qkv(2, 4, 16, 16, 64, torch.bfloat16)
+    if case == "heads":
+        k, v = k[:, :3], v[:, :3]
+    elif case == "dtype":
+        k = k.half()
+    elif case == "head_dim":
+        v = torch.randn(2, 4, 16, 32, device=DEVICE, dtype=torch.bfloat16)
+    else:
+        q, k, v = qkv(2, 4, 16, 16, 20, torch.bfloat16)
+    torch_error = raised(flash, q, k, v, False, None)
+    with gemforge.use_gems():
+        gems_error = raised(flash, q, k, v, False, None)
     if torch_error is None:
         assert gems_error is None
     else:

@@ -1,15 +1,17 @@
 // Attention forward for Hopper (sm_90a), FlashAttention-3's structure: warp-specialized, with
 // the tensor-memory accelerator (TMA) feeding the tensor cores.
 //
-// A block of three warpgroups owns 128 query rows of one (batch, head):
-// - the producer warpgroup (one thread of it, really) issues TMA copies: the Q tile once, then
+// A block of three warpgroups works on tiles of 128 query rows of one (batch, head); without a
+// causal mask it is persistent (one block an SM, looping over tiles, the next tile's loads
+// overlapping the last one's end), with one a block takes one tile:
+// - the producer warpgroup (one thread of it, really) issues TMA copies: a tile's Q once, then
 //   the K and V tiles of each key block into a two-stage ring; each copy completes on an
 //   mbarrier ("full"), and the consumers hand a stage back through another ("empty");
 // - two consumer warpgroups, 64 rows each, compute S = Q K^T (wgmma from shared memory), the
 //   online softmax in registers and O += P V (wgmma, P from registers). Within a warpgroup the
 //   softmax of key block j overlaps the P V product of block j - 1: S_j is issued, then
 //   P_{j-1} V_{j-1}; the softmax waits for S_j only, and O is rescaled once P V has landed.
-// The producer gives its registers to the consumers (setmaxnreg): 40 against 232 a thread.
+// The producer gives its registers to the consumers (setmaxnreg): 24 against 240 a thread.
 //
 // TMA loads the tiles in wgmma's 128-byte-swizzled layout (64 head-dim columns, 128 bytes, a
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
@@ -77,6 +79,10 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "r"(parity)
       : "memory");
 }
+// Named barriers 1 and 2 (0 is __syncthreads) over both consumer warpgroups.
+__device__ __forceinline__ void bar_sync(int id) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(256) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(256) : "memory"); }
+
 // One box of a 4-d tensor map into shared memory, completing on `bar`.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2,
                                          int c3) {
@@ -108,88 +114,114 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto k_empty = [&](int s) { return bars + 8 + 16 * kStages + 8 * s; };
   auto v_empty = [&](int s) { return bars + 8 + 24 * kStages + 8 * s; };
 
+  const uint32_t q_empty = bars + 8 + 32 * kStages;
+
+  // Persistent: block i takes tiles i, i + gridDim.x, ...; a tile is 128 query rows of one
+  // (batch, head). Tiles of one head are consecutive, so the blocks running at any time share
+  // the key and value tiles of a few heads through L2 (ordered by query block first, they would
+  // stream 132 heads' keys from memory at once: 35% slower at S4096). Within a head the last
+  // query block goes first: with a causal mask it sees the most keys.
   const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
-  const int64_t mb = p.causal ? num_m - 1 - blockIdx.x : blockIdx.x;  // longest causal blocks first
-  const int64_t m0 = mb * kBlockM;
-  const int b = blockIdx.z, h = blockIdx.y;
-  const int hk = static_cast<int>(h / (p.heads_q / p.heads_kv));
-  int64_t kv_end = p.seq_k;
-  if (p.causal) {
-    const int64_t last_row = (m0 + kBlockM < p.seq_q ? m0 + kBlockM : p.seq_q) - 1;
-    const int64_t lim = last_row + p.causal_offset + 1;
-    kv_end = lim < kv_end ? lim : kv_end;
-  }
-  const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
+  const int64_t bh = p.batch * p.heads_q;
+  const int64_t num_tiles = num_m * bh;
+  struct Tile {
+    int64_t m0;
+    int b, h, hk, num_n;
+  };
+  auto tile_at = [&](int64_t i) {
+    Tile tl;
+    const int64_t mr = i % num_m, r = i / num_m;
+    tl.m0 = (p.causal ? num_m - 1 - mr : mr) * kBlockM;
+    tl.b = static_cast<int>(r / p.heads_q);
+    tl.h = static_cast<int>(r % p.heads_q);
+    tl.hk = static_cast<int>(tl.h / (p.heads_q / p.heads_kv));
+    int64_t kv_end = p.seq_k;
+    if (p.causal) {  // keys up to the last row's limit
+      const int64_t last_row = (tl.m0 + kBlockM < p.seq_q ? tl.m0 + kBlockM : p.seq_q) - 1;
+      const int64_t lim = last_row + p.causal_offset + 1;
+      kv_end = lim < kv_end ? lim : kv_end;
+    }
+    tl.num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
+    return tl;
+  };
 
   if (threadIdx.x == 0) {
     mbar_init(q_full, 1);
+    mbar_init(q_empty, 4 * kConsumers);  // one arrival a consumer warp
     for (int s = 0; s < kStages; ++s) {
       mbar_init(k_full(s), 1);
       mbar_init(v_full(s), 1);
-      mbar_init(k_empty(s), 128 * kConsumers);
-      mbar_init(v_empty(s), 128 * kConsumers);
+      mbar_init(k_empty(s), 4 * kConsumers);
+      mbar_init(v_empty(s), 4 * kConsumers);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // Producer.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    // Producer: Q of each tile once its predecessor's last S = Q K^T is done, then the key and
+    // value tiles through the ring (`it` counts them over all tiles: stage it % 2).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (threadIdx.x == 0) {
-      mbar_expect_tx(q_full, kQBytes);
-#pragma unroll
-      for (int kb = 0; kb < KB; ++kb) tma_load(aQ + kb * kBlockM * 128, &tq, q_full, kb * 64, int(m0), h, b);
-      for (int j = 0; j < num_n; ++j) {
-        const int s = j % kStages;
-        const uint32_t ph = (j / kStages) & 1;
-        mbar_wait(k_empty(s), ph ^ 1);
-        mbar_expect_tx(k_full(s), kTileBytes);
+      int it = 0, n = 0;
+      for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x, ++n) {
+        const Tile tl = tile_at(i);
+        mbar_wait(q_empty, (n & 1) ^ 1);
+        mbar_expect_tx(q_full, kQBytes);
 #pragma unroll
         for (int kb = 0; kb < KB; ++kb)
-          tma_load(aK + s * kTileBytes + kb * BN * 128, &tk, k_full(s), kb * 64, j * BN, hk, b);
-        mbar_wait(v_empty(s), ph ^ 1);
-        mbar_expect_tx(v_full(s), kTileBytes);
+          tma_load(aQ + kb * kBlockM * 128, &tq, q_full, kb * 64, int(tl.m0), tl.h, tl.b);
+        for (int j = 0; j < tl.num_n; ++j, ++it) {
+          const int s = it % kStages;
+          const uint32_t ph = (it / kStages) & 1;
+          mbar_wait(k_empty(s), ph ^ 1);
+          mbar_expect_tx(k_full(s), kTileBytes);
 #pragma unroll
-        for (int kb = 0; kb < KB; ++kb)
-          tma_load(aV + s * kTileBytes + kb * BN * 128, &tv, v_full(s), kb * 64, j * BN, hk, b);
+          for (int kb = 0; kb < KB; ++kb)
+            tma_load(aK + s * kTileBytes + kb * BN * 128, &tk, k_full(s), kb * 64, j * BN, tl.hk, tl.b);
+          mbar_wait(v_empty(s), ph ^ 1);
+          mbar_expect_tx(v_full(s), kTileBytes);
+#pragma unroll
+          for (int kb = 0; kb < KB; ++kb)
+            tma_load(aV + s * kTileBytes + kb * BN * 128, &tv, v_full(s), kb * 64, j * BN, tl.hk, tl.b);
+        }
       }
     }
     return;
   }
 
   // Consumers.
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
   const int cw = threadIdx.x / 128 - 1;
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
-  const int64_t row0 = m0 + cw * 64 + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
   const uint32_t qa = aQ + cw * 64 * 128;
   const float scale_log2 = p.scale * kLog2e;
 
   float o[DT][4];
-#pragma unroll
-  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float s[NT][4];
   uint32_t pa[BN / 16][4];
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  float row_max[2], row_sum[2];
+  int64_t m0 = 0, row0 = 0;  // the tile's first row; this thread's rows: row0 and row0 + 8
 
-  auto issue_qk = [&](int j) {
-    const uint32_t kt = aK + (j % kStages) * kTileBytes;
-#pragma unroll
-    for (int i = 0; i < NT; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+  auto issue_qk = [&](int stage) {
+    const uint32_t kt = aK + stage * kTileBytes;
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
+    for (int kk = 0; kk < D / 16; ++kk)  // the first step overwrites S
       WgmmaSS<T, BN>::run(&s[0][0], kmajor_desc(qa + (kk / 4) * (kBlockM * 128) + (kk % 4) * 32),
-                          kmajor_desc(kt + (kk / 4) * (BN * 128) + (kk % 4) * 32));
+                          kmajor_desc(kt + (kk / 4) * (BN * 128) + (kk % 4) * 32), kk > 0);
     wgmma_commit();
   };
-  auto issue_pv = [&](int j) {
-    const uint32_t vt = aV + (j % kStages) * kTileBytes;
+  auto issue_pv = [&](int stage) {
+    const uint32_t vt = aV + stage * kTileBytes;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) WgmmaRS<T, D>::run(&o[0][0], pa[kk], mnmajor_desc(vt + kk * 16 * 128, BN * 128));
     wgmma_commit();
+  };
+  // A stage (or Q) is free once every consumer warp's products that read it have completed.
+  auto release = [&](uint32_t bar) {
+    if (lane == 0) mbar_arrive(bar);
   };
   auto fence_s = [&] {
 #pragma unroll
@@ -215,30 +247,33 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int64_t l = row0 + r * 8 + p.causal_offset - n0;
       limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
     }
+    if (tail || diag) {  // the same for the whole warpgroup: no divergence
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int jj = nt * 8 + 2 * t + (e % 2);
-        float x = s[nt][e] * scale_log2;
-        if ((tail && jj >= kv_left) || (diag && jj > limit[e / 2])) x = -INFINITY;
-        s[nt][e] = x;
-      }
+        for (int e = 0; e < 4; ++e) {
+          const int jj = nt * 8 + 2 * t + (e % 2);
+          if ((tail && jj >= kv_left) || (diag && jj > limit[e / 2])) s[nt][e] = -INFINITY;
+        }
+    }
+    // Maxima of the raw scores (scale > 0, see forward_sm90), then P = 2^(S scale log2(e) - max)
+    // in one fused multiply-add an element; row_max is kept in the scaled log2 domain.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = row_max[r];
+      float mx = -INFINITY;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      mx = fmaxf(row_max[r], mx * scale_log2);
       const float base_r = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
       alpha[r] = fast_exp2(row_max[r] - base_r);
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        s[nt][2 * r] = fast_exp2(s[nt][2 * r] - base_r);
-        s[nt][2 * r + 1] = fast_exp2(s[nt][2 * r + 1] - base_r);
+        s[nt][2 * r] = fast_exp2(fmaf(s[nt][2 * r], scale_log2, -base_r));
+        s[nt][2 * r + 1] = fast_exp2(fmaf(s[nt][2 * r + 1], scale_log2, -base_r));
         sum += s[nt][2 * r] + s[nt][2 * r + 1];
       }
       row_sum[r] = row_sum[r] * alpha[r] + sum;  // this thread's columns; the quad adds up at the end
@@ -254,68 +289,109 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  mbar_wait(q_full, 0);
-  if (num_n > 0) {
-    float alpha[2];
-    mbar_wait(k_full(0), 0);
-    issue_qk(0);
-    wgmma_wait<0>();
-    fence_s();
-    mbar_arrive(k_empty(0));
-    softmax(0, alpha);  // O is still zero: nothing to rescale
-    pack_p();
-    for (int j = 1; j < num_n; ++j) {
-      const int sj = j % kStages, sp = (j - 1) % kStages;
-      mbar_wait(k_full(sj), (j / kStages) & 1);
-      issue_qk(j);
-      mbar_wait(v_full(sp), ((j - 1) / kStages) & 1);
-      issue_pv(j - 1);
-      wgmma_wait<1>();  // S_j has landed; P_{j-1} V_{j-1} may still run
+  // The two consumer warpgroups take turns to issue their products (FlashAttention-3's
+  // ping-pong): while one runs its softmax on the SFU, the other's products keep the tensor
+  // cores busy. Turn k of warpgroup 1 follows turn k of warpgroup 0, and turn k + 1 of
+  // warpgroup 0 follows turn k of warpgroup 1: each waits on its own named barrier, which the
+  // other's arrive completes. Warpgroup 0 skips the wait of its first turn and makes it up at
+  // the end, so that every arrive is matched.
+  const int my_bar = 1 + cw, other_bar = 2 - cw;
+  int turn = 0;
+  auto begin_turn = [&] {
+    if (cw == 1 || turn > 0) bar_sync(my_bar);
+  };
+  auto end_turn = [&] {
+    bar_arrive(other_bar);
+    ++turn;
+  };
+
+  int it = 0, n = 0;
+  for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x, ++n) {
+    const Tile tl = tile_at(i);
+    const int num_n = tl.num_n;
+    m0 = tl.m0;
+    row0 = m0 + cw * 64 + warp * 16 + g;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    row_max[0] = row_max[1] = -INFINITY;
+    row_sum[0] = row_sum[1] = 0.f;
+    mbar_wait(q_full, n & 1);
+    if (num_n == 0) release(q_empty);
+    if (num_n > 0) {
+      float alpha[2];
+      int sj = it % kStages;
+      mbar_wait(k_full(sj), (it / kStages) & 1);
+      begin_turn();
+      issue_qk(sj);
+      end_turn();
+      wgmma_wait<0>();
       fence_s();
-      mbar_arrive(k_empty(sj));
-      softmax(j, alpha);
+      release(k_empty(sj));
+      if (num_n == 1) release(q_empty);
+      softmax(0, alpha);  // O is still zero: nothing to rescale
+      pack_p();
+      for (int j = 1; j < num_n; ++j) {
+        const int sp = sj;
+        const uint32_t pph = (it / kStages) & 1;
+        ++it;
+        sj = it % kStages;
+        mbar_wait(k_full(sj), (it / kStages) & 1);
+        mbar_wait(v_full(sp), pph);
+        begin_turn();
+        issue_qk(sj);
+        issue_pv(sp);
+        end_turn();
+        wgmma_wait<1>();  // S_j has landed; P_{j-1} V_{j-1} may still run
+        fence_s();
+        release(k_empty(sj));
+        if (j == num_n - 1) release(q_empty);  // the tile's last read of Q
+        softmax(j, alpha);
+        wgmma_wait<0>();
+        fence_o();
+        fence_s();
+        release(v_empty(sp));
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][0] *= alpha[0];
+          o[dt][1] *= alpha[0];
+          o[dt][2] *= alpha[1];
+          o[dt][3] *= alpha[1];
+        }
+        pack_p();
+      }
+      mbar_wait(v_full(sj), (it / kStages) & 1);
+      begin_turn();
+      wgmma_fence();
+      issue_pv(sj);
+      end_turn();
       wgmma_wait<0>();
       fence_o();
-      fence_s();
-      mbar_arrive(v_empty(sp));
+      release(v_empty(sj));
+      ++it;
+    }
+    // out = O / sum; lse = ln(sum) + max.
+    constexpr int64_t es = sizeof(T);
+    char* out = static_cast<char*>(p.out.data) + (int64_t(tl.b) * p.out.batch_stride + int64_t(tl.h) * p.out.head_stride) * es;
+    float* lse = p.lse != nullptr ? p.lse + int64_t(tl.b) * p.lse_batch_stride + int64_t(tl.h) * p.lse_head_stride : nullptr;
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        o[dt][0] *= alpha[0];
-        o[dt][1] *= alpha[0];
-        o[dt][2] *= alpha[1];
-        o[dt][3] *= alpha[1];
+    for (int r = 0; r < 2; ++r) {
+      float sum = row_sum[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int64_t row = row0 + r * 8;
+      if (row >= p.seq_q) {
+        if (lse != nullptr && t == 0 && row < p.lse_rows) lse[row] = INFINITY;
+        continue;
       }
-      pack_p();
-    }
-    const int last = num_n - 1;
-    mbar_wait(v_full(last % kStages), (last / kStages) & 1);
-    wgmma_fence();
-    issue_pv(last);
-    wgmma_wait<0>();
-    fence_o();
-  }
-
-  // out = O / sum; lse = ln(sum) + max.
-  constexpr int64_t es = sizeof(T);
-  char* out = static_cast<char*>(p.out.data) + (int64_t(b) * p.out.batch_stride + int64_t(h) * p.out.head_stride) * es;
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      T* orow = reinterpret_cast<T*>(out + row * p.out.row_stride * es);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int64_t i = row0 + r * 8;
-    float* lse = p.lse != nullptr ? p.lse + int64_t(b) * p.lse_batch_stride + int64_t(h) * p.lse_head_stride : nullptr;
-    if (i >= p.seq_q) {
-      if (lse != nullptr && t == 0 && i < p.lse_rows) lse[i] = INFINITY;
-      continue;
+      for (int dt = 0; dt < DT; ++dt)
+        *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+      if (lse != nullptr && t == 0) lse[row] = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
     }
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    T* orow = reinterpret_cast<T*>(out + i * p.out.row_stride * es);
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt)
-      *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
-    if (lse != nullptr && t == 0) lse[i] = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
   }
+  if (cw == 0 && turn > 0) bar_sync(my_bar);  // the arrive of warpgroup 1's last turn
 #endif
 }
 
@@ -352,7 +428,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 template <class T, int D>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>;
-  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (1 + 4 * kStages) + 1024;
+  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (2 + 4 * kStages) + 1024;
   const CUtensorMap tq = tensor_map(p.q, p.dtype, p.batch, p.heads_q, p.seq_q, p.head_dim, kBlockM);
   const CUtensorMap tk = tensor_map(p.k, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
   const CUtensorMap tv = tensor_map(p.v, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
@@ -362,8 +438,17 @@ void launch(const Forward& p) {
     return true;
   }();
   (void)configured;
-  const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
-                  static_cast<unsigned>(p.batch));
+  // Persistent (one block an SM) without a causal mask: a block's next tile loads while it
+  // finishes the last one. With a mask the tiles differ in length, and one block a tile lets
+  // the hardware hand the next tile to whichever SM is free.
+  const int64_t tiles = (p.seq_q + kBlockM - 1) / kBlockM * p.heads_q * p.batch;
+  const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+#ifndef GEMFORGE_ATTENTION_PERSISTENT  // scripts/dev/attention_probe.py builds both ways to compare
+  const bool persistent = !p.causal;
+#else
+  const bool persistent = GEMFORGE_ATTENTION_PERSISTENT;
+#endif
+  const unsigned grid = static_cast<unsigned>(persistent && sms < tiles ? sms : tiles);
   kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(tq, tk, tv, p);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -377,10 +462,10 @@ void launch_dim(const Forward& p) {
 
 }  // namespace
 
-// Hopper, no bias, head dim 64/128/256, 16-byte aligned strides (TMA's rule), the rest in
+// Hopper, no bias, a positive scale (the softmax takes maxima before scaling), head dim 64/128/256, 16-byte aligned strides (TMA's rule), the rest in
 // supported()'s limits (checked by the caller).
 bool forward_sm90(const Forward& p) {
-  if (p.bias != nullptr || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
+  if (p.bias != nullptr || !(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
   if (p.seq_q >= (int64_t(1) << 31) - kBlockM || p.seq_k >= (int64_t(1) << 31) - 256) return false;
   if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);

@@ -1,8 +1,10 @@
 """Attention: torch's fused SDPA ops against gemforge's FlashAttention-style kernel, bf16,
-B4 H32 (H16 at head dim 256), S 1k and 4k, head dims 64/128/256, causal and not.
+H32 (H16 at head dim 256), S 512 to 16k with 16k tokens a batch (B4 at S4096), head dims
+64/128/256, causal and not.
 
-- `efficient`: `_scaled_dot_product_efficient_attention` (what gemforge serves): torch's
-  memory-efficient kernel against ours.
+- `flash`: `_scaled_dot_product_flash_attention` (served): torch's flash kernel against ours.
+- `efficient`: `_scaled_dot_product_efficient_attention` (served): torch's memory-efficient
+  kernel against ours.
 - `vs default`: torch's default pick for F.scaled_dot_product_attention (cudnn on Hopper)
   against gemforge's kernel, the bar gemforge must pass before it serves the default path.
 flops = 4 B H Sq Sk D (halved when causal)."""
@@ -22,14 +24,19 @@ def _efficient(x, causal):
     return torch.ops.aten._scaled_dot_product_efficient_attention(x[0], x[1], x[2], None, False, 0.0, causal)
 
 
+def _flash(x, causal):
+    return torch.ops.aten._scaled_dot_product_flash_attention(x[0], x[1], x[2], 0.0, causal)
+
+
 def cases(setup):
     dev = setup.device
     if dev != "cuda" or not setup.wants_dtype("bf16"):
         return
-    seqs = (256,) if setup.quick else (1024, 4096)
+    seqs = (256,) if setup.quick else (512, 1024, 2048, 4096, 8192, 16384)
     for d in (64, 128, 256):
-        b, h = (4, 32) if d <= 128 else (4, 16)
+        h = 32 if d <= 128 else 16
         for s in seqs:
+            b = max(1, 16384 // s)
             for causal in (False, True):
                 def make(b=b, h=h, s=s, d=d):
                     return tuple(torch.randn(b, s, h, d, device=dev, dtype=torch.bfloat16).transpose(1, 2)
@@ -38,15 +45,18 @@ def cases(setup):
                 flops = 4 * b * h * s * s * d // (2 if causal else 1)
                 shape = f"B{b} H{h} S{s} D{d}{' causal' if causal else ''}"
                 nbytes = 4 * b * h * s * d * 2
+                if setup.wants_op("flash"):
+                    yield Case(family=FAMILY_NAME, op="flash", name="fwd", dtype="bf16", shape=shape,
+                               make_inputs=make, run=lambda x, c=causal: _flash(x, c), flops=flops, bytes=nbytes)
                 if setup.wants_op("efficient"):
                     yield Case(family=FAMILY_NAME, op="efficient", name="fwd", dtype="bf16", shape=shape,
                                make_inputs=make, run=lambda x, c=causal: _efficient(x, c), flops=flops,
                                bytes=nbytes)
                 if setup.wants_op("vs_default"):
-                    # torch: its default SDPA pick; gemforge: our kernel through the efficient op.
+                    # torch: its default SDPA pick; gemforge: our kernel through the flash op.
                     def run(x, c=causal):
                         if gemforge.is_enabled():
-                            return _efficient(x, c)
+                            return _flash(x, c)
                         return F.scaled_dot_product_attention(x[0], x[1], x[2], is_causal=c)
 
                     yield Case(family=FAMILY_NAME, op="vs_default", name="fwd", dtype="bf16", shape=shape,
