@@ -35,6 +35,13 @@ struct Forward {
   // lse_rows - 1 (padding that torch's layouts keep) get +inf.
   float* lse;
   int64_t lse_batch_stride, lse_head_stride, lse_rows;
+  // Packed sequences (null for dense operands): sequence b is rows cu_seqlens_q[b] ..
+  // cu_seqlens_q[b + 1] of q and out and the same span of cu_seqlens_k in k and v, whose batch
+  // strides are then 0; seq_q and seq_k are the longest lengths, and the causal mask aligns
+  // each sequence bottom-right (causal_offset unused). Only forward_sm90 takes them, without lse.
+  const int32_t* cu_seqlens_q;
+  const int32_t* cu_seqlens_k;
+  int64_t total_q, total_k;  // rows of q and of k (packed sequences only)
 };
 
 #ifdef GEMFORGE_WITH_CUDA
@@ -44,7 +51,8 @@ namespace cuda {
 bool supported(const Forward& p);
 void forward(const Forward& p);  // on the current stream
 // The Hopper kernel (attention_fwd_sm90.cu), used by forward(): false where it does not apply
-// (another card, a bias, head dims other than 64/128/256), having launched nothing.
+// (another card, a bias, head dims other than 64/128/256), having launched nothing. The only
+// path for packed sequences.
 bool forward_sm90(const Forward& p);
 }  // namespace cuda
 #endif

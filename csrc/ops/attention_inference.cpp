@@ -2,7 +2,7 @@
 // backend. Semantics in ops/attention_inference.h; fake kernels in python/gemforge/attention.py.
 // Defined with a fragment so that other custom ops can join the gemforge namespace elsewhere.
 #include "ops/attention_inference.h"
-
+#include "backends/attention.h"
 #include "backends/attention_inference.h"
 
 #include <ATen/ATen.h>
@@ -200,6 +200,30 @@ Tensor varlen_attention(const Tensor& q, const Tensor& k, const Tensor& v, const
   if (out.numel() == 0 || batch == 0) return out;
   const Tensor cq = cu_seqlens_q.contiguous(), ck = cu_seqlens_k.contiguous();
   c10::OptionalDeviceGuard guard(q.device());
+#ifdef GEMFORGE_WITH_CUDA
+  if (qd.is_cuda()) {  // the Hopper kernel of the fused SDPA ops takes packed sequences
+    auto packed = [](const Tensor& t) { return attention::Operand{t.data_ptr(), 0, t.stride(1), t.stride(0)}; };
+    attention::Forward f{};
+    f.dtype = qd.scalar_type();
+    f.q = packed(qd);
+    f.k = packed(kd);
+    f.v = packed(vd);
+    f.out = packed(out);
+    f.batch = batch;
+    f.heads_q = heads;
+    f.heads_kv = kv_heads;
+    f.seq_q = max_seqlen_q;
+    f.seq_k = max_seqlen_k;
+    f.head_dim = dim;
+    f.scale = static_cast<float>(scale);
+    f.causal = causal;
+    f.cu_seqlens_q = cq.data_ptr<int32_t>();
+    f.cu_seqlens_k = ck.data_ptr<int32_t>();
+    f.total_q = qd.size(0);
+    f.total_k = kd.size(0);
+    if (attention::cuda::supported(f) && attention::cuda::forward_sm90(f)) return out;
+  }
+#endif
   Varlen p{qd.scalar_type(), qd.data_ptr(), kd.data_ptr(), vd.data_ptr(), out.data_ptr(),
            cq.data_ptr<int32_t>(), ck.data_ptr<int32_t>(), batch, heads, kv_heads, dim,
            qd.size(0), kd.size(0), max_seqlen_q, max_seqlen_k, static_cast<float>(scale), causal};

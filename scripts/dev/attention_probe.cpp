@@ -34,4 +34,25 @@ std::vector<at::Tensor> forward(at::Tensor q, at::Tensor k, at::Tensor v, std::o
   return {out, lse};
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("forward", &forward); }
+// Packed sequences q [total_q, H, D], k/v [total_k, Hk, D], int32 cu_seqlens (Hopper kernel only).
+at::Tensor forward_varlen(at::Tensor q, at::Tensor k, at::Tensor v, at::Tensor cu_q, at::Tensor cu_k, int64_t max_q,
+                          int64_t max_k, bool causal, double scale) {
+  auto out = at::zeros_like(q);
+  auto packed = [](const at::Tensor& t) { return att::Operand{t.data_ptr(), 0, t.stride(1), t.stride(0)}; };
+  att::Forward p{};
+  p.dtype = q.scalar_type();
+  p.q = packed(q); p.k = packed(k); p.v = packed(v); p.out = packed(out);
+  p.batch = cu_q.size(0) - 1; p.heads_q = q.size(1); p.heads_kv = k.size(1);
+  p.seq_q = max_q; p.seq_k = max_k; p.head_dim = q.size(2);
+  p.scale = static_cast<float>(scale);
+  p.causal = causal;
+  p.cu_seqlens_q = cu_q.data_ptr<int32_t>(); p.cu_seqlens_k = cu_k.data_ptr<int32_t>();
+  p.total_q = q.size(0); p.total_k = k.size(0);
+  TORCH_CHECK(att::cuda::supported(p) && att::cuda::forward_sm90(p), "attention_probe: varlen not taken");
+  return out;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &forward);
+  m.def("forward_varlen", &forward_varlen);
+}

@@ -276,6 +276,14 @@ def test_varlen_head_dims(dim):
     run_varlen([19, 40], [19, 77], True, torch.float16, heads=2, kv_heads=1, dim=dim, scale=0.2, seed=dim)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_varlen_long(causal):
+    # sequences of several 128-row tiles (the Hopper kernel's key ring wraps), one shorter than
+    # its keys, one longer
+    run_varlen([300, 129, 513], [300, 200, 700], causal, torch.bfloat16, heads=4, kv_heads=2, dim=128,
+               seed=int(causal))
+
+
 def test_varlen_fully_masked_rows():
     # len_q > len_k with a causal mask: the first len_q - len_k rows see no key -> zeros, no NaN;
     # len_k == 0: every row zeros

@@ -124,9 +124,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
   const int64_t bh = p.batch * p.heads_q;
   const int64_t num_tiles = num_m * bh;
+  // A tile's rows: q rows q_start + m0 .., keys k_start .. k_start + len_k (packed sequences:
+  // the sequence's span; dense: the head's, starting at 0). Tiles past a packed sequence's end
+  // are skipped by every warpgroup alike.
   struct Tile {
-    int64_t m0;
-    int b, h, hk, num_n;
+    int64_t m0, len_q, len_k, offset;
+    int q_start, k_start, b, h, hk, num_n;
+    int tb;  // the batch coordinate of the tensor maps: 0 for packed sequences
+    bool skip;
   };
   auto tile_at = [&](int64_t i) {
     Tile tl;
@@ -135,13 +140,35 @@ __global__ void __launch_bounds__(kThreads, 1)
     tl.b = static_cast<int>(r / p.heads_q);
     tl.h = static_cast<int>(r % p.heads_q);
     tl.hk = static_cast<int>(tl.h / (p.heads_q / p.heads_kv));
-    int64_t kv_end = p.seq_k;
+    tl.tb = p.cu_seqlens_q != nullptr ? 0 : tl.b;
+    if (p.cu_seqlens_q != nullptr) {
+      tl.q_start = p.cu_seqlens_q[tl.b];
+      tl.k_start = p.cu_seqlens_k[tl.b];
+      tl.len_q = p.cu_seqlens_q[tl.b + 1] - tl.q_start;
+      tl.len_k = p.cu_seqlens_k[tl.b + 1] - tl.k_start;
+      tl.offset = tl.len_k - tl.len_q;
+      tl.skip = tl.m0 >= tl.len_q;
+      // num_m counts tiles of the longest sequence: a causal schedule starts a sequence at ITS
+      // last tile
+      if (p.causal) {
+        const int64_t own = (tl.len_q + kBlockM - 1) / kBlockM;
+        tl.m0 = mr < own ? (own - 1 - mr) * kBlockM : tl.len_q;
+        tl.skip = mr >= own;
+      }
+    } else {
+      tl.q_start = tl.k_start = 0;
+      tl.len_q = p.seq_q;
+      tl.len_k = p.seq_k;
+      tl.offset = p.causal_offset;
+      tl.skip = false;
+    }
+    int64_t kv_end = tl.len_k;
     if (p.causal) {  // keys up to the last row's limit
-      const int64_t last_row = (tl.m0 + kBlockM < p.seq_q ? tl.m0 + kBlockM : p.seq_q) - 1;
-      const int64_t lim = last_row + p.causal_offset + 1;
+      const int64_t last_row = (tl.m0 + kBlockM < tl.len_q ? tl.m0 + kBlockM : tl.len_q) - 1;
+      const int64_t lim = last_row + tl.offset + 1;
       kv_end = lim < kv_end ? lim : kv_end;
     }
-    tl.num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
+    tl.num_n = !tl.skip && kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
     return tl;
   };
 
@@ -164,13 +191,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (threadIdx.x == 0) {
       int it = 0, n = 0;
-      for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x, ++n) {
+      for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x) {
         const Tile tl = tile_at(i);
+        if (tl.skip) continue;
         mbar_wait(q_empty, (n & 1) ^ 1);
+        ++n;
         mbar_expect_tx(q_full, kQBytes);
 #pragma unroll
         for (int kb = 0; kb < KB; ++kb)
-          tma_load(aQ + kb * kBlockM * 128, &tq, q_full, kb * 64, int(tl.m0), tl.h, tl.b);
+          tma_load(aQ + kb * kBlockM * 128, &tq, q_full, kb * 64, int(tl.q_start + tl.m0), tl.h, tl.tb);
         for (int j = 0; j < tl.num_n; ++j, ++it) {
           const int s = it % kStages;
           const uint32_t ph = (it / kStages) & 1;
@@ -178,12 +207,14 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbar_expect_tx(k_full(s), kTileBytes);
 #pragma unroll
           for (int kb = 0; kb < KB; ++kb)
-            tma_load(aK + s * kTileBytes + kb * BN * 128, &tk, k_full(s), kb * 64, j * BN, tl.hk, tl.b);
+            tma_load(aK + s * kTileBytes + kb * BN * 128, &tk, k_full(s), kb * 64, tl.k_start + j * BN, tl.hk,
+                     tl.tb);
           mbar_wait(v_empty(s), ph ^ 1);
           mbar_expect_tx(v_full(s), kTileBytes);
 #pragma unroll
           for (int kb = 0; kb < KB; ++kb)
-            tma_load(aV + s * kTileBytes + kb * BN * 128, &tv, v_full(s), kb * 64, j * BN, tl.hk, tl.b);
+            tma_load(aV + s * kTileBytes + kb * BN * 128, &tv, v_full(s), kb * 64, tl.k_start + j * BN, tl.hk,
+                     tl.tb);
         }
       }
     }
@@ -203,6 +234,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint32_t pa[BN / 16][4];
   float row_max[2], row_sum[2];
   int64_t m0 = 0, row0 = 0;  // the tile's first row; this thread's rows: row0 and row0 + 8
+  int64_t len_k = 0, offset = 0;
 
   auto issue_qk = [&](int stage) {
     const uint32_t kt = aK + stage * kTileBytes;
@@ -238,13 +270,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
   auto softmax = [&](int j, float (&alpha)[2]) {
     const int64_t n0 = int64_t(j) * BN;
-    const bool tail = n0 + BN > p.seq_k;
-    const bool diag = p.causal && n0 + BN - 1 > m0 + cw * 64 + p.causal_offset;
-    const int kv_left = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
+    const bool tail = n0 + BN > len_k;
+    const bool diag = p.causal && n0 + BN - 1 > m0 + cw * 64 + offset;
+    const int kv_left = static_cast<int>(len_k - n0 < BN ? len_k - n0 : BN);
     int limit[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int64_t l = row0 + r * 8 + p.causal_offset - n0;
+      const int64_t l = row0 + r * 8 + offset - n0;
       limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
     }
     if (tail || diag) {  // the same for the whole warpgroup: no divergence
@@ -306,16 +338,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
 
   int it = 0, n = 0;
-  for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x, ++n) {
+  for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x) {
     const Tile tl = tile_at(i);
+    if (tl.skip) continue;
     const int num_n = tl.num_n;
     m0 = tl.m0;
+    len_k = tl.len_k;
+    offset = tl.offset;
     row0 = m0 + cw * 64 + warp * 16 + g;
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
     row_max[0] = row_max[1] = -INFINITY;
     row_sum[0] = row_sum[1] = 0.f;
     mbar_wait(q_full, n & 1);
+    ++n;
     if (num_n == 0) release(q_empty);
     if (num_n > 0) {
       float alpha[2];
@@ -371,7 +407,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     // out = O / sum; lse = ln(sum) + max.
     constexpr int64_t es = sizeof(T);
-    char* out = static_cast<char*>(p.out.data) + (int64_t(tl.b) * p.out.batch_stride + int64_t(tl.h) * p.out.head_stride) * es;
+    char* out = static_cast<char*>(p.out.data) +
+                (int64_t(tl.b) * p.out.batch_stride + int64_t(tl.h) * p.out.head_stride + tl.q_start * p.out.row_stride) * es;
     float* lse = p.lse != nullptr ? p.lse + int64_t(tl.b) * p.lse_batch_stride + int64_t(tl.h) * p.lse_head_stride : nullptr;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -379,7 +416,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int64_t row = row0 + r * 8;
-      if (row >= p.seq_q) {
+      if (row >= tl.len_q) {
         if (lse != nullptr && t == 0 && row < p.lse_rows) lse[row] = INFINITY;
         continue;
       }
@@ -429,9 +466,12 @@ template <class T, int D>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>;
   const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (2 + 4 * kStages) + 1024;
-  const CUtensorMap tq = tensor_map(p.q, p.dtype, p.batch, p.heads_q, p.seq_q, p.head_dim, kBlockM);
-  const CUtensorMap tk = tensor_map(p.k, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
-  const CUtensorMap tv = tensor_map(p.v, p.dtype, p.batch, p.heads_kv, p.seq_k, p.head_dim, BN);
+  // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
+  const bool packed = p.cu_seqlens_q != nullptr;
+  const int64_t map_batch = packed ? 1 : p.batch;
+  const CUtensorMap tq = tensor_map(p.q, p.dtype, map_batch, p.heads_q, packed ? p.total_q : p.seq_q, p.head_dim, kBlockM);
+  const CUtensorMap tk = tensor_map(p.k, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
+  const CUtensorMap tv = tensor_map(p.v, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
   auto kernel = forward_sm90_kernel<T, D>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
@@ -449,6 +489,7 @@ void launch(const Forward& p) {
   const bool persistent = GEMFORGE_ATTENTION_PERSISTENT;
 #endif
   const unsigned grid = static_cast<unsigned>(persistent && sms < tiles ? sms : tiles);
+  if (grid == 0) return;
   kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(tq, tk, tv, p);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
