@@ -11,7 +11,7 @@
 //   online softmax in registers and O += P V (wgmma, P from registers). Within a warpgroup the
 //   softmax of key block j overlaps the P V product of block j - 1: S_j is issued, then
 //   P_{j-1} V_{j-1}; the softmax waits for S_j only, and O is rescaled once P V has landed.
-// The producer gives its registers to the consumers (setmaxnreg): 24 against 240 a thread.
+// The producer gives its registers to the consumers (setmaxnreg): 40 against 232 a thread.
 //
 // TMA loads the tiles in wgmma's 128-byte-swizzled layout (64 head-dim columns, 128 bytes, a
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
@@ -19,6 +19,7 @@
 #include "backends/attention.h"
 #include "backends/cuda/wgmma.cuh"
 
+#include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
@@ -96,7 +97,7 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
 template <class T, int D>
 __global__ void __launch_bounds__(kThreads, 1)
     forward_sm90_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
-                        const __grid_constant__ CUtensorMap tv, const Forward p) {
+                        const __grid_constant__ CUtensorMap tv, const Forward p, int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int BN = kBlockN<D>;
   constexpr int KB = D / 64;  // 64-column boxes of a tile row
@@ -115,6 +116,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto v_empty = [&](int s) { return bars + 8 + 24 * kStages + 8 * s; };
 
   const uint32_t q_empty = bars + 8 + 32 * kStages;
+  // The producer announces each tile it loads here (an index, or -1 for the end), before the
+  // tile's Q arrives on q_full: the consumers read it once that barrier completes.
+  volatile int64_t* tile_slot = reinterpret_cast<volatile int64_t*>(smem_raw + (q_empty + 8 - base));
 
   // Persistent: block i takes tiles i, i + gridDim.x, ...; a tile is 128 query rows of one
   // (batch, head). Tiles of one head are consecutive, so the blocks running at any time share
@@ -188,14 +192,23 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x < 128) {
     // Producer: Q of each tile once its predecessor's last S = Q K^T is done, then the key and
     // value tiles through the ring (`it` counts them over all tiles: stage it % 2).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (threadIdx.x == 0) {
+      // Tiles: blockIdx.x first, then the next one a global counter hands out (whichever block
+      // is free takes it), or (no counter) every gridDim.x-th.
       int it = 0, n = 0;
-      for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x) {
+      for (int64_t i = blockIdx.x;; i = tile_counter ? gridDim.x + atomicAdd(tile_counter, 1) : i + gridDim.x) {
+        if (i >= num_tiles) {
+          mbar_wait(q_empty, (n & 1) ^ 1);
+          *tile_slot = -1;
+          mbar_arrive(q_full);
+          break;
+        }
         const Tile tl = tile_at(i);
         if (tl.skip) continue;
         mbar_wait(q_empty, (n & 1) ^ 1);
         ++n;
+        *tile_slot = i;
         mbar_expect_tx(q_full, kQBytes);
 #pragma unroll
         for (int kb = 0; kb < KB; ++kb)
@@ -222,7 +235,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // Consumers.
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
   const int cw = threadIdx.x / 128 - 1;
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
@@ -253,6 +266,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // A stage (or Q) is free once every consumer warp's products that read it have completed.
   auto release = [&](uint32_t bar) {
+    __syncwarp();  // every lane is done with it (the tile slot included)
     if (lane == 0) mbar_arrive(bar);
   };
   auto fence_s = [&] {
@@ -338,9 +352,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
 
   int it = 0, n = 0;
-  for (int64_t i = blockIdx.x; i < num_tiles; i += gridDim.x) {
+  for (;;) {
+    mbar_wait(q_full, n & 1);
+    ++n;
+    const int64_t i = *tile_slot;
+    if (i < 0) break;
     const Tile tl = tile_at(i);
-    if (tl.skip) continue;
     const int num_n = tl.num_n;
     m0 = tl.m0;
     len_k = tl.len_k;
@@ -350,8 +367,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
     row_max[0] = row_max[1] = -INFINITY;
     row_sum[0] = row_sum[1] = 0.f;
-    mbar_wait(q_full, n & 1);
-    ++n;
     if (num_n == 0) release(q_empty);
     if (num_n > 0) {
       float alpha[2];
@@ -465,7 +480,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 template <class T, int D>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>;
-  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (2 + 4 * kStages) + 1024;
+  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (3 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
   const bool packed = p.cu_seqlens_q != nullptr;
   const int64_t map_batch = packed ? 1 : p.batch;
@@ -478,19 +493,24 @@ void launch(const Forward& p) {
     return true;
   }();
   (void)configured;
-  // Persistent (one block an SM) without a causal mask: a block's next tile loads while it
-  // finishes the last one. With a mask the tiles differ in length, and one block a tile lets
-  // the hardware hand the next tile to whichever SM is free.
+  // Persistent: one block an SM, a block's next tile loading while it finishes the last one,
+  // tiles handed out by a counter so that blocks that drew short (causal) tiles take more.
   const int64_t tiles = (p.seq_q + kBlockM - 1) / kBlockM * p.heads_q * p.batch;
   const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-#ifndef GEMFORGE_ATTENTION_PERSISTENT  // scripts/dev/attention_probe.py builds both ways to compare
-  const bool persistent = !p.causal;
+#ifndef GEMFORGE_ATTENTION_PERSISTENT  // scripts/dev/attention_probe.py builds all three to compare
+  constexpr int kSchedule = 2;
 #else
-  const bool persistent = GEMFORGE_ATTENTION_PERSISTENT;
+  constexpr int kSchedule = GEMFORGE_ATTENTION_PERSISTENT;  // 0: a block a tile, 1: static, 2: counter
 #endif
-  const unsigned grid = static_cast<unsigned>(persistent && sms < tiles ? sms : tiles);
+  const unsigned grid = static_cast<unsigned>(kSchedule > 0 && sms < tiles ? sms : tiles);
   if (grid == 0) return;
-  kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(tq, tk, tv, p);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  at::Tensor counter;
+  if (kSchedule == 2 && grid < tiles) {
+    counter = at::empty({1}, at::TensorOptions().dtype(at::kInt).device(at::kCUDA, at::cuda::current_device()));
+    C10_CUDA_CHECK(cudaMemsetAsync(counter.data_ptr(), 0, sizeof(int), stream));
+  }
+  kernel<<<grid, kThreads, smem, stream>>>(tq, tk, tv, p, counter.defined() ? counter.data_ptr<int>() : nullptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
