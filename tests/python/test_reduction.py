@@ -279,6 +279,84 @@ def test_argmax_argmin(dtype):
     check(lambda t: torch.argmax(t), [make((), dtype)], served="argmax" if served else None)
 
 
+def arg_inputs(dtype):
+    """(tensor, dim) pairs that reach each path of the cuda argmax kernels: short rows (a group of
+    lanes per row, rows off a 16-byte boundary), long rows in a block and split over blocks,
+    the whole tensor, columns of 16-byte vectors (split over R, several outer slices) and
+    columns that are not (the generic kernels). Many ties (values 0..3), and for floats NaN,
+    infinities and signed zeros placed across vectors, splits and threads."""
+    def values(shape):
+        x = make(shape, dtype, low=0, high=3)
+        return x.round() if dtype.is_floating_point else x
+    cases = [(values((37, n)), 1) for n in (1, 7, 8, 9, 33, 130)]
+    cases.append((values((5 * 130 + 1,))[1:].view(5, 130), 1))  # misaligned rows
+    cases += [(values((40, 3000)), 1), (values((2, 20000)), -1), (values((30001,)), 0),
+              (values((300, 301)), None)]
+    cases += [(values((1500, 64)), 0), (values((5, 300, 32)), 1), (values((130, 16)), 0),
+              (values((64, 3, 64)), 1), (values((100, 5)), 0), (values((9, 4, 7)), 0),
+              (values((1 + 40 * 64,))[1:].view(40, 64), 0)]  # columns off a 16-byte boundary
+    if dtype.is_floating_point:
+        nan, inf = float("nan"), float("inf")
+        x = values((2, 20000))
+        x[0, 5] = x[0, 17000] = 100           # ties across splits: the first
+        x[0, 17] = x[0, 18000] = -100
+        x[1, 9000] = x[1, 16000] = nan        # the first NaN, after an inf
+        x[1, 3] = inf
+        cases.append((x, 1))
+        x = values((1500, 64))
+        x[1300, 3] = x[1400, 3] = nan
+        x[100, 5] = x[1000, 5] = 50
+        x[7, 6] = x[1499, 6] = -50
+        x[:, 9] = -inf
+        x[:, 10] = inf
+        cases.append((x, 0))
+        x = torch.zeros(6, 200, dtype=dtype, device=DEVICE)
+        x[0, ::2] = -0.0                      # -0 == +0: the first zero, its sign kept
+        x[1, 1::3] = -0.0
+        x[2] = -inf
+        x[3] = inf
+        x[4, 150] = nan
+        x[5, 0] = nan
+        cases += [(x, 1), (x.t().contiguous(), 0), (x.t(), 0)]
+    return cases
+
+
+@pytest.mark.parametrize("dtype", REAL, ids=str)
+def test_arg_kernel_paths(dtype):
+    ops = [(torch.max, "max.dim"), (torch.min, "min.dim")]
+    if dtype is not torch.bool:  # torch's argmax raises for bool
+        ops += [(torch.argmax, "argmax"), (torch.argmin, "argmin")]
+    cases = arg_inputs(dtype)
+    calls = [(op, x, d) for x, d in cases for op, _ in ops if d is not None or op in (torch.argmax, torch.argmin)]
+    expected = [op(x) if d is None else op(x, d) for op, x, d in calls]
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        actual = [op(x) if d is None else op(x, d) for op, x, d in calls]
+    for _, name in ops:
+        assert served_count(counts, name) >= 1 or BACKEND not in row_backends(name), name
+    for (op, x, d), mine, theirs in zip(calls, actual, expected):
+        if op in (torch.max, torch.min):
+            assert_same_values(mine.indices, theirs.indices, exact=True)
+            assert_same_values(mine.values, theirs.values, exact=True)
+            if dtype.is_floating_point:
+                assert torch.equal(torch.signbit(mine.values), torch.signbit(theirs.values))
+        else:
+            assert_same_values(mine, theirs, exact=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_arg_large(dtype):
+    # 2^20 elements: on the GPU the whole-tensor and the long-row splits (partials, then the
+    # finish kernel) with the maximum in the last split and a tie in an earlier one
+    x = make((1 << 20,), dtype, low=-1, high=1)
+    x[(1 << 20) - 100] = 4
+    x[1 << 19] = 3
+    check(lambda t: torch.argmax(t), [x], served="argmax")
+    x[12345] = 4
+    check(lambda t: torch.argmax(t.view(8, -1), 1), [x], served="argmax")
+    check(lambda t: torch.argmax(t), [x], served="argmax")
+    check(lambda t: torch.argmin(t.view(-1, 256), 0), [x], served="argmin")
+
+
 @pytest.mark.parametrize("dtype", REAL, ids=str)
 def test_aminmax(dtype):
     x = ties(dtype, (3, 7))
