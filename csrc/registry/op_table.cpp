@@ -3,6 +3,7 @@
 // from it (python -m gemforge.report ops).
 #include "ops/advanced_index.h"
 #include "ops/attention.h"
+#include "ops/attention_bwd.h"
 #include "ops/gemm.h"
 #include "ops/index.h"
 #include "ops/movement.h"
@@ -1400,6 +1401,9 @@ const std::vector<OpRow>& op_table() {
       GF_OP("lift.out", "creation_fill", lift_out, kBoth),
       GF_OP("empty_permuted", "creation_fill", empty_permuted, kBoth),
       GF_OP("empty_permuted.out", "creation_fill", empty_permuted_out, kBoth),
+      // ---- attention backward (issue 6) ----
+      // cuda only, like the forward; ops/attention_bwd.cpp says which cases our kernel takes.
+      GF_OP("_scaled_dot_product_efficient_attention_backward", "attention", scaled_dot_product_efficient_attention_backward, kCuda),
   };
   return rows;
 }
