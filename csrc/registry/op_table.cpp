@@ -4,6 +4,7 @@
 #include "ops/advanced_index.h"
 #include "ops/attention.h"
 #include "ops/gemm.h"
+#include "ops/gemm_ext.h"
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
@@ -1398,6 +1399,13 @@ const std::vector<OpRow>& op_table() {
       GF_OP("lift.out", "creation_fill", lift_out, kBoth),
       GF_OP("empty_permuted", "creation_fill", empty_permuted, kBoth),
       GF_OP("empty_permuted.out", "creation_fill", empty_permuted_out, kBoth),
+
+      // ---- gemm: addr, _grouped_mm, own kernels (issue 5) ----
+      GF_OP("addr", "matmul_blas", addr, kBoth),
+      GF_OP("addr.out", "matmul_blas", addr_out, kBoth),
+      GF_OP("addr_", "matmul_blas", addr_, kBoth),
+      GF_OP("_grouped_mm", "matmul_blas", grouped_mm, kCuda),
+      GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
   };
   return rows;
 }

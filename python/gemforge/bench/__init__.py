@@ -8,8 +8,8 @@ attention), write the module and add it to FAMILIES below; shapes come from shap
 The copy ceiling is always measured first: every memory-bound result is a fraction of it.
 """
 
-from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, index,
-               movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss, search,
+from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, gemm_ext,
+               index, movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss, search,
                sort)
 from .harness import Case, Family, Result, Setup
 
@@ -31,6 +31,7 @@ FAMILIES = [
     attention.FAMILY,
     attention_inference.FAMILY,
     random_select.FAMILY,
+    gemm_ext.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
