@@ -5,6 +5,7 @@
 #include "ops/attention.h"
 #include "ops/attention_bwd.h"
 #include "ops/gemm.h"
+#include "ops/gemm_ext.h"
 #include "ops/index.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
@@ -1404,6 +1405,13 @@ const std::vector<OpRow>& op_table() {
       // ---- attention backward (issue 6) ----
       // cuda only, like the forward; ops/attention_bwd.cpp says which cases our kernel takes.
       GF_OP("_scaled_dot_product_efficient_attention_backward", "attention", scaled_dot_product_efficient_attention_backward, kCuda),
+
+      // ---- gemm: addr, _grouped_mm, own kernels (issue 5) ----
+      GF_OP("addr", "matmul_blas", addr, kBoth),
+      GF_OP("addr.out", "matmul_blas", addr_out, kBoth),
+      GF_OP("addr_", "matmul_blas", addr_, kBoth),
+      GF_OP("_grouped_mm", "matmul_blas", grouped_mm, kCuda),
+      GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
   };
   return rows;
 }

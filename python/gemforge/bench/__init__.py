@@ -11,6 +11,9 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 from . import (advanced_index, attention, attention_backward, attention_inference, batch_group_norm, ceiling,
                gemm, index, movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss,
                search, sort)
+from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, gemm_ext,
+               index, movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss, search,
+               sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -32,6 +35,7 @@ FAMILIES = [
     attention_inference.FAMILY,
     random_select.FAMILY,
     attention_backward.FAMILY,
+    gemm_ext.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]

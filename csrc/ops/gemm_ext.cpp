@@ -1,0 +1,355 @@
+// The GEMM family's own kernels beside cuBLASLt (backends/gemm_ext.h):
+//   addr        out = beta * self + alpha * outer(vec1, vec2): one memory-bound pass (cpu, cuda)
+//   _grouped_mm bf16 MoE products in one launch, offsets read on the device (cuda, sm_90)
+//   _weight_int8pack_mm  int8 weights dequantized in registers, decode shapes (cuda, m <= 256)
+// Calls outside what the kernels take (mixed dtypes, complex, overlapping out=, other devices,
+// layouts the grouped kernel cannot tile) go to torch's own kernel, which raises its errors.
+#include "ops/gemm_ext.h"
+
+#include "backends/gemm_ext.h"
+#include "backends/int8_mm.h"
+#include "engine/dtypes.h"
+#include "registry/calls.h"
+
+#include <ATen/ExpandUtils.h>
+#include <ATen/MemoryOverlap.h>
+#include <ATen/native/Resize.h>
+#include <c10/core/DeviceGuard.h>
+#include <ATen/CPUFunctions.h>
+#ifdef GEMFORGE_WITH_CUDA
+#include <ATen/CUDAFunctions.h>
+#include <ATen/native/GroupedMMUtils.h>
+#endif
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <optional>
+#include <cstring>
+#include <type_traits>
+
+namespace gemforge::ops {
+namespace {
+
+using c10::Scalar;
+using c10::ScalarType;
+
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_EXT_TORCH(on_cuda, fn, ...) ((on_cuda) ? at::cuda::fn(__VA_ARGS__) : at::cpu::fn(__VA_ARGS__))
+#else
+#define GF_EXT_TORCH(on_cuda, fn, ...) at::cpu::fn(__VA_ARGS__)
+#endif
+#define GF_EXT_FALLBACK(on_cuda, fn, ...) (::gemforge::reg::note_fallback(), GF_EXT_TORCH(on_cuda, fn, __VA_ARGS__))
+
+// The device torch's dispatcher picked for a call on these tensors (cuda when any is).
+[[maybe_unused]] bool any_cuda(const Tensor& a, const Tensor& b, const Tensor& c) { return a.is_cuda() || b.is_cuda() || c.is_cuda(); }
+
+// ---- addr ------------------------------------------------------------------------------------
+// torch builds a TensorIterator over (self expanded, vec1 as a column, vec2 as a row); served
+// here: one dtype for all three (bool, integers, fp16/bf16/fp32/fp64) on one cpu or cuda device.
+
+constexpr TypeSet kAddrTypes = kReal | kBool;
+
+void check_1d(const Tensor& t, const char* arg) {
+  TORCH_CHECK(t.dim() == 1, "addr: Expected 1-D argument ", arg, ", but got ", t.dim(), "-D");
+}
+
+// torch's check_addr_scalar, for the (common) dtype of the call
+void check_addr_scalar(ScalarType dtype, const Scalar& scalar, const char* name) {
+  TORCH_CHECK(!scalar.isBoolean() || dtype == ScalarType::Bool, "Boolean ", name,
+              " only supported for Boolean results.");
+  TORCH_CHECK(at::isFloatingType(dtype) || at::isComplexType(dtype) || scalar.isIntegral(true),
+              "For integral input tensors, argument ", name, " must not be a floating point number.");
+}
+
+bool plain(const Tensor& t) {
+  return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_neg() && !t._is_zerotensor();
+}
+
+bool addr_served(const Tensor& self, const Tensor& vec1, const Tensor& vec2) {
+  const ScalarType t = vec1.scalar_type();
+  return has(kAddrTypes, t) && vec2.scalar_type() == t && self.scalar_type() == t && plain(vec1) && plain(vec2) &&
+         plain(self) && vec2.device() == vec1.device() && self.device() == vec1.device();
+}
+
+// Whether out= may be written by the kernel: no element of out is another's, and it shares
+// memory with no input (but may be self itself).
+bool out_writable(const Tensor& out, const Tensor& self, const Tensor& vec1, const Tensor& vec2) {
+  if (at::has_internal_overlap(out) != at::MemOverlap::No) return false;
+  if (at::get_overlap_status(out, vec1) != at::MemOverlapStatus::No ||
+      at::get_overlap_status(out, vec2) != at::MemOverlapStatus::No)
+    return false;
+  return out.is_same(self) || at::get_overlap_status(out, self) == at::MemOverlapStatus::No;
+}
+
+// out (rows x cols) = beta * self + alpha * outer(vec1, vec2); self broadcasts to out (or is out).
+// torch's scalar checks first, then alpha/beta rounded to the dtype (torch's overflow errors).
+void run_addr(const Tensor& out, const Tensor& self, const Tensor& vec1, const Tensor& vec2, const Scalar& beta,
+              const Scalar& alpha) {
+  const ScalarType t = vec1.scalar_type();
+  check_addr_scalar(t, beta, "beta");
+  check_addr_scalar(t, alpha, "alpha");
+  gemm::Addr a{};
+  dispatch_dtype<kAddrTypes>(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T b = beta.to<T>(), al = alpha.to<T>();
+    if constexpr (std::is_integral_v<T>) {
+      a.ibeta = int64_t(b);
+      a.ialpha = int64_t(al);
+    } else {
+      using acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
+      a.fbeta = double(static_cast<acc>(b));
+      a.falpha = double(static_cast<acc>(al));
+    }
+  });
+  a.dtype = t;
+  a.rows = vec1.size(0);
+  a.cols = vec2.size(0);
+  if (a.rows == 0 || a.cols == 0) return;
+  const bool beta_zero = at::isFloatingType(t) ? a.fbeta == 0.0 : a.ibeta == 0;
+  a.out = out.data_ptr();
+  a.out_s0 = out.stride(0);
+  a.out_s1 = out.stride(1);
+  if (!beta_zero) {
+    // self's strides as broadcast to (rows, cols): size-1 and missing dims step 0
+    const int64_t d = self.dim();
+    a.self = self.data_ptr();
+    a.self_s0 = d == 2 && self.size(0) != 1 ? self.stride(0) : 0;
+    a.self_s1 = d >= 1 && self.size(d - 1) != 1 ? self.stride(d - 1) : 0;
+  }
+  a.vec1 = vec1.data_ptr();
+  a.inc1 = vec1.stride(0);
+  a.vec2 = vec2.data_ptr();
+  a.inc2 = vec2.stride(0);
+#ifdef GEMFORGE_WITH_CUDA
+  if (out.is_cuda()) {
+    c10::DeviceGuard guard(out.device());
+    gemm::addr_cuda(a);
+    return;
+  }
+#endif
+  gemm::addr_cpu(a);
+}
+
+void check_addr_inplace(const Tensor& self, const Tensor& vec1, const Tensor& vec2) {
+  TORCH_CHECK(self.dim() == 2, "2D tensor expected, got ", self.dim(), "D tensor for input");
+  TORCH_CHECK(self.size(0) == vec1.size(0) && self.size(1) == vec2.size(0), "size mismatch, input: ",
+              self.sizes(), ", v1: ", vec1.sizes(), ", v2: ", vec2.sizes());
+}
+
+}  // namespace
+
+Tensor addr(const Tensor& self, const Tensor& vec1, const Tensor& vec2, const Scalar& beta, const Scalar& alpha) {
+  check_1d(vec1, "vec1");
+  check_1d(vec2, "vec2");
+  const std::array<int64_t, 2> sizes = {vec1.size(0), vec2.size(0)};
+  if (!at::is_expandable_to(self.sizes(), sizes)) (void)self.expand(sizes);  // throws torch's error
+  if (!addr_served(self, vec1, vec2)) return GF_EXT_FALLBACK(any_cuda(self, vec1, vec2), addr, self, vec1, vec2, beta, alpha);
+  Tensor out = at::empty(sizes, vec1.options());
+  run_addr(out, self, vec1, vec2, beta, alpha);
+  return out;
+}
+
+Tensor& addr_out(const Tensor& self, const Tensor& vec1, const Tensor& vec2, const Scalar& beta,
+                 const Scalar& alpha, Tensor& out) {
+  check_1d(vec1, "vec1");
+  check_1d(vec2, "vec2");
+  const std::array<int64_t, 2> sizes = {vec1.size(0), vec2.size(0)};
+  if (!at::is_expandable_to(self.sizes(), sizes)) (void)self.expand(sizes);
+  const bool served = addr_served(self, vec1, vec2) && plain(out) && out.scalar_type() == vec1.scalar_type() &&
+                      out.device() == vec1.device() && out_writable(out, self, vec1, vec2) &&
+                      !(out.is_same(self) && out.sizes() != at::IntArrayRef(sizes));
+  if (!served) return GF_EXT_FALLBACK(any_cuda(self, vec1, vec2) || out.is_cuda(), addr_out, out, self, vec1, vec2, beta, alpha);
+  at::native::resize_output(out, sizes);
+  run_addr(out, self, vec1, vec2, beta, alpha);
+  return out;
+}
+
+Tensor& addr_(Tensor& self, const Tensor& vec1, const Tensor& vec2, const Scalar& beta, const Scalar& alpha) {
+  check_1d(vec1, "vec1");
+  check_1d(vec2, "vec2");
+  check_addr_inplace(self, vec1, vec2);
+  if (!addr_served(self, vec1, vec2) || !out_writable(self, self, vec1, vec2)) {
+    reg::note_fallback();
+    GF_EXT_TORCH(any_cuda(self, vec1, vec2), addr_out, self, self, vec1, vec2, beta, alpha);  // torch's addr_: addr_out(self, self, ...)
+    return self;
+  }
+  run_addr(self, self, vec1, vec2, beta, alpha);
+  return self;
+}
+
+// ---- _grouped_mm -------------------------------------------------------------------------------
+// torch's checks and output (its GroupedMMUtils.h: the same errors, strides and padding), then
+// our kernel for bf16 on sm_90 where the layout lets tiles stop at group edges: the grouped
+// dimension must not be an operand's contiguous one (a group may start at any offset, and the
+// kernel copies 16-byte runs along it), so 2-d x 3-d takes a row-major mat_a, 3-d x 2-d a
+// column-major mat2, 2-d x 2-d (offsets along K) a column-major mat_a and a row-major mat2.
+// Everything else runs torch's kernel (CUTLASS on sm_90, a loop of mm elsewhere).
+
+#ifdef GEMFORGE_WITH_CUDA
+namespace {
+
+// GEMFORGE_GROUPED_MM=torch sends every call to torch's kernel, =own every served one to ours;
+// unset: ours where it is not slower (per shape, from the H100 measurements).
+int grouped_override() {
+  static const int value = [] {
+    const char* v = std::getenv("GEMFORGE_GROUPED_MM");
+    if (v == nullptr) return 0;
+    if (std::strcmp(v, "torch") == 0) return -1;
+    if (std::strcmp(v, "own") == 0) return 1;
+    return 0;
+  }();
+  return value;
+}
+
+bool own_kernel_wins(const gemm::GroupedMm& g) {
+  (void)g;  // no shape measured slower yet
+  return true;
+}
+
+// torch's reading of a matrix's strides (check_valid_strides_and_return_transposed): the
+// second-to-last stride is 1 with the last one at least that dim's size.
+bool transposed(const Tensor& x) {
+  const int64_t d = x.dim();
+  return x.stride(d - 2) == 1 && x.stride(d - 1) >= std::max<int64_t>(1, x.size(d - 2));
+}
+
+std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, const std::optional<Tensor>& offs,
+                                            const Tensor& out) {
+  using gemm::GroupMode;
+  const ScalarType bf16 = ScalarType::BFloat16;
+  if (!a.is_cuda() || a.scalar_type() != bf16 || b.scalar_type() != bf16 || out.scalar_type() != bf16)
+    return std::nullopt;
+  if (b.device() != a.device() || out.device() != a.device() || (offs && offs->device() != a.device()))
+    return std::nullopt;
+  if (offs && !offs->is_contiguous()) return std::nullopt;
+  for (const Tensor* t : {&a, &b, &out})
+    for (int64_t s : t->sizes())
+      if (s > INT32_MAX) return std::nullopt;
+
+  gemm::GroupedMm g{};
+  const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
+  g.mode = a2 ? (b2 ? GroupMode::kGroupK : GroupMode::kGroupM) : (b2 ? GroupMode::kGroupN : GroupMode::kBatched);
+  g.groups = offs ? offs->size(0) : a.size(0);
+  if (g.groups > gemm::kGroupedMaxGroups) return std::nullopt;
+  // A (.., m, k): k-major unless torch reads it transposed; B (.., k, n): k-major when transposed
+  g.a_k_major = !transposed(a);
+  g.a_ld = g.a_k_major ? a.stride(-2) : a.stride(-1);
+  g.b_k_major = transposed(b);
+  g.b_ld = g.b_k_major ? b.stride(-1) : b.stride(-2);
+  g.a_bs = a2 ? 0 : a.stride(0);
+  g.b_bs = b2 ? 0 : b.stride(0);
+  if (g.a_bs % 8 != 0 || g.b_bs % 8 != 0) return std::nullopt;  // 16-byte aligned groups
+  switch (g.mode) {
+    case GroupMode::kBatched:
+      g.m = a.size(1), g.k = a.size(2), g.n = b.size(2);
+      break;
+    case GroupMode::kGroupM:
+      if (!g.a_k_major) return std::nullopt;
+      g.m = a.size(0), g.k = a.size(1), g.n = b.size(2);
+      break;
+    case GroupMode::kGroupN:
+      if (!g.b_k_major) return std::nullopt;
+      g.m = a.size(1), g.k = a.size(2), g.n = b.size(1);
+      break;
+    case GroupMode::kGroupK:
+      if (g.a_k_major || g.b_k_major || a.size(1) != b.size(0)) return std::nullopt;
+      g.m = a.size(0), g.k = a.size(1), g.n = b.size(1);
+      break;
+  }
+  if (out.stride(-1) != 1 || out.stride(-2) % 8 != 0) return std::nullopt;
+  g.a = a.data_ptr();
+  g.b = b.data_ptr();
+  g.offs = offs ? offs->data_ptr<int32_t>() : nullptr;
+  g.out = out.data_ptr();
+  g.out_ld = out.stride(-2);
+  g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  if (grouped_override() < 0 || !gemm::grouped_mm_device(a.get_device())) return std::nullopt;
+  if (grouped_override() == 0 && !own_kernel_wins(g)) return std::nullopt;
+  return g;
+}
+
+}  // namespace
+#endif
+
+Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Tensor>& offs,
+                  const std::optional<Tensor>& bias, std::optional<ScalarType> out_dtype) {
+#ifdef GEMFORGE_WITH_CUDA
+  at::native::_grouped_mm_validate_inputs(self, mat2, offs, bias, out_dtype);
+  const ScalarType dtype = at::native::_resolve_grouped_mm_out_dtype(self, mat2, out_dtype);
+  Tensor out = at::native::create_grouped_gemm_output_tensor(self, mat2, offs, dtype);
+  const auto plan = grouped_plan(self, mat2, offs, out);
+  if (!plan) {
+    reg::note_fallback();
+    return at::cuda::_grouped_mm(self, mat2, offs, bias, out_dtype);
+  }
+  if (plan->groups == 0) return out;
+  c10::DeviceGuard guard(self.device());
+  gemm::grouped_mm_cuda(*plan);
+  return out;
+#else
+  (void)self, (void)mat2, (void)offs, (void)bias, (void)out_dtype;
+  TORCH_CHECK(false, "_grouped_mm: no cuda backend in this build");
+#endif
+}
+
+// ---- _weight_int8pack_mm ---------------------------------------------------------------------------
+// Served: x (m <= kInt8MmMaxM, k) fp16/bf16/fp32 with dense 16-byte aligned rows, w (n, k) int8
+// contiguous and aligned, k % 16 == 0, scales (n) fp16/bf16/fp32, all on one cuda device. The
+// rest (more rows of x: torch's kernel then; other dtypes and layouts, every invalid call) runs
+// torch's kernel, which raises its errors.
+
+#ifdef GEMFORGE_WITH_CUDA
+namespace {
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+bool int8_served(const Tensor& x, const Tensor& w, const Tensor& scales) {
+  const ScalarType t = x.scalar_type(), st = scales.scalar_type();
+  const bool float_type = t == ScalarType::BFloat16 || t == ScalarType::Half || t == ScalarType::Float;
+  const bool scale_type = st == ScalarType::BFloat16 || st == ScalarType::Half || st == ScalarType::Float;
+  if (!x.is_cuda() || w.device() != x.device() || scales.device() != x.device() || !float_type || !scale_type ||
+      w.scalar_type() != ScalarType::Char || x.dim() != 2 || w.dim() != 2 || scales.dim() != 1)
+    return false;
+  const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
+  if (w.size(1) != k || scales.size(0) != n || m > gemm::kInt8MmMaxM || k % 16 != 0) return false;
+  if (x.is_neg() || scales.is_neg() || x._is_zerotensor() || w._is_zerotensor() || scales._is_zerotensor())
+    return false;
+  const int64_t row_bytes = (m == 1 ? k : x.stride(0)) * int64_t(x.element_size());
+  return (x.stride(1) == 1 || k <= 1) && row_bytes % 16 == 0 && aligned16(x.data_ptr()) && w.is_contiguous() &&
+         aligned16(w.data_ptr());
+}
+
+}  // namespace
+#endif
+
+Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& scales) {
+#ifdef GEMFORGE_WITH_CUDA
+  if (!int8_served(self, mat2, scales)) {
+    reg::note_fallback();
+    return at::cuda::_weight_int8pack_mm(self, mat2, scales);
+  }
+  const int64_t m = self.size(0), n = mat2.size(0);
+  Tensor out = at::empty({m, n}, self.options());
+  gemm::Int8Mm p{};
+  p.dtype = self.scalar_type();
+  p.scale_dtype = scales.scalar_type();
+  p.m = m;
+  p.n = n;
+  p.k = self.size(1);
+  p.x = self.data_ptr();
+  p.x_ld = m == 1 ? p.k : self.stride(0);
+  p.w = static_cast<const int8_t*>(mat2.data_ptr());
+  p.scales = scales.data_ptr();
+  p.scale_stride = scales.stride(0);
+  p.out = out.data_ptr();
+  c10::DeviceGuard guard(self.device());
+  gemm::int8_mm_cuda(p);
+  return out;
+#else
+  (void)self, (void)mat2, (void)scales;
+  TORCH_CHECK(false, "_weight_int8pack_mm: no cuda backend in this build");
+#endif
+}
+
+}  // namespace gemforge::ops

@@ -1,0 +1,27 @@
+// Entry points of the GEMM family's own kernels (ops/gemm_ext.cpp): addr (cpu and cuda),
+// _grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are in ops/gemm.h and ops/ops.h.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Scalar.h>
+#include <c10/core/ScalarType.h>
+
+#include <optional>
+
+namespace gemforge::ops {
+
+using at::Tensor;
+
+Tensor addr(const Tensor& self, const Tensor& vec1, const Tensor& vec2, const c10::Scalar& beta,
+            const c10::Scalar& alpha);
+Tensor& addr_out(const Tensor& self, const Tensor& vec1, const Tensor& vec2, const c10::Scalar& beta,
+                 const c10::Scalar& alpha, Tensor& out);
+Tensor& addr_(Tensor& self, const Tensor& vec1, const Tensor& vec2, const c10::Scalar& beta,
+              const c10::Scalar& alpha);
+
+Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Tensor>& offs,
+                  const std::optional<Tensor>& bias, std::optional<c10::ScalarType> out_dtype);
+
+Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& scales);
+
+}  // namespace gemforge::ops
