@@ -9,11 +9,8 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, attention, attention_backward, attention_inference, batch_group_norm, ceiling,
-               gemm, index, movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss,
-               search, sort)
-from . import (advanced_index, attention, attention_inference, batch_group_norm, ceiling, gemm, gemm_ext,
-               index, movement, overhead, pointwise, random, random_select, reduction, rows, scan_loss, search,
-               sort)
+               gemm, gemm_ext, index, movement, overhead, pointwise, random, random_select, reduction, rows,
+               scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
