@@ -2,17 +2,20 @@
 // kernels (backends/cuda/attention_fwd_sm90.cu on Hopper, attention_fwd.cu elsewhere) where they
 // are faster than torch's, torch's own kernels elsewhere.
 //
-// What is served, and why only that (H100, bf16, B4 H32 S4096 D128; benchmarks/results/h100/):
+// What is served, and why only that (H100, bf16, 16k tokens a batch, kernels timed in turns;
+// scripts/dev/attention_probe.py and benchmarks/results/h100/):
 // - `_scaled_dot_product_flash_attention` and `_flash_attention_forward` without dropout,
-//   windows, varlen or alibi: ours runs at 555-638 TFLOP/s against 310 for torch's flash kernel.
-// - `_scaled_dot_product_efficient_attention` without dropout or bias: 3.5x torch's
+//   windows, packed sequences or alibi: 617-643 TFLOP/s at head dims 128/256 and S4096, about
+//   2x torch's flash kernel.
+// - `_scaled_dot_product_efficient_attention` without dropout or bias: 3.5-4x torch's
 //   memory-efficient kernel. With a bias ours reads it element by element (94 TFLOP/s at
 //   S2048, torch 304): torch keeps it.
-// - Not the cudnn op, torch's default pick for fp16/bf16 on Hopper: ours ties it at head dim
-//   128 (638 against 647 TFLOP/s non-causal, 555 against 536 causal) and loses at 64 and 256
-//   (0.85-0.91x), so torch keeps it until ours is faster at every shape.
-// The backward ops stay torch's; the forward outputs have exactly the layout and meaning of
-// torch's (natural-log logsumexp rows), so torch's backward takes them.
+// - Not the cudnn op, torch's default pick for fp16/bf16 on Hopper: ours is about even with it
+//   (0.94x at head dim 64 and S4096, 0.96-1.0x at 128/256 and S4096, 1.0-1.3x at S1024), and
+//   an op is served only where gemforge is not slower.
+// The forward outputs have exactly the layout and meaning of torch's (natural-log logsumexp
+// rows), so torch's backward ops take them; the efficient op's backward is gemforge's too
+// (ops/attention_bwd.cpp).
 #include "ops/attention.h"
 
 #include "backends/attention.h"

@@ -109,17 +109,7 @@ dot_finish(const acc_t<T>* __restrict__ partials, int64_t count, T* __restrict__
   if (threadIdx.x == 0) *out = static_cast<T>(a);
 }
 
-int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static int cached[kMaxDevices] = {};
-  const int device = c10::cuda::current_device();
-  int* slot = device < kMaxDevices ? &cached[device] : nullptr;
-  if (slot && *slot) return *slot;
-  int sms = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  if (slot) *slot = sms;
-  return sms;
-}
+using pw::cuda::sm_count;
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

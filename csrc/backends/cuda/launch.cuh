@@ -7,6 +7,7 @@
 #pragma once
 
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -22,6 +23,20 @@ __device__ __forceinline__ void pdl_begin() {
 }
 
 bool pdl_enabled();  // pointwise_launch.cu: sm_90 or newer (and not switched off)
+
+// The current device's multiprocessor count, cached per device (grid sizes on the host path
+// of every call; the property query is too slow to repeat).
+inline int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static int cached[kMaxDevices] = {};
+  const int device = c10::cuda::current_device();
+  int* slot = device < kMaxDevices ? &cached[device] : nullptr;
+  if (slot && *slot) return *slot;
+  int sms = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  if (slot) *slot = sms;
+  return sms;
+}
 
 // smem: dynamic shared memory bytes (above 48 KiB the kernel's limit is raised first).
 template <class... KArgs, class... Args>

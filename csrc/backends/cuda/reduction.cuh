@@ -7,6 +7,7 @@
 // same result on every run. Each .cu instantiates the kinds it is given (launch_kind<K>).
 #pragma once
 
+#include "backends/cuda/launch.cuh"
 #include "engine/reduction.h"
 #include "engine/reduction_ops.h"
 
@@ -201,17 +202,7 @@ __global__ void __launch_bounds__(kBlock) finish(F f, const typename F::acc* ws,
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static int cached[kMaxDevices] = {};
-  const int device = c10::cuda::current_device();
-  int* slot = device < kMaxDevices ? &cached[device] : nullptr;
-  if (slot && *slot) return *slot;
-  int sms = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  if (slot) *slot = sms;
-  return sms;
-}
+using pw::cuda::sm_count;
 
 template <class F, class T, class O> void launch(const F& f, const Plan& p) {
   using A = typename F::acc;

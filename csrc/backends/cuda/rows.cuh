@@ -47,15 +47,7 @@ void launch(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, Args&&... args)
   launch_smem(kernel, blocks, threads, 0, std::forward<Args>(args)...);
 }
 
-inline int sm_count() {
-  static int count[64] = {};
-  const int dev = c10::cuda::current_device();
-  if (dev < 64 && count[dev]) return count[dev];
-  int n = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-  if (dev < 64) count[dev] = n;
-  return n;
-}
+using pw::cuda::sm_count;
 
 inline bool aligned(const void* p, int bytes) {
   return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0;

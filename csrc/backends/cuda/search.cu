@@ -34,7 +34,7 @@ using pw::cuda::pdl_begin;
 constexpr int kThreads = 256;
 constexpr int kTreeBytes = 16 * 1024;
 
-int sm_count() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
+using pw::cuda::sm_count;
 
 // Element mid of the boundaries (through the sorter when there is one); first: the row's start.
 template <class T>
