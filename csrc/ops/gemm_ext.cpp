@@ -323,8 +323,12 @@ bool int8_served(const Tensor& x, const Tensor& w, const Tensor& scales) {
 }  // namespace
 #endif
 
-Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& scales) {
+Tensor weight_int8pack_mm(const Tensor& self_in, const Tensor& mat2_in, const Tensor& scales) {
 #ifdef GEMFORGE_WITH_CUDA
+  // Torch's kernel reads x and the weight as row-major whatever their strides (a transposed x
+  // gave wrong results on an H100): both are made dense first, for our kernel and for torch's.
+  const Tensor self = self_in.is_cuda() && self_in.dim() == 2 ? self_in.contiguous() : self_in;
+  const Tensor mat2 = mat2_in.is_cuda() && mat2_in.dim() == 2 ? mat2_in.contiguous() : mat2_in;
   if (!int8_served(self, mat2, scales)) {
     reg::note_fallback();
     return at::cuda::_weight_int8pack_mm(self, mat2, scales);
@@ -347,7 +351,7 @@ Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& 
   gemm::int8_mm_cuda(p);
   return out;
 #else
-  (void)self, (void)mat2, (void)scales;
+  (void)self_in, (void)mat2_in, (void)scales;
   TORCH_CHECK(false, "_weight_int8pack_mm: no cuda backend in this build");
 #endif
 }

@@ -50,9 +50,12 @@ def reference_grads(q, k, v, grad, causal, scale, bias=None):
 
 
 def assert_grads(ours, refs, dtype):
+    # Errors relative to the largest gradient of the three: one can be ~0 (with a single key,
+    # dS and so dq vanish up to rounding), and its rounding noise is not an error.
+    scale = max(max(r.abs().max().item() for r in refs), 1e-6)
     for name, g, r in zip("qkv", ours, refs):
         assert g is not None and g.shape == r.shape and g.isfinite().all(), name
-        err = (g.double() - r).abs().max().item() / max(r.abs().max().item(), 1e-6)
+        err = (g.double() - r).abs().max().item() / scale
         assert err < TOL[dtype], f"d{name}: relative error {err:.3g}"
 
 
