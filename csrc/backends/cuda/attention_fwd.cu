@@ -13,6 +13,7 @@
 // Head dims up to 256 run in one of three tile widths (64, 128, 256 columns); columns past the
 // real head dim are zero-filled on load, so they add nothing to Q K^T and are never stored.
 #include "backends/attention.h"
+#include "backends/cuda/mma_sync.cuh"
 #include "backends/cuda/wgmma.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
@@ -27,6 +28,7 @@
 namespace gemforge::attention::cuda {
 namespace {
 
+using namespace gemforge::cuda_mma;
 using namespace gemforge::cuda_wgmma;
 
 constexpr int kWarps = 4;
@@ -36,63 +38,6 @@ constexpr int kBlockM = 16 * kWarps;  // query rows of a block
 template <int D> constexpr int kBlockN = D <= 128 ? 64 : 32;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared; fewer than 16 source bytes (0 here) fill the rest with zeros.
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-
-template <class T> struct Mma;
-template <> struct Mma<__nv_bfloat16> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-  static __device__ __forceinline__ float load(const void* p) { return __bfloat162float(*static_cast<const __nv_bfloat16*>(p)); }
-};
-template <> struct Mma<__half> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-  static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
-};
-
-// 2^x on the special function unit (the library exp2f adds range handling the softmax does not
-// need: its arguments are <= 0, and -inf gives 0 here too).
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // Chunk (16 bytes) c of row r of a tile with CH chunks a row.
 template <int CH>
@@ -224,7 +169,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
   }
   // Q fragment (A operand) of k16 step kk from shared memory.
   auto load_q = [&](int kk, uint32_t (&a)[4]) {
-    ldmatrix_x4(q_base + (kk / 4) * 128 + q_lo[kk % 4], a[0], a[1], a[2], a[3]);
+    ldsm(q_base + (kk / 4) * 128 + q_lo[kk % 4], a);
   };
 
   for (int jb = 0; jb < num_n; ++jb) {
@@ -263,10 +208,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
         }
 #pragma unroll
         for (int nt = 0; nt < NT; nt += 2) {
-          uint32_t b0, b1, b2, b3;  // keys nt*8 .. nt*8+15, head dims kk*16 .. kk*16+15
-          ldmatrix_x4(k_base + buf + nt * 8 * CH * 16 + (kk / 4) * 128 + k_lo[kk % 4], b0, b1, b2, b3);
-          Mma<T>::run(s[nt], a, b0, b1);
-          Mma<T>::run(s[nt + 1], a, b2, b3);
+          uint32_t b[4];  // keys nt*8 .. nt*8+15, head dims kk*16 .. kk*16+15
+          ldsm(k_base + buf + nt * 8 * CH * 16 + (kk / 4) * 128 + k_lo[kk % 4], b);
+          Mma<T>::run(s[nt], a, b[0], b[1]);
+          Mma<T>::run(s[nt + 1], a, b[2], b[3]);
         }
       }
     }
@@ -346,11 +291,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
       for (int kk = 0; kk < BN / 16; ++kk) {
 #pragma unroll
         for (int dt = 0; dt < DT; dt += 2) {
-          uint32_t b0, b1, b2, b3;  // keys kk*16 .. kk*16+15, head dims dt*8 .. dt*8+15
-          ldmatrix_x4_trans(v_base + buf + kk * 16 * CH * 16 + (dt / 8) * 128 + v_lo[(dt % 8) / 2], b0, b1, b2,
-                            b3);
-          Mma<T>::run(o[dt], pa[kk], b0, b1);
-          Mma<T>::run(o[dt + 1], pa[kk], b2, b3);
+          uint32_t b[4];  // keys kk*16 .. kk*16+15, head dims dt*8 .. dt*8+15
+          ldsm_t(v_base + buf + kk * 16 * CH * 16 + (dt / 8) * 128 + v_lo[(dt % 8) / 2], b);
+          Mma<T>::run(o[dt], pa[kk], b[0], b[1]);
+          Mma<T>::run(o[dt + 1], pa[kk], b[2], b[3]);
         }
       }
     }

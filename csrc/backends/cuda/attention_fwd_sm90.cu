@@ -17,6 +17,7 @@
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
 // 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
 #include "backends/attention.h"
+#include "backends/cuda/mma_sync.cuh"
 #include "backends/cuda/wgmma.cuh"
 
 #include <ATen/ATen.h>
@@ -32,6 +33,7 @@
 namespace gemforge::attention::cuda {
 namespace {
 
+using namespace gemforge::cuda_mma;
 using namespace gemforge::cuda_wgmma;
 
 constexpr int kConsumers = 2;                    // warpgroups computing, 64 rows each
@@ -42,24 +44,6 @@ constexpr int kStages = 2;
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 
 // mbarriers (8 bytes of shared memory each).
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -328,10 +312,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto pack_p = [&] {
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      pa[kk][0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-      pa[kk][1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-      pa[kk][2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      pa[kk][3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      pa[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
     }
   };
 
@@ -439,7 +423,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       T* orow = reinterpret_cast<T*>(out + row * p.out.row_stride * es);
 #pragma unroll
       for (int dt = 0; dt < DT; ++dt)
-        *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+        *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
       if (lse != nullptr && t == 0) lse[row] = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
     }
   }
