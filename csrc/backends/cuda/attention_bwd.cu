@@ -47,22 +47,6 @@ constexpr size_t smem_bytes() {
 int64_t padded_rows(int64_t seq_q) { return (seq_q + kBlockM - 1) / kBlockM * kBlockM; }
 int64_t stats_floats(const Backward& p) { return p.batch * p.heads_q * 2 * padded_rows(p.seq_q); }
 
-// Rows [0, R) of a tile with CH chunks a row from global (row r at src + r * stride bytes);
-// rows >= rows_valid and chunks >= chunks_valid are zero-filled (their source is `base`).
-template <int R, int CH>
-__device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t stride, int rows_valid,
-                                          int chunks_valid, const void* base) {
-  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
-#pragma unroll
-  for (int k = 0; k < R * CH / kThreads; ++k) {
-    const int i = threadIdx.x + k * kThreads;
-    const int r = i / CH, c = i % CH;
-    const bool ok = r < rows_valid && c < chunks_valid;
-    cp_async16(dst + (r * CH + (c ^ (r & 7))) * 16, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
-               ok ? 16 : 0);
-  }
-}
-
 // One warp per query row, padding rows (seq_q .. rows_padded - 1) included: the row's
 // log2-domain logsumexp (+inf for padding rows and rows that saw no key, so that their P is
 // 0), D = rowsum(dO * O), and zeros in the row's dQ accumulator.
@@ -171,9 +155,9 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
 
   {
     const int rows = static_cast<int>(p.seq_k - n0 < kBlockN ? p.seq_k - n0 : kBlockN);
-    load_tile<kBlockN, CH>(aK, static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + hk * p.k.head_stride + n0 * p.k.row_stride) * es,
+    load_tile<kBlockN, CH, kThreads>(aK, static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + hk * p.k.head_stride + n0 * p.k.row_stride) * es,
                            p.k.row_stride * es, rows, chunks_valid, p.k.data);
-    load_tile<kBlockN, CH>(aV, static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + hk * p.v.head_stride + n0 * p.v.row_stride) * es,
+    load_tile<kBlockN, CH, kThreads>(aV, static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + hk * p.v.head_stride + n0 * p.v.row_stride) * es,
                            p.v.row_stride * es, rows, chunks_valid, p.v.data);
   }
   // Q, dO and the row statistics of step s into buffer s % 2.
@@ -181,10 +165,10 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
     const int64_t hq = hk * group + s / per_head, m0 = (m_start + s % per_head) * kBlockM;
     const uint32_t buf = static_cast<uint32_t>(s & 1);
     const int rows = static_cast<int>(p.seq_q - m0 < kBlockM ? p.seq_q - m0 : kBlockM);
-    load_tile<kBlockM, CH>(aQ + buf * kRowTile,
+    load_tile<kBlockM, CH, kThreads>(aQ + buf * kRowTile,
                            static_cast<const char*>(p.q.data) + (b * p.q.batch_stride + hq * p.q.head_stride + m0 * p.q.row_stride) * es,
                            p.q.row_stride * es, rows, chunks_valid, p.q.data);
-    load_tile<kBlockM, CH>(aO + buf * kRowTile,
+    load_tile<kBlockM, CH, kThreads>(aO + buf * kRowTile,
                            static_cast<const char*>(p.grad_out.data) +
                                (b * p.grad_out.batch_stride + hq * p.grad_out.head_stride + m0 * p.grad_out.row_stride) * es,
                            p.grad_out.row_stride * es, rows, chunks_valid, p.grad_out.data);

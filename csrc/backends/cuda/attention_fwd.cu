@@ -39,27 +39,6 @@ template <int D> constexpr int kBlockN = D <= 128 ? 64 : 32;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-// Chunk (16 bytes) c of row r of a tile with CH chunks a row.
-template <int CH>
-__device__ __forceinline__ int chunk_at(int r, int c) { return r * CH + (c ^ (r & 7)); }
-
-// Rows [0, R) of a tile from global (row r at src + r * stride bytes); rows >= rows_valid and
-// chunks >= chunks_valid are zero-filled (their source is the always-valid `base`).
-template <int R, int CH>
-__device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t stride, int rows_valid,
-                                          int chunks_valid, const void* base) {
-  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
-#pragma unroll
-  for (int k = 0; k < R * CH / kThreads; ++k) {
-    const int i = threadIdx.x + k * kThreads;
-    const int r = i / CH, c = i % CH;
-    const bool ok = r < rows_valid && c < chunks_valid;
-    cp_async16(dst + chunk_at<CH>(r, c) * 16, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
-               ok ? 16 : 0);
-  }
-}
-
-
 // The same rows in wgmma's canonical K-major layout with 128-byte swizzle: the head dim split
 // into blocks of 64 columns (128 bytes), each block R rows of 128 bytes, chunk c of row r at
 // c ^ (r & 7) within its row. Tiles start 1024-byte aligned.
@@ -130,16 +109,16 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
       load_tile_kmajor<BN, CH>(aV + buf, v + n0 * p.v.row_stride * es, p.v.row_stride * es, rows_valid,
                                chunks_valid, p.v.data);
     } else {
-      load_tile<BN, CH>(aK + buf, k + n0 * p.k.row_stride * es, p.k.row_stride * es, rows_valid, chunks_valid,
+      load_tile<BN, CH, kThreads>(aK + buf, k + n0 * p.k.row_stride * es, p.k.row_stride * es, rows_valid, chunks_valid,
                         p.k.data);
-      load_tile<BN, CH>(aV + buf, v + n0 * p.v.row_stride * es, p.v.row_stride * es, rows_valid, chunks_valid,
+      load_tile<BN, CH, kThreads>(aV + buf, v + n0 * p.v.row_stride * es, p.v.row_stride * es, rows_valid, chunks_valid,
                         p.v.data);
     }
   };
   if constexpr (kWg)
     load_tile_kmajor<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
   else
-    load_tile<kBlockM, CH>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
+    load_tile<kBlockM, CH, kThreads>(aQ, q, p.q.row_stride * es, static_cast<int>(p.seq_q - m0), chunks_valid, p.q.data);
   if (num_n > 0) load_kv(0);
   cp_async_commit();
 

@@ -22,6 +22,24 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// Rows [0, R) of a tile with CH 16-byte chunks a row, from global (row r at src + r * stride
+// bytes), loaded by THREADS threads: rows >= rows_valid and chunks >= chunks_valid are
+// zero-filled (their source is the always-valid `base`). Chunk c of row r lands at
+// r * CH + (c ^ (r & 7)): the XOR swizzle that sends ldmatrix's eight rows to eight bank groups.
+template <int R, int CH, int THREADS>
+__device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t stride, int rows_valid,
+                                          int chunks_valid, const void* base) {
+  static_assert((R * CH) % THREADS == 0, "tile chunks must spread evenly over the threads");
+#pragma unroll
+  for (int k = 0; k < R * CH / THREADS; ++k) {
+    const int i = threadIdx.x + k * THREADS;
+    const int r = i / CH, c = i % CH;
+    const bool ok = r < rows_valid && c < chunks_valid;
+    cp_async16(dst + (r * CH + (c ^ (r & 7))) * 16, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
+               ok ? 16 : 0);
+  }
+}
+
 // Four 8x8 16-bit matrices from shared memory (lanes 8i .. 8i+7 address matrix i's rows),
 // as stored or transposed.
 __device__ __forceinline__ void ldsm(uint32_t addr, uint32_t (&r)[4]) {
