@@ -46,14 +46,19 @@ constexpr TypeSet kEyeTypes = kAll;
   /* numel points from start to end, computed from both ends */                                 \
   void linspace_##dev(const Dense& out, const c10::Scalar& start, const c10::Scalar& end);       \
   void logspace_##dev(const Dense& out, const c10::Scalar& start, const c10::Scalar& end,        \
-                      double base);                                                              \
-  /* one (its bytes: elem_size of them) on the diagonal, zero elsewhere; batch 1 */              \
-  void eye_##dev(const Matrices& m, const void* one);                                            \
-  /* in's elements on the kept side of `diagonal`, zero elsewhere */                             \
-  void tri_##dev(const Matrices& m, int64_t diagonal, bool upper);
+                      double base);
 GF_CREATION_LAUNCHERS(cpu)
 GF_CREATION_LAUNCHERS(cuda)
 #undef GF_CREATION_LAUNCHERS
+// eye: one (its bytes: elem_size of them) on the diagonal, zero elsewhere; batch 1.
+// tri: in's elements on the kept side of `diagonal`, zero elsewhere (in place when in == out).
+// The cpu takes any strides; cuda returns false, launching nothing, for a layout it has no
+// vector kernel for (neither matrix dim of out dense or 16-byte aligned; an input dense along
+// the other dim than out), which torch's kernel then serves.
+void eye_cpu(const Matrices& m, const void* one);
+void tri_cpu(const Matrices& m, int64_t diagonal, bool upper);
+bool eye_cuda(const Matrices& m, const void* one);
+bool tri_cuda(const Matrices& m, int64_t diagonal, bool upper);
 
 // ---- per-element formulas ----------------------------------------------------------------------
 template <class S, bool Cuda> struct arange_fn {

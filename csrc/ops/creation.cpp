@@ -69,6 +69,17 @@ creation::Matrices matrices(const Tensor& out, const std::array<int64_t, 3>& out
   return m;
 }
 
+// torch's cuda kernel, for the layouts the cuda launcher has no vector kernel for.
+Tensor& tri_by_torch(Tensor& out, const Tensor& self, int64_t diagonal, bool upper) {
+  reg::note_fallback();
+#ifdef GEMFORGE_WITH_CUDA
+  return upper ? at::cuda::triu_outf(self, diagonal, out) : at::cuda::tril_outf(self, diagonal, out);
+#else
+  TORCH_INTERNAL_ASSERT(false, "gemforge: tril/triu: the cpu kernel takes every layout");
+  return out;
+#endif
+}
+
 // out (self's dtype and shape) = self's triangle; out may be self.
 Tensor& triangle(Tensor& out, const Tensor& self, int64_t diagonal, bool upper) {
   if (out.numel() == 0) return out;
@@ -85,10 +96,16 @@ Tensor& triangle(Tensor& out, const Tensor& self, int64_t diagonal, bool upper) 
   creation::Matrices m = matrices(dest, *out_strides);
   m.in = static_cast<const char*>(in.const_data_ptr());
   std::copy(in_strides->begin(), in_strides->end(), m.in_stride);
+  bool done = true;
   {
     OnDevice on(dest);
-    GF_CREATION(dest, tri, m, diagonal, upper);
+#ifdef GEMFORGE_WITH_CUDA
+    if (dest.is_cuda()) done = creation::tri_cuda(m, diagonal, upper);
+    else
+#endif
+      creation::tri_cpu(m, diagonal, upper);
   }
+  if (!done) return tri_by_torch(out, self, diagonal, upper);
   if (!direct) out.copy_(dest);
   return out;
 }
@@ -254,10 +271,17 @@ Tensor& eye_m_out(int64_t n, int64_t m, Tensor& out) {
   });
   const bool direct = at::has_internal_overlap(out) != at::MemOverlap::Yes;
   Tensor dest = direct ? out : at::empty(out.sizes(), out.options());
+  const creation::Matrices matrix = matrices(dest, {0, dest.stride(0), dest.stride(1)});
+  bool done = true;
   {
     OnDevice on(dest);
-    GF_CREATION(dest, eye, matrices(dest, {0, dest.stride(0), dest.stride(1)}), one);
+#ifdef GEMFORGE_WITH_CUDA
+    if (dest.is_cuda()) done = creation::eye_cuda(matrix, one);
+    else
+#endif
+      creation::eye_cpu(matrix, one);
   }
+  if (!done) return GF_FALLBACK(out, eye_out, out, n, m)();
   if (!direct) out.copy_(dest);
   return out;
 }

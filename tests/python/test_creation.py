@@ -333,6 +333,50 @@ def test_triangle_strided(name, dtype):
               reference="exact")
 
 
+# The cuda kernels' layouts: 16-byte vectors along the output's dense dim when every row start
+# is aligned, one element a thread otherwise; tiles of 32 rows, so sizes past a tile and a
+# vector's tail; a transposed output (the transposed problem), a transposed input (read through
+# shared memory), a broadcast input (a row or one element a row). An output dense along neither
+# dim goes to torch's kernel on cuda.
+TILE_SHAPES = [(70, 300), (2, 33, 24)]
+
+
+@pytest.mark.parametrize("name", ["tril", "triu"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.bool, torch.complex128],
+                         ids=str)
+def test_triangle_tiles(name, dtype):
+    fn = getattr(torch, name)
+    for shape in TILE_SHAPES:
+        for k in (-3, 0, 250):
+            check(lambda x: fn(x, k), [make(shape, dtype)], served=name, reference="exact")
+            check(lambda x: getattr(x, name + "_")(k), [strided(shape, dtype)], served=name + "_",
+                  reference="exact")
+            check(lambda x: fn(x, k), [strided(shape, dtype)], served=name, reference="exact")
+            check(lambda x, o: fn(x, k, out=o), [make(shape, dtype), strided(shape, dtype)],
+                  served=name + ".out", reference="exact")
+    rows = make((1, 300), dtype).expand(70, 300)
+    column = make((70, 1), dtype).expand(70, 300)
+    for k in (-5, 7):
+        check(lambda x: fn(x, k), [rows], served=name, reference="exact")
+        check(lambda x: fn(x, k), [column], served=name, reference="exact")
+        check(lambda x, o: fn(x, k, out=o), [column, strided((70, 300), dtype)],
+              served=name + ".out", reference="exact")
+    # dense along neither dim: torch's kernel on cuda
+    cuda_fallback = None if DEVICE == "cuda" else name + "_"
+    check(lambda x: getattr(x[:, ::2], name + "_")(1), [make((9, 20), dtype)],
+          served=cuda_fallback, reference="exact")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.bool, torch.complex128],
+                         ids=str)
+def test_eye_tiles(dtype):
+    for n, m in [(70, 300), (33, 17), (1, 129)]:
+        check(lambda: torch.eye(n, m, dtype=dtype, device=DEVICE), [], served="eye.m_out",
+              reference="exact")
+        check(lambda o: torch.eye(n, m, out=o), [strided((n, m), dtype)], served="eye.m_out",
+              reference="exact")
+
+
 @pytest.mark.parametrize("name", ["tril", "triu"])
 def test_triangle_complex_half(name):
     x = make((3, 4, 5), torch.complex64).to(torch.complex32)

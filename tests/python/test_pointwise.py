@@ -424,6 +424,32 @@ def test_binary_scalar_overloads(spec, dtype, variant):
             check(lambda x: call(x, scalar), [a], served=spec.overload(variant))
 
 
+# ---- a Scalar operand as a constant of a unary kernel (ops/pointwise/constant.h) -------------
+# float32/float64: any real scalar in range; fp16/bf16: values the dtype holds exactly (others,
+# and non-dense inputs, take the wrapped-number road). Checked against torch's own result: a
+# scalar the dtype does not hold (or one past its range) gives other results in float64.
+CONSTANTS = [0.5, 3, -2, float("inf"), -float("inf"), -0.0, 0.1, 1e-5, 70000.0, 1e39]
+CONSTANT_CALLS = [("mul.Scalar", lambda x, c: torch.ops.aten.mul.Scalar(x, c)),
+                  ("add.Scalar", lambda x, c: torch.ops.aten.add.Scalar(x, c)),
+                  ("sub.Scalar", lambda x, c: torch.ops.aten.sub.Scalar(x, c)),
+                  ("eq.Scalar", torch.eq), ("ne.Scalar", torch.ne), ("lt.Scalar", torch.lt),
+                  ("le.Scalar", torch.le), ("gt.Scalar", torch.gt), ("ge.Scalar", torch.ge)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_scalar_constants(dtype):
+    x = with_specials(make((33, 64), dtype))
+    reference = "torch"
+    for overload, fn in CONSTANT_CALLS:
+        for c in CONSTANTS:
+            check(lambda t: fn(t, c), [x], served=overload, reference=reference)
+        check(lambda t: fn(t, 0.5), [x.t()], served=overload, reference=reference)
+        check(lambda t: fn(t, 2), [x[:, ::2]], served=overload, reference=reference)
+        check(lambda t: fn(t, -1.5), [make((), dtype)], served=overload, reference=reference)
+        check(lambda t: fn(t, 4), [make((0, 3), dtype)], served=overload, reference=reference)
+    check(lambda t: torch.ops.aten.add.Scalar(t, 3, alpha=2), [x], served="add.Scalar")
+
+
 # ---- the Python operators ---------------------------------------------------------------------
 
 PYTHON_CALLS = [

@@ -1,6 +1,7 @@
 // add, sub, mul, div, abs, pow: every overload.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/constant.h"
 #include "ops/pointwise/kernels/arithmetic.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
@@ -18,10 +19,20 @@ void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, con
   at::native::alpha_check(out_dtype ? out.scalar_type() : at::result_type(self, other), alpha);
 }
 
+// self + sign * other for alpha 1 and an exact constant other (see exact_constant): the dense
+// road of a unary kernel; undefined where it does not apply.
+Tensor add_constant(const Tensor& self, const Scalar& other, const Scalar& alpha, double sign) {
+  if (!(alpha.isIntegral(false) && alpha.to<int64_t>() == 1) || !exact_constant(self, other)) {
+    return Tensor();
+  }
+  return pw::run_dense(IterKind::unary, Tensor(), {self}, K<kernels::add_constant>,
+                       {Scalar(sign * other.toDouble())});
+}
+
 }  // namespace
 
 // ---- add, sub ------------------------------------------------------------------------------
-#define GF_ALPHA_OP(name, extra_check)                                                            \
+#define GF_ALPHA_OP(name, extra_check, sign)                                                        \
   Tensor name(const Tensor& self, const Tensor& other, const Scalar& alpha) {                     \
     extra_check;                                                                                   \
     check_alpha(Tensor(), self, other, alpha);                                                     \
@@ -41,7 +52,8 @@ void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, con
                        GF_FALLBACK(self, name##_, self, other, alpha));                            \
   }                                                                                                \
   Tensor name##_scalar(const Tensor& self, const Scalar& other, const Scalar& alpha) {            \
-    return ops::name(self, wrap(other), alpha);                                                         \
+    if (Tensor r = add_constant(self, other, alpha, sign); r.defined()) return r;                  \
+    return ops::name(self, wrap(other), alpha);                                                    \
   }                                                                                                \
   Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, const Scalar& alpha,          \
                             Tensor& out) {                                                         \
@@ -50,13 +62,24 @@ void check_alpha(const Tensor& out, const Tensor& self, const Tensor& other, con
   Tensor& name##_scalar_(Tensor& self, const Scalar& other, const Scalar& alpha) {                \
     return ops::name##_(self, wrap(other), alpha);                                                      \
   }
-GF_ALPHA_OP(add, )
-GF_ALPHA_OP(sub, at::native::sub_check(self, other))
+GF_ALPHA_OP(add, , 1.0)
+GF_ALPHA_OP(sub, at::native::sub_check(self, other), -1.0)
 #undef GF_ALPHA_OP
 
 // ---- mul, div -------------------------------------------------------------------------------
 GF_BINARY_FORMS(mul, IterKind::binary, kernels::mul, mul)
-GF_SCALAR_FORMS(mul)
+Tensor mul_scalar(const Tensor& self, const Scalar& other) {
+  if (exact_constant(self, other, /*opmath=*/true)) {
+    if (Tensor r = pw::run_dense(IterKind::unary, Tensor(), {self}, K<kernels::mul_constant>, {other});
+        r.defined())
+      return r;
+  }
+  return ops::mul(self, wrap(other));
+}
+Tensor& mul_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
+  return ops::mul_out(self, wrap(other), out);
+}
+Tensor& mul_scalar_(Tensor& self, const Scalar& other) { return ops::mul_(self, wrap(other)); }
 
 // ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
 GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)

@@ -2,19 +2,36 @@
 // functional results are bool; out= and in-place keep the output's dtype, as in torch.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
+#include "ops/pointwise/constant.h"
 #include "ops/pointwise/kernels/compare.h"
 
 namespace gemforge::ops {
 
-#define GF_COMPARE(name)                                                  \
-  GF_BINARY_FORMS(name, IterKind::comparison, kernels::name, name)        \
-  GF_SCALAR_FORMS(name)
-GF_COMPARE(eq)
-GF_COMPARE(ne)
-GF_COMPARE(lt)
-GF_COMPARE(le)
-GF_COMPARE(gt)
-GF_COMPARE(ge)
+namespace {
+// self against an exact constant (see exact_constant) on the dense road; undefined otherwise.
+Tensor compare_constant(const Tensor& self, const Scalar& other, kernels::compare_mode mode) {
+  if (!exact_constant(self, other)) return Tensor();
+  return pw::run_dense(IterKind::comparison, Tensor(), {self}, K<kernels::compare_constant>,
+                       {other, {}, int(mode)});
+}
+}  // namespace
+
+#define GF_COMPARE(name, mode)                                                                     \
+  GF_BINARY_FORMS(name, IterKind::comparison, kernels::name, name)                                 \
+  Tensor name##_scalar(const Tensor& self, const Scalar& other) {                                  \
+    if (Tensor r = compare_constant(self, other, kernels::mode); r.defined()) return r;            \
+    return ops::name(self, wrap(other));                                                           \
+  }                                                                                                \
+  Tensor& name##_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {                \
+    return ops::name##_out(self, wrap(other), out);                                                \
+  }                                                                                                \
+  Tensor& name##_scalar_(Tensor& self, const Scalar& other) { return ops::name##_(self, wrap(other)); }
+GF_COMPARE(eq, kEq)
+GF_COMPARE(ne, kNe)
+GF_COMPARE(lt, kLt)
+GF_COMPARE(le, kLe)
+GF_COMPARE(gt, kGt)
+GF_COMPARE(ge, kGe)
 #undef GF_COMPARE
 
 // torch writes the functional and in-place forms through the out= kernel; so do its fallbacks.

@@ -129,11 +129,18 @@ OPS = [
     Op("spherical_bessel_j0", torch.special.spherical_bessel_j0, (RANDOM,), dtypes=("fp32",)),
     Op("modified_bessel_k0", torch.special.modified_bessel_k0, (POSITIVE,), dtypes=("fp32",)),
     Op("igamma", torch.igamma, (POSITIVE, POSITIVE), dtypes=("fp32",)),
+    Op("igammac", torch.igammac, (POSITIVE, POSITIVE), dtypes=("fp32",)),
     Op("xlogy", torch.xlogy, (RANDOM, POSITIVE)),
     Op("xlog1py", torch.special.xlog1py, (RANDOM, POSITIVE)),
     Op("chebyshev_t_n9", lambda x: torch.special.chebyshev_polynomial_t(x, 9), (RANDOM,),
        dtypes=("fp32",)),
     Op("legendre_p_n9", lambda x: torch.special.legendre_polynomial_p(x, 9), (RANDOM,),
+       dtypes=("fp32",)),
+    Op("chebyshev_u_n9", lambda x: torch.special.chebyshev_polynomial_u(x, 9), (RANDOM,),
+       dtypes=("fp32",)),
+    Op("hermite_h_n9", lambda x: torch.special.hermite_polynomial_h(x, 9), (RANDOM,),
+       dtypes=("fp32",)),
+    Op("laguerre_l_n9", lambda x: torch.special.laguerre_polynomial_l(x, 9), (POSITIVE,),
        dtypes=("fp32",)),
     Op("airy_ai", torch.special.airy_ai, (RANDOM,), dtypes=("fp32",)),
     # two outputs: GB/s counts the mantissa only (the int32 exponents add 4 bytes an element)
@@ -173,6 +180,10 @@ OPS = [
     Op("isposinf", torch.isposinf, (RANDOM,), result="bool"),
     Op("signbit", torch.signbit, (RANDOM,), result="bool"),
     Op("isfinite", torch.isfinite, (RANDOM,), result="bool"),  # torch's composite of 4 ops
+    # a Scalar operand: x != inf is isfinite's step, rtol * x and atol + x isclose's
+    Op("ne_scalar", lambda x: x != float("inf"), (RANDOM,), result="bool"),
+    _unary("mul_scalar", lambda x: x.mul(1e-5)),
+    _unary("add_scalar", lambda x: x.add(0.5)),
     Op("isclose", torch.isclose, (RANDOM, RANDOM), result="bool"),  # a composite of ~12 ops
 
     # ---- creation and fill
@@ -190,6 +201,7 @@ OPS = [
     Op("eye", lambda dst: torch.eye(*dst.shape, out=dst), (DST,), broadcast=False),
     _unary("tril", torch.tril),
     Op("triu_", lambda x: x.triu_(1), (RANDOM,), broadcast=False),
+    Op("triu_out", lambda x, dst: torch.triu(x, -1, out=dst), (RANDOM, DST), broadcast=False),
     Op("polar", torch.polar, (POSITIVE, RANDOM), dtypes=("fp32",)),  # bytes: result counted as fp32
 
     # ---- activations and their backward ops

@@ -96,9 +96,28 @@ struct pow_scalar_base : op_base {  // Scalar ** Tensor
   template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>()}; }
 };
 
+// self + c and self * c for a constant c that self's floating dtype holds exactly
+// (ops::exact_constant): Args.s0.
+struct add_constant : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    C value;
+    GF_HD C operator()(C a) const { return a + value; }
+  };
+  template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>()}; }
+};
+struct mul_constant : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    C value;
+    GF_HD C operator()(C a) const { return a * value; }
+  };
+  template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>()}; }
+};
+
 // The family's kernels; each backend instantiates its run<Op> for every one.
 #define GF_KERNELS_ARITHMETIC(X) \
   X(add) X(sub) X(mul) X(div_true) X(div_trunc) X(div_floor) X(neg) X(abs) X(pow_tensor) \
-  X(pow_scalar_exp) X(pow_scalar_base)
+  X(pow_scalar_exp) X(pow_scalar_base) X(add_constant) X(mul_constant)
 
 }  // namespace gemforge::kernels

@@ -159,12 +159,13 @@ template <class C> GF_HD C hurwitz_zeta(C s, C q) {
       77683.0 / 14101100039391805440000.0, -236364091.0 / 1693824136731743669452800000.0};
   C rising = s;             // s (s+1) ... (s+2j-2)
   C power = pow_a / a;      // a^(-s-2j+1)
+  const C inv_a2 = C(1) / (a * a);
   for (int j = 0; j < 12; ++j) {
     const C term = C(bernoulli_over_factorial[j]) * rising * power;
     sum += term;
     if (std::abs(term) <= eps<C>() * std::abs(sum)) break;
     rising *= (s + C(2 * j + 1)) * (s + C(2 * j + 2));
-    power /= a * a;
+    power *= inv_a2;
   }
   return sum;
 }
@@ -179,11 +180,45 @@ template <class C> GF_HD C trigamma(C x) {
   return hurwitz_zeta(C(2), x);
 }
 
-// polygamma(n, x) = (-1)^(n+1) n! zeta(n+1, x), n >= 2. Orders >= 1 are computed in double for
-// float too (as torch's cpu kernel accumulates): left of 0 the zeta sum cancels terms of
-// opposite signs, and the reflection's sin(pi x) needs the digits.
+// psi_1(x) in float, as torch's cuda kernel computes it: reflected below 1/2, shifted up by
+// psi_1(x) = psi_1(x + 1) + 1/x^2 to x >= 6, then the asymptotic series
+// 1/x + 1/(2x^2) + sum B_2k / x^(2k+1) (its next term is ~1e-10 of the result at 6).
+GF_HD float trigamma_float(float x) {
+  float reflected = 0.0f, sign = 1.0f;
+  if (x < 0.5f) {  // psi_1(x) = pi^2 / sin^2(pi x) - psi_1(1 - x)
+#if defined(__CUDA_ARCH__)
+    const float s = ::sinpif(x);
+#else
+    const float s = float(std::sin(pi<double>() * double(x)));
+#endif
+    reflected = pi<float>() * pi<float>() / (s * s);
+    sign = -1.0f;
+    x = 1.0f - x;
+  }
+  float shifted = 0.0f;
+  while (x < 6.0f) {
+    shifted += 1.0f / (x * x);
+    x += 1.0f;
+  }
+  const float z = 1.0f / (x * x);
+  const float tail = 1.0f / 6 - z * (1.0f / 30 - z * (1.0f / 42 - z * (1.0f / 30)));
+  return reflected + sign * (shifted + (1.0f + 0.5f / x + z * tail) / x);
+}
+
+// polygamma(n, x) = (-1)^(n+1) n! zeta(n+1, x), n >= 2. On the cpu orders >= 1 are computed in
+// double for float too (as torch's cpu kernel accumulates): left of 0 the zeta sum cancels terms
+// of opposite signs, and the reflection's sin(pi x) needs the digits. Torch's cuda kernels
+// compute float in float, and so do ours (double there is ~20x slower).
 template <class C> GF_HD C polygamma(int n, C x) {
   if (n == 0) return digamma(x);
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(C) == 4) {
+    if (n == 1) return trigamma_float(x);
+    float factorial = 1.0f;
+    for (int k = 2; k <= n; ++k) factorial *= float(k);
+    return ((n % 2) ? factorial : -factorial) * hurwitz_zeta(float(n + 1), float(x));
+  }
+#endif
   const double w = double(x);
   if (n == 1) return C(trigamma(w));
   double factorial = 1;
@@ -232,7 +267,12 @@ template <class C> GF_HD C incomplete_gamma_impl(bool upper, C a, C x) {
   const C q = prefactor * fraction;
   return upper ? q : C(1) - q;
 }
+// On cuda float is computed in float, as torch's cuda kernel does (the prefactor's rounding,
+// ~|a log x| float ulps, stays far below the result's [0, 1] scale in absolute terms).
 template <class C> GF_HD C incomplete_gamma(bool upper, C a, C x) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(C) == 4) return incomplete_gamma_impl(upper, a, x);
+#endif
   return C(incomplete_gamma_impl(upper, double(a), double(x)));
 }
 
@@ -263,6 +303,27 @@ template <class C> GF_HD C bessel_ie_asymptotic(int nu, C x) {  // exp(-x) I_nu(
   return sum / std::sqrt(C(2) * pi<C>() * x);
 }
 template <class C> GF_HD C bessel_ie(int nu, C x) {  // exp(-|x|) I_nu(x), any sign
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(C) == 4) {
+    // CUDA's I0/I1 (6 ulp) times exp(-a) up to 20, else the asymptotic series: 8 terms reach
+    // 1e-9 there; each term's factor is a constant once unrolled (no division).
+    const float a = ::fabsf(x);
+    float r;
+    if (a <= 20.0f) {
+      r = (nu ? ::cyl_bessel_i1f(a) : ::cyl_bessel_i0f(a)) * ::expf(-a);
+    } else {
+      const float inv_8a = 1.0f / (8.0f * a);
+      float term = 1.0f, sum = 1.0f;
+#pragma unroll
+      for (int k = 1; k <= 8; ++k) {
+        term *= float((2 * k - 1) * (2 * k - 1) - 4 * nu * nu) * (1.0f / float(k)) * inv_8a;
+        sum += term;
+      }
+      r = sum * ::rsqrtf(2.0f * pi<float>() * a);
+    }
+    return (nu && x < 0.0f) ? -r : r;
+  }
+#endif
   const C a = std::abs(x);
   C r = a <= C(20) ? std::exp(-a) * bessel_i_series(nu, a) : bessel_ie_asymptotic(nu, a);
   return (nu && x < C(0)) ? -r : r;
@@ -287,30 +348,37 @@ template <class C> GF_HD C bessel_i(int nu, C x) {
 // ---- modified Bessel functions of the second kind ----------------------------------------------
 // K_nu(x), nu in {0, 1}, x in (0, 2]: the power series (A&S 9.6.13 and 9.6.11), in which
 // psi(k+1) = -gamma + H_k.
+// y = x^2/4 <= 1, so a fixed number of terms (y^k / (k!)^2 below the dtype's epsilon), unrolled:
+// every 1/k is a constant, no division and no test in the loop.
 template <class C> GF_HD C bessel_k_series(int nu, C x) {
+  constexpr int kTerms = sizeof(C) == 4 ? 9 : 14;
   const C euler_gamma = C(0.57721566490153286061);
   const C y = x * x / C(4);
   const C log_half_x = std::log(x / C(2));
   C term = C(1), i_sum = C(1);
   if (nu == 0) {  // -(log(x/2) + gamma) I0(x) + sum_k H_k y^k / (k!)^2
     C harmonic = C(0), sum = C(0);
-    for (int k = 1; k < 40; ++k) {
-      term *= y / (C(k) * C(k));
-      harmonic += C(1) / C(k);
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int k = 1; k < kTerms; ++k) {
+      term *= y * C(1.0 / (double(k) * double(k)));
+      harmonic += C(1.0 / double(k));
       i_sum += term;
       sum += term * harmonic;
-      if (term <= eps<C>() * i_sum) break;
     }
     return -(log_half_x + euler_gamma) * i_sum + sum;
   }
   // 1/x + log(x/2) I1(x) - x/4 sum_k (psi(k+1) + psi(k+2)) y^k / (k! (k+1)!)
   C psi_sum = C(1) - C(2) * euler_gamma, sum = psi_sum;
-  for (int k = 1; k < 40; ++k) {
-    term *= y / (C(k) * C(k + 1));
-    psi_sum += C(1) / C(k) + C(1) / C(k + 1);
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int k = 1; k < kTerms; ++k) {
+    term *= y * C(1.0 / (double(k) * double(k + 1)));
+    psi_sum += C(1.0 / double(k) + 1.0 / double(k + 1));
     i_sum += term;
     sum += term * psi_sum;
-    if (term <= eps<C>() * i_sum) break;
   }
   return C(1) / x + log_half_x * (x / C(2)) * i_sum - x / C(4) * sum;
 }
@@ -367,14 +435,11 @@ template <class C> GF_HD C bessel_jy(int which, C x) {
 
 template <class C> GF_HD C spherical_bessel_j0(C x) {  // sin(x) / x
   if (std::isinf(x)) return C(0);
-  if (std::abs(x) < C(0.5)) {
-    const C y = x * x;  // sum_k (-y)^k / (2k+1)!
-    C term = C(1), sum = C(1);
-    for (int k = 1; k < 9; ++k) {
-      term *= -y / C((2 * k) * (2 * k + 1));
-      sum += term;
-    }
-    return sum;
+  if (std::abs(x) < C(0.5)) {  // sum_k (-y)^k / (2k+1)!, k <= 8, in Horner's form
+    const C y = x * x;
+    return C(1) + y * (C(-1.0 / 6) + y * (C(1.0 / 120) + y * (C(-1.0 / 5040) +
+           y * (C(1.0 / 362880) + y * (C(-1.0 / 39916800) + y * (C(1.0 / 6227020800.0) +
+           y * (C(-1.0 / 1307674368000.0) + y * C(1.0 / 355687428096000.0))))))));
   }
   return std::sin(x) / x;
 }
@@ -629,24 +694,41 @@ GF_SPECIAL_BINARY(xlogy, kFloating, sf::xlogy(x, y))
 GF_SPECIAL_BINARY(xlog1py, kFloating, sf::xlog1py(x, y))
 GF_SPECIAL_BINARY(igamma, kF32F64, sf::incomplete_gamma(false, x, y))
 GF_SPECIAL_BINARY(igammac, kF32F64, sf::incomplete_gamma(true, x, y))
-// the polynomials: x and the degree n, evaluated in double (see above)
-#define GF_POLYNOMIAL(name, ...)                                                                   \
-  GF_SPECIAL_BINARY(name, kF32F64, C(sf::__VA_ARGS__))
-GF_POLYNOMIAL(chebyshev_t, chebyshev(0, false, double(x), sf::degree(y)))
-GF_POLYNOMIAL(chebyshev_u, chebyshev(1, false, double(x), sf::degree(y)))
-GF_POLYNOMIAL(chebyshev_v, chebyshev(2, false, double(x), sf::degree(y)))
-GF_POLYNOMIAL(chebyshev_w, chebyshev(3, false, double(x), sf::degree(y)))
+// the polynomials: x and the degree n, evaluated in double on the cpu (see above); on cuda in
+// the dtype, as torch's cuda kernels (double trigonometry in the closed forms ran at 0.46x).
+// W is the type they are evaluated in.
+#if defined(__CUDA_ARCH__)
+#define GF_POLYNOMIAL_TYPE C
+#else
+#define GF_POLYNOMIAL_TYPE double
+#endif
+#define GF_POLYNOMIAL(name, ...)                                     \
+  struct name : op_base {  /* one vector a thread: two spilled */  \
+    static constexpr TypeSet types = kF32F64;                        \
+    template <class C> struct fn {                                   \
+      GF_HD C operator()(C x, C y) const {                           \
+        using W = GF_POLYNOMIAL_TYPE;                                \
+        return C(sf::__VA_ARGS__);                                   \
+      }                                                              \
+    };                                                               \
+    template <class C> static fn<C> make(const Args&) { return {}; } \
+  };
+GF_POLYNOMIAL(chebyshev_t, chebyshev(0, false, W(x), sf::degree(y)))
+GF_POLYNOMIAL(chebyshev_u, chebyshev(1, false, W(x), sf::degree(y)))
+GF_POLYNOMIAL(chebyshev_v, chebyshev(2, false, W(x), sf::degree(y)))
+GF_POLYNOMIAL(chebyshev_w, chebyshev(3, false, W(x), sf::degree(y)))
 // shifted: P*(x) = P(2x - 1)
-GF_POLYNOMIAL(shifted_chebyshev_t, chebyshev(0, true, 2.0 * x - 1.0, sf::degree(y)))
-GF_POLYNOMIAL(shifted_chebyshev_u, chebyshev(1, true, 2.0 * x - 1.0, sf::degree(y)))
-GF_POLYNOMIAL(shifted_chebyshev_v, chebyshev(2, true, 2.0 * x - 1.0, sf::degree(y)))
-GF_POLYNOMIAL(shifted_chebyshev_w, chebyshev(3, true, 2.0 * x - 1.0, sf::degree(y)))
-GF_POLYNOMIAL(hermite_h, hermite_h(double(x), is_nan(y) || std::isinf(y) ? int64_t(-1) : sf::degree(y),
+GF_POLYNOMIAL(shifted_chebyshev_t, chebyshev(0, true, W(2) * W(x) - W(1), sf::degree(y)))
+GF_POLYNOMIAL(shifted_chebyshev_u, chebyshev(1, true, W(2) * W(x) - W(1), sf::degree(y)))
+GF_POLYNOMIAL(shifted_chebyshev_v, chebyshev(2, true, W(2) * W(x) - W(1), sf::degree(y)))
+GF_POLYNOMIAL(shifted_chebyshev_w, chebyshev(3, true, W(2) * W(x) - W(1), sf::degree(y)))
+GF_POLYNOMIAL(hermite_h, hermite_h(W(x), is_nan(y) || std::isinf(y) ? int64_t(-1) : sf::degree(y),
                                    sizeof(C) == 4 ? 128 : 512))
-GF_POLYNOMIAL(hermite_he, hermite_he(double(x), sf::degree(y), sizeof(C) == 4 ? 128 : 512))
-GF_POLYNOMIAL(laguerre_l, laguerre_l(double(x), sf::degree(y)))
-GF_POLYNOMIAL(legendre_p, legendre_p(double(x), sf::degree(y)))
+GF_POLYNOMIAL(hermite_he, hermite_he(W(x), sf::degree(y), sizeof(C) == 4 ? 128 : 512))
+GF_POLYNOMIAL(laguerre_l, laguerre_l(W(x), sf::degree(y)))
+GF_POLYNOMIAL(legendre_p, legendre_p(W(x), sf::degree(y)))
 #undef GF_POLYNOMIAL
+#undef GF_POLYNOMIAL_TYPE
 
 #undef GF_SPECIAL_UNARY
 #undef GF_SPECIAL_BINARY

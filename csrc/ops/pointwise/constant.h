@@ -1,0 +1,37 @@
+// Scalar operands as constants of a unary kernel: what ops::exact_constant accepts.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Scalar.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <cmath>
+#include <limits>
+
+namespace gemforge::ops {
+
+// A Scalar operand of a floating tensor that can be a constant of the op's compute type: any
+// real number in float's range for float32 (torch computes with it converted to float, as its
+// scalar value in the op math type, on both devices), any for float64; for fp16/bf16 values the
+// dtype holds exactly, or with `opmath` (ops whose torch kernels take the scalar in float on
+// both devices: mul) any in float's range: torch's cpu kernels of other ops (add, the
+// comparisons) round the scalar to the dtype, its cuda kernels do not. Such calls go to unary
+// kernels with the constant in Args (the dense 16-byte kernels), where a wrapped number would
+// take the strided kernel (one element a thread).
+inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
+  if (s.isComplex() || s.isBoolean() || s.isSymbolic()) return false;
+  const double v = s.toDouble();
+  if (std::isnan(v) || (s.isIntegral(false) && std::abs(v) > 9007199254740992.0)) return false;
+  const bool in_float = std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max());
+  switch (self.scalar_type()) {
+    case at::kFloat: return in_float;
+    case at::kDouble: return true;
+    case at::kHalf: return (opmath && in_float) || double(static_cast<float>(c10::Half(float(v)))) == v;
+    case at::kBFloat16:
+      return (opmath && in_float) || double(static_cast<float>(c10::BFloat16(float(v)))) == v;
+    default: return false;
+  }
+}
+
+}  // namespace gemforge::ops
