@@ -182,8 +182,8 @@ OPS = [
     Op("isfinite", torch.isfinite, (RANDOM,), result="bool"),  # torch's composite of 4 ops
     # a Scalar operand: x != inf is isfinite's step, rtol * x and atol + x isclose's
     Op("ne_scalar", lambda x: x != float("inf"), (RANDOM,), result="bool"),
-    _unary("mul_scalar", lambda x: x.mul(1e-5)),
-    _unary("add_scalar", lambda x: x.add(0.5)),
+    _unary("mul_scalar", lambda x: torch.ops.aten.mul.Scalar(x, 1e-5)),
+    _unary("add_scalar", lambda x: torch.ops.aten.add.Scalar(x, 0.5)),
     Op("isclose", torch.isclose, (RANDOM, RANDOM), result="bool"),  # a composite of ~12 ops
 
     # ---- creation and fill
