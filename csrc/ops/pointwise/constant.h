@@ -22,7 +22,8 @@ namespace gemforge::ops {
 //
 // Contiguous inputs only: the dense kernels take them; a transposed or broadcast input went to
 // the strided unary kernel, 0.44-0.87x torch on an H100, where the binary engine is faster.
-// Not fp16: one comparison of 2112 differed from torch's on the H100 (not understood yet).
+// Not fp16 on cuda: one comparison of 2112 differed from torch's on the H100 (not understood
+// yet); on the cpu fp16 constants match torch's kernels (which round add's scalar to fp16).
 inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
   if (s.isComplex() || s.isBoolean() || s.isSymbolic() || !self.is_contiguous()) return false;
   const double v = s.toDouble();
@@ -31,7 +32,8 @@ inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool op
   switch (self.scalar_type()) {
     case at::kFloat: return in_float;
     case at::kDouble: return true;
-    case at::kHalf: return false;
+    case at::kHalf:
+      return !self.is_cuda() && ((opmath && in_float) || double(static_cast<float>(c10::Half(float(v)))) == v);
     case at::kBFloat16:
       return (opmath && in_float) || double(static_cast<float>(c10::BFloat16(float(v)))) == v;
     default: return false;
