@@ -5,7 +5,9 @@ rounding of the result's dtype, complex through torch's kernel), self of every b
 strided and transposed operands, beta == 0 dropping self's NaNs, in-place and out= (out = self,
 transposed out, a wider out and an overlapping one through torch), and torch's errors.
 
-_grouped_mm (bf16, served on sm_90 cuda only; skipped on the cpu): the four MoE layouts
+_grouped_mm (bf16, gemforge's kernel on sm_90 cuda only; skipped on the cpu): by default torch's
+CUTLASS kernel serves (ours is slower, ops/gemm_ext.cpp); the tests force ours
+(GEMFORGE_GROUPED_MM=own) to keep it correct, and check that the default is torch's. The four MoE layouts
 (2-d x 3-d with offsets over M, 3-d x 3-d, 2-d x 2-d with offsets over K, 3-d x 2-d with offsets
 over N) in every operand order torch accepts, offsets with empty groups and groups ending off
 a tile edge, odd sizes, K = 0 groups (zeros), and torch's errors. Tolerance as test_gemm.py's:
@@ -246,6 +248,24 @@ def _sm90():
 
 
 grouped = pytest.mark.skipif(not _sm90(), reason="gemforge serves _grouped_mm on sm_90 cuda")
+
+
+@pytest.fixture(autouse=True)
+def _own_grouped_kernel(monkeypatch):
+    """Our grouped kernel is off by default (torch's is faster on sm_90): on for these tests."""
+    monkeypatch.setenv("GEMFORGE_GROUPED_MM", "own")
+
+
+@pytest.mark.cuda
+@grouped
+def test_grouped_default_is_torchs_kernel(monkeypatch):
+    monkeypatch.delenv("GEMFORGE_GROUPED_MM")
+    a, b, offs = _rand(256, 64), _rand(2, 64, 128), _offs(128, 256)
+    expected = torch._grouped_mm(a, b, offs)
+    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+        out = torch._grouped_mm(a, b, offs)
+    assert served_count(counts, "_grouped_mm") == 0, f"our grouped kernel ran by default: {dict(counts)}"
+    assert torch.equal(out, expected)
 
 
 @pytest.mark.cuda

@@ -43,13 +43,17 @@ def _addr_cases(setup):
                        bytes=(read + n * n) * es)
 
 
-def _routing(dev, tokens, experts, seed):
-    """int32 cumulative group ends of `tokens` routed at random (uneven, some experts idle)."""
+def _routing(dev, tokens, experts, seed, align=1):
+    """int32 cumulative group ends of `tokens` routed at random (uneven, some experts idle),
+    rounded down to multiples of `align` (torch's kernel asserts on the device unless the groups
+    along a contiguous output dim are 16-byte multiples)."""
     gen = torch.Generator().manual_seed(seed)
     weights = torch.rand(experts, generator=gen) ** 2
     counts = torch.bincount(torch.multinomial(weights, tokens, replacement=True, generator=gen),
                             minlength=experts)
-    return torch.cumsum(counts, 0).to(torch.int32).to(dev)
+    ends = torch.cumsum(counts, 0) // align * align
+    ends[-1] = tokens
+    return ends.to(torch.int32).to(dev)
 
 
 def _bf16(dev, *shape):
@@ -90,7 +94,7 @@ def _grouped_cases(setup):
             m = t // g
             yield _grouped_case("3dx2d", (g, m, k, n),
                                 lambda g=g, m=m, k=k, n=n: (_bf16(dev, g, m, k), _bf16(dev, n * g, k).t(),
-                                                            _routing(dev, n * g, g, n)),
+                                                            _routing(dev, n * g, g, n, align=16)),
                                 2 * m * k * n * g, 2 * (g * m * k + k * n * g + m * n * g))
 
 
