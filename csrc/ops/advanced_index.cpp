@@ -139,6 +139,11 @@ bool masked_fill_run(const Tensor& out, const Tensor& in, const Tensor& mask, co
   }
   m.elem_size = int(out.element_size());
   m.inplace = inplace;
+  // On cuda, a broadcast mask over 1- and 2-byte elements goes to torch's kernel: ours walks it element by
+  // element and ran 0.84x torch's with a row mask at bf16 4096^2 on the H100 (fp32: 1.16x).
+  if (out.is_cuda() && m.elem_size < 4)
+    for (int d = 0; d < m.s.ndim; ++d)
+      if (m.s.sizes[d] > 1 && m.s.strides[2][d] == 0) return false;
   if (m.s.numel == 0) return true;
   OnDevice on(out);
   GF_ADV(out, masked_fill, m);

@@ -29,10 +29,14 @@ struct Plan {
   ScalarType dtype, param_dtype, stat_dtype;
 };
 
+// One element a channel a sample on cuda ((N, C) inputs: a column reduction) stays torch's: ours
+// ran 0.78-0.89x torch's at 8192 x 1024 on the H100 (train forward bf16/fp32, backward bf16, eval
+// bf16; results/h100/issue7/), and a 16-byte column kernel measured worse (benchmarks/NOTES.md).
 bool dense_input(const Tensor& input) {
   return on_backend(input) && has(chnorm::kNormTypes, input.scalar_type()) && input.dim() >= 2 &&
          input.numel() > 0 && input.numel() < (int64_t(1) << 31) &&  // the cuda kernels' 32-bit divisions
-         input.suggest_memory_format() == at::MemoryFormat::Contiguous;
+         input.suggest_memory_format() == at::MemoryFormat::Contiguous &&
+         !(input.is_cuda() && input.numel() == input.size(0) * input.size(1));
 }
 
 // The parameters' dtype: the first defined of `params`, which must all share it, sit on input's

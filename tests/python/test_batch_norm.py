@@ -9,6 +9,7 @@ step."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -30,6 +31,13 @@ def _native_path():
 
 # C = 3 and spatial sizes 7 and 20 are odd; (6, 40) and (2, 40, 33) take the cuda column and plane
 # layouts with several splits
+
+
+def _served(shape, overload="native_batch_norm"):
+    """The overload gemforge serves for an input of `shape`: on cuda, (N, C) inputs (one element a
+    channel a sample) stay torch's (ops/batch_norm.cpp: ours was slower)."""
+    one_per_channel = math.prod(shape[2:]) == 1
+    return None if DEVICE == "cuda" and one_per_channel else overload
 SHAPES = [(4, 3), (6, 40), (5, 3, 7), (2, 40, 33), (2, 3, 4, 5), (2, 3, 2, 3, 4), (1, 3, 7)]
 AFFINE = ["none", "both"]  # weight without bias: test_backward_mask, test_no_update
 
@@ -51,14 +59,14 @@ def _bn(training, momentum=0.1, eps=1e-5):
 @pytest.mark.parametrize("affine", AFFINE)
 def test_training(dtype, shape, affine):
     w, b, rm, rv = _params(shape[1], dtype, affine, stats=True)
-    check(_bn(True), [make(shape, dtype), w, b, rm, rv], served="native_batch_norm")
+    check(_bn(True), [make(shape, dtype), w, b, rm, rv], served=_served(shape))
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_eval(dtype, shape):
     w, b, rm, rv = _params(shape[1], dtype, "both", stats=True)
-    check(_bn(False, eps=1e-3), [make(shape, dtype), w, b, rm, rv], served="native_batch_norm")
+    check(_bn(False, eps=1e-3), [make(shape, dtype), w, b, rm, rv], served=_served(shape))
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
@@ -186,7 +194,7 @@ def test_single_value_per_channel():
         aten.native_batch_norm(t, None, None, m, v, True, 0.1, 1e-5)
         return v
 
-    check(fn, [x, rm, rv], served="native_batch_norm")
+    check(fn, [x, rm, rv], served=_served(x.shape))
 
 
 def test_empty():
@@ -221,7 +229,8 @@ def test_backward(dtype, shape, affine, training):
         return F.batch_norm(x, rm, rv, w, b, training=training)
 
     params = [make((c,), dtype, low=0.5, high=1.5), make((c,), dtype)] if affine == "both" else []
-    check_grads(fn, [make(shape, dtype), *params], ["native_batch_norm", "native_batch_norm_backward"])
+    check_grads(fn, [make(shape, dtype), *params],
+                [] if _served(shape) is None else ["native_batch_norm", "native_batch_norm_backward"])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)

@@ -229,8 +229,9 @@ def test_bincount(dtype, n, minlength):
 def test_bincount_weights(wdtype):
     x = make((300,), torch.int64, low=0, high=20)
     w = make((300,), wdtype, low=-2, high=2)
-    check(lambda t, u: torch.bincount(t, u, minlength=25), [x, w], served="bincount")
-    check(lambda t, u: torch.bincount(t, u), [x[::2], w[1::2]], served="bincount")
+    served = None if DEVICE == "cuda" else "bincount"  # weighted counts on cuda: torch's (ops/search.cpp)
+    check(lambda t, u: torch.bincount(t, u, minlength=25), [x, w], served=served)
+    check(lambda t, u: torch.bincount(t, u), [x[::2], w[1::2]], served=served)
 
 
 def test_bincount_large_bins():
