@@ -17,6 +17,7 @@
 // rows), so torch's backward ops take them; the efficient op's backward is gemforge's too
 // (ops/attention_bwd.cpp).
 #include "ops/attention.h"
+#include "ops/attention_forward.h"
 
 #include "backends/attention.h"
 #include "registry/calls.h"
@@ -36,47 +37,21 @@ namespace gemforge::ops {
 namespace {
 
 #ifdef GEMFORGE_WITH_CUDA
+// A [batch, heads, seq, head_dim] view, or (packed) [tokens, heads, head_dim] rows with batch
+// stride 0.
 attention::Operand operand(const Tensor& t) {
   return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)};
 }
+attention::Operand packed_operand(const Tensor& t) {
+  return {t.data_ptr(), 0, t.stride(1), t.stride(0)};
+}
 
-// Runs gemforge's kernel on [batch, heads, seq, head_dim] views when it takes the problem:
-// fp16/bf16 on one cuda device, head dims equal and contiguous, query heads a multiple of the
-// key/value heads, at least one key. lse: float [batch, heads, rows >= seq_q] (rows past seq_q
-// get +inf), or undefined. False, having launched nothing, otherwise.
+// Runs gemforge's kernel on [batch, heads, seq, head_dim] views when it takes the problem
+// (attention_forward_problem). False, having launched nothing, otherwise.
 bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                  bool causal, int64_t causal_offset, std::optional<double> scale) {
-  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !q.is_cuda()) return false;
-  if (q.scalar_type() != at::kHalf && q.scalar_type() != at::kBFloat16) return false;
-  if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type()) return false;
-  if (k.device() != q.device() || v.device() != q.device()) return false;
-  const int64_t B = q.size(0), H = q.size(1), Sq = q.size(2), Sk = k.size(2), D = q.size(3);
-  if (k.size(0) != B || v.size(0) != B || v.size(1) != k.size(1) || v.size(2) != Sk || k.size(3) != D ||
-      v.size(3) != D || k.size(1) == 0 || H % k.size(1) != 0 || Sk == 0)
-    return false;
-  if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1 || out.stride(3) != 1) return false;
-  attention::Forward p{};
-  p.dtype = q.scalar_type();
-  p.q = operand(q);
-  p.k = operand(k);
-  p.v = operand(v);
-  p.out = operand(out);
-  p.batch = B;
-  p.heads_q = H;
-  p.heads_kv = k.size(1);
-  p.seq_q = Sq;
-  p.seq_k = Sk;
-  p.head_dim = D;
-  p.scale = static_cast<float>(scale ? *scale : 1.0 / std::sqrt(static_cast<double>(D)));
-  p.causal = causal;
-  p.causal_offset = causal_offset;
-  if (lse.defined()) {
-    p.lse = lse.data_ptr<float>();
-    p.lse_batch_stride = lse.stride(0);
-    p.lse_head_stride = lse.stride(1);
-    p.lse_rows = lse.size(2);
-  }
-  if (!attention::cuda::supported(p)) return false;
+  attention::Forward p;
+  if (!attention_forward_problem(p, q, k, v, out, lse, scale, causal, causal_offset)) return false;
   c10::DeviceGuard guard(q.device());
   attention::cuda::forward(p);
   return true;
@@ -90,6 +65,59 @@ std::tuple<Tensor, Tensor> no_rng_state(const Tensor& q) {
 #endif
 
 }  // namespace
+
+#ifdef GEMFORGE_WITH_CUDA
+bool attention_forward_problem(attention::Forward& f, const Tensor& q, const Tensor& k, const Tensor& v,
+                               const Tensor& out, const Tensor& lse, std::optional<double> scale, bool causal,
+                               int64_t causal_offset, const PackedSeqs* packed) {
+  if (packed == nullptr) {
+    if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !q.is_cuda()) return false;
+    if (q.scalar_type() != at::kHalf && q.scalar_type() != at::kBFloat16) return false;
+    if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type()) return false;
+    if (k.device() != q.device() || v.device() != q.device()) return false;
+    const int64_t B = q.size(0), H = q.size(1), Sk = k.size(2), D = q.size(3);
+    if (k.size(0) != B || v.size(0) != B || v.size(1) != k.size(1) || v.size(2) != Sk || k.size(3) != D ||
+        v.size(3) != D || k.size(1) == 0 || H % k.size(1) != 0 || Sk == 0)
+      return false;
+    if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1 || out.stride(3) != 1) return false;
+  }
+  auto as_operand = packed ? packed_operand : operand;
+  const int64_t D = q.size(q.dim() - 1);
+  f = attention::Forward{};
+  f.dtype = q.scalar_type();
+  f.q = as_operand(q);
+  f.k = as_operand(k);
+  f.v = as_operand(v);
+  f.out = as_operand(out);
+  f.heads_q = q.size(1);
+  f.heads_kv = k.size(1);
+  f.head_dim = D;
+  f.scale = static_cast<float>(scale ? *scale : 1.0 / std::sqrt(static_cast<double>(D)));
+  f.causal = causal;
+  f.causal_offset = causal_offset;
+  if (packed != nullptr) {
+    f.batch = packed->batch;
+    f.seq_q = packed->max_seqlen_q;
+    f.seq_k = packed->max_seqlen_k;
+    f.cu_seqlens_q = packed->cu_seqlens_q;
+    f.cu_seqlens_k = packed->cu_seqlens_k;
+    f.total_q = q.size(0);
+    f.total_k = k.size(0);
+  } else {
+    f.batch = q.size(0);
+    f.seq_q = q.size(2);
+    f.seq_k = k.size(2);
+  }
+  if (lse.defined()) {
+    f.lse = lse.data_ptr<float>();
+    f.lse_batch_stride = lse.stride(0);
+    f.lse_head_stride = lse.stride(1);
+    f.lse_rows = lse.size(2);
+  }
+  return attention::cuda::supported(f);
+}
+#endif
+
 std::tuple<Tensor, Tensor, Tensor, Tensor> scaled_dot_product_efficient_attention(
     const Tensor& query, const Tensor& key, const Tensor& value, const std::optional<Tensor>& attn_bias,
     bool compute_log_sumexp, double dropout_p, bool is_causal, std::optional<double> scale) {

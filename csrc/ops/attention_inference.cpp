@@ -4,6 +4,7 @@
 #include "ops/attention_inference.h"
 #include "backends/attention.h"
 #include "backends/attention_inference.h"
+#include "ops/attention_forward.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
@@ -202,26 +203,11 @@ Tensor varlen_attention(const Tensor& q, const Tensor& k, const Tensor& v, const
   c10::OptionalDeviceGuard guard(q.device());
 #ifdef GEMFORGE_WITH_CUDA
   if (qd.is_cuda()) {  // the Hopper kernel of the fused SDPA ops takes packed sequences
-    auto packed = [](const Tensor& t) { return attention::Operand{t.data_ptr(), 0, t.stride(1), t.stride(0)}; };
-    attention::Forward f{};
-    f.dtype = qd.scalar_type();
-    f.q = packed(qd);
-    f.k = packed(kd);
-    f.v = packed(vd);
-    f.out = packed(out);
-    f.batch = batch;
-    f.heads_q = heads;
-    f.heads_kv = kv_heads;
-    f.seq_q = max_seqlen_q;
-    f.seq_k = max_seqlen_k;
-    f.head_dim = dim;
-    f.scale = static_cast<float>(scale);
-    f.causal = causal;
-    f.cu_seqlens_q = cq.data_ptr<int32_t>();
-    f.cu_seqlens_k = ck.data_ptr<int32_t>();
-    f.total_q = qd.size(0);
-    f.total_k = kd.size(0);
-    if (attention::cuda::supported(f) && attention::cuda::forward_sm90(f)) return out;
+    const PackedSeqs packed{cq.data_ptr<int32_t>(), ck.data_ptr<int32_t>(), batch, max_seqlen_q, max_seqlen_k};
+    attention::Forward f;
+    if (attention_forward_problem(f, qd, kd, vd, out, Tensor(), scale, causal, 0, &packed) &&
+        attention::cuda::forward_sm90(f))
+      return out;
   }
 #endif
   Varlen p{qd.scalar_type(), qd.data_ptr(), kd.data_ptr(), vd.data_ptr(), out.data_ptr(),

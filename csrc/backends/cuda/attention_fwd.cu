@@ -37,7 +37,6 @@ constexpr int kBlockM = 16 * kWarps;  // query rows of a block
 // Key rows of a tile: 64, or 32 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 64 : 32;
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 
 // The same rows in wgmma's canonical K-major layout with 128-byte swizzle: the head dim split
 // into blocks of 64 columns (128 bytes), each block R rows of 128 bytes, chunk c of row r at
@@ -283,29 +282,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
 
   // out = O / sum; lse = ln(sum) + max.
   char* out = static_cast<char*>(p.out.data) + (b * p.out.batch_stride + h * p.out.head_stride) * es;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int64_t i = row0 + r * 8;
-    if (i >= p.seq_q) {
-      if (p.lse != nullptr && t == 0 && i < p.lse_rows)
-        p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + i] = INFINITY;
-      continue;
-    }
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    T* orow = reinterpret_cast<T*>(out + i * p.out.row_stride * es);
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
-      const int col = dt * 8 + 2 * t;
-      if (col < p.head_dim)
-        *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
-    }
-    if (p.lse != nullptr && t == 0)
-      p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + i] =
-          sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
-  }
+  store_out_lse<T>(o, row_max, row_sum, row0, t, p.seq_q, p.lse_rows, out, p.out.row_stride, p.head_dim,
+                   p.lse != nullptr, [&](int64_t i) -> float& {
+                     return p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + i];
+                   });
 }
 
 template <class T, int D, bool kWg>

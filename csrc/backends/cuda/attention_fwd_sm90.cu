@@ -17,6 +17,7 @@
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
 // 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
 #include "backends/attention.h"
+#include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
 #include "backends/cuda/wgmma.cuh"
 
@@ -43,7 +44,6 @@ constexpr int kStages = 2;
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 
 // mbarriers (8 bytes of shared memory each).
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -409,23 +409,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     char* out = static_cast<char*>(p.out.data) +
                 (int64_t(tl.b) * p.out.batch_stride + int64_t(tl.h) * p.out.head_stride + tl.q_start * p.out.row_stride) * es;
     float* lse = p.lse != nullptr ? p.lse + int64_t(tl.b) * p.lse_batch_stride + int64_t(tl.h) * p.lse_head_stride : nullptr;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = row_sum[r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int64_t row = row0 + r * 8;
-      if (row >= tl.len_q) {
-        if (lse != nullptr && t == 0 && row < p.lse_rows) lse[row] = INFINITY;
-        continue;
-      }
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
-      T* orow = reinterpret_cast<T*>(out + row * p.out.row_stride * es);
-#pragma unroll
-      for (int dt = 0; dt < DT; ++dt)
-        *reinterpret_cast<uint32_t*>(orow + dt * 8 + 2 * t) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
-      if (lse != nullptr && t == 0) lse[row] = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
-    }
+    store_out_lse<T>(o, row_max, row_sum, row0, t, tl.len_q, p.lse_rows, out, p.out.row_stride, D, lse != nullptr,
+                     [&](int64_t row) -> float& { return lse[row]; });
   }
   if (cw == 0 && turn > 0) bar_sync(my_bar);  // the arrive of warpgroup 1's last turn
 #endif
@@ -482,7 +467,7 @@ void launch(const Forward& p) {
   // drew short ones take more (5-10% faster than a static split at S4096, for a zeroed counter
   // a call); without one, every block takes every gridDim.x-th tile.
   const int64_t tiles = (p.seq_q + kBlockM - 1) / kBlockM * p.heads_q * p.batch;
-  const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int64_t sms = pw::cuda::sm_count();
 #ifndef GEMFORGE_ATTENTION_PERSISTENT  // scripts/dev/attention_probe.py builds all three to compare
   const int kSchedule = p.causal ? 2 : 1;
 #else

@@ -1,11 +1,12 @@
 // Tensor-core building blocks shared by the attention kernels (sm_80+): cp.async copies,
-// ldmatrix, mma.sync m16n8k16 with fp32 accumulation, and the packing of fp32 pairs into the
-// 16-bit operand registers.
+// ldmatrix, mma.sync m16n8k16 with fp32 accumulation, the packing of fp32 pairs into the
+// 16-bit operand registers, and the forward kernels' output epilogue.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace gemforge::cuda_mma {
@@ -94,5 +95,40 @@ template <> struct Mma<__half> {
   }
   static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
 };
+
+// The end of a forward tile for this thread's rows row0 and row0 + 8 (r = 0, 1), from its O
+// accumulator in the fp32 layout of mma.sync m16n8 and wgmma (o[dt][2r], o[dt][2r + 1] at columns
+// dt * 8 + 2t, + 1), running max (log2 domain) and sum (this thread's columns; the quad adds up
+// here): out = O / sum, lse = ln(sum) + max. A row that saw no key gets zeros and -inf; rows
+// len_q .. lse_rows - 1 are padding and get +inf. out points at row 0, lse_at(row) is the lse of
+// row `row` (when has_lse); columns >= cols are not stored.
+template <class T, int DT, class LseAt>
+__device__ __forceinline__ void store_out_lse(const float (&o)[DT][4], const float (&row_max)[2],
+                                              const float (&row_sum)[2], int64_t row0, int t, int64_t len_q,
+                                              int64_t lse_rows, char* out, int64_t row_stride, int64_t cols,
+                                              bool has_lse, const LseAt& lse_at) {
+  constexpr float kLn2 = 0.6931471805599453f;
+  constexpr int64_t es = sizeof(T);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int64_t row = row0 + r * 8;
+    if (row >= len_q) {
+      if (has_lse && t == 0 && row < lse_rows) lse_at(row) = INFINITY;
+      continue;
+    }
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    T* orow = reinterpret_cast<T*>(out + row * row_stride * es);
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      const int col = dt * 8 + 2 * t;
+      if (col < cols)
+        *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+    }
+    if (has_lse && t == 0) lse_at(row) = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
+  }
+}
 
 }  // namespace gemforge::cuda_mma

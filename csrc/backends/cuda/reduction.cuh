@@ -67,18 +67,19 @@ template <class F, class A> __device__ __forceinline__ A block_combine(const F& 
   return a;
 }
 
-// This thread's share (elements tid, tid + n, ...) of row[beg, end), indices counted from row:
-// an unaligned head and tail one element at a time, the body in 16-byte vectors.
-template <class F, class T, class A>
-__device__ __forceinline__ A accumulate(const F& f, A a, const T* row, int64_t beg, int64_t end,
-                                        int tid, int nthreads) {
+// a folded over this thread's share (elements tid, tid + nthreads, ...) of row[beg, end), indices
+// counted from row: an unaligned head and tail one element at a time, a = one(a, x, i), the body
+// in 16-byte vectors, a = vec(a, x, i) for elements i, i + 1, ... of x.
+template <class T, class A, class One, class Vec>
+__device__ __forceinline__ A walk_row(A a, const T* row, int64_t beg, int64_t end, int tid, int nthreads,
+                                      const One& one, const Vec& vec) {
   using V = vec16<T>;
   constexpr int n = V::n;
   const T* p = row + beg;
   const int64_t len = end - beg;
   int64_t head = int64_t(((16 - (reinterpret_cast<uintptr_t>(p) & 15)) & 15) / sizeof(T));
   if (head > len) head = len;
-  for (int64_t k = tid; k < head; k += nthreads) a = f.reduce(a, p[k], beg + k);
+  for (int64_t k = tid; k < head; k += nthreads) a = one(a, p[k], beg + k);
   const int64_t nv = (len - head) / n;
   const V* pv = reinterpret_cast<const V*>(p + head);
   const int64_t base = beg + head;
@@ -92,18 +93,28 @@ __device__ __forceinline__ A accumulate(const F& f, A a, const T* row, int64_t b
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t at = v + int64_t(u) * nthreads;
-      if (at < nv) {
-        if constexpr (reduces_runs<F>::value) {
-          a = f.reduce_run(a, buf[u].v, base + at * n);
-        } else {
-#pragma unroll
-          for (int j = 0; j < n; ++j) a = f.reduce(a, buf[u].v[j], base + at * n + j);
-        }
-      }
+      if (at < nv) a = vec(a, buf[u], base + at * n);
     }
   }
-  for (int64_t k = head + nv * n + tid; k < len; k += nthreads) a = f.reduce(a, p[k], beg + k);
+  for (int64_t k = head + nv * n + tid; k < len; k += nthreads) a = one(a, p[k], beg + k);
   return a;
+}
+
+// The reduction f of this thread's share of row[beg, end) (walk_row), from a.
+template <class F, class T, class A>
+__device__ __forceinline__ A accumulate(const F& f, A a, const T* row, int64_t beg, int64_t end,
+                                        int tid, int nthreads) {
+  return walk_row(
+      a, row, beg, end, tid, nthreads, [&f](A acc, T x, int64_t i) { return f.reduce(acc, x, i); },
+      [&f](A acc, const vec16<T>& x, int64_t i) {
+        if constexpr (reduces_runs<F>::value) {
+          acc = f.reduce_run(acc, x.v, i);
+        } else {
+#pragma unroll
+          for (int j = 0; j < vec16<T>::n; ++j) acc = f.reduce(acc, x.v[j], i + j);
+        }
+        return acc;
+      });
 }
 
 // Lanes [0, width) of each group of `width` (a power of two <= 32) get the combination of their

@@ -26,7 +26,6 @@
 namespace gemforge::red::cuda {
 namespace {
 
-constexpr int kArgUnroll = 4;  // 16-byte loads in flight per thread (rows)
 // rows of 16-byte loads in flight per thread (cols); 2 for 1- and 2-byte integers, whose 8 or
 // 16 columns a thread (int32 each) take more registers
 template <class T> constexpr int kColsUnroll = std::is_integral_v<T> && sizeof(T) <= 2 ? 2 : 4;
@@ -159,37 +158,22 @@ template <bool Max, class T> __device__ __forceinline__ void group_best(Best<T>&
   }
 }
 
-// This thread's elements (tid, tid + nthreads, ...) of row[beg, end), indices counted from row:
-// an unaligned head and a tail one element at a time, the body in 16-byte vectors, kArgUnroll
-// loads issued before any is used.
+// This thread's elements of row[beg, end) (walk_row), indices counted from row.
 template <bool Max, class T>
 __device__ __forceinline__ void scan_row(Best<T>& b, const T* __restrict__ row, int64_t beg,
                                          int64_t end, int tid, int nthreads) {
-  using V = vec16<T>;
-  constexpr int n = V::n;
-  const T* p = row + beg;
-  const int64_t len = end - beg;
-  int64_t head = int64_t(((16 - (reinterpret_cast<uintptr_t>(p) & 15)) & 15) / sizeof(T));
-  if (head > len) head = len;
-  for (int64_t k = tid; k < head; k += nthreads) take_one<Max>(b, to_cmp<cmp_t<T>>(p[k]), beg + k);
-  const int64_t nv = (len - head) / n;
-  const V* pv = reinterpret_cast<const V*>(p + head);
-  const int64_t base = beg + head;
-  for (int64_t v = tid; v < nv; v += int64_t(kArgUnroll) * nthreads) {
-    V buf[kArgUnroll];
-#pragma unroll
-    for (int u = 0; u < kArgUnroll; ++u) {
-      if (v + int64_t(u) * nthreads < nv) buf[u] = pv[v + int64_t(u) * nthreads];
-    }
-#pragma unroll
-    for (int u = 0; u < kArgUnroll; ++u) {
-      const int64_t at = v + int64_t(u) * nthreads;
-      if (at < nv) take_vec<Max>(b, buf[u], base + at * n);
-    }
-  }
-  for (int64_t k = head + nv * n + tid; k < len; k += nthreads) {
-    take_one<Max>(b, to_cmp<cmp_t<T>>(p[k]), beg + k);
-  }
+  // The walk's state is &b, each step updating b in place: with b itself as the state (by value)
+  // 30 of the 80 kernels compile to other code (registers, instructions).
+  walk_row(
+      &b, row, beg, end, tid, nthreads,
+      [](Best<T>* acc, T x, int64_t i) {
+        take_one<Max>(*acc, to_cmp<cmp_t<T>>(x), i);
+        return acc;
+      },
+      [](Best<T>* acc, const vec16<T>& x, int64_t i) {
+        take_vec<Max>(*acc, x, i);
+        return acc;
+      });
 }
 
 template <class T>
