@@ -139,25 +139,34 @@ bool masked_fill_run(const Tensor& out, const Tensor& in, const Tensor& mask, co
   }
   m.elem_size = int(out.element_size());
   m.inplace = inplace;
-  // On cuda, a broadcast mask over 1- and 2-byte elements goes to torch's kernel: ours walks it element by
-  // element and ran 0.84x torch's with a row mask at bf16 4096^2 on the H100 (fp32: 1.16x).
-  if (out.is_cuda() && m.elem_size < 4)
-    for (int d = 0; d < m.s.ndim; ++d)
-      if (m.s.sizes[d] > 1 && m.s.strides[2][d] == 0) return false;
   if (m.s.numel == 0) return true;
   OnDevice on(out);
   GF_ADV(out, masked_fill, m);
   return true;
 }
 
-Tensor masked_fill_functional(const Tensor& self, const Tensor& mask, const Scalar& value, Tensor out) {
+// On cuda, a mask broadcast over 1- and 2-byte elements: torch's kernel is faster (ours walks such
+// a mask element by element: 0.84x torch's with a row mask at bf16 4096^2 on the H100; fp32 1.16x).
+// Checked in the entry points the dispatcher calls, not for gemforge's own uses.
+bool torch_fills_faster(const Tensor& self, const Tensor& mask) {
+  if (!self.is_cuda() || self.element_size() >= 4) return false;
+  for (int64_t i = 1; i <= std::max(self.dim(), mask.dim()); ++i) {
+    const int64_t ms = i <= mask.dim() ? mask.size(-i) : 1, ss = i <= self.dim() ? self.size(-i) : 1;
+    if (ms == 1 && ss > 1) return true;
+  }
+  return false;
+}
+
+// route: false for gemforge's own uses (torch_fills_faster not consulted)
+Tensor masked_fill_functional(const Tensor& self, const Tensor& mask, const Scalar& value, Tensor out,
+                              bool route = true) {
   check_fill_mask(mask);
   if (!out.defined()) {
     out = at::empty(at::infer_size(mask.sizes(), self.sizes()), self.options());
   } else {
     at::native::resize_output(out, at::infer_size(mask.sizes(), self.sizes()));
   }
-  if (masked_fill_run(out, self, mask, value)) return out;
+  if (!(route && torch_fills_faster(self, mask)) && masked_fill_run(out, self, mask, value)) return out;
   reg::note_fallback();
   if (!self.is_same(out)) out.copy_(self.expand(out.sizes()));
   return out.masked_fill_(mask, value);
@@ -549,7 +558,7 @@ Tensor& masked_fill_scalar_(Tensor& self, const Tensor& mask, const Scalar& valu
                "this operation. This also applies to advanced indexing e.g. tensor[mask] = scalar");
   }
   at::assert_no_partial_overlap(self, mask);
-  if (masked_fill_run(self, self, mask, value)) return self;
+  if (!torch_fills_faster(self, mask) && masked_fill_run(self, self, mask, value)) return self;
   return GF_ADV_FALLBACK(self, masked_fill_, self, mask, value);
 }
 
@@ -704,14 +713,16 @@ Tensor _unsafe_masked_index(const Tensor& self, const Tensor& mask, const IndexL
     ops::fill_(full, fill);
     return ops::index(full, clamped);
   }
-  return ops::masked_fill_scalar(ops::index(self, clamped), ops::logical_not(mask), fill);
+  return masked_fill_functional(ops::index(self, clamped), ops::logical_not(mask), fill, Tensor(),
+                                /*route=*/false);
 }
 
 Tensor _unsafe_masked_index_put_accumulate(const Tensor& self, const Tensor& mask, const IndexList& indices,
                                            const Tensor& values) {
   if (self.numel() == 0) return clone_of(self);
   const IndexList clamped = clamped_indices(self, indices);
-  return ops::index_put(self, clamped, ops::masked_fill_scalar(values, ops::logical_not(mask), 0), true);
+  return ops::index_put(self, clamped,
+                        masked_fill_functional(values, ops::logical_not(mask), 0, Tensor(), /*route=*/false), true);
 }
 
 // ---- view scatters: the output, then the source copied into the view ---------------------------

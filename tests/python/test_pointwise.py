@@ -9,6 +9,7 @@ Where torch raises for a dtype, gemforge must raise the same exception type.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional
@@ -436,13 +437,21 @@ CONSTANT_CALLS = [("mul.Scalar", lambda x, c: torch.ops.aten.mul.Scalar(x, c)),
                   ("le.Scalar", torch.le), ("gt.Scalar", torch.gt), ("ge.Scalar", torch.ge)]
 
 
+def _constant_served(overload, dtype, c):
+    """On cuda, a 2-byte float compared with a Scalar its dtype does not hold goes to torch's
+    kernel (ops/pointwise/compare.cpp: torch compares in float)."""
+    compare = overload.split(".")[0] in ("eq", "ne", "lt", "le", "gt", "ge")
+    held = not math.isfinite(c) or torch.tensor(c, dtype=torch.float64).to(dtype).double().item() == c
+    return None if DEVICE == "cuda" and dtype.itemsize == 2 and compare and not held else overload
+
+
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_scalar_constants(dtype):
     x = with_specials(make((33, 64), dtype))
     reference = "torch"
     for overload, fn in CONSTANT_CALLS:
         for c in CONSTANTS:
-            check(lambda t: fn(t, c), [x], served=overload, reference=reference)
+            check(lambda t: fn(t, c), [x], served=_constant_served(overload, dtype, c), reference=reference)
         check(lambda t: fn(t, 0.5), [x.t()], served=overload, reference=reference)
         check(lambda t: fn(t, 2), [x[:, ::2]], served=overload, reference=reference)
         check(lambda t: fn(t, -1.5), [make((), dtype)], served=overload, reference=reference)

@@ -238,7 +238,8 @@ def test_bincount_large_bins():
     x = make((2000,), torch.int32, low=0, high=30000)
     x[0] = 30000
     check(lambda t: torch.bincount(t), [x], served="bincount")
-    check(lambda t, u: torch.bincount(t, u), [x, make((2000,), torch.float64)], served="bincount")
+    check(lambda t, u: torch.bincount(t, u), [x, make((2000,), torch.float64)],
+          served=None if DEVICE == "cuda" else "bincount")  # weighted counts on cuda: torch's
 
 
 def test_bincount_out():
