@@ -19,10 +19,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -129,30 +126,6 @@ inline RowMap row_map(int64_t nv, int max_v) {
   }
   const int group = int((need + 31) / 32 * 32);  // <= kMaxRowThreads by kRegisterRow
   return {group, group, 1};
-}
-
-// Blocks for a register-path kernel that loops over rows (softmax_reg_kernel): one for every
-// rows_per_block rows, but no more than fit on the card at once (one wave: the occupancy of
-// `Kernel` at m.threads, looked up once per block size). GEMFORGE_ROWS_LOOP=0 launches a block
-// for every rows_per_block rows (one row a group, no loop): the old launch, for comparisons.
-template <auto Kernel>
-int64_t register_path_grid(const RowMap& m, int64_t rows) {
-  const int64_t blocks = (rows + m.rows_per_block - 1) / m.rows_per_block;
-  static const bool loop = [] {
-    const char* v = std::getenv("GEMFORGE_ROWS_LOOP");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
-  if (!loop) return blocks;
-  static std::atomic<int> resident[kMaxRowThreads / 32 + 1] = {};  // blocks an SM, by threads / 32
-  std::atomic<int>& slot = resident[m.threads / 32];
-  int per_sm = slot.load(std::memory_order_relaxed);
-  if (per_sm == 0) {
-    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, m.threads, 0));
-    per_sm = per_sm > 0 ? per_sm : 1;
-    slot.store(per_sm, std::memory_order_relaxed);
-  }
-  const int64_t wave = int64_t(per_sm) * sm_count();
-  return blocks < wave ? blocks : wave;
 }
 
 // Loads vector j of a row (V elements of T) into the compute type.

@@ -17,8 +17,6 @@ namespace {
 
 constexpr int kColX = 32, kColY = 16;
 
-// A block walks rows blockIdx.x * rpb + k * gridDim.x * rpb and loads its next row before reducing
-// the current one (the loop and its launch as softmax_reg_kernel's, rows_softmax.cu).
 template <class T, class S, int V, int MaxV>
 __global__ void __launch_bounds__(kMaxRowThreads)
 norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
@@ -28,79 +26,57 @@ norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __res
   __shared__ A smem[32];
   pdl_begin();
   const int lane = threadIdx.x % group;
-  const int rpb = blockDim.x / group;
-  const int64_t step = int64_t(gridDim.x) * rpb;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
+  const bool active = row < rows;
   const int nv = int(n / V);  // <= kRegisterRow
-  vec<T, V> next[MaxV];
-  auto fetch = [&](int64_t r) {
-    if (r >= rows) return;
+  const int64_t off = (active ? row : 0) * n;
+  A v[MaxV][V];  // (vectors of this thread, V)
+  A sum = 0;
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (j < nv) next[i] = *reinterpret_cast<const vec<T, V>*>(x + r * n + int64_t(j) * V);
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
+      load_vec<V>(x + off, j, v[i]);
+#pragma unroll
+      for (int k = 0; k < V; ++k) sum += v[i][k];
     }
-  };
-  int64_t row = int64_t(blockIdx.x) * rpb + threadIdx.x / group;
-  // one element a vector (unaligned rows): no prefetch, whose registers would spill
-  constexpr bool kAhead = V > 1;
-  if (kAhead) fetch(row);
-  // the bound is the block's (not the row's): every thread runs group_reduce's barriers alike
-  for (int64_t first = int64_t(blockIdx.x) * rpb; first < rows; first += step, row += step) {
-    const bool active = row < rows;
-    if (!kAhead) fetch(row);
-    A v[MaxV][V];  // (vectors of this thread, V)
+  }
+  A mu = 0;
+  if (!rms) mu = group_reduce(sum, group, Sum{}, smem) / static_cast<A>(n);
+  A ss = 0;
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i)
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
 #pragma unroll
-      for (int k = 0; k < V; ++k) v[i][k] = static_cast<A>(next[i].v[k]);
-    if (kAhead) fetch(row + step);
-    A sum = 0;
-#pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
-#pragma unroll
-        for (int k = 0; k < V; ++k) sum += v[i][k];
+      for (int k = 0; k < V; ++k) {
+        v[i][k] -= mu;
+        ss += v[i][k] * v[i][k];
       }
     }
-    A mu = 0;
-    if (!rms) mu = group_reduce(sum, group, Sum{}, smem) / static_cast<A>(n);
-    A ss = 0;
+  }
+  ss = group_reduce(ss, group, Sum{}, smem);
+  if (!active) return;
+  const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
+  if (lane == 0) {
+    if (mean) mean[row] = static_cast<S>(mu);
+    rstd[row] = static_cast<S>(rs);
+  }
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (j < nv) {
+      A wv[V], bv[V];
+      if (w) load_vec<V>(w, j, wv);
+      if (b) load_vec<V>(b, j, bv);
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-          v[i][k] -= mu;
-          ss += v[i][k] * v[i][k];
-        }
+      for (int k = 0; k < V; ++k) {
+        A r = v[i][k] * rs;
+        if (w) r *= wv[k];
+        if (b) r += bv[k];
+        v[i][k] = r;
       }
-    }
-    ss = group_reduce(ss, group, Sum{}, smem);
-    if (!active) continue;
-    const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
-    if (lane == 0) {
-      if (mean) mean[row] = static_cast<S>(mu);
-      rstd[row] = static_cast<S>(rs);
-    }
-    const int64_t off = row * n;
-#pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (j < nv) {
-        A wv[V], bv[V];
-        if (w) load_vec<V>(w, j, wv);
-        if (b) load_vec<V>(b, j, bv);
-#pragma unroll
-        for (int k = 0; k < V; ++k) {
-          A r = v[i][k] * rs;
-          if (w) r *= wv[k];
-          if (b) r += bv[k];
-          v[i][k] = r;
-        }
-        store_vec<V>(y + off, j, v[i]);
-      }
+      store_vec<V>(y + off, j, v[i]);
     }
   }
 }
@@ -353,8 +329,8 @@ template <class T, class S, int V> void norm_fwd_typed(const NormFwd& p) {
   }
   constexpr int MaxV = kElems<T> / V;
   const RowMap m = row_map(p.n / V, MaxV);
-  constexpr auto kernel = norm_fwd_kernel<T, S, V, MaxV>;
-  launch(kernel, dim3(unsigned(register_path_grid<kernel>(m, p.rows))), dim3(m.threads),
+  const int64_t blocks = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
+  launch(norm_fwd_kernel<T, S, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads),
          static_cast<const T*>(p.x), static_cast<const T*>(p.weight), static_cast<const T*>(p.bias),
          static_cast<T*>(p.y), static_cast<S*>(p.mean), static_cast<S*>(p.rstd), p.rows, p.n, m.group,
          static_cast<opmath_t<T>>(p.eps), p.rms);

@@ -78,11 +78,6 @@ __device__ __forceinline__ A softmax_value(A x, A mx, A lse, A inv, bool log, bo
 }
 
 // ---- forward ----------------------------------------------------------------------------------
-// The register path. A block takes rows blockIdx.x * rpb + k * gridDim.x * rpb (rpb rows a block,
-// one a group) and loads its next row (raw, in T) before reducing the current one: launched as
-// at most one wave of resident blocks (register_path_grid), every SM keeps loads in flight while
-// it computes. Launched as one block a row instead, the blocks of a wave all load, then all
-// compute, then all store (2-byte rows of 4096 ran at 73% of the copy ceiling on an H100).
 template <class T, class O, int V, int MaxV>
 __global__ void __launch_bounds__(kMaxRowThreads)
 softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, int64_t n,
@@ -91,72 +86,50 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
   __shared__ A smem[32];
   pdl_begin();
   const int lane = threadIdx.x % group;
-  const int rpb = blockDim.x / group;
-  const int64_t step = int64_t(gridDim.x) * rpb;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
+  const bool active = row < rows;
   const int nv = int(n / V);  // <= kRegisterRow
-  vec<T, V> next[MaxV];
-  auto fetch = [&](int64_t r) {
-    if (r >= rows) return;
-    const T* rin = in + r * n;
+  const T* rin = in + (active ? row : 0) * n;
+  A x[MaxV][V];  // (vectors of this thread, V)
+  A mx = neg_inf<A>();
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (j < nv) next[i] = *reinterpret_cast<const vec<T, V>*>(rin + int64_t(j) * V);
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
+      load_vec<V>(rin, j, x[i]);
+#pragma unroll
+      for (int k = 0; k < V; ++k) mx = max_nan(mx, x[i][k]);
     }
-  };
-  int64_t row = int64_t(blockIdx.x) * rpb + threadIdx.x / group;
-  // one element a vector (unaligned rows): no prefetch, whose registers would spill
-  constexpr bool kAhead = V > 1;
-  if (kAhead) fetch(row);
-  // the bound is the block's (not the row's): every thread runs group_reduce's barriers alike
-  for (int64_t first = int64_t(blockIdx.x) * rpb; first < rows; first += step, row += step) {
-    const bool active = row < rows;
-    if (!kAhead) fetch(row);
-    A x[MaxV][V];
+  }
+  mx = group_reduce(mx, group, Max{}, smem);
+  A sum = 0;
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i)
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
 #pragma unroll
-      for (int k = 0; k < V; ++k) x[i][k] = static_cast<A>(next[i].v[k]);
-    if (kAhead) fetch(row + step);
-    A mx = neg_inf<A>();
-#pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
-#pragma unroll
-        for (int k = 0; k < V; ++k) mx = max_nan(mx, x[i][k]);
+      for (int k = 0; k < V; ++k) {
+        const A e = exp_row<O>(x[i][k] - mx);
+        sum += e;
+        if (!log) x[i][k] = e;
       }
     }
-    mx = group_reduce(mx, group, Max{}, smem);
-    A sum = 0;
+  }
+  sum = group_reduce(sum, group, Sum{}, smem);
+  if (!active) return;
+  // out = (x + shift) * scale - lse: softmax e * (1 / sum), log_softmax x - max - log(sum) (in
+  // that order, as torch's: max + log(sum) first would round away a small difference)
+  const bool zero = safe && mx == neg_inf<A>();  // _safe_softmax: a row of -inf gives zeros
+  const A scale = log ? A(1) : A(1) / sum, shift = log ? -mx : A(0), lse = log ? log_(sum) : A(0);
+  O* rout = out + row * n;
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (j < nv) {
+      A r[V];
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-          const A e = exp_row<O>(x[i][k] - mx);
-          sum += e;
-          if (!log) x[i][k] = e;
-        }
-      }
-    }
-    sum = group_reduce(sum, group, Sum{}, smem);
-    if (!active) continue;
-    // out = (x + shift) * scale - lse: softmax e * (1 / sum), log_softmax x - max - log(sum) (in
-    // that order, as torch's: max + log(sum) first would round away a small difference)
-    const bool zero = safe && mx == neg_inf<A>();  // _safe_softmax: a row of -inf gives zeros
-    const A scale = log ? A(1) : A(1) / sum, shift = log ? -mx : A(0), lse = log ? log_(sum) : A(0);
-    O* rout = out + row * n;
-#pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (j < nv) {
-        A r[V];
-#pragma unroll
-        for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : (x[i][k] + shift) * scale - lse;
-        store_vec<V>(rout, j, r);
-      }
+      for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : (x[i][k] + shift) * scale - lse;
+      store_vec<V>(rout, j, r);
     }
   }
 }
@@ -592,9 +565,9 @@ void softmax_fwd_rows(const SoftmaxFwd& p, int64_t rows) {
   if (p.n <= kRegisterRow<T>) {
     constexpr int MaxV = kElems<T> / V;
     const RowMap m = row_map(p.n / V, MaxV);
-    constexpr auto kernel = softmax_reg_kernel<T, O, V, MaxV>;
-    launch(kernel, dim3(unsigned(register_path_grid<kernel>(m, rows))), dim3(m.threads), in, out, rows, p.n,
-           m.group, p.log, p.safe);
+    const int64_t blocks = (rows + m.rows_per_block - 1) / m.rows_per_block;
+    launch(softmax_reg_kernel<T, O, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads), in, out,
+           rows, p.n, m.group, p.log, p.safe);
     return;
   }
   const int64_t row_bytes = p.n * int64_t(sizeof(T));
