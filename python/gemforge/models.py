@@ -293,20 +293,19 @@ def _once_ms(fn, device_type: str) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def time_pair_ms(fn, device_type: str, reps: int = 7) -> tuple:
+def time_pair_ms(fn, device_type: str, reps: int = 5) -> tuple:
     """Median wall time of fn with torch's kernels and with gemforge's, in rounds that alternate
     which goes first: short workloads (generation is host-bound) drift with clocks and caches,
-    and timing one side's reps after the other's put that drift into the ratio."""
+    and timing one side's reps after the other's put that drift into the ratio. After each
+    switch one untimed run warms the dispatcher's caches (switching re-registers every kernel)."""
     was = gemforge._C.active()
     rows = {False: [], True: gemforge._C.select(None, None, None)}
     times = {False: [], True: []}
     try:
-        for gems in (False, True):  # warm up both (allocator, cuBLAS plans, lazy init)
-            gemforge._C.set_active(rows[gems])
-            fn()
         for r in range(reps):
             for gems in ((False, True) if r % 2 == 0 else (True, False)):
                 gemforge._C.set_active(rows[gems])
+                fn()
                 times[gems].append(_once_ms(fn, device_type))
     finally:
         gemforge._C.set_active(was)
@@ -334,7 +333,7 @@ class Report:
 
 
 def evaluate(name: str, workload: str, *, tiny=False, layers=2, dtype=torch.float32,
-             device="cpu", timed=True, reps=7) -> Report:
+             device="cpu", timed=True, reps=5) -> Report:
     model, inputs, prompt = build(name, tiny=tiny, layers=layers, dtype=dtype, device=device)
     device_type = torch.device(device).type
     was = gemforge._C.active()

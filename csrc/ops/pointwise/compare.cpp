@@ -27,8 +27,8 @@ bool rounds_in_dtype(const Tensor& self, const Scalar& other) {
   const double v = other.toDouble();
   if (std::isnan(v) || std::isinf(v)) return false;
   const float f = static_cast<float>(v);
-  const double held = t == at::kHalf ? double(static_cast<float>(c10::Half(f))) : double(static_cast<float>(c10::BFloat16(f)));
-  return held != v;
+  const float held = t == at::kHalf ? static_cast<float>(c10::Half(f)) : static_cast<float>(c10::BFloat16(f));
+  return double(held) != v;
 }
 }  // namespace
 
