@@ -28,6 +28,7 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("include"), py::arg("exclude"), py::arg("backends"));
   m.def("set_active", &gemforge::reg::set_active, py::call_guard<py::gil_scoped_release>());
   m.def("active", &gemforge::reg::active);
+  m.def("is_enabled", &gemforge::is_enabled);
   m.def("record_stats", &gemforge::record_stats);
   m.def("stats_recording", &gemforge::stats_recording);
   m.def("stats", &gemforge::stats);

@@ -143,6 +143,11 @@ Active active() {
   return g_active;
 }
 
+bool any_active() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return !g_active.empty();
+}
+
 }  // namespace gemforge::reg
 
 // ---- the public C++ API (include/gemforge/gemforge.h) -----------------------------------------
@@ -153,7 +158,7 @@ void enable(const Names& include, const Names& exclude, const Names& backends) {
                               backends ? &*backends : nullptr));
 }
 void disable() { reg::set_active({}); }
-bool is_enabled() { return !reg::active().empty(); }
+bool is_enabled() { return reg::any_active(); }
 
 std::vector<OpInfo> registered_ops() {
   std::vector<OpInfo> out;

@@ -61,6 +61,7 @@ Active select(const std::vector<std::string>* include, const std::vector<std::st
               const std::vector<std::string>* backends);
 void set_active(const Active& rows);
 Active active();
+bool any_active();  // !active().empty(), without copying the rows
 std::vector<std::string> available_backends();
 const char* backend_name(Backend b);
 
