@@ -374,10 +374,14 @@ def markdown(reports: list, card: str = "") -> str:
     overloads = sorted({o for r in reports for o in r.coverage.compute_overloads})
     missing = sorted({o for r in reports for o in r.coverage.not_served})
     views = sorted({o for r in reports for o in r.coverage.views})
+    # calls served / calls made, over every workload: 0 of n is never served, k of n in part
+    served = {o: sum(r.coverage.served[o] for r in reports) for o in missing}
+    calls = {o: sum(r.coverage.calls[o] for r in reports) for o in missing}
     lines += ["", f"{len(overloads) + len(views)} distinct overloads reached the device, "
               f"{len(views)} of them metadata-only (views, left to torch): {', '.join(views)}.", "",
-              f"Not served by gemforge ({len(missing)} of {len(overloads)}): "
-              + (", ".join(f"`{o}`" for o in missing) or "none") + "."]
+              f"Not served by gemforge in all their calls ({len(missing)} of {len(overloads)}; calls served "
+              "of calls made): " + (", ".join(f"`{o}` ({served[o]} of {calls[o]})" for o in missing) or "none")
+              + "."]
     return "\n".join(lines) + "\n"
 
 
