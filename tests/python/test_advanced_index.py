@@ -56,10 +56,9 @@ def _fill_served(overload, dtype, shape, mshape):
 def test_masked_fill_scalar(dtype, shapes):
     shape, mshape = shapes
     x, m, v = make(shape, dtype), mask_of(mshape), fill_value(dtype)
-    check(lambda x, m: torch.masked_fill(x, m, v), [x, m], served=_fill_served("masked_fill.Scalar", dtype, shape, mshape),
-          reference="exact")
-    check(lambda x, m: x.masked_fill_(m, v), [x, m], served=_fill_served("masked_fill_.Scalar", dtype, shape, mshape),
-          reference="exact")
+    served = {name: _fill_served(name, dtype, shape, mshape) for name in ("masked_fill.Scalar", "masked_fill_.Scalar")}
+    check(lambda x, m: torch.masked_fill(x, m, v), [x, m], served=served["masked_fill.Scalar"], reference="exact")
+    check(lambda x, m: x.masked_fill_(m, v), [x, m], served=served["masked_fill_.Scalar"], reference="exact")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
