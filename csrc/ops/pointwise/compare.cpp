@@ -25,10 +25,7 @@ bool rounds_in_dtype(const Tensor& self, const Scalar& other) {
       other.isSymbolic())
     return false;
   const double v = other.toDouble();
-  if (std::isnan(v) || std::isinf(v)) return false;
-  const float f = static_cast<float>(v);
-  const float held = t == at::kHalf ? static_cast<float>(c10::Half(f)) : static_cast<float>(c10::BFloat16(f));
-  return double(held) != v;
+  return !std::isnan(v) && !std::isinf(v) && !two_byte_holds(t, v);
 }
 }  // namespace
 

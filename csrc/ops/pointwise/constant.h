@@ -22,8 +22,19 @@ namespace gemforge::ops {
 //
 // Contiguous inputs only: the dense kernels take them; a transposed or broadcast input went to
 // the strided unary kernel, 0.44-0.87x torch on an H100, where the binary engine is faster.
-// Not fp16 on cuda: one comparison of 2112 differed from torch's on the H100 (not understood
-// yet); on the cpu fp16 constants match torch's kernels (which round add's scalar to fp16).
+// Not fp16 on cuda: it was turned off for a comparison that differed from torch's on the H100,
+// which turned out to come from the binary engine instead (see compare.cpp's rounds_in_dtype);
+// the cuda fp16 constant kernels have not been run since. On the cpu fp16 constants match
+// torch's kernels (which round add's scalar to fp16).
+
+// Whether v is a value of the 2-byte float type t (Half or BFloat16): converted to it and back,
+// through float, v comes back unchanged.
+inline bool two_byte_holds(at::ScalarType t, double v) {
+  const float f = static_cast<float>(v);
+  const float back = t == at::kHalf ? static_cast<float>(c10::Half(f)) : static_cast<float>(c10::BFloat16(f));
+  return double(back) == v;
+}
+
 inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
   if (s.isComplex() || s.isBoolean() || s.isSymbolic() || !self.is_contiguous()) return false;
   const double v = s.toDouble();
@@ -32,10 +43,8 @@ inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool op
   switch (self.scalar_type()) {
     case at::kFloat: return in_float;
     case at::kDouble: return true;
-    case at::kHalf:
-      return !self.is_cuda() && ((opmath && in_float) || double(static_cast<float>(c10::Half(float(v)))) == v);
-    case at::kBFloat16:
-      return (opmath && in_float) || double(static_cast<float>(c10::BFloat16(float(v)))) == v;
+    case at::kHalf: return !self.is_cuda() && ((opmath && in_float) || two_byte_holds(at::kHalf, v));
+    case at::kBFloat16: return (opmath && in_float) || two_byte_holds(at::kBFloat16, v);
     default: return false;
   }
 }
