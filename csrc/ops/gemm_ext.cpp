@@ -223,6 +223,8 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
   const ScalarType bf16 = ScalarType::BFloat16;
   if (!a.is_cuda() || a.scalar_type() != bf16 || b.scalar_type() != bf16 || out.scalar_type() != bf16)
     return std::nullopt;
+  const int override_mode = grouped_override();
+  if (override_mode < 0 || !gemm::grouped_mm_device(a.get_device())) return std::nullopt;
   if (b.device() != a.device() || out.device() != a.device() || (offs && offs->device() != a.device()))
     return std::nullopt;
   if (offs && !offs->is_contiguous()) return std::nullopt;
@@ -267,8 +269,7 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
   g.out = out.data_ptr();
   g.out_ld = out.stride(-2);
   g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
-  if (grouped_override() < 0 || !gemm::grouped_mm_device(a.get_device())) return std::nullopt;
-  if (grouped_override() == 0 && !own_kernel_wins(g)) return std::nullopt;
+  if (override_mode == 0 && !own_kernel_wins(g)) return std::nullopt;
   return g;
 }
 
