@@ -51,8 +51,8 @@ namespace cuda {
 bool supported(const Forward& p);
 void forward(const Forward& p);  // on the current stream
 // The Hopper kernel (attention_fwd_sm90.cu), used by forward(): false where it does not apply
-// (another card, a bias, head dims other than 64/128/256), having launched nothing. The only
-// path for packed sequences.
+// (another card, head dims other than 64/128/256, a bias not in 4-byte column pairs or with
+// packed sequences), having launched nothing. The only path for packed sequences.
 bool forward_sm90(const Forward& p);
 }  // namespace cuda
 #endif

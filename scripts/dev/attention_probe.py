@@ -69,13 +69,20 @@ def check(mod):
         cases.append((dtype, 1, 2, 2, 700, 1500, 256, True, 800, False))
         cases.append((dtype, 1, 8, 1, 200, 333, 128, False, 0, True))
         cases.append((dtype, 2, 4, 4, 129, 129, 64, True, 0, True))
+        # even key counts: the Hopper kernel reads the bias in pairs
+        cases.append((dtype, 2, 4, 2, 300, 258, 128, False, 0, True))
+        cases.append((dtype, 1, 2, 2, 257, 514, 256, True, 257, True))
+        cases.append((dtype, 2, 8, 1, 700, 1000, 64, True, 0, True))
+        cases.append((dtype, 2, 4, 4, 130, 130, 128, False, 0, "row"))
     for (dtype, b, hq, hk, sq, sk, d, causal, off, with_bias) in cases:
         # non-contiguous q/k/v: [b, s, h, d] memory viewed as [b, h, s, d]
         q = torch.randn(b, sq, hq, d, device="cuda", dtype=dtype).transpose(1, 2)
         k = torch.randn(b, sk, hk, d, device="cuda", dtype=dtype).transpose(1, 2)
         v = torch.randn(b, sk, hk, d, device="cuda", dtype=dtype).transpose(1, 2)
         bias = None
-        if with_bias:
+        if with_bias == "row":  # a padding mask: one row of keys, broadcast over queries
+            bias = torch.randn(b, 1, 1, sk, device="cuda", dtype=dtype).expand(b, 1, sq, sk)
+        elif with_bias:
             bias = torch.randn(b, 1, sq, sk, device="cuda", dtype=dtype)
             bias[:, :, 3] = -math.inf  # a fully masked row
         scale = 1 / math.sqrt(d)
@@ -143,12 +150,12 @@ def bench(fn):
     return bench_all([fn])[0]
 
 
-def speed(mods):
+def speed(mods, seqs=(1024, 4096)):
     """mods: (column name, module) pairs, each timed beside torch's three SDPA kernels."""
     print(f"{'case':44} " + " ".join(f"{name:>9}" for name, _ in mods) + f" {'cudnn':>9} {'flash':>9} {'effic':>9}  TFLOP/s")
     mod = mods[0][1]
     for d in (64, 128, 256):
-        for s in (1024, 4096):
+        for s in seqs:
             for causal in (False, True):
                 b, h = (4, 32) if d <= 128 else (4, 16)
                 q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
@@ -162,16 +169,28 @@ def speed(mods):
                 row = bench_all(fns)
                 print(f"B{b} H{h} S{s} D{d} {'causal' if causal else '      '}".ljust(44)
                       + " ".join(f"{flops / t / 1e12:9.0f}" for t in row), flush=True)
-    # a boolean padding mask: torch takes efficient or cudnn attention
-    b, h, s, d = 4, 32, 2048, 128
-    q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
-    mask = torch.ones(b, 1, s, s, device="cuda", dtype=torch.bool)
-    mask[..., s - 100:] = False
-    fmask = torch.zeros(b, 1, s, s, device="cuda", dtype=torch.bfloat16).masked_fill(~mask, -math.inf)
-    flops = 4 * b * h * s * s * d
-    row = [bench(lambda: mod.forward(q, k, v, fmask, False, 0, d ** -0.5)),
-           bench(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))]
-    print(f"masked B{b} H{h} S{s} D{d}: gemforge {flops / row[0] / 1e12:.0f}, torch default {flops / row[1] / 1e12:.0f} TFLOP/s")
+    # masks: torch takes efficient or cudnn attention
+    for b, h, s, d, kind in ((4, 32, 2048, 128, "full"), (4, 32, 2048, 128, "padding"), (4, 32, 4096, 128, "full"),
+                             (16, 16, 512, 64, "padding"), (4, 16, 2048, 256, "full")):
+        q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(3))
+        if kind == "full":
+            mask = torch.rand(b, 1, s, s, device="cuda") > 0.1
+        else:
+            mask = torch.ones(b, 1, 1, s, device="cuda", dtype=torch.bool)
+            mask[..., s - 100:] = False
+        fmask = torch.zeros(mask.shape, device="cuda", dtype=torch.bfloat16).masked_fill(~mask, -math.inf)
+        fmask = fmask.expand(b, 1, s, s)
+        flops = 4 * b * h * s * s * d
+        fns = [lambda m=m: m.forward(q, k, v, fmask, False, 0, d ** -0.5) for _, m in mods]
+        for be in (SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION):
+            def run(be=be):
+                with sdpa_kernel([be]):
+                    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            fns.append(run)
+        fns.append(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+        row = bench_all(fns)
+        print(f"masked ({kind}) B{b} H{h} S{s} D{d}".ljust(44) + " ".join(f"{flops / t / 1e12:9.0f}" for t in row)
+              + "  (ours..., cudnn, efficient, torch default)", flush=True)
 
 
 def probe_torch():
@@ -202,6 +221,9 @@ def probe_torch():
             print(name, f"logsumexp against the natural-log reference: {(r[1].reshape(ref_lse.shape).double() - ref_lse).abs().max().item():.3g}")
         print(name, desc, f"top-left err {(o - tl).abs().max().item():.3g} bottom-right err {(o - br).abs().max().item():.3g}")
     print("sdpa default choice (bf16, no mask):", torch._fused_sdp_choice(q, k, v, is_causal=True))
+    mask = torch.ones(2, 1, 100, 300, device="cuda", dtype=torch.bool)
+    print("sdpa default choice (bf16, bool mask):", torch._fused_sdp_choice(q, k, v, attn_mask=mask),
+          "float mask:", torch._fused_sdp_choice(q, k, v, attn_mask=torch.zeros(2, 1, 100, 300, device="cuda", dtype=q.dtype)))
 
 
 if __name__ == "__main__":
@@ -209,6 +231,8 @@ if __name__ == "__main__":
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--compare-grid", action="store_true",
                     help="also time the Hopper kernel forced persistent and forced one block a tile")
+    ap.add_argument("--masks-only", action="store_true", help="--bench: only the masked cases")
+    ap.add_argument("--seqs", default="1024,4096", help="sequence lengths of --bench")
     args = ap.parse_args()
     mod = build()
     probe_torch()
@@ -217,5 +241,5 @@ if __name__ == "__main__":
         mods = [("gemforge", mod)]
         if args.compare_grid:
             mods += [("counter", build(2)), ("static", build(1))]
-        speed(mods)
+        speed(mods, [] if args.masks_only else [int(s) for s in args.seqs.split(",")])
     sys.exit(0 if ok else 1)

@@ -16,6 +16,13 @@
 // TMA loads the tiles in wgmma's 128-byte-swizzled layout (64 head-dim columns, 128 bytes, a
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
 // 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
+//
+// An additive bias (torch's float attn_mask, broadcast through zero strides) is read by the
+// consumers straight from global memory, 4-byte pairs of a thread's S fragment, and becomes the
+// product's starting value: S = bias / scale + Q K^T, so that the softmax, which scales S, sees
+// S scale + bias and needs no registers of its own for it. The loads of key block j + 1 are
+// issued once P_j has left S's registers, so that they (mostly L2 hits: the heads of a batch
+// share a mask) overlap the waits before the next product.
 #include "backends/attention.h"
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
@@ -78,7 +85,7 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
       : "memory");
 }
 
-template <class T, int D>
+template <class T, int D, bool kBias>
 __global__ void __launch_bounds__(kThreads, 1)
     forward_sm90_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                         const __grid_constant__ CUtensorMap tv, const Forward p, int* tile_counter) {
@@ -229,17 +236,31 @@ __global__ void __launch_bounds__(kThreads, 1)
   float o[DT][4];
   float s[NT][4];
   uint32_t pa[BN / 16][4];
+  uint32_t bias_pair[kBias ? NT : 1][2];  // this thread's bias pairs of the next S: (n8 tile, row)
+  const char* bias_plane = nullptr;       // the tile's (batch, head) plane of the bias
   float row_max[2], row_sum[2];
   int64_t m0 = 0, row0 = 0;  // the tile's first row; this thread's rows: row0 and row0 + 8
   int64_t len_k = 0, offset = 0;
 
+  const float inv_scale = 1.f / p.scale;
+  // S = Q K^T, or bias / scale + Q K^T: S starts as the bias loaded by load_bias.
   auto issue_qk = [&](int stage) {
     const uint32_t kt = aK + stage * kTileBytes;
+    if constexpr (kBias) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float2 b = Mma<T>::unpack(bias_pair[nt][r]);
+          s[nt][2 * r] = b.x * inv_scale;
+          s[nt][2 * r + 1] = b.y * inv_scale;
+        }
+    }
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)  // the first step overwrites S
+    for (int kk = 0; kk < D / 16; ++kk)  // without a bias the first step overwrites S
       WgmmaSS<T, BN>::run(&s[0][0], kmajor_desc(qa + (kk / 4) * (kBlockM * 128) + (kk % 4) * 32),
-                          kmajor_desc(kt + (kk / 4) * (BN * 128) + (kk % 4) * 32), kk > 0);
+                          kmajor_desc(kt + (kk / 4) * (BN * 128) + (kk % 4) * 32), kBias || kk > 0);
     wgmma_commit();
   };
   auto issue_pv = [&](int stage) {
@@ -264,6 +285,41 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int i = 0; i < DT; ++i)
 #pragma unroll
       for (int e = 0; e < 4; ++e) fence_operand(o[i][e]);
+  };
+  // The bias of key block j into bias_pair: the pair of columns 2t, 2t + 1 of each n8 tile, rows
+  // row0 and row0 + 8; zeros past the query rows, and past the keys (masked below). A bias whose
+  // rows are one (row stride 0: a padding mask) is read once for both rows.
+  auto load_bias = [&](int j) {
+    if constexpr (kBias) {
+      constexpr int64_t es = sizeof(T);
+      const int64_t n0 = int64_t(j) * BN;
+      const bool all_keys = n0 + BN <= len_k, one_row = p.bias_row_stride == 0;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t i = row0 + r * 8;
+        const bool live = one_row || i < p.seq_q;
+        const char* row = bias_plane + (i * p.bias_row_stride + n0) * es;
+        if (r == 1 && one_row) {
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) bias_pair[nt][1] = bias_pair[nt][0];
+          break;
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const int c = nt * 8 + 2 * t;  // within the block
+          // volatile: issued here, where S is free, not hoisted into the softmax (spills)
+          uint32_t v = 0;
+          if (live && (all_keys || n0 + c + 1 < len_k)) {
+            asm volatile("ld.global.nc.b32 %0, [%1];\n" : "=r"(v) : "l"(row + c * es));
+          } else if (live && n0 + c < len_k) {
+            unsigned short h;
+            asm volatile("ld.global.nc.b16 %0, [%1];\n" : "=h"(h) : "l"(row + c * es));
+            v = h;
+          }
+          bias_pair[nt][r] = v;
+        }
+      }
+    }
   };
   // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
   auto softmax = [&](int j, float (&alpha)[2]) {
@@ -347,6 +403,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     len_k = tl.len_k;
     offset = tl.offset;
     row0 = m0 + cw * 64 + warp * 16 + g;
+    if constexpr (kBias)
+      bias_plane = static_cast<const char*>(p.bias) +
+                   (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * int64_t(sizeof(T));
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
     row_max[0] = row_max[1] = -INFINITY;
@@ -355,6 +414,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (num_n > 0) {
       float alpha[2];
       int sj = it % kStages;
+      load_bias(0);
       mbar_wait(k_full(sj), (it / kStages) & 1);
       begin_turn();
       issue_qk(sj);
@@ -365,6 +425,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (num_n == 1) release(q_empty);
       softmax(0, alpha);  // O is still zero: nothing to rescale
       pack_p();
+      if (num_n > 1) load_bias(1);  // into registers S no longer needs
       for (int j = 1; j < num_n; ++j) {
         const int sp = sj;
         const uint32_t pph = (it / kStages) & 1;
@@ -393,6 +454,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           o[dt][3] *= alpha[1];
         }
         pack_p();
+        if (j + 1 < num_n) load_bias(j + 1);
       }
       mbar_wait(v_full(sj), (it / kStages) & 1);
       begin_turn();
@@ -446,7 +508,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
   return map;
 }
 
-template <class T, int D>
+template <class T, int D, bool kBias>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>;
   const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (3 + 4 * kStages) + 1024;
@@ -456,7 +518,7 @@ void launch(const Forward& p) {
   const CUtensorMap tq = tensor_map(p.q, p.dtype, map_batch, p.heads_q, packed ? p.total_q : p.seq_q, p.head_dim, kBlockM);
   const CUtensorMap tk = tensor_map(p.k, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
   const CUtensorMap tv = tensor_map(p.v, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
-  auto kernel = forward_sm90_kernel<T, D>;
+  auto kernel = forward_sm90_kernel<T, D, kBias>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     return true;
@@ -485,23 +547,32 @@ void launch(const Forward& p) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <class T>
+template <class T, bool kBias>
 void launch_dim(const Forward& p) {
-  if (p.head_dim == 64) launch<T, 64>(p);
-  else if (p.head_dim == 128) launch<T, 128>(p);
-  else launch<T, 256>(p);
+  if (p.head_dim == 64) launch<T, 64, kBias>(p);
+  else if (p.head_dim == 128) launch<T, 128, kBias>(p);
+  else launch<T, 256, kBias>(p);
+}
+
+// The bias as load_bias reads it: pairs of contiguous columns, 4-byte aligned.
+bool bias_in_pairs(const Forward& p) {
+  return p.bias_col_stride == 1 && reinterpret_cast<uintptr_t>(p.bias) % 4 == 0 && p.bias_row_stride % 2 == 0 &&
+         p.bias_head_stride % 2 == 0 && p.bias_batch_stride % 2 == 0;
 }
 
 }  // namespace
 
-// Hopper, no bias, a positive scale (the softmax takes maxima before scaling), head dim 64/128/256, 16-byte aligned strides (TMA's rule), the rest in
-// supported()'s limits (checked by the caller).
+// Hopper, a positive scale (the softmax takes maxima before scaling), head dim 64/128/256,
+// 16-byte aligned strides (TMA's rule), a bias only in pairs (bias_in_pairs) and not with packed
+// sequences, the rest in supported()'s limits (checked by the caller).
 bool forward_sm90(const Forward& p) {
-  if (p.bias != nullptr || !(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
+  if (!(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
+  if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_pairs(p))) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
   if (p.seq_q >= (int64_t(1) << 31) - kBlockM || p.seq_k >= (int64_t(1) << 31) - 256) return false;
-  if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);
-  else launch_dim<__half>(p);
+  const bool bias = p.bias != nullptr;
+  if (p.dtype == ScalarType::BFloat16) bias ? launch_dim<__nv_bfloat16, true>(p) : launch_dim<__nv_bfloat16, false>(p);
+  else bias ? launch_dim<__half, true>(p) : launch_dim<__half, false>(p);
   return true;
 }
 

@@ -1,0 +1,114 @@
+"""Compile the row engine's softmax and norm kernels alone (scripts/dev/rows_probe.cpp), in two
+variants (a 2-byte row held in registers in its dtype, GEMFORGE_ROWS_HOLD_RAW=1, or as float),
+check them against float64 and time them beside torch and a copy of the same bytes, on one GPU.
+
+    python scripts/dev/rows_probe.py
+"""
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.cpp_extension import load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build(raw):
+    t0 = time.time()
+    mod = load(name=f"gf_rows_probe_raw{raw}",
+               sources=[f"{ROOT}/scripts/dev/rows_probe.cpp", f"{ROOT}/csrc/backends/cuda/rows_softmax.cu",
+                        f"{ROOT}/csrc/backends/cuda/rows_norm.cu"],
+               extra_include_paths=[f"{ROOT}/csrc"], extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
+               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
+                                  "--expt-relaxed-constexpr", f"-DGEMFORGE_ROWS_HOLD_RAW={raw}"],
+               verbose=False)
+    print(f"built raw={raw} in {time.time() - t0:.0f} s", flush=True)
+    return mod
+
+
+def check(mod):
+    torch.manual_seed(0)
+    bad = total = 0
+    for dtype in (torch.bfloat16, torch.float16, torch.float32):
+        tol = {torch.bfloat16: 1e-2, torch.float16: 2e-3, torch.float32: 1e-5}[dtype]
+        for rows, n in ((7, 8), (33, 1000), (5, 4096), (3, 16384), (2, 8200), (65, 128)):
+            x = torch.randn(rows, n, device="cuda", dtype=dtype) * 3
+            x[0, 1] = -float("inf")
+            w = torch.randn(n, device="cuda", dtype=dtype)
+            b = torch.randn(n, device="cuda", dtype=dtype)
+            xd = x.double()
+            refs = {
+                "softmax": (lambda: mod.softmax(x, False), torch.softmax(xd, -1)),
+                "log_softmax": (lambda: mod.softmax(x, True), torch.log_softmax(xd, -1)),
+                "layer_norm": (lambda: mod.norm(x, w, b, False, 1e-5),
+                               F.layer_norm(xd.nan_to_num(neginf=0), (n,), w.double(), b.double(), 1e-5)),
+                "rms_norm": (lambda: mod.norm(x, w, b, True, 1e-5),
+                             F.rms_norm(xd.nan_to_num(neginf=0), (n,), w.double(), 1e-5)),
+            }
+            for name, (fn, ref) in refs.items():
+                if "norm" in name:
+                    x[0, 1] = 0  # no inf into a norm
+                    ref = ref
+                out = fn().double()
+                if "norm" in name:
+                    x[0, 1] = -float("inf")
+                fin = torch.isfinite(ref)
+                err = ((out - ref).abs() / (1 + ref.abs()))[fin].max().item()
+                ok = err < tol * (8 if "norm" in name else 1) and bool((out[~fin] == ref[~fin]).all())
+                total += 1
+                bad += not ok
+                if not ok:
+                    print(f"FAIL {name} {dtype} {rows}x{n}: err {err:.3g}", flush=True)
+    print(f"check: {total - bad}/{total} ok", flush=True)
+    return bad == 0
+
+
+def bench_all(fns, rounds=7, iters=20):
+    for fn in fns:
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            start.record()
+            for _ in range(iters):
+                fn()
+            end.record()
+            torch.cuda.synchronize()
+            times[i].append(start.elapsed_time(end) / iters * 1e3)
+    return [sorted(t)[len(t) // 2] for t in times]
+
+
+def speed(mods):
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; microseconds (GB/s)")
+    names = [n for n, _ in mods]
+    print(f"{'op':12} {'dtype':9} {'shape':12} " + " ".join(f"{n:>16}" for n in names + ["torch", "copy"]))
+    for dtype in (torch.bfloat16, torch.float32):
+        for rows, n in ((4096, 4096), (8192, 4096), (65536, 128), (16384, 1024), (4096, 8192), (2048, 16384)):
+            x = torch.randn(rows, n, device="cuda", dtype=dtype)
+            w = torch.randn(n, device="cuda", dtype=dtype)
+            b = torch.randn(n, device="cuda", dtype=dtype)
+            y = torch.empty_like(x)
+            nbytes = 2 * x.numel() * x.element_size()
+            ops = {
+                "softmax": ([lambda m=m: m.softmax(x, False) for _, m in mods], lambda: torch.softmax(x, -1)),
+                "layer_norm": ([lambda m=m: m.norm(x, w, b, False, 1e-5) for _, m in mods],
+                               lambda: F.layer_norm(x, (n,), w, b, 1e-5)),
+                "rms_norm": ([lambda m=m: m.norm(x, w, b, True, 1e-5) for _, m in mods],
+                             lambda: F.rms_norm(x, (n,), w, 1e-5)),
+            }
+            for name, (ours, theirs) in ops.items():
+                t = bench_all(ours + [theirs, lambda: y.copy_(x)])
+                print(f"{name:12} {str(dtype)[6:]:9} {f'{rows}x{n}':12} "
+                      + " ".join(f"{us:7.2f} ({nbytes / us / 1e3:5.0f})" for us in t), flush=True)
+
+
+if __name__ == "__main__":
+    mods = [("raw", build(1)), ("float", build(0))]
+    ok = all(check(m) for _, m in mods)
+    speed(mods)
+    sys.exit(0 if ok else 1)
