@@ -17,12 +17,13 @@ from torch.utils.cpp_extension import load
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def build(persistent=None):
+def build(persistent=None, name="", flags=()):
     """persistent: None for the kernel's own schedule, or force the Hopper kernel's: 0 a block a
-    tile, 1 persistent with a static split, 2 persistent with a tile counter."""
+    tile, 1 persistent with a static split, 2 persistent with a tile counter. name, flags: a
+    variant built with extra nvcc flags."""
     t0 = time.time()
-    flags = [] if persistent is None else [f"-DGEMFORGE_ATTENTION_PERSISTENT={persistent}"]
-    mod = load(name="gf_attention_probe" + ("" if persistent is None else f"_p{persistent}"),
+    flags = list(flags) + ([] if persistent is None else [f"-DGEMFORGE_ATTENTION_PERSISTENT={persistent}"])
+    mod = load(name="gf_attention_probe" + ("" if persistent is None else f"_p{persistent}") + name,
                sources=[f"{ROOT}/scripts/dev/attention_probe.cpp", f"{ROOT}/csrc/backends/cuda/attention_fwd.cu",
                         f"{ROOT}/csrc/backends/cuda/attention_fwd_sm90.cu"],
                extra_include_paths=[f"{ROOT}/csrc"],
@@ -232,6 +233,9 @@ if __name__ == "__main__":
     ap.add_argument("--compare-grid", action="store_true",
                     help="also time the Hopper kernel forced persistent and forced one block a tile")
     ap.add_argument("--masks-only", action="store_true", help="--bench: only the masked cases")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=FLAGS: --bench also times the kernels built with these nvcc flags "
+                         "(e.g. stages3=-DGEMFORGE_ATTENTION_STAGES=3)")
     ap.add_argument("--seqs", default="1024,4096", help="sequence lengths of --bench")
     args = ap.parse_args()
     mod = build()
@@ -241,5 +245,8 @@ if __name__ == "__main__":
         mods = [("gemforge", mod)]
         if args.compare_grid:
             mods += [("counter", build(2)), ("static", build(1))]
+        for v in args.variant:
+            name, _, flags = v.partition("=")
+            mods.append((name, build(name=f"_{name}", flags=flags.split())))
         speed(mods, [] if args.masks_only else [int(s) for s in args.seqs.split(",")])
     sys.exit(0 if ok else 1)

@@ -5,7 +5,7 @@
 // causal mask it is persistent (one block an SM, looping over tiles, the next tile's loads
 // overlapping the last one's end), with one a block takes one tile:
 // - the producer warpgroup (one thread of it, really) issues TMA copies: a tile's Q once, then
-//   the K and V tiles of each key block into a two-stage ring; each copy completes on an
+//   the K and V tiles of each key block into a ring (kStagesOf); each copy completes on an
 //   mbarrier ("full"), and the consumers hand a stage back through another ("empty");
 // - two consumer warpgroups, 64 rows each, compute S = Q K^T (wgmma from shared memory), the
 //   online softmax in registers and O += P V (wgmma, P from registers). Within a warpgroup the
@@ -47,7 +47,14 @@ using namespace gemforge::cuda_wgmma;
 constexpr int kConsumers = 2;                    // warpgroups computing, 64 rows each
 constexpr int kThreads = 128 * (1 + kConsumers);  // plus the producer warpgroup
 constexpr int kBlockM = 64 * kConsumers;
-constexpr int kStages = 2;
+// Stages of the key/value ring: 3 at head dim 64 (1-4% faster than 2 on an H100 at S512-4096,
+// up to 9% causal on an H200), 2 above, where a third leaves no room (scripts/dev/attention_probe.py
+// builds others to compare).
+#ifndef GEMFORGE_ATTENTION_STAGES
+template <int D> constexpr int kStagesOf = D <= 64 ? 3 : 2;
+#else
+template <int D> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES : 2;
+#endif
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
@@ -94,6 +101,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int KB = D / 64;  // 64-column boxes of a tile row
   constexpr int NT = BN / 8;  // n8 tiles of S
   constexpr int DT = D / 8;   // n8 tiles of O
+  constexpr int kStages = kStagesOf<D>;
   constexpr uint32_t kQBytes = kBlockM * D * sizeof(T), kTileBytes = BN * D * sizeof(T);
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = smem_addr(smem_raw);
@@ -182,7 +190,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x < 128) {
     // Producer: Q of each tile once its predecessor's last S = Q K^T is done, then the key and
-    // value tiles through the ring (`it` counts them over all tiles: stage it % 2).
+    // value tiles through the ring (`it` counts them over all tiles: stage it % kStages).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (threadIdx.x == 0) {
       // Tiles: blockIdx.x first, then the next one a global counter hands out (whichever block
@@ -510,7 +518,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 
 template <class T, int D, bool kBias>
 void launch(const Forward& p) {
-  constexpr int BN = kBlockN<D>;
+  constexpr int BN = kBlockN<D>, kStages = kStagesOf<D>;
   const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (3 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
   const bool packed = p.cu_seqlens_q != nullptr;
