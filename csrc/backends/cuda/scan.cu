@@ -112,34 +112,54 @@ row_scan(Rows<typename Op::state> g) {
   const int rank = WARPS == 1 ? lane : threadIdx.x;  // rank in the group
   const int group = WARPS == 1 ? warp : 0;
   int parity = 0;
-  const int64_t segments = g.rows * g.segs;
-  for (int64_t it = int64_t(blockIdx.x) * GROUPS + group; it < segments;
-       it += int64_t(gridDim.x) * GROUPS) {
+  const int64_t segments = g.rows * g.segs, stride = int64_t(gridDim.x) * GROUPS;
+
+  // Segment `it` of this group's walk (it += stride): its row, place and pointers.
+  struct Seg {
+    int64_t row, seg, start, len;
+    const T* in;  // (len)
+    T* out;       // (len)
+    bool vec;     // 16-byte aligned (whole vectors may be loaded and stored)
+  };
+  auto seg_at = [&](int64_t it) {
+    Seg q;
     const int64_t s = !REDUCE && g.segs > 1 ? segments - 1 - it : it;
-    const int64_t row = s / g.segs, seg = s % g.segs;
-    const int64_t start = seg * g.seg_len;
-    const int64_t len = min(g.seg_len, g.n - start);
-    const T* in = static_cast<const T*>(g.in) + row * g.n + start;  // (len)
-    T* out = static_cast<T*>(g.out) + row * g.n + start;            // (len)
+    q.row = s / g.segs;
+    q.seg = s % g.segs;
+    q.start = q.seg * g.seg_len;
+    q.len = min(g.seg_len, g.n - q.start);
+    q.in = static_cast<const T*>(g.in) + q.row * g.n + q.start;
+    q.out = static_cast<T*>(g.out) + q.row * g.n + q.start;
+    q.vec = reinterpret_cast<uintptr_t>(q.in) % BYTES == 0 &&
+            (REDUCE || reinterpret_cast<uintptr_t>(q.out) % BYTES == 0);
+    return q;
+  };
+  // A thread's whole vectors of the tile at `base` of segment q, loaded into raw; false (nothing
+  // loaded) where they run past the segment's end or the row is not aligned.
+  constexpr int NV = ITEMS / VEC;
+  auto load_whole = [&](const Seg& q, int64_t base, Raw* raw) {
+    const int64_t first = base + int64_t(rank) * ITEMS;
+    if (!q.vec || first + ITEMS > q.len) return false;
+#pragma unroll
+    for (int v = 0; v < NV; ++v) raw[v] = reinterpret_cast<const Raw*>(q.in + first)[v];
+    return true;
+  };
+
+  // The next tile's loads fly while this one is scanned: the next tile of the segment, or the
+  // first of the group's next segment (a block walks several rows when the grid is one wave).
+  int64_t it = int64_t(blockIdx.x) * GROUPS + group;
+  Seg cur = seg_at(it < segments ? it : 0);
+  Raw buf[NV];
+  bool whole = it < segments && load_whole(cur, 0, buf);
+  for (; it < segments; it += stride) {
+    const int64_t row = cur.row, seg = cur.seg, start = cur.start, len = cur.len;
+    const T* in = cur.in;
+    T* out = cur.out;
     S carry = Op::identity();
     if constexpr (!REDUCE) {
       for (int64_t k = 0; k < seg; ++k) carry = Op::combine(carry, g.partials[row * g.segs + k]);
     }
-    const bool vec = reinterpret_cast<uintptr_t>(in) % BYTES == 0 &&
-                     (REDUCE || reinterpret_cast<uintptr_t>(out) % BYTES == 0);
 
-    // A thread's whole vectors of the tile at `base`, loaded into raw; false (nothing loaded)
-    // where they run past the segment's end or the row is not aligned.
-    constexpr int NV = ITEMS / VEC;
-    auto load_whole = [&](int64_t base, Raw* raw) {
-      const int64_t first = base + int64_t(rank) * ITEMS;
-      if (!vec || first + ITEMS > len) return false;
-#pragma unroll
-      for (int v = 0; v < NV; ++v) raw[v] = reinterpret_cast<const Raw*>(in + first)[v];
-      return true;
-    };
-    Raw buf[NV];
-    bool whole = load_whole(0, buf);
     for (int64_t base = 0; base < len; base += TILE) {
       const int64_t first = base + int64_t(rank) * ITEMS;  // this thread's first element
       S item[ITEMS];
@@ -156,9 +176,10 @@ row_scan(Rows<typename Op::state> g) {
         for (int i = 0; i < ITEMS; ++i)
           item[i] = first + i < len ? Op::make(in[first + i], start + first + i) : Op::identity();
       }
-      // the next tile's loads fly while this one is scanned (other addresses: safe in place)
+      // (other addresses than this tile's stores: safe in place)
       const bool this_whole = whole;
-      whole = base + TILE < len && load_whole(base + TILE, buf);
+      whole = base + TILE < len ? load_whole(cur, base + TILE, buf)
+                                : it + stride < segments && load_whole(seg_at(it + stride), 0, buf);
 #pragma unroll
       for (int i = 1; i < ITEMS; ++i) item[i] = Op::combine(item[i - 1], item[i]);
 
@@ -218,8 +239,9 @@ row_scan(Rows<typename Op::state> g) {
       carry = Op::combine(carry, total);
     }
     if constexpr (REDUCE) {
-      if (rank == 0) g.partials[s] = carry;
+      if (rank == 0) g.partials[it] = carry;  // the first pass walks segments in order
     }
+    if (it + stride < segments) cur = seg_at(it + stride);  // (computed again: fewer live registers)
   }
 }
 
@@ -314,6 +336,21 @@ __global__ void __launch_bounds__(kColumnThreads) column_scan(Columns<typename O
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Blocks of `threads` threads of row_scan kernel `kernel` resident at once on the GPU: the grid
+// of one wave, whose blocks walk several rows with the next row's loads in flight (2.1x torch
+// but 35% of copy with a block per row at 1024x8192 fp32; results/h200/issue4). Cached per
+// kernel and block size (128, 256 or 512 threads).
+template <class Kernel> int64_t one_wave(Kernel kernel, int threads, int64_t sms) {
+  static int cached[3] = {};
+  const int slot = threads >= 512 ? 2 : threads >= 256 ? 1 : 0;
+  if (cached[slot] == 0) {
+    int per_sm = 0;
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+    cached[slot] = per_sm > 0 ? per_sm : 1;
+  }
+  return sms * cached[slot];
+}
+
 template <class Op> void launch(const Problem& p) {
   using T = typename Op::elem;
   using S = typename Op::state;
@@ -327,8 +364,9 @@ template <class Op> void launch(const Problem& p) {
     constexpr int ITEMS = items_per_thread<Op, kRowWarps>();
     Rows<S> g{p.in, p.out, p.indices, p.outer, p.n, p.n, 1, nullptr};
     if (p.n <= 2 * 32 * items_per_thread<Op, 1>()) {  // a warp per row
-      const int64_t blocks = std::min(ceil_div(p.outer, 4), sms * 64);
-      row_scan<Op, 1, false><<<unsigned(blocks), row_threads<1>(), 0, stream>>>(g);
+      auto kernel = row_scan<Op, 1, false>;
+      const int64_t blocks = std::min(ceil_div(p.outer, 4), one_wave(kernel, row_threads<1>(), sms));
+      kernel<<<unsigned(blocks), row_threads<1>(), 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
@@ -346,12 +384,14 @@ template <class Op> void launch(const Problem& p) {
     if (g.segs > 1) {
       partials = workspace(p.outer * g.segs);
       g.partials = static_cast<S*>(partials.get());
-      const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-      row_scan<Op, kRowWarps, true><<<unsigned(blocks), threads, 0, stream>>>(g);
+      auto kernel = row_scan<Op, kRowWarps, true>;
+      const int64_t blocks = std::min(p.outer * g.segs, one_wave(kernel, threads, sms));
+      kernel<<<unsigned(blocks), threads, 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
-    const int64_t blocks = std::min(p.outer * g.segs, sms * 64);
-    row_scan<Op, kRowWarps, false><<<unsigned(blocks), threads, 0, stream>>>(g);
+    auto kernel = row_scan<Op, kRowWarps, false>;
+    const int64_t blocks = std::min(p.outer * g.segs, one_wave(kernel, threads, sms));
+    kernel<<<unsigned(blocks), threads, 0, stream>>>(g);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
