@@ -337,9 +337,10 @@ __global__ void __launch_bounds__(kColumnThreads) column_scan(Columns<typename O
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Blocks of `threads` threads of row_scan kernel `kernel` resident at once on the GPU: the grid
-// of one wave, whose blocks walk several rows with the next row's loads in flight (2.1x torch
-// but 35% of copy with a block per row at 1024x8192 fp32; results/h200/issue4). Cached per
-// kernel and block size (128, 256 or 512 threads).
+// of one wave, whose blocks walk several rows with the next row's loads in flight. Against a
+// block a row: 1.37-1.44x at 4096x4096 and 1024x8192 fp32 cumsum/cumprod, 1.2-1.3x at 8192x1000
+// and 16x262144, cummax 1.06-1.21x, logcumsumexp even (H100, scripts/dev/scan_probe.py). Cached
+// per kernel and block size (128, 256 or 512 threads).
 template <class Kernel> int64_t one_wave(Kernel kernel, int threads, int64_t sms) {
   static int cached[3] = {};
   const int slot = threads >= 512 ? 2 : threads >= 256 ? 1 : 0;
@@ -364,9 +365,10 @@ template <class Op> void launch(const Problem& p) {
     constexpr int ITEMS = items_per_thread<Op, kRowWarps>();
     Rows<S> g{p.in, p.out, p.indices, p.outer, p.n, p.n, 1, nullptr};
     if (p.n <= 2 * 32 * items_per_thread<Op, 1>()) {  // a warp per row
-      auto kernel = row_scan<Op, 1, false>;
-      const int64_t blocks = std::min(ceil_div(p.outer, 4), one_wave(kernel, row_threads<1>(), sms));
-      kernel<<<unsigned(blocks), row_threads<1>(), 0, stream>>>(g);
+      // a warp a row (not one wave: on rows this short, the walk's index arithmetic costs more
+      // than the overlap gains, 65536x128 fp32 16% slower on the H100)
+      const int64_t blocks = std::min(ceil_div(p.outer, 4), sms * 64);
+      row_scan<Op, 1, false><<<unsigned(blocks), row_threads<1>(), 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
