@@ -58,15 +58,6 @@ template <int D> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES 
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
-// The running max a row's P is taken against moves only when a new score exceeds it by more
-// than this (log2 domain: P up to 2^8, which fp32 sums and bf16/fp16 P hold as well as P <= 1),
-// so that O is rescaled, DT * 4 multiplies a thread, only in the few key blocks that raise a
-// row's max that far, not in every one (FlashAttention-4's lazy rescaling). The softmax's FP32
-// work is what bounds these kernels at short sequences. 0: rescale whenever the max moves.
-#ifndef GEMFORGE_ATTENTION_LAZY_RESCALE  // scripts/dev/attention_probe.py builds 0 to compare
-#define GEMFORGE_ATTENTION_LAZY_RESCALE 1
-#endif
-constexpr float kMaxSlack = GEMFORGE_ATTENTION_LAZY_RESCALE ? 8.f : 0.f;
 
 // mbarriers (8 bytes of shared memory each).
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -338,8 +329,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   };
-  // Masks S_j, turns it into P_j = 2^(S - max) in place; alpha: the rescale of what came before.
-  // Returns whether any row of the warp has alpha != 1 (O needs the rescale).
+  // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
   auto softmax = [&](int j, float (&alpha)[2]) {
     const int64_t n0 = int64_t(j) * BN;
     const bool tail = n0 + BN > len_k;
@@ -370,9 +360,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       mx = fmaxf(row_max[r], mx * scale_log2);
-      if (!(mx > row_max[r] + kMaxSlack)) mx = row_max[r];  // within the slack: the max stays
       const float base_r = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
-      alpha[r] = mx == row_max[r] ? 1.f : fast_exp2(row_max[r] - base_r);
+      alpha[r] = fast_exp2(row_max[r] - base_r);
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
@@ -383,7 +372,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       row_sum[r] = row_sum[r] * alpha[r] + sum;  // this thread's columns; the quad adds up at the end
     }
-    return __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f);
   };
   auto pack_p = [&] {
 #pragma unroll
@@ -461,19 +449,17 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_s();
         release(k_empty(sj));
         if (j == num_n - 1) release(q_empty);  // the tile's last read of Q
-        const bool rescale = softmax(j, alpha);
+        softmax(j, alpha);
         wgmma_wait<0>();
         fence_o();
         fence_s();
         release(v_empty(sp));
-        if (rescale) {
 #pragma unroll
-          for (int dt = 0; dt < DT; ++dt) {
-            o[dt][0] *= alpha[0];
-            o[dt][1] *= alpha[0];
-            o[dt][2] *= alpha[1];
-            o[dt][3] *= alpha[1];
-          }
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][0] *= alpha[0];
+          o[dt][1] *= alpha[0];
+          o[dt][2] *= alpha[1];
+          o[dt][3] *= alpha[1];
         }
         pack_p();
         if (j + 1 < num_n) load_bias(j + 1);
