@@ -17,13 +17,12 @@
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
 // 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
 //
-// An additive bias (torch's float attn_mask, broadcast through zero strides) becomes the S
+// An additive bias (torch's float attn_mask, broadcast through zero strides) is read by the
+// consumers straight from global memory, 4-byte pairs of a thread's S fragment, and becomes the
 // product's starting value: S = bias / scale + Q K^T, so that the softmax, which scales S, sees
-// S scale + bias and needs no registers of its own for it. The producer warpgroup's other three
-// warps copy each key block's bias tile (128 query rows, or the one row of a padding mask, by
-// the block's keys) into a two-stage ring in shared memory with cp.async, ahead of the
-// consumers, which read their fragment from there (16-byte chunks XOR-swizzled by row: no bank
-// conflicts).
+// S scale + bias and needs no registers of its own for it. The loads of key block j + 1 are
+// issued once P_j has left S's registers, so that they (mostly L2 hits: the heads of a batch
+// share a mask) overlap the waits before the next product.
 #include "backends/attention.h"
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
@@ -59,7 +58,6 @@ template <int D> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES 
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr int kBiasLoaders = 96;  // the producer warpgroup's warps 1-3
 
 // mbarriers (8 bytes of shared memory each).
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -108,10 +106,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = smem_addr(smem_raw);
   const uint32_t aQ = base + ((1024 - (base & 1023)) & 1023);  // swizzle atoms: 1024-byte aligned
-  constexpr uint32_t kBiasBytes = kBlockM * BN * sizeof(T);  // a stage of the bias ring
   const uint32_t aK = aQ + kQBytes, aV = aK + kStages * kTileBytes;
-  const uint32_t aB = aV + kStages * kTileBytes;  // kBias: the bias ring
-  const uint32_t bars = aB + (kBias ? 2 * kBiasBytes : 0);
+  const uint32_t bars = aV + kStages * kTileBytes;
   const uint32_t q_full = bars;
   auto k_full = [&](int s) { return bars + 8 + 8 * s; };
   auto v_full = [&](int s) { return bars + 8 + 8 * kStages + 8 * s; };
@@ -119,12 +115,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto v_empty = [&](int s) { return bars + 8 + 24 * kStages + 8 * s; };
 
   const uint32_t q_empty = bars + 8 + 32 * kStages;
-  auto bias_full = [&](int s) { return q_empty + 8 + 8 * s; };
-  auto bias_empty = [&](int s) { return q_empty + 24 + 8 * s; };
   // The producer announces each tile it loads here (an index, or -1 for the end), before the
-  // tile's Q arrives on q_full: the consumers (and the bias loaders) read it once that barrier
-  // completes.
-  volatile int64_t* tile_slot = reinterpret_cast<volatile int64_t*>(smem_raw + (q_empty + 40 - base));
+  // tile's Q arrives on q_full: the consumers read it once that barrier completes.
+  volatile int64_t* tile_slot = reinterpret_cast<volatile int64_t*>(smem_raw + (q_empty + 8 - base));
 
   // Persistent: block i takes tiles i, i + gridDim.x, ...; a tile is 128 query rows of one
   // (batch, head). Tiles of one head are consecutive, so the blocks running at any time share
@@ -191,10 +184,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(k_empty(s), 4 * kConsumers);
       mbar_init(v_empty(s), 4 * kConsumers);
     }
-    for (int s = 0; s < 2; ++s) {
-      mbar_init(bias_full(s), kBiasLoaders);  // each loader's copies (cp.async ... arrive.noinc)
-      mbar_init(bias_empty(s), 4 * kConsumers);
-    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -241,46 +230,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
     }
-    if constexpr (kBias) {
-      if (threadIdx.x >= 128 - kBiasLoaders) {
-        // Bias loaders: each tile thread 0 announces (q_full's phase n), then its key blocks'
-        // bias tiles through the ring (`bt` counts them over all tiles, as the consumers' `it`).
-        // Row r of a stage holds query row m0 + r (or the padding mask's row), BN / 8 chunks of
-        // 16 bytes, chunk c at c ^ (r % 8); chunks past the keys or rows past the queries are
-        // zero-filled.
-        constexpr int64_t es = sizeof(T);
-        constexpr int CH = BN / 8;
-        const int lt = threadIdx.x - (128 - kBiasLoaders);
-        const bool one_row = p.bias_row_stride == 0;
-        const int rows = one_row ? 1 : kBlockM;
-        int bt = 0, n = 0;
-        for (;;) {
-          mbar_wait(q_full, n & 1);
-          ++n;
-          const int64_t i = *tile_slot;
-          if (i < 0) break;
-          const Tile tl = tile_at(i);
-          const char* plane = static_cast<const char*>(p.bias) +
-                              (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * es;
-          for (int j = 0; j < tl.num_n; ++j, ++bt) {
-            const int st = bt % 2;
-            mbar_wait(bias_empty(st), ((bt / 2) & 1) ^ 1);
-            const int64_t n0 = int64_t(j) * BN;
-            for (int c = lt; c < rows * CH; c += kBiasLoaders) {
-              const int r = c / CH, ch = c % CH;
-              const int64_t qrow = tl.m0 + r, col = n0 + ch * 8, left = tl.len_k - col;
-              const int bytes = (one_row || qrow < tl.len_q) ? (left >= 8 ? 16 : left > 0 ? int(left) * 2 : 0) : 0;
-              const char* src = bytes > 0 ? plane + (qrow * p.bias_row_stride + col) * es : plane;
-              const uint32_t dst = aB + st * kBiasBytes + r * (BN * 2) + ((ch ^ (r & 7)) * 16);
-              asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes)
-                           : "memory");
-            }
-            asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bias_full(st)) : "memory");
-          }
-        }
-        asm volatile("cp.async.wait_all;\n" ::: "memory");
-      }
-    }
     return;
   }
 
@@ -295,13 +244,26 @@ __global__ void __launch_bounds__(kThreads, 1)
   float o[DT][4];
   float s[NT][4];
   uint32_t pa[BN / 16][4];
+  uint32_t bias_pair[kBias ? NT : 1][2];  // this thread's bias pairs of the next S: (n8 tile, row)
+  const char* bias_plane = nullptr;       // the tile's (batch, head) plane of the bias
   float row_max[2], row_sum[2];
   int64_t m0 = 0, row0 = 0;  // the tile's first row; this thread's rows: row0 and row0 + 8
   int64_t len_k = 0, offset = 0;
 
-  // S = Q K^T, or bias / scale + Q K^T: S starts as the bias (fill_bias).
+  const float inv_scale = 1.f / p.scale;
+  // S = Q K^T, or bias / scale + Q K^T: S starts as the bias loaded by load_bias.
   auto issue_qk = [&](int stage) {
     const uint32_t kt = aK + stage * kTileBytes;
+    if constexpr (kBias) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float2 b = Mma<T>::unpack(bias_pair[nt][r]);
+          s[nt][2 * r] = b.x * inv_scale;
+          s[nt][2 * r + 1] = b.y * inv_scale;
+        }
+    }
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)  // without a bias the first step overwrites S
@@ -332,29 +294,39 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int e = 0; e < 4; ++e) fence_operand(o[i][e]);
   };
-  // S = bias / scale of key block number bt (counted over all tiles) from the bias ring, which
-  // stage is handed back once read. Called before the warpgroup's turn: the wait stays off the
-  // tensor cores' schedule.
-  const float inv_scale = 1.f / p.scale;
-  auto fill_bias = [&](int bt) {
+  // The bias of key block j into bias_pair: the pair of columns 2t, 2t + 1 of each n8 tile, rows
+  // row0 and row0 + 8; zeros past the query rows, and past the keys (masked below). A bias whose
+  // rows are one (row stride 0: a padding mask) is read once for both rows.
+  auto load_bias = [&](int j) {
     if constexpr (kBias) {
-      const int st = bt % 2;
-      mbar_wait(bias_full(st), (bt / 2) & 1);
-      const bool one_row = p.bias_row_stride == 0;
+      constexpr int64_t es = sizeof(T);
+      const int64_t n0 = int64_t(j) * BN;
+      const bool all_keys = n0 + BN <= len_k, one_row = p.bias_row_stride == 0;
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int lr = one_row ? 0 : cw * 64 + warp * 16 + g + r * 8;
-        const uint32_t row = aB + st * kBiasBytes + lr * (BN * 2) + 4 * t;
+        const int64_t i = row0 + r * 8;
+        const bool live = one_row || i < p.seq_q;
+        const char* row = bias_plane + (i * p.bias_row_stride + n0) * es;
+        if (r == 1 && one_row) {
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) bias_pair[nt][1] = bias_pair[nt][0];
+          break;
+        }
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          uint32_t v;
-          asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(row + ((nt ^ (lr & 7)) * 16)));
-          const float2 b = Mma<T>::unpack(v);
-          s[nt][2 * r] = b.x * inv_scale;
-          s[nt][2 * r + 1] = b.y * inv_scale;
+          const int c = nt * 8 + 2 * t;  // within the block
+          // volatile: issued here, where S is free, not hoisted into the softmax (spills)
+          uint32_t v = 0;
+          if (live && (all_keys || n0 + c + 1 < len_k)) {
+            asm volatile("ld.global.nc.b32 %0, [%1];\n" : "=r"(v) : "l"(row + c * es));
+          } else if (live && n0 + c < len_k) {
+            unsigned short h;
+            asm volatile("ld.global.nc.b16 %0, [%1];\n" : "=h"(h) : "l"(row + c * es));
+            v = h;
+          }
+          bias_pair[nt][r] = v;
         }
       }
-      release(bias_empty(st));
     }
   };
   // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
@@ -439,6 +411,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     len_k = tl.len_k;
     offset = tl.offset;
     row0 = m0 + cw * 64 + warp * 16 + g;
+    if constexpr (kBias)
+      bias_plane = static_cast<const char*>(p.bias) +
+                   (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * int64_t(sizeof(T));
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
     row_max[0] = row_max[1] = -INFINITY;
@@ -447,8 +422,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (num_n > 0) {
       float alpha[2];
       int sj = it % kStages;
+      load_bias(0);
       mbar_wait(k_full(sj), (it / kStages) & 1);
-      fill_bias(it);
       begin_turn();
       issue_qk(sj);
       end_turn();
@@ -458,6 +433,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (num_n == 1) release(q_empty);
       softmax(0, alpha);  // O is still zero: nothing to rescale
       pack_p();
+      if (num_n > 1) load_bias(1);  // into registers S no longer needs
       for (int j = 1; j < num_n; ++j) {
         const int sp = sj;
         const uint32_t pph = (it / kStages) & 1;
@@ -465,7 +441,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         sj = it % kStages;
         mbar_wait(k_full(sj), (it / kStages) & 1);
         mbar_wait(v_full(sp), pph);
-        fill_bias(it);
         begin_turn();
         issue_qk(sj);
         issue_pv(sp);
@@ -487,6 +462,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           o[dt][3] *= alpha[1];
         }
         pack_p();
+        if (j + 1 < num_n) load_bias(j + 1);
       }
       mbar_wait(v_full(sj), (it / kStages) & 1);
       begin_turn();
@@ -543,8 +519,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 template <class T, int D, bool kBias>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>, kStages = kStagesOf<D>;
-  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + (kBias ? 2 * kBlockM * BN * sizeof(T) : 0) +
-                      8 * (7 + 4 * kStages) + 1024;
+  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (3 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
   const bool packed = p.cu_seqlens_q != nullptr;
   const int64_t map_batch = packed ? 1 : p.batch;
@@ -587,20 +562,20 @@ void launch_dim(const Forward& p) {
   else launch<T, 256, kBias>(p);
 }
 
-// The bias as the loaders copy it: rows of contiguous columns in 16-byte chunks, 16-byte aligned.
-bool bias_in_chunks(const Forward& p) {
-  return p.bias_col_stride == 1 && reinterpret_cast<uintptr_t>(p.bias) % 16 == 0 && p.bias_row_stride % 8 == 0 &&
-         p.bias_head_stride % 8 == 0 && p.bias_batch_stride % 8 == 0;
+// The bias as load_bias reads it: pairs of contiguous columns, 4-byte aligned.
+bool bias_in_pairs(const Forward& p) {
+  return p.bias_col_stride == 1 && reinterpret_cast<uintptr_t>(p.bias) % 4 == 0 && p.bias_row_stride % 2 == 0 &&
+         p.bias_head_stride % 2 == 0 && p.bias_batch_stride % 2 == 0;
 }
 
 }  // namespace
 
 // Hopper, a positive scale (the softmax takes maxima before scaling), head dim 64/128/256,
-// 16-byte aligned strides (TMA's rule), a bias only in chunks (bias_in_chunks) and not with packed
+// 16-byte aligned strides (TMA's rule), a bias only in pairs (bias_in_pairs) and not with packed
 // sequences, the rest in supported()'s limits (checked by the caller).
 bool forward_sm90(const Forward& p) {
   if (!(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
-  if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_chunks(p))) return false;
+  if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_pairs(p))) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
   if (p.seq_q >= (int64_t(1) << 31) - kBlockM || p.seq_k >= (int64_t(1) << 31) - 256) return false;
   const bool bias = p.bias != nullptr;
