@@ -336,17 +336,18 @@ __global__ void __launch_bounds__(kColumnThreads) column_scan(Columns<typename O
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Blocks of `threads` threads of row_scan kernel `kernel` resident at once on the GPU: the grid
+// Blocks of `threads` threads of row_scan kernel `Kernel` resident at once on the GPU: the grid
 // of one wave, whose blocks walk several rows with the next row's loads in flight. Against a
 // block a row: 1.37-1.44x at 4096x4096 and 1024x8192 fp32 cumsum/cumprod, 1.2-1.3x at 8192x1000
 // and 16x262144, cummax 1.06-1.21x, logcumsumexp even (H100, scripts/dev/scan_probe.py). Cached
-// per kernel and block size (128, 256 or 512 threads).
-template <class Kernel> int64_t one_wave(Kernel kernel, int threads, int64_t sms) {
+// per kernel (a template argument: kernels of one signature must not share a cache) and block
+// size (128, 256 or 512 threads).
+template <auto Kernel> int64_t one_wave(int threads, int64_t sms) {
   static int cached[3] = {};
   const int slot = threads >= 512 ? 2 : threads >= 256 ? 1 : 0;
   if (cached[slot] == 0) {
     int per_sm = 0;
-    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, threads, 0));
     cached[slot] = per_sm > 0 ? per_sm : 1;
   }
   return sms * cached[slot];
@@ -386,14 +387,12 @@ template <class Op> void launch(const Problem& p) {
     if (g.segs > 1) {
       partials = workspace(p.outer * g.segs);
       g.partials = static_cast<S*>(partials.get());
-      auto kernel = row_scan<Op, kRowWarps, true>;
-      const int64_t blocks = std::min(p.outer * g.segs, one_wave(kernel, threads, sms));
-      kernel<<<unsigned(blocks), threads, 0, stream>>>(g);
+      const int64_t blocks = std::min(p.outer * g.segs, one_wave<row_scan<Op, kRowWarps, true>>(threads, sms));
+      row_scan<Op, kRowWarps, true><<<unsigned(blocks), threads, 0, stream>>>(g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
-    auto kernel = row_scan<Op, kRowWarps, false>;
-    const int64_t blocks = std::min(p.outer * g.segs, one_wave(kernel, threads, sms));
-    kernel<<<unsigned(blocks), threads, 0, stream>>>(g);
+    const int64_t blocks = std::min(p.outer * g.segs, one_wave<row_scan<Op, kRowWarps, false>>(threads, sms));
+    row_scan<Op, kRowWarps, false><<<unsigned(blocks), threads, 0, stream>>>(g);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
