@@ -55,10 +55,11 @@ def main():
              ("logcumsumexp", torch.float32, 4096, 4096), ("logcumsumexp", torch.bfloat16, 4096, 4096)]
     for name, dt, rows, n in cases:
         x = torch.randn(rows, n, device="cuda", dtype=dt)
+        indexed = name in ("cummax", "cummin")  # values and int64 indices
         if name == "cumprod":
             x = 1 + x * 1e-3
         for _, m in mods:
-            ours, ref = m.run(x, OPS[name]), torch_op(name, x.double() if name != "cummax" and name != "cummin" else x)
+            ours, ref = m.run(x, OPS[name]), torch_op(name, x if indexed else x.double())
             err = (ours[0].double() - ref[0].double()).abs().max().item() / (1 + ref[0].double().abs().max().item())
             ok = err < (1e-2 if dt == torch.bfloat16 else 1e-4)
             if len(ours) > 1:
@@ -68,7 +69,7 @@ def main():
                 print(f"FAIL {name} {dt} {rows}x{n}: err {err:.3g}")
         t = attention_probe.bench_all([lambda m=m: m.run(x, OPS[name]) for _, m in mods] + [lambda: torch_op(name, x)],
                                       rounds=7, iters=10)
-        nbytes = 2 * x.numel() * x.element_size() + (x.numel() * 8 if "cum" in name and name[3:] in ("max", "min") else 0)
+        nbytes = 2 * x.numel() * x.element_size() + (x.numel() * 8 if indexed else 0)
         print(f"{name:14} {str(dt)[6:]:9} {f'{rows}x{n}':11} "
               + " ".join(f"{us * 1e6:7.2f} ({nbytes / us / 1e9:5.0f})" for us in t), flush=True)
     print("check:", "ok" if bad == 0 else f"{bad} failed")
