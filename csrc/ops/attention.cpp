@@ -2,21 +2,18 @@
 // kernels (backends/cuda/attention_fwd_sm90.cu on Hopper, attention_fwd.cu elsewhere) where they
 // are faster than torch's, torch's own kernels elsewhere.
 //
-// What is served, and why only that (H100, bf16, 16k tokens a batch, kernels timed in turns;
-// scripts/dev/attention_probe.py and benchmarks/results/h100/):
+// What is served, and why only that (bf16, 16k tokens a batch, kernels timed in turns;
+// scripts/dev/attention_probe.py and benchmarks/results/):
 // - `_scaled_dot_product_flash_attention` and `_flash_attention_forward` without dropout,
-//   windows, packed sequences or alibi: 617-643 TFLOP/s at head dims 128/256 and S4096, about
-//   2x torch's flash kernel.
-// - `_scaled_dot_product_efficient_attention` without dropout or bias: 3.5-4x torch's
-//   memory-efficient kernel. With a bias torch keeps it: the Hopper kernel reads a bias in
-//   4-byte pairs from global memory, which at head dims 64/128 runs at 0.84-0.96x torch's
-//   kernels (258-377 TFLOP/s at S2048-4096, torch's cudnn and efficient 305-392), 1.4x at 256.
-// - Not the cudnn op, torch's default pick for fp16/bf16 on Hopper: ours is about even with it
-//   (0.94x at head dim 64 and S4096, 0.96-1.0x at 128/256 and S4096, 1.0-1.3x at S1024), and
-//   an op is served only where gemforge is not slower.
-// The forward outputs have exactly the layout and meaning of torch's (natural-log logsumexp
-// rows), so torch's backward ops take them; the efficient op's backward is gemforge's too
-// (ops/attention_bwd.cpp).
+//   windows, packed sequences or alibi: 617-643 TFLOP/s at head dims 128/256 and S4096 on the
+//   H100, about 2x torch's flash kernel.
+// - `_scaled_dot_product_efficient_attention` without dropout: 3.5-4x torch's memory-efficient
+//   kernel; with an additive mask (attn_bias) where the Hopper kernel takes it (rows 16-byte
+//   aligned, as torch's own padding leaves them), 2.7-3.7x.
+// - The cudnn op, torch's default pick for fp16/bf16 on Hopper, only with an attn_bias: there
+//   ours is 1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by
+//   the producer warpgroup). Without a bias ours is not ahead everywhere (0.85x at head dim 64
+//   and S4096, 0.94-1.05x elsewhere), and an op is served only where gemforge is not slower.
 #include "ops/attention.h"
 #include "ops/attention_forward.h"
 
@@ -27,9 +24,11 @@
 #include <c10/core/DeviceGuard.h>
 
 #include <cmath>
+#include <vector>
 
 #ifdef GEMFORGE_WITH_CUDA
 #include <ATen/ops/_flash_attention_forward_cuda_dispatch.h>
+#include <ATen/ops/_scaled_dot_product_cudnn_attention_cuda_dispatch.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention_cuda_dispatch.h>
 #include <ATen/ops/_scaled_dot_product_flash_attention_cuda_dispatch.h>
 #endif
@@ -49,10 +48,26 @@ attention::Operand packed_operand(const Tensor& t) {
 
 // Runs gemforge's kernel on [batch, heads, seq, head_dim] views when it takes the problem
 // (attention_forward_problem). False, having launched nothing, otherwise.
+// An additive mask (bias: undefined for none) is taken in q's dtype, broadcastable to
+// [batch, heads, seq_q, seq_k], and only where the Hopper kernel reads it (sm90_takes): the other
+// kernel's bias path is slower than torch's.
 bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                 bool causal, int64_t causal_offset, std::optional<double> scale) {
+                 bool causal, int64_t causal_offset, std::optional<double> scale, const Tensor& bias = {}) {
   attention::Forward p;
   if (!attention_forward_problem(p, q, k, v, out, lse, scale, causal, causal_offset)) return false;
+  if (bias.defined()) {
+    const std::vector<int64_t> shape = {q.size(0), q.size(1), q.size(2), k.size(2)};
+    if (bias.scalar_type() != q.scalar_type() || bias.device() != q.device() || bias.dim() > 4 ||
+        !at::is_expandable_to(bias.sizes(), shape))
+      return false;
+    const Tensor b = bias.expand(shape);  // a view: zero strides where bias broadcasts
+    p.bias = b.data_ptr();
+    p.bias_batch_stride = b.stride(0);
+    p.bias_head_stride = b.stride(1);
+    p.bias_row_stride = b.stride(2);
+    p.bias_col_stride = b.stride(3);
+    if (!attention::cuda::sm90_takes(p)) return false;
+  }
   c10::DeviceGuard guard(q.device());
   attention::cuda::forward(p);
   return true;
@@ -123,16 +138,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> scaled_dot_product_efficient_attentio
     const Tensor& query, const Tensor& key, const Tensor& value, const std::optional<Tensor>& attn_bias,
     bool compute_log_sumexp, double dropout_p, bool is_causal, std::optional<double> scale) {
 #ifdef GEMFORGE_WITH_CUDA
-  // Torch's kernel checks the arguments and raises for what neither of us takes; we take the
-  // plain case only: no dropout or bias, equal heads (torch's efficient op has no GQA).
-  if (dropout_p == 0.0 && !(attn_bias && attn_bias->defined()) && query.dim() == 4 && key.dim() == 4 &&
-      value.dim() == 4 && key.size(1) == query.size(1) && query.is_cuda()) {
+  // Torch's kernel checks the arguments and raises for what neither of us takes; we take no
+  // dropout and equal heads (torch's efficient op has no GQA).
+  if (dropout_p == 0.0 && query.dim() == 4 && key.dim() == 4 && value.dim() == 4 && key.size(1) == query.size(1) &&
+      query.is_cuda()) {
     const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), D = query.size(3);
     // Torch's layouts: out is [B, Sq, H, D] in memory; logsumexp rows padded to 32.
     Tensor out = at::empty({B, Sq, H, D}, query.options()).transpose(1, 2);
     Tensor lse = at::empty({B, H, compute_log_sumexp ? (Sq + 31) / 32 * 32 : 0}, query.options().dtype(at::kFloat));
     // top-left causal alignment, as torch's efficient kernel
-    if (run_forward(query, key, value, out, compute_log_sumexp ? lse : Tensor(), is_causal, 0, scale))
+    if (run_forward(query, key, value, out, compute_log_sumexp ? lse : Tensor(), is_causal, 0, scale,
+                    attn_bias.value_or(Tensor())))
       // Torch's seed and offset when there is no dropout: unused 0-d cpu tensors.
       return {out, lse, at::empty({}, at::kLong), at::empty({}, at::kLong)};
   }
@@ -164,6 +180,35 @@ scaled_dot_product_flash_attention(const Tensor& query, const Tensor& key, const
                                                        scale);
 #else
   TORCH_CHECK(false, "_scaled_dot_product_flash_attention: gemforge was built without cuda");
+#endif
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, c10::SymInt, c10::SymInt, Tensor, Tensor, Tensor>
+scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const std::optional<Tensor>& attn_bias, bool compute_log_sumexp, double dropout_p,
+                                   bool is_causal, bool return_debug_mask, std::optional<double> scale) {
+#ifdef GEMFORGE_WITH_CUDA
+  // With a bias only (see the top of this file).
+  if (attn_bias && attn_bias->defined() && dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 &&
+      key.dim() == 4 && value.dim() == 4 && query.is_cuda()) {
+    const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2);
+    // Torch's layouts: out as the query's, logsumexp [B, H, Sq, 1] (natural log), which its
+    // backward takes. The logsumexp is written even when not asked for: torch's backward needs
+    // it, and it costs a float a row.
+    Tensor out = at::empty_like(query);
+    Tensor lse = at::empty({B, H, Sq, 1}, query.options().dtype(at::kFloat));
+    // top-left causal alignment, as torch's cudnn kernel
+    if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, *attn_bias)) {
+      // Torch's seed and offset when there is no dropout: unused 0-d cpu tensors.
+      return {out, lse, Tensor(), Tensor(), c10::SymInt(Sq), c10::SymInt(Sk), at::empty({}, at::kLong),
+              at::empty({}, at::kLong), Tensor()};
+    }
+  }
+  reg::note_fallback();
+  return at::cuda::_scaled_dot_product_cudnn_attention(query, key, value, attn_bias, compute_log_sumexp, dropout_p,
+                                                       is_causal, return_debug_mask, scale);
+#else
+  TORCH_CHECK(false, "_scaled_dot_product_cudnn_attention: gemforge was built without cuda");
 #endif
 }
 

@@ -21,6 +21,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, c10::SymInt, c10::SymInt, Tensor, Ten
 scaled_dot_product_flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, double dropout_p,
                                    bool is_causal, bool return_debug_mask, std::optional<double> scale);
 
+// _scaled_dot_product_cudnn_attention
+std::tuple<Tensor, Tensor, Tensor, Tensor, c10::SymInt, c10::SymInt, Tensor, Tensor, Tensor>
+scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const std::optional<Tensor>& attn_bias, bool compute_log_sumexp, double dropout_p,
+                                   bool is_causal, bool return_debug_mask, std::optional<double> scale);
+
 // _flash_attention_forward
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> flash_attention_forward(
     const Tensor& query, const Tensor& key, const Tensor& value, const std::optional<Tensor>& cum_seq_q,

@@ -10,6 +10,7 @@
 #include "registry/registry.h"
 
 #include <ATen/CPUFunctions.h>
+#include <ATen/Dispatch_v2.h>
 #include <ATen/CompositeExplicitAutogradFunctions.h>
 #include <ATen/EmptyTensor.h>
 #include <ATen/ExpandUtils.h>
@@ -28,7 +29,9 @@
 #include <c10/util/SmallVector.h>
 #ifdef GEMFORGE_WITH_CUDA
 #include <ATen/CUDAFunctions.h>
+#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/EmptyTensor.h>
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 #include <algorithm>
@@ -400,6 +403,28 @@ Tensor& to_copy_out(const Tensor& self, bool non_blocking, OptMemoryFormat memor
   if (at::get_overlap_status(out, self) != at::MemOverlapStatus::No)
     return counted_copy(out, ops::clone(self, memory_format), non_blocking);
   return counted_copy(out, self, non_blocking);
+}
+
+// cuda only: a cpu tensor's element is a load, which a call through gemforge would only slow.
+// Torch waits on the stream the same way; the copy lands in the caller's stack, not in a pinned
+// buffer, which for one element is as fast (the driver stages it).
+at::Scalar local_scalar_dense(const Tensor& self) {
+#ifdef GEMFORGE_WITH_CUDA
+  if (self.is_cuda() && self.numel() == 1 && self.layout() == at::kStrided) {
+    c10::DeviceGuard guard(self.device());
+    at::Scalar value;
+    AT_DISPATCH_V2(self.scalar_type(), "_local_scalar_dense", AT_WRAP([&] {
+      scalar_t v;
+      c10::cuda::memcpy_and_sync(&v, self.const_data_ptr<scalar_t>(), sizeof(scalar_t), cudaMemcpyDeviceToHost,
+                                 at::cuda::getCurrentCUDAStream());
+      value = at::Scalar(v);
+    }), AT_EXPAND(AT_ALL_TYPES_AND_COMPLEX), at::kComplexHalf, at::kHalf, at::kBool, at::kBFloat16);
+    return value;
+  }
+  return GF_MOVE_FALLBACK(at::cuda::_local_scalar_dense(self));
+#else
+  return GF_MOVE_FALLBACK(at::cpu::_local_scalar_dense(self));
+#endif
 }
 
 Tensor clone(const Tensor& self, OptMemoryFormat memory_format) {

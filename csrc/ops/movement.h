@@ -6,6 +6,7 @@
 #include <ATen/core/IListRef.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/MemoryFormat.h>
+#include <c10/core/Scalar.h>
 
 #include <optional>
 #include <vector>
@@ -29,6 +30,8 @@ Tensor& to_copy_out(const Tensor& self, bool non_blocking, OptMemoryFormat memor
                     Tensor& out);                                                  // _to_copy.out
 Tensor clone(const Tensor& self, OptMemoryFormat memory_format);
 Tensor& clone_out(const Tensor& self, OptMemoryFormat memory_format, Tensor& out);
+// Tensor.item(): the one element, copied to the host on the current stream and waited for.
+at::Scalar local_scalar_dense(const Tensor& self);                                 // _local_scalar_dense
 
 // ---- the *_copy ops: a view of self, materialised (contiguous) ------------------------------------
 // self.view(size), or where no view has that shape a reshaped copy (torch's view_copy reshapes).

@@ -4,6 +4,7 @@
 #include "ops/advanced_index.h"
 #include "ops/attention.h"
 #include "ops/attention_bwd.h"
+#include "ops/conv.h"
 #include "ops/gemm.h"
 #include "ops/gemm_ext.h"
 #include "ops/index.h"
@@ -1272,6 +1273,7 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("column_stack.out", "copy_shape_view", "cat.out"),
       GF_MOVE("_to_copy", to_copy),
       GF_MOVE("_to_copy.out", to_copy_out),
+      GF_OP("_local_scalar_dense", "copy_shape_view", local_scalar_dense, kCuda),
       GF_MOVE("clone", clone),
       GF_MOVE("clone.out", clone_out),
       GF_MOVE("view_copy", view_copy),
@@ -1328,7 +1330,12 @@ const std::vector<OpRow>& op_table() {
       // which cases gemforge's kernel takes.
       GF_OP("_scaled_dot_product_efficient_attention", "attention", scaled_dot_product_efficient_attention, kCuda),
       GF_OP("_scaled_dot_product_flash_attention", "attention", scaled_dot_product_flash_attention, kCuda),
+      GF_OP("_scaled_dot_product_cudnn_attention", "attention", scaled_dot_product_cudnn_attention, kCuda),
       GF_OP("_flash_attention_forward", "attention", flash_attention_forward, kCuda),
+      // ---- convolution (issue 7: the patch embedding of Llava's vision tower) -----------------------
+      // cuda only; ops/conv.cpp says which convolutions it takes (windows that do not overlap).
+      GF_OP("convolution", "conv_pool_upsample_pad", convolution, kCuda),
+      GF_OP("convolution_backward", "conv_pool_upsample_pad", convolution_backward, kCuda),
       // ---- gemm: fp8 _scaled_mm, addmm.dtype, dot/vdot (issue 5) ----------------------------------
 #define GF_BLAS5(overload, fn) GF_OP(overload, "matmul_blas", fn, kCuda)
       GF_BLAS5("_scaled_mm", scaled_mm),

@@ -1,12 +1,14 @@
 """The attention family on cuda: `_scaled_dot_product_efficient_attention`,
 `_scaled_dot_product_flash_attention` and `_flash_attention_forward` served by gemforge's
-FlashAttention-style kernel (fp16/bf16, no dropout, no bias; head dims up to 256 in steps of 8;
+FlashAttention-style kernel (fp16/bf16, no dropout; head dims up to 256 in steps of 8;
 causal top-left as torch's kernel; query and key lengths that differ and are not tile multiples;
 non-contiguous [B, S, H, D] layouts; custom scale), against a float64 math reference: the output,
 the logsumexp rows (natural log, padded to 32 with +inf), and torch's result layout. Training
 through F.scaled_dot_product_attention: torch's backward takes our forward's outputs, gradients
-against float64 autograd. The cases gemforge leaves to torch (bias, dropout, unequal heads) still
-give torch's results and errors. Torch has no cpu kernel for these ops: the module skips on cpu.
+against float64 autograd. An additive mask (attn_bias) on Hopper, through the efficient op and
+`_scaled_dot_product_cudnn_attention` (torch's default pick there), which is served only with one.
+The cases gemforge leaves to torch (unaligned bias rows, dropout, unequal heads) still give
+torch's results and errors. Torch has no cpu kernel for these ops: the module skips on cpu.
 """
 
 from __future__ import annotations
@@ -138,15 +140,133 @@ def test_sdpa_training(dtype, causal):
         torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
 
 
-def test_torch_keeps_bias_and_dropout():
+HOPPER = DEVICE == "cuda" and torch.cuda.get_device_capability()[0] == 9
+CUDNN = "_scaled_dot_product_cudnn_attention"
+
+
+def cudnn(q, k, v, bias, lse, dropout, causal, scale):
+    return torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, bias, lse, dropout, causal, False,
+                                                              scale=scale)
+
+
+def padded_bias(shape, dtype, *, fully_masked_row=None):
+    """A random additive mask, rows padded to 16 elements as torch's SDPA pads them (the view
+    keeps the logical shape), -inf in a tenth of it; fully_masked_row: a query row all -inf."""
+    *lead, sk = shape
+    wide = torch.randn(*lead, (sk + 15) // 16 * 16, device=DEVICE, dtype=dtype)[..., :sk]
+    bias = wide.masked_fill(torch.rand(wide.shape, device=DEVICE) < 0.1, -math.inf)
+    if fully_masked_row is not None:
+        bias[..., fully_masked_row, :] = -math.inf
+    return bias
+
+
+# bias shapes: full [B, H, Sq, Sk], one mask for every head, a padding mask (one row), a 2-d one
+BIAS_SHAPES = {"full": lambda b, h, sq, sk: (b, h, sq, sk), "heads": lambda b, h, sq, sk: (b, 1, sq, sk),
+               "padding": lambda b, h, sq, sk: (b, 1, 1, sk), "2d": lambda b, h, sq, sk: (sq, sk)}
+
+
+@pytest.mark.parametrize("op", ["efficient", "cudnn"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("d", [64, 128, 256])
+@pytest.mark.parametrize("kind", list(BIAS_SHAPES))
+@pytest.mark.parametrize("sq,sk,causal", [(100, 77, False), (257, 300, True), (130, 1000, False), (1, 40, False)])
+def test_bias(op, dtype, d, kind, sq, sk, causal):
+    """An additive mask (torch's attn_bias): served on Hopper by the efficient op and the cudnn op,
+    with torch's layouts; causal (top-left) on top of it."""
+    torch.manual_seed(sq + sk + d)
+    b, h = 2, 3
+    q, k, v = qkv(b, h, sq, sk, d, dtype)
+    # expanded to 4-d, broadcast dims with stride 0, as F.scaled_dot_product_attention passes it
+    bias = padded_bias(BIAS_SHAPES[kind](b, h, sq, sk), dtype).expand(b, h, sq, sk)
+    fn, name = (efficient, OP) if op == "efficient" else (cudnn, CUDNN)
+    result, served = run_gems(fn, q, k, v, bias, True, 0.0, causal, None, op=name)
+    assert served == (1 if HOPPER else 0)
+    ref_out, ref_lse = reference(q, k, v, causal, d ** -0.5, bias)
+    out, lse = result[0], result[1]
+    torch.testing.assert_close(out.double(), ref_out, atol=TOL[dtype], rtol=TOL[dtype])
+    lse = lse[..., :sq] if op == "efficient" else lse[..., 0]
+    finite = torch.isfinite(ref_lse)
+    assert torch.equal(torch.isfinite(lse), finite)
+    torch.testing.assert_close(lse[finite].double(), ref_lse[finite], atol=1e-3, rtol=1e-4)
+    theirs = fn(q, k, v, bias, True, 0.0, causal, None)
+    assert out.stride() == theirs[0].stride() and result[1].shape == theirs[1].shape
+    assert result[1].stride() == theirs[1].stride()
+    if op == "cudnn":
+        assert (result[4], result[5]) == (theirs[4], theirs[5]) == (sq, sk)
+
+
+@pytest.mark.parametrize("op", ["efficient", "cudnn"])
+def test_bias_fully_masked_row(op):
+    """A query row whose keys are all masked: no NaN where torch's kernel gives none."""
+    torch.manual_seed(7)
+    q, k, v = qkv(2, 4, 64, 96, 64, torch.bfloat16)
+    bias = padded_bias((2, 4, 64, 96), torch.bfloat16, fully_masked_row=5)
+    fn, name = (efficient, OP) if op == "efficient" else (cudnn, CUDNN)
+    (out, *_), served = run_gems(fn, q, k, v, bias, False, 0.0, False, None, op=name)
+    assert served == (1 if HOPPER else 0)
+    theirs = fn(q, k, v, bias, False, 0.0, False, None)[0]
+    assert not (out.isnan() & ~theirs.isnan()).any()
+    live = torch.ones(64, dtype=torch.bool)
+    live[5] = False
+    ref_out, _ = reference(q, k, v, False, 0.125, bias)
+    torch.testing.assert_close(out[:, :, live].double(), ref_out[:, :, live], atol=2e-2, rtol=2e-2)
+    # the masked row: zeros (the reference's), or torch's value where torch's is a number
+    row, their_row = out[:, :, 5].double(), theirs[:, :, 5].double()
+    expect = torch.where(their_row.isnan(), torch.zeros_like(row), their_row)
+    torch.testing.assert_close(row, expect, atol=1e-3, rtol=0)
+
+
+def test_bias_torch_keeps():
+    """What gemforge leaves to torch: a bias whose rows are not 16-byte aligned, one in another
+    dtype, dropout. Results are torch's own."""
     torch.manual_seed(4)
-    q, k, v = qkv(2, 2, 70, 96, 64, torch.bfloat16)
-    bias = torch.randn(2, 2, 70, 96, device=DEVICE, dtype=torch.bfloat16)  # torch wants 8-aligned bias rows
+    q, k, v = qkv(2, 2, 70, 100, 64, torch.bfloat16)
+    bias = torch.randn(2, 2, 70, 100, device=DEVICE, dtype=torch.bfloat16)  # rows of 200 bytes
     (out, _, _, _), served = run_gems(efficient, q, k, v, bias, False, 0.0, False, None)
     assert served == 0
     torch.testing.assert_close(out.double(), reference(q, k, v, False, 0.125, bias)[0], atol=2e-2, rtol=2e-2)
+    result, served = run_gems(cudnn, q, k, v, bias, True, 0.0, False, None, op=CUDNN)
+    assert served == 0
+    torch.testing.assert_close(result[0], cudnn(q, k, v, bias, True, 0.0, False, None)[0], atol=0, rtol=0)
     (out, _, _, _), served = run_gems(efficient, q, k, v, None, False, 0.5, False, None)
     assert served == 0 and out.shape == q.shape
+    # without a bias the cudnn op stays torch's (ours is not ahead everywhere)
+    result, served = run_gems(cudnn, q, k, v, None, True, 0.0, False, None, op=CUDNN)
+    assert served == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("mask", ["bool", "float"])
+def test_masked_sdpa_training(dtype, mask):
+    """F.scaled_dot_product_attention with attn_mask on torch's default backend (cudnn for
+    fp16/bf16 on Hopper): forward by gemforge, backward by torch's kernel on our output and
+    logsumexp; gradients of q, k, v (and of a float mask) against float64 autograd."""
+    torch.manual_seed(8)
+    q, k, v = qkv(2, 4, 190, 208, 64, dtype, requires_grad=True)
+    keep = torch.rand(2, 1, 190, 208, device=DEVICE) > 0.2
+    if mask == "bool":
+        attn_mask = keep
+        bias = torch.zeros(keep.shape, device=DEVICE, dtype=torch.float64).masked_fill(~keep, -math.inf)
+    else:
+        attn_mask = torch.randn(2, 1, 190, 208, device=DEVICE, dtype=dtype).masked_fill(~keep, -math.inf)
+        attn_mask.requires_grad_()
+        bias = attn_mask.detach().double().requires_grad_()
+    grad = torch.randn(2, 4, 190, 64, device=DEVICE, dtype=dtype)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out.backward(grad)
+    if HOPPER:
+        assert served_count(counts, CUDNN) + served_count(counts, OP) == 1
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, False, 64 ** -0.5, bias)
+    ref.backward(grad.double())
+    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
+    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    if mask == "float":
+        finite = keep.expand_as(attn_mask)
+        torch.testing.assert_close(attn_mask.grad[finite].double(), bias.grad[finite], atol=4 * tol, rtol=4 * tol)
 
 
 @pytest.mark.parametrize("case", ["heads", "dtype", "dims", "head_dim", "strided_head_dim"])

@@ -5,10 +5,11 @@
 // memory with cp.async, K and V double-buffered (tile j+1 loads while tile j is used).
 //
 // On Hopper, attention_fwd_sm90.cu's warp-specialized TMA kernel takes head dims 64/128/256
-// (with a bias in 4-byte column pairs; forward_sm90); this file serves the rest. Two instruction paths, picked by
-// the card: on Hopper wgmma (S from Q and K in shared memory, P V with P from registers and V
-// read transposed), tiles in wgmma's 128-byte-swizzled layout; elsewhere mma.sync m16n8k16 with ldmatrix, tiles XOR-swizzled by row so that
-// ldmatrix reads hit 8 different bank groups. Both wait for each product before the softmax.
+// (with a bias in 16-byte aligned rows; forward_sm90); this file serves the rest. Two
+// instruction paths, picked by the card: on Hopper wgmma (S from Q and K in shared memory, P V
+// with P from registers and V read transposed), tiles in wgmma's 128-byte-swizzled layout;
+// elsewhere mma.sync m16n8k16 with ldmatrix, tiles XOR-swizzled by row so that ldmatrix reads
+// hit 8 different bank groups. Both wait for each product before the softmax.
 //
 // Head dims up to 256 run in one of three tile widths (64, 128, 256 columns); columns past the
 // real head dim are zero-filled on load, so they add nothing to Q K^T and are never stored.

@@ -17,12 +17,13 @@
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
 // 64, 128 and 256 only (a box is 64 columns); attention_fwd.cu serves the rest.
 //
-// An additive bias (torch's float attn_mask, broadcast through zero strides) is read by the
-// consumers straight from global memory, 4-byte pairs of a thread's S fragment, and becomes the
+// An additive bias (torch's float attn_mask, broadcast through zero strides) becomes the S
 // product's starting value: S = bias / scale + Q K^T, so that the softmax, which scales S, sees
-// S scale + bias and needs no registers of its own for it. The loads of key block j + 1 are
-// issued once P_j has left S's registers, so that they (mostly L2 hits: the heads of a batch
-// share a mask) overlap the waits before the next product.
+// S scale + bias and needs no registers of its own for it. The producer warpgroup's other three
+// warps copy each key block's bias tile (128 query rows, or the one row of a padding mask, by
+// the block's keys) into a two-stage ring in shared memory with cp.async, ahead of the
+// consumers, which read their fragment from there (16-byte chunks XOR-swizzled by row: no bank
+// conflicts).
 #include "backends/attention.h"
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
@@ -58,6 +59,16 @@ template <int D> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES 
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
 constexpr float kLog2e = 1.4426950408889634f;
+// The running max a row's P is taken against moves only when a new score exceeds it by more
+// than this (log2 domain: P up to 2^8, which fp32 sums and bf16/fp16 P hold as well as P <= 1),
+// so that O is rescaled, DT * 4 multiplies a thread, only in the few key blocks that raise a
+// row's max that far, not in every one (FlashAttention-4's lazy rescaling). The softmax's FP32
+// work is what bounds these kernels at short sequences. 0: rescale whenever the max moves.
+#ifndef GEMFORGE_ATTENTION_LAZY_RESCALE  // scripts/dev/attention_probe.py builds 0 to compare
+#define GEMFORGE_ATTENTION_LAZY_RESCALE 1
+#endif
+constexpr float kMaxSlack = GEMFORGE_ATTENTION_LAZY_RESCALE ? 8.f : 0.f;
+constexpr int kBiasLoaders = 96;  // the producer warpgroup's warps 1-3
 
 // mbarriers (8 bytes of shared memory each).
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -106,8 +117,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = smem_addr(smem_raw);
   const uint32_t aQ = base + ((1024 - (base & 1023)) & 1023);  // swizzle atoms: 1024-byte aligned
+  constexpr uint32_t kBiasBytes = kBlockM * BN * sizeof(T);  // a stage of the bias ring
   const uint32_t aK = aQ + kQBytes, aV = aK + kStages * kTileBytes;
-  const uint32_t bars = aV + kStages * kTileBytes;
+  const uint32_t aB = aV + kStages * kTileBytes;  // kBias: the bias ring
+  const uint32_t bars = aB + (kBias ? 2 * kBiasBytes : 0);
   const uint32_t q_full = bars;
   auto k_full = [&](int s) { return bars + 8 + 8 * s; };
   auto v_full = [&](int s) { return bars + 8 + 8 * kStages + 8 * s; };
@@ -115,9 +128,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto v_empty = [&](int s) { return bars + 8 + 24 * kStages + 8 * s; };
 
   const uint32_t q_empty = bars + 8 + 32 * kStages;
+  auto bias_full = [&](int s) { return q_empty + 8 + 8 * s; };
+  auto bias_empty = [&](int s) { return q_empty + 24 + 8 * s; };
   // The producer announces each tile it loads here (an index, or -1 for the end), before the
-  // tile's Q arrives on q_full: the consumers read it once that barrier completes.
-  volatile int64_t* tile_slot = reinterpret_cast<volatile int64_t*>(smem_raw + (q_empty + 8 - base));
+  // tile's Q arrives on q_full: the consumers (and the bias loaders) read it once that barrier
+  // completes.
+  volatile int64_t* tile_slot = reinterpret_cast<volatile int64_t*>(smem_raw + (q_empty + 40 - base));
 
   // Persistent: block i takes tiles i, i + gridDim.x, ...; a tile is 128 query rows of one
   // (batch, head). Tiles of one head are consecutive, so the blocks running at any time share
@@ -184,6 +200,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(k_empty(s), 4 * kConsumers);
       mbar_init(v_empty(s), 4 * kConsumers);
     }
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(bias_full(s), kBiasLoaders);  // each loader's copies (cp.async ... arrive.noinc)
+      mbar_init(bias_empty(s), 4 * kConsumers);
+    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -230,6 +250,46 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
     }
+    if constexpr (kBias) {
+      if (threadIdx.x >= 128 - kBiasLoaders) {
+        // Bias loaders: each tile thread 0 announces (q_full's phase n), then its key blocks'
+        // bias tiles through the ring (`bt` counts them over all tiles, as the consumers' `it`).
+        // Row r of a stage holds query row m0 + r (or the padding mask's row), BN / 8 chunks of
+        // 16 bytes, chunk c at c ^ (r % 8); chunks past the keys or rows past the queries are
+        // zero-filled.
+        constexpr int64_t es = sizeof(T);
+        constexpr int CH = BN / 8;
+        const int lt = threadIdx.x - (128 - kBiasLoaders);
+        const bool one_row = p.bias_row_stride == 0;
+        const int rows = one_row ? 1 : kBlockM;
+        int bt = 0, n = 0;
+        for (;;) {
+          mbar_wait(q_full, n & 1);
+          ++n;
+          const int64_t i = *tile_slot;
+          if (i < 0) break;
+          const Tile tl = tile_at(i);
+          const char* plane = static_cast<const char*>(p.bias) +
+                              (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * es;
+          for (int j = 0; j < tl.num_n; ++j, ++bt) {
+            const int st = bt % 2;
+            mbar_wait(bias_empty(st), ((bt / 2) & 1) ^ 1);
+            const int64_t n0 = int64_t(j) * BN;
+            for (int c = lt; c < rows * CH; c += kBiasLoaders) {
+              const int r = c / CH, ch = c % CH;
+              const int64_t qrow = tl.m0 + r, col = n0 + ch * 8, left = tl.len_k - col;
+              const int bytes = (one_row || qrow < tl.len_q) ? (left >= 8 ? 16 : left > 0 ? int(left) * 2 : 0) : 0;
+              const char* src = bytes > 0 ? plane + (qrow * p.bias_row_stride + col) * es : plane;
+              const uint32_t dst = aB + st * kBiasBytes + r * (BN * 2) + ((ch ^ (r & 7)) * 16);
+              asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes)
+                           : "memory");
+            }
+            asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bias_full(st)) : "memory");
+          }
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+      }
+    }
     return;
   }
 
@@ -244,26 +304,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   float o[DT][4];
   float s[NT][4];
   uint32_t pa[BN / 16][4];
-  uint32_t bias_pair[kBias ? NT : 1][2];  // this thread's bias pairs of the next S: (n8 tile, row)
-  const char* bias_plane = nullptr;       // the tile's (batch, head) plane of the bias
   float row_max[2], row_sum[2];
   int64_t m0 = 0, row0 = 0;  // the tile's first row; this thread's rows: row0 and row0 + 8
   int64_t len_k = 0, offset = 0;
 
-  const float inv_scale = 1.f / p.scale;
-  // S = Q K^T, or bias / scale + Q K^T: S starts as the bias loaded by load_bias.
+  // S = Q K^T, or bias / scale + Q K^T: S starts as the bias (fill_bias).
   auto issue_qk = [&](int stage) {
     const uint32_t kt = aK + stage * kTileBytes;
-    if constexpr (kBias) {
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const float2 b = Mma<T>::unpack(bias_pair[nt][r]);
-          s[nt][2 * r] = b.x * inv_scale;
-          s[nt][2 * r + 1] = b.y * inv_scale;
-        }
-    }
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)  // without a bias the first step overwrites S
@@ -294,42 +341,33 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int e = 0; e < 4; ++e) fence_operand(o[i][e]);
   };
-  // The bias of key block j into bias_pair: the pair of columns 2t, 2t + 1 of each n8 tile, rows
-  // row0 and row0 + 8; zeros past the query rows, and past the keys (masked below). A bias whose
-  // rows are one (row stride 0: a padding mask) is read once for both rows.
-  auto load_bias = [&](int j) {
+  // S = bias / scale of key block number bt (counted over all tiles) from the bias ring, which
+  // stage is handed back once read. Called before the warpgroup's turn: the wait stays off the
+  // tensor cores' schedule.
+  const float inv_scale = 1.f / p.scale;
+  auto fill_bias = [&](int bt) {
     if constexpr (kBias) {
-      constexpr int64_t es = sizeof(T);
-      const int64_t n0 = int64_t(j) * BN;
-      const bool all_keys = n0 + BN <= len_k, one_row = p.bias_row_stride == 0;
+      const int st = bt % 2;
+      mbar_wait(bias_full(st), (bt / 2) & 1);
+      const bool one_row = p.bias_row_stride == 0;
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int64_t i = row0 + r * 8;
-        const bool live = one_row || i < p.seq_q;
-        const char* row = bias_plane + (i * p.bias_row_stride + n0) * es;
-        if (r == 1 && one_row) {
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) bias_pair[nt][1] = bias_pair[nt][0];
-          break;
-        }
+        const int lr = one_row ? 0 : cw * 64 + warp * 16 + g + r * 8;
+        const uint32_t row = aB + st * kBiasBytes + lr * (BN * 2) + 4 * t;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          const int c = nt * 8 + 2 * t;  // within the block
-          // volatile: issued here, where S is free, not hoisted into the softmax (spills)
-          uint32_t v = 0;
-          if (live && (all_keys || n0 + c + 1 < len_k)) {
-            asm volatile("ld.global.nc.b32 %0, [%1];\n" : "=r"(v) : "l"(row + c * es));
-          } else if (live && n0 + c < len_k) {
-            unsigned short h;
-            asm volatile("ld.global.nc.b16 %0, [%1];\n" : "=h"(h) : "l"(row + c * es));
-            v = h;
-          }
-          bias_pair[nt][r] = v;
+          uint32_t v;
+          asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(row + ((nt ^ (lr & 7)) * 16)));
+          const float2 b = Mma<T>::unpack(v);
+          s[nt][2 * r] = b.x * inv_scale;
+          s[nt][2 * r + 1] = b.y * inv_scale;
         }
       }
+      release(bias_empty(st));
     }
   };
-  // Masks S_j, turns it into P_j = 2^(S - max) in place; returns the rescale of what came before.
+  // Masks S_j, turns it into P_j = 2^(S - max) in place; alpha: the rescale of what came before.
+  // Returns whether any row of the warp has alpha != 1 (O needs the rescale).
   auto softmax = [&](int j, float (&alpha)[2]) {
     const int64_t n0 = int64_t(j) * BN;
     const bool tail = n0 + BN > len_k;
@@ -360,8 +398,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       mx = fmaxf(row_max[r], mx * scale_log2);
+      if (!(mx > row_max[r] + kMaxSlack)) mx = row_max[r];  // within the slack: the max stays
       const float base_r = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
-      alpha[r] = fast_exp2(row_max[r] - base_r);
+      alpha[r] = mx == row_max[r] ? 1.f : fast_exp2(row_max[r] - base_r);
       row_max[r] = mx;
       float sum = 0.f;
 #pragma unroll
@@ -372,6 +411,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       row_sum[r] = row_sum[r] * alpha[r] + sum;  // this thread's columns; the quad adds up at the end
     }
+    return __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f);
   };
   auto pack_p = [&] {
 #pragma unroll
@@ -411,9 +451,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     len_k = tl.len_k;
     offset = tl.offset;
     row0 = m0 + cw * 64 + warp * 16 + g;
-    if constexpr (kBias)
-      bias_plane = static_cast<const char*>(p.bias) +
-                   (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * int64_t(sizeof(T));
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
     row_max[0] = row_max[1] = -INFINITY;
@@ -422,8 +459,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (num_n > 0) {
       float alpha[2];
       int sj = it % kStages;
-      load_bias(0);
       mbar_wait(k_full(sj), (it / kStages) & 1);
+      fill_bias(it);
       begin_turn();
       issue_qk(sj);
       end_turn();
@@ -433,7 +470,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (num_n == 1) release(q_empty);
       softmax(0, alpha);  // O is still zero: nothing to rescale
       pack_p();
-      if (num_n > 1) load_bias(1);  // into registers S no longer needs
       for (int j = 1; j < num_n; ++j) {
         const int sp = sj;
         const uint32_t pph = (it / kStages) & 1;
@@ -441,6 +477,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         sj = it % kStages;
         mbar_wait(k_full(sj), (it / kStages) & 1);
         mbar_wait(v_full(sp), pph);
+        fill_bias(it);
         begin_turn();
         issue_qk(sj);
         issue_pv(sp);
@@ -449,20 +486,21 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_s();
         release(k_empty(sj));
         if (j == num_n - 1) release(q_empty);  // the tile's last read of Q
-        softmax(j, alpha);
+        const bool rescale = softmax(j, alpha);
         wgmma_wait<0>();
         fence_o();
         fence_s();
         release(v_empty(sp));
+        if (rescale) {
 #pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o[dt][0] *= alpha[0];
-          o[dt][1] *= alpha[0];
-          o[dt][2] *= alpha[1];
-          o[dt][3] *= alpha[1];
+          for (int dt = 0; dt < DT; ++dt) {
+            o[dt][0] *= alpha[0];
+            o[dt][1] *= alpha[0];
+            o[dt][2] *= alpha[1];
+            o[dt][3] *= alpha[1];
+          }
         }
         pack_p();
-        if (j + 1 < num_n) load_bias(j + 1);
       }
       mbar_wait(v_full(sj), (it / kStages) & 1);
       begin_turn();
@@ -519,7 +557,8 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 template <class T, int D, bool kBias>
 void launch(const Forward& p) {
   constexpr int BN = kBlockN<D>, kStages = kStagesOf<D>;
-  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + 8 * (3 + 4 * kStages) + 1024;
+  const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + (kBias ? 2 * kBlockM * BN * sizeof(T) : 0) +
+                      8 * (7 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
   const bool packed = p.cu_seqlens_q != nullptr;
   const int64_t map_batch = packed ? 1 : p.batch;
@@ -562,22 +601,26 @@ void launch_dim(const Forward& p) {
   else launch<T, 256, kBias>(p);
 }
 
-// The bias as load_bias reads it: pairs of contiguous columns, 4-byte aligned.
-bool bias_in_pairs(const Forward& p) {
-  return p.bias_col_stride == 1 && reinterpret_cast<uintptr_t>(p.bias) % 4 == 0 && p.bias_row_stride % 2 == 0 &&
-         p.bias_head_stride % 2 == 0 && p.bias_batch_stride % 2 == 0;
+// The bias as the loaders copy it: rows of contiguous columns in 16-byte chunks, 16-byte aligned.
+bool bias_in_chunks(const Forward& p) {
+  return p.bias_col_stride == 1 && reinterpret_cast<uintptr_t>(p.bias) % 16 == 0 && p.bias_row_stride % 8 == 0 &&
+         p.bias_head_stride % 8 == 0 && p.bias_batch_stride % 8 == 0;
 }
 
 }  // namespace
 
 // Hopper, a positive scale (the softmax takes maxima before scaling), head dim 64/128/256,
-// 16-byte aligned strides (TMA's rule), a bias only in pairs (bias_in_pairs) and not with packed
+// 16-byte aligned strides (TMA's rule), a bias only in chunks (bias_in_chunks) and not with packed
 // sequences, the rest in supported()'s limits (checked by the caller).
-bool forward_sm90(const Forward& p) {
+bool sm90_takes(const Forward& p) {
   if (!(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
-  if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_pairs(p))) return false;
+  if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_chunks(p))) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
-  if (p.seq_q >= (int64_t(1) << 31) - kBlockM || p.seq_k >= (int64_t(1) << 31) - 256) return false;
+  return p.seq_q < (int64_t(1) << 31) - kBlockM && p.seq_k < (int64_t(1) << 31) - 256;
+}
+
+bool forward_sm90(const Forward& p) {
+  if (!sm90_takes(p)) return false;
   const bool bias = p.bias != nullptr;
   if (p.dtype == ScalarType::BFloat16) bias ? launch_dim<__nv_bfloat16, true>(p) : launch_dim<__nv_bfloat16, false>(p);
   else bias ? launch_dim<__half, true>(p) : launch_dim<__half, false>(p);

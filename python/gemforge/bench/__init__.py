@@ -9,7 +9,7 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, attention, attention_backward, attention_inference, batch_group_norm, ceiling,
-               gemm, gemm_ext, index, movement, overhead, pointwise, random, random_select, reduction, rows,
+               conv, gemm, gemm_ext, index, movement, overhead, pointwise, random, random_select, reduction, rows,
                scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
@@ -33,6 +33,7 @@ FAMILIES = [
     random_select.FAMILY,
     attention_backward.FAMILY,
     gemm_ext.FAMILY,
+    conv.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]

@@ -7,6 +7,9 @@ H32 (H16 at head dim 256), S 512 to 16k with 16k tokens a batch (B4 at S4096), h
   kernel against ours.
 - `vs default`: torch's default pick for F.scaled_dot_product_attention (cudnn on Hopper)
   against gemforge's kernel, the bar gemforge must pass before it serves the default path.
+- `masked`: F.scaled_dot_product_attention with a boolean attn_mask (a random one per query
+  row, or a padding mask of the last 100 keys), as a user calls it: torch's default pick
+  (cudnn) against the same call with gemforge enabled (the cudnn op served by our kernel).
 flops = 4 B H Sq Sk D (halved when causal)."""
 
 from __future__ import annotations
@@ -63,10 +66,31 @@ def cases(setup):
                                make_inputs=make, run=run, flops=flops, bytes=nbytes)
 
 
+    if setup.wants_op("masked"):
+        quick = ((2, 8, 256, 64, "padding"),)
+        full = ((4, 32, 2048, 128, "full"), (4, 32, 2048, 128, "padding"), (4, 32, 4096, 128, "full"),
+                (16, 16, 512, 64, "padding"), (4, 16, 2048, 256, "full"))
+        for b, h, s, d, kind in quick if setup.quick else full:
+            def make(b=b, h=h, s=s, d=d, kind=kind):
+                q, k, v = (torch.randn(b, s, h, d, device=dev, dtype=torch.bfloat16).transpose(1, 2)
+                           for _ in range(3))
+                if kind == "full":
+                    mask = torch.rand(b, 1, s, s, device=dev) > 0.1
+                else:
+                    mask = torch.ones(b, 1, 1, s, device=dev, dtype=torch.bool)
+                    mask[..., s - 100:] = False
+                return q, k, v, mask
+
+            yield Case(family=FAMILY_NAME, op="masked", name=f"{kind} mask", dtype="bf16",
+                       shape=f"B{b} H{h} S{s} D{d}", make_inputs=make,
+                       run=lambda x: F.scaled_dot_product_attention(x[0], x[1], x[2], attn_mask=x[3]),
+                       flops=4 * b * h * s * s * d, bytes=4 * b * h * s * d * 2)
+
+
 def summarize(results, setup):
     lines = []
     for r in results:
-        if r.speedup and r.tflops and "S4096 D128" in r.case.shape:
+        if r.speedup and r.tflops and ("S4096 D128" in r.case.shape or r.case.op == "masked"):
             lines.append((f"attention {r.case.op} {r.case.shape}",
                           f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
     return lines
