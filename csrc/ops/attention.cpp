@@ -199,9 +199,11 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
     Tensor lse = at::empty({B, H, Sq, 1}, query.options().dtype(at::kFloat));
     // top-left causal alignment, as torch's cudnn kernel
     if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, *attn_bias)) {
-      // Torch's seed and offset when there is no dropout: unused 0-d cpu tensors.
-      return {out, lse, Tensor(), Tensor(), c10::SymInt(Sq), c10::SymInt(Sk), at::empty({}, at::kLong),
-              at::empty({}, at::kLong), Tensor()};
+      // Torch's seed and offset when there is no dropout: unused 0-d tensors on the device,
+      // where its backward checks they are.
+      const auto i64 = query.options().dtype(at::kLong);
+      return {out, lse, Tensor(), Tensor(), c10::SymInt(Sq), c10::SymInt(Sk), at::empty({}, i64), at::empty({}, i64),
+              Tensor()};
     }
   }
   reg::note_fallback();

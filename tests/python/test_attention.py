@@ -153,8 +153,8 @@ def padded_bias(shape, dtype, *, fully_masked_row=None):
     """A random additive mask, rows padded to 16 elements as torch's SDPA pads them (the view
     keeps the logical shape), -inf in a tenth of it; fully_masked_row: a query row all -inf."""
     *lead, sk = shape
-    wide = torch.randn(*lead, (sk + 15) // 16 * 16, device=DEVICE, dtype=dtype)[..., :sk]
-    bias = wide.masked_fill(torch.rand(wide.shape, device=DEVICE) < 0.1, -math.inf)
+    bias = torch.randn(*lead, (sk + 15) // 16 * 16, device=DEVICE, dtype=dtype)[..., :sk]
+    bias.masked_fill_(torch.rand(bias.shape, device=DEVICE) < 0.1, -math.inf)  # in place: the padding stays
     if fully_masked_row is not None:
         bias[..., fully_masked_row, :] = -math.inf
     return bias
@@ -217,22 +217,38 @@ def test_bias_fully_masked_row(op):
 
 
 def test_bias_torch_keeps():
-    """What gemforge leaves to torch: a bias whose rows are not 16-byte aligned, one in another
-    dtype, dropout. Results are torch's own."""
+    """What gemforge leaves to torch: dropout, and the cudnn op without a bias. Results are
+    torch's own."""
     torch.manual_seed(4)
-    q, k, v = qkv(2, 2, 70, 100, 64, torch.bfloat16)
-    bias = torch.randn(2, 2, 70, 100, device=DEVICE, dtype=torch.bfloat16)  # rows of 200 bytes
-    (out, _, _, _), served = run_gems(efficient, q, k, v, bias, False, 0.0, False, None)
-    assert served == 0
-    torch.testing.assert_close(out.double(), reference(q, k, v, False, 0.125, bias)[0], atol=2e-2, rtol=2e-2)
-    result, served = run_gems(cudnn, q, k, v, bias, True, 0.0, False, None, op=CUDNN)
-    assert served == 0
-    torch.testing.assert_close(result[0], cudnn(q, k, v, bias, True, 0.0, False, None)[0], atol=0, rtol=0)
+    q, k, v = qkv(2, 2, 70, 96, 64, torch.bfloat16)
     (out, _, _, _), served = run_gems(efficient, q, k, v, None, False, 0.5, False, None)
     assert served == 0 and out.shape == q.shape
     # without a bias the cudnn op stays torch's (ours is not ahead everywhere)
     result, served = run_gems(cudnn, q, k, v, None, True, 0.0, False, None, op=CUDNN)
     assert served == 0
+    torch.testing.assert_close(result[0], cudnn(q, k, v, None, True, 0.0, False, None)[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("op", ["efficient", "cudnn"])
+@pytest.mark.parametrize("case", ["unaligned_rows", "dtype", "shape"])
+def test_bias_errors(op, case):
+    """Biases torch's kernels refuse (rows not a multiple of 8 elements, another dtype, a shape
+    that does not broadcast): the same error type under gemforge."""
+    q, k, v = qkv(2, 2, 70, 100, 64, torch.bfloat16)
+    if case == "unaligned_rows":
+        bias = torch.randn(2, 2, 70, 100, device=DEVICE, dtype=torch.bfloat16)
+    elif case == "dtype":
+        bias = torch.randn(2, 2, 70, 112, device=DEVICE)[..., :100]
+    else:
+        bias = torch.randn(2, 3, 70, 112, device=DEVICE, dtype=torch.bfloat16)[..., :100]
+    fn = efficient if op == "efficient" else cudnn
+    torch_error = raised(fn, q, k, v, bias, True, 0.0, False, None)
+    with gemforge.use_gems():
+        gems_error = raised(fn, q, k, v, bias, True, 0.0, False, None)
+    if torch_error is None:
+        assert gems_error is None
+    else:
+        assert_same_error(torch_error, gems_error)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

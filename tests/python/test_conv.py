@@ -1,5 +1,5 @@
 """Convolutions whose windows do not overlap (stride equal to the kernel, no padding, dilation 1,
-one group: a vision transformer's patch embedding, 1x1 convolutions), served on cuda as one GEMM
+one group: a vision transformer's patch embedding; not 1x1), served on cuda as one GEMM
 over the patches, forward (`convolution`) and backward (`convolution_backward`), against a float64
 reference: fp32/fp16/bf16, with and without bias, NCHW and channels-last inputs, pixels past the
 last whole window, an empty batch; torch's layouts. Other convolutions stay torch's, with its
@@ -38,8 +38,8 @@ def inputs(n, c, h, w, o, kh, kw, dtype, *, bias=True, channels_last=False, requ
 
 
 # (n, c, h, w, o, kh, kw): CLIP ViT's patch embedding scaled down, windows that leave pixels out,
-# a 1x1 convolution, one image, an empty batch
-SHAPES = [(2, 3, 56, 56, 64, 14, 14), (3, 5, 30, 31, 16, 7, 5), (2, 16, 9, 9, 24, 1, 1), (1, 3, 42, 28, 32, 14, 14),
+# 2x1 windows, one image, an empty batch
+SHAPES = [(2, 3, 56, 56, 64, 14, 14), (3, 5, 30, 31, 16, 7, 5), (2, 16, 9, 9, 24, 2, 1), (1, 3, 42, 28, 32, 14, 14),
           (0, 3, 28, 28, 8, 14, 14)]
 
 
@@ -101,7 +101,8 @@ def test_patch_conv_backward_weight_only():
     close(weight.grad, w64.grad, torch.float32)
 
 
-@pytest.mark.parametrize("case", ["padding", "overlap", "dilation", "groups", "conv1d", "transposed", "float64"])
+@pytest.mark.parametrize("case", ["padding", "overlap", "dilation", "groups", "conv1d", "transposed", "float64",
+                                  "1x1"])
 def test_other_convolutions_stay_torch(case):
     torch.manual_seed(10)
     dtype = torch.float64 if case == "float64" else torch.float32
@@ -115,6 +116,7 @@ def test_other_convolutions_stay_torch(case):
         "conv1d": lambda: F.conv1d(x[:, :, 0], weight[:, :, 0], stride=7),
         "transposed": lambda: F.conv_transpose2d(x, weight.transpose(0, 1), stride=7),
         "float64": lambda: F.conv2d(x, weight, stride=7),
+        "1x1": lambda: F.conv2d(x, weight[..., :1, :1]),
     }[case]
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         out = fn()

@@ -1,7 +1,7 @@
 """Convolutions whose windows do not overlap, the ones gemforge serves: CLIP ViT-L/14's patch
 embedding at 336 px (3 -> 1024 channels, 14x14 windows, stride 14, Llava's vision tower) at
-batch 1 and 8, forward and the weight gradient of a training step (the pixels need none), and a
-1x1 convolution; bf16 and fp32 (TF32 where cuDNN's default allows it). torch runs cuDNN.
+batch 1 and 8, and ViT-B/16's at 224 px, forward and the weight gradient of a training step (the
+pixels need none); bf16 and fp32 (TF32 where cuDNN's default allows it). torch runs cuDNN.
 flops = 2 N OH OW O C kh kw a product."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def cases(setup):
         return
     # (n, c, hw, o, k)
     shapes = ((1, 3, 56, 64, 14),) if setup.quick else ((1, 3, 336, 1024, 14), (8, 3, 336, 1024, 14),
-                                                        (8, 256, 56, 256, 1))
+                                                        (8, 3, 224, 768, 16))
     for dtype_name, dtype in DTYPES.items():
         if not setup.wants_dtype(dtype_name):
             continue
