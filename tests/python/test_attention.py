@@ -229,11 +229,12 @@ def test_bias_torch_keeps():
     torch.testing.assert_close(result[0], cudnn(q, k, v, None, True, 0.0, False, None)[0], atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("op", ["efficient", "cudnn"])
 @pytest.mark.parametrize("case", ["unaligned_rows", "dtype", "shape"])
-def test_bias_errors(op, case):
-    """Biases torch's kernels refuse (rows not a multiple of 8 elements, another dtype, a shape
-    that does not broadcast): the same error type under gemforge."""
+def test_bias_errors(case):
+    """Biases torch's efficient kernel refuses (rows not a multiple of 8 elements, another dtype,
+    a shape that does not broadcast): the same error type under gemforge. (Torch's cudnn op
+    crashes the process on these instead of raising, so it cannot be the reference; gemforge
+    hands them to it as well, and F.scaled_dot_product_attention never passes them.)"""
     q, k, v = qkv(2, 2, 70, 100, 64, torch.bfloat16)
     if case == "unaligned_rows":
         bias = torch.randn(2, 2, 70, 100, device=DEVICE, dtype=torch.bfloat16)
@@ -241,10 +242,9 @@ def test_bias_errors(op, case):
         bias = torch.randn(2, 2, 70, 112, device=DEVICE)[..., :100]
     else:
         bias = torch.randn(2, 3, 70, 112, device=DEVICE, dtype=torch.bfloat16)[..., :100]
-    fn = efficient if op == "efficient" else cudnn
-    torch_error = raised(fn, q, k, v, bias, True, 0.0, False, None)
+    torch_error = raised(efficient, q, k, v, bias, True, 0.0, False, None)
     with gemforge.use_gems():
-        gems_error = raised(fn, q, k, v, bias, True, 0.0, False, None)
+        gems_error = raised(efficient, q, k, v, bias, True, 0.0, False, None)
     if torch_error is None:
         assert gems_error is None
     else:
