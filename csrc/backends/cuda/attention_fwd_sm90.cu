@@ -1,17 +1,19 @@
 // Attention forward for Hopper (sm_90a), FlashAttention-3's structure: warp-specialized, with
 // the tensor-memory accelerator (TMA) feeding the tensor cores.
 //
-// A block of three warpgroups works on tiles of 128 query rows of one (batch, head); without a
-// causal mask it is persistent (one block an SM, looping over tiles, the next tile's loads
-// overlapping the last one's end), with one a block takes one tile:
+// A block of a producer warpgroup and two consumer warpgroups (three at head dim 64) works on
+// tiles of 64 query rows a consumer of one (batch, head); without a causal mask it is persistent
+// (one block an SM, looping over tiles, the next tile's loads overlapping the last one's end),
+// with one the blocks draw tiles from a counter:
 // - the producer warpgroup (one thread of it, really) issues TMA copies: a tile's Q once, then
 //   the K and V tiles of each key block into a ring (kStagesOf); each copy completes on an
 //   mbarrier ("full"), and the consumers hand a stage back through another ("empty");
-// - two consumer warpgroups, 64 rows each, compute S = Q K^T (wgmma from shared memory), the
+// - the consumer warpgroups, 64 rows each, compute S = Q K^T (wgmma from shared memory), the
 //   online softmax in registers and O += P V (wgmma, P from registers). Within a warpgroup the
 //   softmax of key block j overlaps the P V product of block j - 1: S_j is issued, then
 //   P_{j-1} V_{j-1}; the softmax waits for S_j only, and O is rescaled once P V has landed.
-// The producer gives its registers to the consumers (setmaxnreg): 40 against 232 a thread.
+// The producer gives its registers to the consumers (setmaxnreg): 40 against 232 a thread (32
+// against 160 with three consumers).
 //
 // TMA loads the tiles in wgmma's 128-byte-swizzled layout (64 head-dim columns, 128 bytes, a
 // box) and zero-fills rows past the sequence ends, so tails need no special loads. Head dims
@@ -45,16 +47,23 @@ namespace {
 using namespace gemforge::cuda_mma;
 using namespace gemforge::cuda_wgmma;
 
-constexpr int kConsumers = 2;                    // warpgroups computing, 64 rows each
-constexpr int kThreads = 128 * (1 + kConsumers);  // plus the producer warpgroup
-constexpr int kBlockM = 64 * kConsumers;
+// Consumer warpgroups, 64 query rows each: 2, and at head dim 64, where the softmax weighs most
+// against the products, 3 (FlashAttention-3's 192-row tiles: each warpgroup's softmax hides
+// behind two others' products). scripts/dev/attention_probe.py builds 2 there to compare.
+#ifndef GEMFORGE_ATTENTION_CONSUMERS_D64
+#define GEMFORGE_ATTENTION_CONSUMERS_D64 3
+#endif
+template <int D> constexpr int kConsumersOf = D <= 64 ? GEMFORGE_ATTENTION_CONSUMERS_D64 : 2;
+template <int D> constexpr int kThreadsOf = 128 * (1 + kConsumersOf<D>);  // plus the producer warpgroup
+template <int D> constexpr int kBlockMOf = 64 * kConsumersOf<D>;
+constexpr int kMaxBlockM = 192;
 // Stages of the key/value ring: 3 at head dim 64 (1-4% faster than 2 on an H100 at S512-4096,
-// up to 9% causal on an H200), 2 above, where a third leaves no room (scripts/dev/attention_probe.py
-// builds others to compare).
+// up to 9% causal on an H200) unless a bias ring of 192 rows leaves no room, 2 above, where a
+// third leaves no room (scripts/dev/attention_probe.py builds others to compare).
 #ifndef GEMFORGE_ATTENTION_STAGES
-template <int D> constexpr int kStagesOf = D <= 64 ? 3 : 2;
+template <int D, bool kBias> constexpr int kStagesOf = D <= 64 ? (kBias && kBlockMOf<D> > 128 ? 2 : 3) : 2;
 #else
-template <int D> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES : 2;
+template <int D, bool kBias> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES : 2;
 #endif
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
@@ -104,7 +113,7 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
 }
 
 template <class T, int D, bool kBias>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreadsOf<D>, 1)
     forward_sm90_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                         const __grid_constant__ CUtensorMap tv, const Forward p, int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -112,7 +121,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int KB = D / 64;  // 64-column boxes of a tile row
   constexpr int NT = BN / 8;  // n8 tiles of S
   constexpr int DT = D / 8;   // n8 tiles of O
-  constexpr int kStages = kStagesOf<D>;
+  constexpr int kStages = kStagesOf<D, kBias>;
+  constexpr int kConsumers = kConsumersOf<D>, kBlockM = kBlockMOf<D>;
   constexpr uint32_t kQBytes = kBlockM * D * sizeof(T), kTileBytes = BN * D * sizeof(T);
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = smem_addr(smem_raw);
@@ -211,7 +221,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x < 128) {
     // Producer: Q of each tile once its predecessor's last S = Q K^T is done, then the key and
     // value tiles through the ring (`it` counts them over all tiles: stage it % kStages).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if constexpr (kConsumers == 3) asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n");
+    else asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (threadIdx.x == 0) {
       // Tiles: blockIdx.x first, then the next one a global counter hands out (whichever block
       // is free takes it), or (no counter) every gridDim.x-th.
@@ -294,7 +305,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // Consumers.
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  if constexpr (kConsumers == 3) asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
+  else asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
   const int cw = threadIdx.x / 128 - 1;
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
@@ -423,19 +435,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // The two consumer warpgroups take turns to issue their products (FlashAttention-3's
-  // ping-pong): while one runs its softmax on the SFU, the other's products keep the tensor
-  // cores busy. Turn k of warpgroup 1 follows turn k of warpgroup 0, and turn k + 1 of
-  // warpgroup 0 follows turn k of warpgroup 1: each waits on its own named barrier, which the
-  // other's arrive completes. Warpgroup 0 skips the wait of its first turn and makes it up at
-  // the end, so that every arrive is matched.
-  const int my_bar = 1 + cw, other_bar = 2 - cw;
+  // The consumer warpgroups take turns to issue their products (FlashAttention-3's ping-pong):
+  // while one runs its softmax on the SFU, the others' products keep the tensor cores busy. Turn
+  // k of warpgroup c + 1 follows turn k of warpgroup c, and turn k + 1 of warpgroup 0 follows
+  // turn k of the last: each waits on its own named barrier, which its predecessor's arrive
+  // completes. Warpgroup 0 skips the wait of its first turn and makes it up at the end, so that
+  // every arrive is matched.
+  const int my_bar = 1 + cw, next_bar = 1 + (cw + 1) % kConsumers;
   int turn = 0;
   auto begin_turn = [&] {
-    if (cw == 1 || turn > 0) bar_sync(my_bar);
+    if (cw != 0 || turn > 0) bar_sync(my_bar);
   };
   auto end_turn = [&] {
-    bar_arrive(other_bar);
+    bar_arrive(next_bar);
     ++turn;
   };
 
@@ -520,7 +532,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     store_out_lse<T>(o, row_max, row_sum, row0, t, tl.len_q, p.lse_rows, out, p.out.row_stride, D, lse != nullptr,
                      [&](int64_t row) -> float& { return lse[row]; });
   }
-  if (cw == 0 && turn > 0) bar_sync(my_bar);  // the arrive of warpgroup 1's last turn
+  if (cw == 0 && turn > 0) bar_sync(my_bar);  // the arrive of the last warpgroup's last turn
 #endif
 }
 
@@ -556,7 +568,7 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
 
 template <class T, int D, bool kBias>
 void launch(const Forward& p) {
-  constexpr int BN = kBlockN<D>, kStages = kStagesOf<D>;
+  constexpr int BN = kBlockN<D>, kStages = kStagesOf<D, kBias>, kBlockM = kBlockMOf<D>;
   const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + (kBias ? 2 * kBlockM * BN * sizeof(T) : 0) +
                       8 * (7 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
@@ -590,7 +602,7 @@ void launch(const Forward& p) {
     counter = at::empty({1}, at::TensorOptions().dtype(at::kInt).device(at::kCUDA, at::cuda::current_device()));
     C10_CUDA_CHECK(cudaMemsetAsync(counter.data_ptr(), 0, sizeof(int), stream));
   }
-  kernel<<<grid, kThreads, smem, stream>>>(tq, tk, tv, p, counter.defined() ? counter.data_ptr<int>() : nullptr);
+  kernel<<<grid, kThreadsOf<D>, smem, stream>>>(tq, tk, tv, p, counter.defined() ? counter.data_ptr<int>() : nullptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -616,7 +628,7 @@ bool sm90_takes(const Forward& p) {
   if (!(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
   if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_chunks(p))) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;
-  return p.seq_q < (int64_t(1) << 31) - kBlockM && p.seq_k < (int64_t(1) << 31) - 256;
+  return p.seq_q < (int64_t(1) << 31) - kMaxBlockM && p.seq_k < (int64_t(1) << 31) - 256;
 }
 
 bool forward_sm90(const Forward& p) {
