@@ -58,6 +58,17 @@ def reference(q, k, v, causal, scale, bias=None, offset=0):
     return p @ v, lse
 
 
+def same_outcome(fn, *args):
+    """fn(*args) under gemforge raises what torch raises (same exception type), or neither does."""
+    torch_error = raised(fn, *args)
+    with gemforge.use_gems():
+        gems_error = raised(fn, *args)
+    if torch_error is None:
+        assert gems_error is None
+    else:
+        assert_same_error(torch_error, gems_error)
+
+
 def run_gems(fn, *args, op=OP):
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         result = fn(*args)
@@ -242,13 +253,7 @@ def test_bias_errors(case):
         bias = torch.randn(2, 2, 70, 112, device=DEVICE)[..., :100]
     else:
         bias = torch.randn(2, 3, 70, 112, device=DEVICE, dtype=torch.bfloat16)[..., :100]
-    torch_error = raised(efficient, q, k, v, bias, True, 0.0, False, None)
-    with gemforge.use_gems():
-        gems_error = raised(efficient, q, k, v, bias, True, 0.0, False, None)
-    if torch_error is None:
-        assert gems_error is None
-    else:
-        assert_same_error(torch_error, gems_error)
+    same_outcome(efficient, q, k, v, bias, True, 0.0, False, None)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -298,13 +303,7 @@ def test_errors(case):
         v = torch.randn(2, 4, 16, 32, device=DEVICE, dtype=torch.bfloat16)
     else:  # every other element of a wider buffer
         q = torch.randn(2, 4, 16, 128, device=DEVICE, dtype=torch.bfloat16)[..., ::2]
-    torch_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
-    with gemforge.use_gems():
-        gems_error = raised(efficient, q, k, v, None, False, 0.0, False, None)
-    if torch_error is None:
-        assert gems_error is None
-    else:
-        assert_same_error(torch_error, gems_error)
+    same_outcome(efficient, q, k, v, None, False, 0.0, False, None)
 
 
 FLASH = "_scaled_dot_product_flash_attention"
@@ -402,10 +401,4 @@ def test_flash_errors(case):
         v = torch.randn(2, 4, 16, 32, device=DEVICE, dtype=torch.bfloat16)
     else:
         q, k, v = qkv(2, 4, 16, 16, 20, torch.bfloat16)
-    torch_error = raised(flash, q, k, v, False, None)
-    with gemforge.use_gems():
-        gems_error = raised(flash, q, k, v, False, None)
-    if torch_error is None:
-        assert gems_error is None
-    else:
-        assert_same_error(torch_error, gems_error)
+    same_outcome(flash, q, k, v, False, None)

@@ -200,6 +200,16 @@ __global__ void __launch_bounds__(kThreadsOf<D>, 1)
     tl.num_n = !tl.skip && kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
     return tl;
   };
+  // The next tile the producer announced (read once q_full's phase n completes, n counting the
+  // announcements); false at the end. The consumers and the bias loaders walk the tiles so.
+  auto next_tile = [&](int& n, Tile& tl) {
+    mbar_wait(q_full, n & 1);
+    ++n;
+    const int64_t i = *tile_slot;
+    if (i < 0) return false;
+    tl = tile_at(i);
+    return true;
+  };
 
   if (threadIdx.x == 0) {
     mbar_init(q_full, 1);
@@ -274,12 +284,7 @@ __global__ void __launch_bounds__(kThreadsOf<D>, 1)
         const bool one_row = p.bias_row_stride == 0;
         const int rows = one_row ? 1 : kBlockM;
         int bt = 0, n = 0;
-        for (;;) {
-          mbar_wait(q_full, n & 1);
-          ++n;
-          const int64_t i = *tile_slot;
-          if (i < 0) break;
-          const Tile tl = tile_at(i);
+        for (Tile tl; next_tile(n, tl);) {
           const char* plane = static_cast<const char*>(p.bias) +
                               (int64_t(tl.b) * p.bias_batch_stride + int64_t(tl.h) * p.bias_head_stride) * es;
           for (int j = 0; j < tl.num_n; ++j, ++bt) {
@@ -452,12 +457,7 @@ __global__ void __launch_bounds__(kThreadsOf<D>, 1)
   };
 
   int it = 0, n = 0;
-  for (;;) {
-    mbar_wait(q_full, n & 1);
-    ++n;
-    const int64_t i = *tile_slot;
-    if (i < 0) break;
-    const Tile tl = tile_at(i);
+  for (Tile tl; next_tile(n, tl);) {
     const int num_n = tl.num_n;
     m0 = tl.m0;
     len_k = tl.len_k;

@@ -18,7 +18,7 @@ import gemforge
 import torch
 import torch.nn.functional as F
 
-from .harness import Case, Family
+from .harness import Case, Family, tflops_line
 
 FAMILY_NAME = "attention"
 
@@ -92,7 +92,7 @@ def summarize(results, setup):
     for r in results:
         if r.speedup and r.tflops and ("S4096 D128" in r.case.shape or r.case.op == "masked"):
             lines.append((f"attention {r.case.op} {r.case.shape}",
-                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+                          tflops_line(r)))
     return lines
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gemforge
 import torch
 
-from .harness import Case, Family
+from .harness import Case, Family, tflops_line
 
 FAMILY_NAME = "attention_backward"
 _MASK = [True, True, True, False]
@@ -75,7 +75,7 @@ def summarize(results, setup):
     for r in results:
         if r.speedup and r.tflops and "S4096 D128" in r.case.shape:
             lines.append((f"attention backward {r.case.op} {r.case.shape}",
-                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+                          tflops_line(r)))
     return lines
 
 

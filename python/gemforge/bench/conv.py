@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .harness import Case, Family
+from .harness import Case, Family, tflops_line
 
 FAMILY_NAME = "conv"
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -59,7 +59,7 @@ def summarize(results, setup):
     for r in results:
         if r.speedup and r.tflops and "O1024" in r.case.shape:
             lines.append((f"conv {r.case.op} {r.case.name} {r.case.dtype} {r.case.shape}",
-                          f"{r.tflops:.1f} TFLOP/s (torch {r.torch_tflops or 0:.1f}), {r.speedup:.2f}x torch"))
+                          tflops_line(r, 1)))
     return lines
 
 

@@ -13,7 +13,7 @@ import math
 import torch
 
 from . import shapes
-from .harness import DTYPES, HOST_CLOCK, Case, Family
+from .harness import DTYPES, HOST_CLOCK, Case, Family, tflops_line
 from .report import errors_line, slowest_line
 
 SQUARES = {"cuda": [256, 384, 1024, 2048, 4096, 8192], "cpu": [64, 128]}
@@ -165,10 +165,10 @@ def summarize(results, setup):
         big = c.shape in ("4096x4096x4096", "8192x8192x8192")
         if c.op == "mm" and c.name == "square" and c.dtype == "bf16" and big and r.tflops:
             lines.append((f"bf16 mm {c.shape}",
-                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+                          tflops_line(r)))
         if c.op == "_scaled_mm" and c.name.startswith("square") and r.tflops:
             lines.append((f"fp8 _scaled_mm {c.name.split()[1]} {c.shape}",
-                          f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch"))
+                          tflops_line(r)))
         if c.clock == HOST_CLOCK and r.torch_ms:
             value = f"torch {r.torch_ms * 1e3:.1f} us"
             if r.gemforge_ms is not None:

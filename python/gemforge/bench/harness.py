@@ -227,6 +227,11 @@ class Result:
         return self._tflops(self.torch_ms)
 
 
+def tflops_line(r, digits: int = 0) -> str:
+    """A compute-bound result as the summaries print it: ours, torch's, the speedup."""
+    return f"{r.tflops:.{digits}f} TFLOP/s (torch {r.torch_tflops or 0:.{digits}f}), {r.speedup:.2f}x torch"
+
+
 def storage_bytes(values) -> int:
     """Bytes of the distinct storages behind the tensors in values (a broadcast view counts
     its small storage once)."""
