@@ -47,23 +47,18 @@ namespace {
 using namespace gemforge::cuda_mma;
 using namespace gemforge::cuda_wgmma;
 
-// Consumer warpgroups, 64 query rows each: 2, and at head dim 64, where the softmax weighs most
-// against the products, 3 (FlashAttention-3's 192-row tiles: each warpgroup's softmax hides
-// behind two others' products). scripts/dev/attention_probe.py builds 2 there to compare.
-#ifndef GEMFORGE_ATTENTION_CONSUMERS_D64
-#define GEMFORGE_ATTENTION_CONSUMERS_D64 3
-#endif
-template <int D> constexpr int kConsumersOf = D <= 64 ? GEMFORGE_ATTENTION_CONSUMERS_D64 : 2;
-template <int D> constexpr int kThreadsOf = 128 * (1 + kConsumersOf<D>);  // plus the producer warpgroup
-template <int D> constexpr int kBlockMOf = 64 * kConsumersOf<D>;
+// Consumer warpgroups (C), 64 query rows each: 2, or at head dim 64, where the softmax weighs
+// most against the products, 3 (FlashAttention-3's 192-row tiles: each warpgroup's softmax
+// hides behind two others' products; consumers_at_64 says when).
+template <int C> constexpr int kThreadsOf = 128 * (1 + C);  // plus the producer warpgroup
 constexpr int kMaxBlockM = 192;
 // Stages of the key/value ring: 3 at head dim 64 (1-4% faster than 2 on an H100 at S512-4096,
 // up to 9% causal on an H200) unless a bias ring of 192 rows leaves no room, 2 above, where a
 // third leaves no room (scripts/dev/attention_probe.py builds others to compare).
 #ifndef GEMFORGE_ATTENTION_STAGES
-template <int D, bool kBias> constexpr int kStagesOf = D <= 64 ? (kBias && kBlockMOf<D> > 128 ? 2 : 3) : 2;
+template <int D, bool kBias, int C> constexpr int kStagesOf = D <= 64 ? (kBias && C == 3 ? 2 : 3) : 2;
 #else
-template <int D, bool kBias> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES : 2;
+template <int D, bool kBias, int C> constexpr int kStagesOf = D <= 128 ? GEMFORGE_ATTENTION_STAGES : 2;
 #endif
 // Key rows of a tile: 128, or 64 at head dim 256 where O alone takes 128 registers a thread.
 template <int D> constexpr int kBlockN = D <= 128 ? 128 : 64;
@@ -112,8 +107,8 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
       : "memory");
 }
 
-template <class T, int D, bool kBias>
-__global__ void __launch_bounds__(kThreadsOf<D>, 1)
+template <class T, int D, bool kBias, int C>
+__global__ void __launch_bounds__(kThreadsOf<C>, 1)
     forward_sm90_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                         const __grid_constant__ CUtensorMap tv, const Forward p, int* tile_counter) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -121,8 +116,8 @@ __global__ void __launch_bounds__(kThreadsOf<D>, 1)
   constexpr int KB = D / 64;  // 64-column boxes of a tile row
   constexpr int NT = BN / 8;  // n8 tiles of S
   constexpr int DT = D / 8;   // n8 tiles of O
-  constexpr int kStages = kStagesOf<D, kBias>;
-  constexpr int kConsumers = kConsumersOf<D>, kBlockM = kBlockMOf<D>;
+  constexpr int kStages = kStagesOf<D, kBias, C>;
+  constexpr int kConsumers = C, kBlockM = 64 * C;
   constexpr uint32_t kQBytes = kBlockM * D * sizeof(T), kTileBytes = BN * D * sizeof(T);
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = smem_addr(smem_raw);
@@ -566,9 +561,9 @@ CUtensorMap tensor_map(const Operand& o, ScalarType dtype, int64_t batch, int64_
   return map;
 }
 
-template <class T, int D, bool kBias>
+template <class T, int D, bool kBias, int C>
 void launch(const Forward& p) {
-  constexpr int BN = kBlockN<D>, kStages = kStagesOf<D, kBias>, kBlockM = kBlockMOf<D>;
+  constexpr int BN = kBlockN<D>, kStages = kStagesOf<D, kBias, C>, kBlockM = 64 * C;
   const size_t smem = size_t(kBlockM + 2 * kStages * BN) * D * sizeof(T) + (kBias ? 2 * kBlockM * BN * sizeof(T) : 0) +
                       8 * (7 + 4 * kStages) + 1024;
   // Packed sequences: one "batch" of all the rows (tiles address rows by cu_seqlens).
@@ -577,7 +572,7 @@ void launch(const Forward& p) {
   const CUtensorMap tq = tensor_map(p.q, p.dtype, map_batch, p.heads_q, packed ? p.total_q : p.seq_q, p.head_dim, kBlockM);
   const CUtensorMap tk = tensor_map(p.k, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
   const CUtensorMap tv = tensor_map(p.v, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
-  auto kernel = forward_sm90_kernel<T, D, kBias>;
+  auto kernel = forward_sm90_kernel<T, D, kBias, C>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     return true;
@@ -602,15 +597,26 @@ void launch(const Forward& p) {
     counter = at::empty({1}, at::TensorOptions().dtype(at::kInt).device(at::kCUDA, at::cuda::current_device()));
     C10_CUDA_CHECK(cudaMemsetAsync(counter.data_ptr(), 0, sizeof(int), stream));
   }
-  kernel<<<grid, kThreadsOf<D>, smem, stream>>>(tq, tk, tv, p, counter.defined() ? counter.data_ptr<int>() : nullptr);
+  kernel<<<grid, kThreadsOf<C>, smem, stream>>>(tq, tk, tv, p, counter.defined() ? counter.data_ptr<int>() : nullptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Consumer warpgroups at head dim 64 (H100, bf16, scripts/dev/attention_probe.py): three are
+// 9-22% faster from S1024 (S2048 causal), two 3-9% faster causal at S1024, where 192-row tiles
+// leave more masked work on the diagonal and fewer tiles to spread.
+#ifndef GEMFORGE_ATTENTION_CONSUMERS_D64  // the probe builds 2 and 3 to compare; 0: by the problem
+#define GEMFORGE_ATTENTION_CONSUMERS_D64 0
+#endif
+int consumers_at_64(const Forward& p) {
+  if (GEMFORGE_ATTENTION_CONSUMERS_D64 != 0) return GEMFORGE_ATTENTION_CONSUMERS_D64;
+  return p.causal && p.seq_q <= 1536 ? 2 : 3;
 }
 
 template <class T, bool kBias>
 void launch_dim(const Forward& p) {
-  if (p.head_dim == 64) launch<T, 64, kBias>(p);
-  else if (p.head_dim == 128) launch<T, 128, kBias>(p);
-  else launch<T, 256, kBias>(p);
+  if (p.head_dim == 64) consumers_at_64(p) == 3 ? launch<T, 64, kBias, 3>(p) : launch<T, 64, kBias, 2>(p);
+  else if (p.head_dim == 128) launch<T, 128, kBias, 2>(p);
+  else launch<T, 256, kBias, 2>(p);
 }
 
 // The bias as the loaders copy it: rows of contiguous columns in 16-byte chunks, 16-byte aligned.
