@@ -23,6 +23,9 @@ python3 -m pip install -q --disable-pip-version-check \
 
 step "build and install gemforge (cuda archs: ${GEMFORGE_CUDA_ARCHS:-80;90a})"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+# The library's C++ files share a precompiled header (CMakeLists.txt); ccache caches such
+# compiles only with this sloppiness.
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros}"
 export GEMFORGE_BUILD_TESTS="${GEMFORGE_BUILD_TESTS:-ON}"
 python3 -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps . \
   ${GEMFORGE_PIP_VERBOSE:+-v}
