@@ -23,8 +23,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 
+#include <array>
 #include <cmath>
-#include <vector>
 
 #ifdef GEMFORGE_WITH_CUDA
 #include <ATen/ops/_flash_attention_forward_cuda_dispatch.h>
@@ -56,7 +56,7 @@ bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   attention::Forward p;
   if (!attention_forward_problem(p, q, k, v, out, lse, scale, causal, causal_offset)) return false;
   if (bias.defined()) {
-    const std::vector<int64_t> shape = {q.size(0), q.size(1), q.size(2), k.size(2)};
+    const std::array<int64_t, 4> shape = {q.size(0), q.size(1), q.size(2), k.size(2)};
     if (bias.scalar_type() != q.scalar_type() || bias.device() != q.device() || bias.dim() > 4 ||
         !at::is_expandable_to(bias.sizes(), shape))
       return false;

@@ -10,8 +10,8 @@
 // implicit-GEMM kernels. fp32 follows torch.backends.cudnn.allow_tf32, as cuDNN's would.
 //
 // Layouts as torch's (cuDNN's): the output and the gradients channels-last when the input or the
-// weight is, NCHW otherwise; NCHW is produced directly by the GEMM (out[n] = W x patches[n]^T, the weight shared
-// through a zero batch stride), channels-last as [N*OH*OW, O] rows.
+// weight is, NCHW otherwise; NCHW is produced directly by the GEMM (out[n] = W x patches[n]^T,
+// the weight shared through a zero batch stride), channels-last as [N*OH*OW, O] rows.
 #include "ops/conv.h"
 
 #include "registry/registry.h"
@@ -30,7 +30,7 @@ namespace gemforge::ops {
 namespace {
 
 #ifdef GEMFORGE_WITH_CUDA
-// The convolutions served: 4-d NCHW input and weight of one floating dtype cuBLASLt takes, on
+// The convolutions served: 4-d input and weight of one floating dtype cuBLASLt takes, on
 // one cuda device, stride equal to the kernel, no padding, dilation 1, not transposed, one
 // group, a window that fits the input, and every GEMM size within the engine's limits.
 bool patch_conv(const Tensor& input, const Tensor& weight, const Tensor& bias, at::IntArrayRef stride,
@@ -56,7 +56,7 @@ bool patch_conv(const Tensor& input, const Tensor& weight, const Tensor& bias, a
     return false;
   const int64_t N = input.size(0), L = (input.size(2) / weight.size(2)) * (input.size(3) / weight.size(3));
   const int64_t K = weight.size(1) * weight.size(2) * weight.size(3);
-  return N * L <= gemm::kMaxDim && K <= gemm::kMaxDim && weight.size(0) <= gemm::kMaxDim && N * L * K <= INT64_MAX / 2;
+  return N * L <= gemm::kMaxDim && K <= gemm::kMaxDim && weight.size(0) <= gemm::kMaxDim;
 }
 
 // A row-major matrix (rows x cols) in memory: element (i, j) at data + i * rs + j * cs, one of
@@ -176,7 +176,6 @@ std::tuple<Tensor, Tensor, Tensor> convolution_backward(
       const Tensor go = g_rows ? grad_output : grad_output.contiguous();
       Tensor grad_input, grad_weight, grad_bias;
       bool ok = true;
-      const Tensor w = weight.contiguous();
       if (output_mask[1]) {  // [O, K] = grad_output^T [O, N * L] x patches [N * L, K]
         const Tensor p = patches(input, g);
         // as rows [N * L, O]: channels-last already; one image's [O, L] plane read transposed
@@ -190,6 +189,7 @@ std::tuple<Tensor, Tensor, Tensor> convolution_backward(
       }
       if (ok && output_mask[0]) {  // patches' gradient [N * L, K] = grad_output [.., O] x w [O, K]
         Tensor dp = at::empty({g.N * g.L, g.K}, input.options());
+        const Tensor w = weight.contiguous();
         const View wv{w.data_ptr(), g.O, g.K, g.K, 1, 0};
         ok = g_rows ? matmul({dp.data_ptr(), g.N * g.L, g.K, g.K, 1, 0}, {go.data_ptr(), g.N * g.L, g.O, g.O, 1, 0},
                              wv, 1, dtype, dev)

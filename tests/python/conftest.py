@@ -288,6 +288,17 @@ def assert_same_error(torch_error, gems_error):
         f"gemforge raised {type(gems_error).__name__}: {gems_error}")
 
 
+def same_outcome(fn, *args):
+    """fn(*args) under gemforge raises what torch raises (same exception type), or neither does."""
+    torch_error = raised(fn, *args)
+    with gemforge.use_gems():
+        gems_error = raised(fn, *args)
+    if torch_error is None:
+        assert gems_error is None
+    else:
+        assert_same_error(torch_error, gems_error)
+
+
 def check(fn, args, *, served=None, reference="float64", tol_dtype=None, backends=None):
     """Runs fn(*args) with torch's kernels and under gemforge, compares as the module docstring
     says, and returns gemforge's result.
