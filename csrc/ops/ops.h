@@ -306,6 +306,9 @@ Tensor isnan(const Tensor& self);
 Tensor& isnan_out(const Tensor& self, Tensor& out);
 Tensor isinf(const Tensor& self);
 Tensor& isinf_out(const Tensor& self, Tensor& out);
+Tensor isfinite(const Tensor& self);  // torch's composite, fused (bitwise.cpp)
+Tensor isclose(const Tensor& self, const Tensor& other, double rtol, double atol,
+               bool equal_nan);       // torch's composite, fused (compare.cpp)
 Tensor isposinf(const Tensor& self);
 Tensor& isposinf_out(const Tensor& self, Tensor& out);
 Tensor isneginf(const Tensor& self);

@@ -624,10 +624,11 @@ const std::vector<OpRow>& op_table() {
       GF_OP("isneginf.out", "bitwise_logical_compare", isneginf_out, kBoth),
       GF_OP("signbit", "bitwise_logical_compare", signbit, kBoth),
       GF_OP("signbit.out", "bitwise_logical_compare", signbit_out, kBoth),
-      // Composites: isfinite is (x == x) * (x.abs() != inf); isclose is ==, isnan, abs, *, +,
-      // -, <= and isfinite joined by |= and &=; every one of them is served.
-      GF_VIA("isfinite", "bitwise_logical_compare", "eq.Tensor"),
-      GF_VIA("isclose", "bitwise_logical_compare", "eq.Tensor"),
+      // Composites in torch, fused into one kernel each; registered at the backend key, below
+      // the composite's Autograd registration (torch's autograd fallback reaches them: their
+      // bool results have no gradient).
+      GF_OP("isfinite", "bitwise_logical_compare", isfinite, kBoth),
+      GF_OP("isclose", "bitwise_logical_compare", isclose, kBoth),
       // greater, greater_equal, less, less_equal, not_equal: composites of gt, ge, lt, le, ne.
 #define GF_COMPARE_ALIAS_ROWS(alias, name)                                                         \
   GF_VIA(#alias ".Tensor", "bitwise_logical_compare", #name ".Tensor"),                           \

@@ -63,20 +63,37 @@ def coverage_table(tsv: str) -> str:
     for name in [n for names in wanted.values() for n in names]:
         if name not in ops and name.endswith("_out") and name[:-4] + ".out" in ops:
             ops[name] = ops[name[:-4] + ".out"]
-    rows = ["| family | overloads | served | alias of a served op | not yet |", "|---|---|---|---|---|"]
-    totals = [0, 0, 0]
+    import torch
+
+    rows = ["| family | overloads | served | alias of a served op | not in this torch | not yet |",
+            "|---|---|---|---|---|---|"]
+    totals = [0, 0, 0, 0]
+    absent_all = []
     for family in sorted(wanted):
         names = wanted[family]
         own = [n for n in names if n in ops and not ops[n].via]
         alias = [n for n in names if n in ops and ops[n].via]
-        missing = [n for n in names if n not in ops]
-        totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias)]
+        absent = [n for n in names if n not in ops and not _in_torch(torch, n)]
+        missing = [n for n in names if n not in ops and n not in absent]
+        absent_all += absent
+        totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias), totals[3] + len(absent)]
         shown = ", ".join(f"`{n}`" for n in missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-        rows.append(f"| {family} | {len(names)} | {len(own)} | {len(alias)} | {shown} |")
+        rows.append(f"| {family} | {len(names)} | {len(own)} | {len(alias)} | {len(absent) or ''} | {shown} |")
     rows.append("")
     rows.append(f"{totals[1] + totals[2]} of {totals[0]} overloads covered "
-                f"({totals[1]} by a kernel of gemforge's, {totals[2]} as aliases).")
+                f"({totals[1]} by a kernel of gemforge's, {totals[2]} as aliases); {totals[3]} "
+                f"are not overloads of torch {torch.__version__.split('+')[0]}: "
+                + ", ".join(f"`{n}`" for n in absent_all) + ".")
     return "\n".join(rows)
+
+
+def _in_torch(torch, name: str) -> bool:
+    """Whether `name` ("op" or "op.overload") is an aten overload of the running torch."""
+    base, _, overload = name.partition(".")
+    packet = getattr(torch.ops.aten, base, None)
+    if packet is None:
+        return False
+    return (overload or "default") in packet.overloads() or (not overload and bool(packet.overloads()))
 
 
 def bench_table(repo: str) -> str:

@@ -1,7 +1,8 @@
 """Bitwise ops and predicates: bitwise_and / or / xor / not, the shifts (bitwise_*_shift and the
-__lshift__ / __rshift__ family), logical_xor, isnan / isinf / isposinf / isneginf / signbit, and
-the composite overloads gemforge serves through them (isfinite, isclose, the &, |, ^ operators,
-greater / greater_equal / less / less_equal / not_equal).
+__lshift__ / __rshift__ family), logical_xor, isnan / isinf / isposinf / isneginf / signbit,
+torch's composites isfinite and isclose (one fused kernel each), and the composite overloads
+gemforge serves through the ops above (the &, |, ^ operators, greater / greater_equal / less /
+less_equal / not_equal).
 
 Each case goes through conftest.check: integer and bool results exactly against torch's own, and
 gemforge must have served the overload. Where torch raises (floats in a bitwise op, complex in
@@ -19,7 +20,7 @@ import torch
 
 import gemforge
 from conftest import (quiet, result_dtype, ALL_DTYPES, BOOL, COMPLEX, DEVICE, FLOATS, INTS, SHAPES, aten_op, check,
-                      full_name, make, registered_names, with_specials)
+                      full_name, make, registered_names, served_count, with_specials)
 
 BITWISE_DTYPES = BOOL + INTS  # what torch's bitwise kernels take; floats and complex raise
 
@@ -536,38 +537,83 @@ def test_predicates_every_special(dtype):
     a = torch.tensor(vals, dtype=torch.float64).to(dtype).to(DEVICE)
     for name in PREDICATES:
         check(getattr(torch, name), [a], served=name)
-    check(torch.isfinite, [a], served="eq.Tensor")
+    check(torch.isfinite, [a], served="isfinite")
 
 
-# ---- composites served through the ops above ----------------------------------------------------
+# ---- torch's composites, fused: isfinite and isclose ----------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 def test_isfinite(dtype):
-    """isfinite is torch's composite: (x == x) * (x.abs() != inf) for floats, a fill for
-    integers and bool (nothing to serve), real and imag parts for complex."""
-    served = "eq.Tensor" if dtype.is_floating_point else None
+    """isfinite is torch's composite, (x == x) * (x.abs() != inf) for floats, served as one
+    kernel; integers and bool (a fill) go to the composite; complex through its real and
+    imaginary parts, each served."""
+    served = "isfinite" if dtype.is_floating_point or dtype.is_complex else None
     check(torch.isfinite, [specials((33, 5), dtype)], served=served)
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_isfinite_layouts(dtype):
+    """Transposed, broadcast (expanded) and 0-d and empty inputs; a float input that requires
+    grad (the bool result has none, as torch's)."""
+    a = specials((16, 24), dtype)
+    check(torch.isfinite, [a.t()], served="isfinite")
+    check(torch.isfinite, [a[:, :1].expand(16, 24)], served="isfinite")
+    check(torch.isfinite, [a[2, 3].clone()], served="isfinite")
+    check(torch.isfinite, [a[:0]], served="isfinite")
+    expected = torch.isfinite(a)
+    x = a.detach().clone().requires_grad_()
+    for mode in (torch.inference_mode, torch.enable_grad):
+        with mode(), gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as counts:
+            r = torch.isfinite(x)
+        assert served_count(counts, "isfinite") >= 1, (mode, dict(counts))
+        assert not r.requires_grad and r.grad_fn is None and torch.equal(r, expected), mode
+
+
 ISCLOSE_ARGS = [dict(), dict(rtol=0, atol=0), dict(rtol=1e-2, atol=1e-3), dict(equal_nan=True),
-                dict(rtol=0.5, atol=0, equal_nan=True)]
+                dict(rtol=0.5, atol=0, equal_nan=True), dict(rtol=0, atol=0.25),
+                dict(rtol=0, atol=0, equal_nan=True)]
+
+
+def isclose_pair(shape, dtype):
+    """b: a on its first 16 elements (specials included), a scaled by up to +-2% elsewhere, so
+    that some pairs are within each tolerance and some are not."""
+    a = specials(shape, dtype)
+    b = a.clone()
+    flat_a, flat_b = a.reshape(-1), b.view(-1)
+    n = flat_a.numel() - 16
+    if dtype.is_floating_point:
+        flat_b[16:] = (flat_a[16:].double() * (1 + torch.linspace(-0.02, 0.02, n, device=DEVICE))).to(dtype)
+    elif dtype is not torch.bool:
+        flat_b[16:] = make((n,), dtype, DEVICE, 0, 5)
+    else:
+        b = make(shape, dtype, DEVICE)
+    return a, b
 
 
 @pytest.mark.parametrize("kwargs", ISCLOSE_ARGS, ids=str)
 @pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int32, torch.float16,
                                    torch.bfloat16, torch.float32, torch.float64], ids=str)
 def test_isclose(dtype, kwargs):
-    """isclose is torch's composite of ==, isnan, abs, *, +, -, <=, isfinite, |= and &=; every
-    step is served (the eq.Tensor count shows it ran under gemforge)."""
-    a = specials((64,), dtype)
-    b = a.clone()
-    if dtype.is_floating_point:
-        b[16:] = (a[16:].double() * (1 + torch.linspace(-0.02, 0.02, 48, device=DEVICE))).to(dtype)
-    elif dtype is not torch.bool:
-        b[16:] = make((48,), dtype, DEVICE, 0, 5)
-    else:
-        b = make((64,), dtype, DEVICE)
-    check(lambda x, y: torch.isclose(x, y, **kwargs), [a, b], served="eq.Tensor")
+    """isclose is torch's composite of ==, isnan, *, +, -, abs, isfinite and <=, served as one
+    kernel for floating dtypes (each intermediate rounded to fp16/bf16 as the composite's
+    tensors are); integers and bool go to the composite (they promote to float)."""
+    a, b = isclose_pair((64,), dtype)
+    served = "isclose" if dtype.is_floating_point else None
+    check(lambda x, y: torch.isclose(x, y, **kwargs), [a, b], served=served)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_isclose_layouts(dtype):
+    """Broadcast, transposed, 0-d, empty, a cpu 0-d other, and allclose (isclose(...).all())."""
+    a, b = isclose_pair((24, 40), dtype)
+    check(lambda x, y: torch.isclose(x, y, rtol=1e-2), [a.t(), b.t()], served="isclose")
+    check(lambda x, y: torch.isclose(x, y, rtol=1e-2), [a, b[3]], served="isclose")
+    check(lambda x, y: torch.isclose(x, y, atol=1e-2), [a[:, :1], b[:1, :]], served="isclose")
+    check(lambda x, y: torch.isclose(x, y), [a[1, 2].clone(), b[1, 2].clone()], served="isclose")
+    check(lambda x, y: torch.isclose(x, y), [a[:0], b[:0]], served="isclose")
+    check(lambda x: torch.isclose(x, b[5, 7].cpu(), rtol=0.1), [a], served="isclose")
+    check(lambda x, y: torch.tensor(torch.allclose(x, y, rtol=0.05, atol=1e-3)),
+          [a[16:].clone(), b[16:].clone()], served="isclose")
 
 
 @pytest.mark.parametrize("dtypes", [(torch.float32, torch.float16), (torch.float32, -1.0)], ids=str)
@@ -621,11 +667,12 @@ SERVED = (
     + ["logical_xor", "logical_xor.out", "logical_xor_"]
     + [name for p in PREDICATES for name in (p, f"{p}.out")]
 )
+# torch's composites that gemforge fuses (a kernel of its own at the backend key).
+FUSED_COMPOSITES = ["isfinite", "isclose"]
 ALIASES = (
     [f"{name}.Scalar_Tensor_out" for name in ("bitwise_and", "bitwise_or", "bitwise_xor",
                                               "bitwise_left_shift", "bitwise_right_shift")]
     + [alias for alias, _ in DUNDER_ALIASES]
-    + ["isfinite", "isclose"]
     + [f"{alias}{sep}{form}" for alias in COMPARE_ALIASES
        for sep, form in ((".", "Tensor"), (".", "Scalar"), (".", "Tensor_out"),
                          (".", "Scalar_out"), ("_.", "Tensor"), ("_.", "Scalar"))]
@@ -646,6 +693,10 @@ def test_rows():
         row = rows[full_name(name)]
         assert not row.via and set(row.backends) == {"cpu", "cuda"}, row
         assert "CompositeImplicitAutograd" not in dispatch_keys(name), name
+    for name in FUSED_COMPOSITES:
+        row = rows[full_name(name)]
+        assert not row.via and set(row.backends) == {"cpu", "cuda"}, row
+        assert "CompositeImplicitAutograd" in dispatch_keys(name), name
     for name in ALIASES:
         row = rows[full_name(name)]
         assert row.via and full_name(row.via) in rows and not rows[full_name(row.via)].via, row

@@ -1,12 +1,13 @@
 // bitwise_and / or / xor / not, the shifts (bitwise_*_shift and __lshift__ / __rshift__ with
-// their in-place forms), logical_xor, and the predicates isnan, isinf, isposinf, isneginf and
-// signbit. Bitwise ops take bool and integer dtypes only: for floats gemforge has no kernel and
+// their in-place forms), logical_xor, and the predicates isnan, isinf, isfinite, isposinf,
+// isneginf and signbit. Bitwise ops take bool and integer dtypes only: for floats gemforge has no kernel and
 // torch's own raises its error.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/bitwise.h"
 
 #include <ATen/CompositeExplicitAutogradFunctions.h>
+#include <ATen/CompositeImplicitAutogradFunctions.h>
 #include <ATen/MemoryOverlap.h>
 
 namespace gemforge::ops {
@@ -119,6 +120,15 @@ Tensor isinf(const Tensor& self) {
 Tensor& isinf_out(const Tensor& self, Tensor& out) {
   return copied_predicate_out(out, self, K<kernels::isinf>,
                               GF_FALLBACK_TO(at::compositeexplicitautograd::isinf_outf(self, out)));
+}
+
+// isfinite is a composite in torch, (x == x) * (x.abs() != inf): four kernels and three
+// temporaries, where this is one pass. The row sits at the backend key; torch's autograd
+// fallback passes the call down to it (a bool result has no gradient). Integers and bool (a
+// fill) and complex take the composite.
+Tensor isfinite(const Tensor& self) {
+  return predicate(self, K<kernels::isfinite>,
+                   GF_FALLBACK_TO(at::compositeimplicitautograd::isfinite(self)));
 }
 
 #define GF_PREDICATE(name)                                                                        \

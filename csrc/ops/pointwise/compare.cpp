@@ -1,9 +1,11 @@
-// eq, ne, lt, le, gt, ge (Tensor and Scalar) and logical_and / logical_or / logical_not:
-// functional results are bool; out= and in-place keep the output's dtype, as in torch.
+// eq, ne, lt, le, gt, ge (Tensor and Scalar), logical_and / logical_or / logical_not and
+// isclose: functional results are bool; out= and in-place keep the output's dtype, as in torch.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/constant.h"
 #include "ops/pointwise/kernels/compare.h"
+
+#include <ATen/CompositeImplicitAutogradFunctions.h>
 
 namespace gemforge::ops {
 
@@ -51,6 +53,22 @@ GF_COMPARE(le, kLe)
 GF_COMPARE(gt, kGt)
 GF_COMPARE(ge, kGe)
 #undef GF_COMPARE
+
+// isclose is a composite in torch: ==, isnan, *, +, -, abs, isfinite and <= with |= and &=, up
+// to nine kernels and their temporaries; kernels::isclose is one pass that rounds as they do.
+// Two tensors of one floating dtype are served (at the backend key, as isfinite); other dtypes
+// (integers promote to float), complex, and the calls torch rejects take the composite.
+Tensor isclose(const Tensor& self, const Tensor& other, double rtol, double atol, bool equal_nan) {
+  auto composite = GF_FALLBACK_TO(at::compositeimplicitautograd::isclose(self, other, rtol, atol, equal_nan));
+  const ScalarType t = self.scalar_type();
+  if (t != other.scalar_type() || !at::isFloatingType(t) || !(rtol >= 0) || !(atol >= 0) ||
+      self.is_quantized() || other.is_quantized())
+    return composite();
+  const int kind = t == at::kHalf ? 1 : t == at::kBFloat16 ? 2 : 0;
+  const int mode = int(equal_nan) | (rtol == 0 && atol == 0 ? 2 : 0) | kind << 2;
+  return pw::functional(IterKind::comparison, {self, other}, K<kernels::isclose>,
+                        {Scalar(rtol), Scalar(atol), mode}, composite);
+}
 
 // torch writes the functional and in-place forms through the out= kernel; so do its fallbacks.
 #define GF_LOGICAL(name)                                                                            \

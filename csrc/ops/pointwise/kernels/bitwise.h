@@ -1,5 +1,5 @@
 // Pointwise functors: bitwise ops and shifts (bool and integer dtypes, as in torch), logical_xor,
-// and the predicates isnan, isinf, isposinf, isneginf, signbit (bool results, every dtype).
+// and the predicates isnan, isinf, isfinite, isposinf, isneginf, signbit (bool results, every dtype).
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
@@ -46,6 +46,8 @@ GF_STATELESS(isinf, kAll, bool, (C a),
   if constexpr (is_complex_v<C>) return is_inf(a.real()) || is_inf(a.imag());
   else if constexpr (std::is_floating_point_v<C>) return is_inf(a);
   else return false;)
+// isfinite for the floating dtypes (integers and bool take torch's composite, a fill).
+GF_STATELESS(isfinite, kFloating, bool, (C a), return a == a && !is_inf(a);)
 GF_STATELESS(isposinf, kReal | kBool, bool, (C a),
   if constexpr (std::is_floating_point_v<C>) return a == std::numeric_limits<C>::infinity();
   else return false;)
@@ -68,6 +70,6 @@ GF_STATELESS(signbit, kReal | kBool, bool, (C a),
 // The family's kernels; each backend instantiates its run<Op> for every one.
 #define GF_KERNELS_BITWISE(X)                                                                 \
   X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_not) X(left_shift) X(right_shift)     \
-  X(logical_xor) X(isnan) X(isinf) X(isposinf) X(isneginf) X(signbit)
+  X(logical_xor) X(isnan) X(isinf) X(isfinite) X(isposinf) X(isneginf) X(signbit)
 
 }  // namespace gemforge::kernels
