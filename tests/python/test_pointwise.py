@@ -956,3 +956,29 @@ def test_tiled_with_broadcast_and_scalar(shape):
     check(torch.mul, [turned(a), row], served="mul.Tensor")
     check(lambda x: torch.mul(x, 2.5), [turned(a)], served="mul.Tensor")
     check(lambda x, y: x + y, [turned(a), make((), torch.float32, DEVICE)], served="add.Tensor")
+
+
+# ---- a Python number as the second operand, on every layout ------------------------------------
+# The number reaches the binary op as a CPU scalar; the cuda engine binds it into a unary kernel
+# (dense, inner or tiled) where the layout allows, else runs the strided binary kernel.
+TENSOR_SCALAR = {
+    "add": lambda x: x + 0.5,
+    "sub": lambda x: x - 3,
+    "mul": lambda x: x * 1e-5,
+    "div": lambda x: x / 3.0,
+    "ne": lambda x: x != 1.0,
+    "lt": lambda x: x < 0.25,
+    # a 0-d CPU tensor operand is a CPU scalar too
+    "maximum": lambda x: torch.maximum(x, torch.tensor(0.5 if x.is_floating_point() else 1, dtype=x.dtype)),
+}
+
+
+@pytest.mark.parametrize("layout", ["contig", "transposed", "expanded", "sliced", "odd"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.int32], ids=str)
+@pytest.mark.parametrize("name", list(TENSOR_SCALAR))
+def test_tensor_scalar_layouts(name, dtype, layout):
+    fn = TENSOR_SCALAR[name]
+    base = make((48, 40), dtype, DEVICE)
+    x = {"contig": base, "transposed": base.t(), "expanded": base[:1].expand(48, 40),
+         "sliced": base[:, 1:33], "odd": make((7, 3, 5), dtype, DEVICE)}[layout]
+    check(fn, [x])

@@ -50,10 +50,23 @@ def _composite_only(overload: str) -> bool:
     return has(name, "CompositeImplicitAutograd") and not (has(name, "CUDA") or has(name, "CPU"))
 
 
+# Composites gemforge fuses into a kernel of its own: their results are bool, so the autograd
+# formula that registering them cuts off has nothing to compute.
+BOOL_COMPOSITES = {"isfinite", "isclose"}
+
+
 def test_served_rows_are_not_composite_aliases():
     # Registering a CompositeImplicitAutograd-only overload would cut it off from autograd.
-    wrong = [row.overload for row in gemforge.registered_ops() if not row.via and _composite_only(row.overload)]
+    wrong = [row.overload for row in gemforge.registered_ops()
+             if not row.via and _composite_only(row.overload) and row.overload not in BOOL_COMPOSITES]
     assert not wrong, f"these should be GF_VIA alias rows: {wrong}"
+
+
+def test_fused_composites_return_bool():
+    x = torch.randn(5, requires_grad=True)
+    for name in sorted(BOOL_COMPOSITES):
+        r = getattr(torch, name)(x) if name == "isfinite" else getattr(torch, name)(x, x)
+        assert r.dtype == torch.bool and not r.requires_grad, name
 
 
 def _wrapper_only(overload: str) -> bool:

@@ -20,8 +20,9 @@ namespace gemforge::ops {
 // kernels with the constant in Args (the dense 16-byte kernels), where a wrapped number would
 // take the strided kernel (one element a thread).
 //
-// Contiguous inputs only: the dense kernels take them; a transposed or broadcast input went to
-// the strided unary kernel, 0.44-0.87x torch on an H100, where the binary engine is faster.
+// Contiguous inputs only: other layouts take the binary engine, whose cuda launcher binds the
+// wrapped number into a unary functor for its dense, inner and tiled kernels (1.06-2.98x torch
+// on a transposed or broadcast bf16 input, H100; the strided kernel had been 0.44-0.88x).
 // Not fp16 on cuda: it was turned off for a comparison that differed from torch's on the H100,
 // which turned out to come from the binary engine instead (see compare.cpp's rounds_in_dtype);
 // the cuda fp16 constant kernels have not been run since. On the cpu fp16 constants match
