@@ -381,9 +381,41 @@ Tensor& stack_out(at::TensorList tensors, int64_t dim, Tensor& out) {
 }
 
 // ---- conversions and clones -------------------------------------------------------------------------
+#ifdef GEMFORGE_WITH_CUDA
+namespace {
+// A cuda tensor to the host (.cpu(), .to("cpu", dtype)): converted and laid out as torch lays
+// the result out, on the device where that takes a copy, then one device-to-host copy on the
+// current stream that returns once the data has landed. That is torch's blocking copy; its
+// non_blocking one into pageable memory waits the same way.
+Tensor to_host(const Tensor& self, at::ScalarType dtype, OptMemoryFormat memory_format) {
+  Tensor src = self;
+  if (self.scalar_type() != dtype || !self.is_non_overlapping_and_dense() ||
+      memory_format.value_or(at::MemoryFormat::Preserve) != at::MemoryFormat::Preserve) {
+    src = empty_for_copy(self, dtype, memory_format);
+    if (src.numel() > 0) counted_copy(src, self, false);
+  }
+  // (a dense, non-overlapping tensor's elements are one block from its data pointer on)
+  Tensor out = empty_strided_on(src.sizes(), src.strides(), dtype, c10::Device(c10::kCPU));
+  if (out.numel() > 0) {
+    OnDevice on(self);
+    c10::cuda::memcpy_and_sync(out.data_ptr(), src.const_data_ptr(), out.numel() * out.element_size(),
+                               cudaMemcpyDeviceToHost, at::cuda::getCurrentCUDAStream());
+  }
+  return out;
+}
+}  // namespace
+#endif
+
 Tensor to_copy(const Tensor& self, std::optional<at::ScalarType> dtype, std::optional<at::Layout> layout,
                std::optional<at::Device> device, std::optional<bool> pin_memory, bool non_blocking,
                OptMemoryFormat memory_format) {
+#ifdef GEMFORGE_WITH_CUDA
+  // Pinned results stay torch's: a non_blocking copy into them needs the host allocator's event
+  // bookkeeping.
+  if (device && device->is_cpu() && self.is_cuda() && copy_served(self) && (!layout || *layout == at::kStrided) &&
+      !pin_memory.value_or(false))
+    return to_host(self, dtype.value_or(self.scalar_type()), memory_format);
+#endif
   const bool served = copy_served(self) && (!layout || *layout == at::kStrided) &&
                       (!device || (device->type() == self.device().type() && with_index(*device) == self.device())) && !pin_memory.value_or(false);
   if (!served) {

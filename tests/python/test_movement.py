@@ -244,6 +244,37 @@ def test_to_copy_layouts():
           served="_to_copy.out", reference="exact")
 
 
+@pytest.mark.skipif(DEVICE != "cuda", reason="a device-to-host copy")
+@pytest.mark.parametrize("dtype", MOVE_DTYPES)
+def test_to_copy_to_host(dtype):
+    """A cuda tensor to the host, as torch lays the result out: dense ones in one copy, others
+    (sliced, another dtype, an explicit memory format) through a device copy first."""
+    cases = [
+        (lambda t: t.cpu(), make((5, 33), dtype)),
+        (lambda t: t.to("cpu", non_blocking=True), transposed((6, 10), dtype)),
+        (lambda t: t.to("cpu"), sliced((6, 10), dtype)),
+        (lambda t: t.to("cpu", torch.float32), transposed((6, 10), dtype)),
+        (lambda t: t.to("cpu", memory_format=torch.channels_last), make((2, 3, 4, 5), dtype)),
+        (lambda t: t.cpu(), make((), dtype)),
+        (lambda t: t.cpu(), make((0, 3), dtype)),
+    ]
+    for fn, x in cases:
+        with quiet():  # complex -> real warns
+            out = check(fn, [x], served="_to_copy", reference="exact")
+            expected = fn(x)
+        assert out.device.type == "cpu" and out.stride() == expected.stride() and out.dtype == expected.dtype
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="a device-to-host copy")
+def test_to_copy_to_host_autograd():
+    x = make((3, 4), torch.float32).requires_grad_()
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        y = x.cpu()
+        (y * 2).sum().backward()
+    assert served_count(counts, "_to_copy") >= 1, dict(counts)
+    assert x.grad.device == x.device and torch.equal(x.grad, torch.full_like(x, 2))
+
+
 def test_to_copy_autograd():
     x = make((3, 4), torch.float32).requires_grad_()
     with gemforge.use_gems():

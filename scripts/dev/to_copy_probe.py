@@ -1,0 +1,44 @@
+"""Which _to_copy calls of the sample models (tiny, one layer) gemforge serves: each distinct
+call (input dtype, shape, contiguity, arguments) with its count and how many reached gemforge's
+kernel and were served there.
+
+    python scripts/dev/to_copy_probe.py
+"""
+import collections
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import gemforge
+from gemforge import models as M
+
+seen = collections.Counter()
+
+
+def served_now():
+    return gemforge.stats().get("_to_copy", 0)
+
+
+class Spy(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if "_to_copy" in str(func) and torch.is_tensor(args[0]) and args[0].is_cuda:
+            before = served_now()
+            r = func(*args, **kwargs)
+            key = (str(args[0].dtype), tuple(args[0].shape), tuple(args[0].stride()),
+                   repr(sorted((k, str(v)) for k, v in kwargs.items())), served_now() - before)
+            seen[key] += 1
+            return r
+        return func(*args, **kwargs)
+
+
+for name in M.MODELS:
+    for wl in M.WORKLOADS[name]:
+        dtype = torch.float32 if wl == "train" else torch.bfloat16
+        model, inputs, prompt = M.build(name, tiny=True, layers=1, dtype=dtype, device="cuda")
+        gemforge.record_stats(True)
+        with gemforge.use_gems(), Spy():
+            M.run_workload(model, inputs, prompt, wl)
+print("calls | dtype, shape, stride, arguments, served")
+for k, v in sorted(seen.items(), key=lambda kv: kv[0][-1]):
+    print(v, k)
