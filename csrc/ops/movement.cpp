@@ -398,8 +398,9 @@ Tensor to_host(const Tensor& self, at::ScalarType dtype, OptMemoryFormat memory_
   Tensor out = empty_strided_on(src.sizes(), src.strides(), dtype, c10::Device(c10::kCPU));
   if (out.numel() > 0) {
     OnDevice on(self);
-    c10::cuda::memcpy_and_sync(out.data_ptr(), src.const_data_ptr(), out.numel() * out.element_size(),
-                               cudaMemcpyDeviceToHost, at::cuda::getCurrentCUDAStream());
+    c10::cuda::memcpy_and_sync(out.data_ptr(), src.const_data_ptr(),
+                               out.numel() * out.element_size(), cudaMemcpyDeviceToHost,
+                               at::cuda::getCurrentCUDAStream());
   }
   return out;
 }
@@ -412,8 +413,8 @@ Tensor to_copy(const Tensor& self, std::optional<at::ScalarType> dtype, std::opt
 #ifdef GEMFORGE_WITH_CUDA
   // Pinned results stay torch's: a non_blocking copy into them needs the host allocator's event
   // bookkeeping.
-  if (device && device->is_cpu() && self.is_cuda() && copy_served(self) && (!layout || *layout == at::kStrided) &&
-      !pin_memory.value_or(false))
+  if (device && device->is_cpu() && self.is_cuda() && copy_served(self) &&
+      (!layout || *layout == at::kStrided) && !pin_memory.value_or(false))
     return to_host(self, dtype.value_or(self.scalar_type()), memory_format);
 #endif
   const bool served = copy_served(self) && (!layout || *layout == at::kStrided) &&

@@ -1,7 +1,7 @@
 // bitwise_and / or / xor / not, the shifts (bitwise_*_shift and __lshift__ / __rshift__ with
 // their in-place forms), logical_xor, and the predicates isnan, isinf, isfinite, isposinf,
-// isneginf and signbit. Bitwise ops take bool and integer dtypes only: for floats gemforge has no kernel and
-// torch's own raises its error.
+// isneginf and signbit. Bitwise ops take bool and integer dtypes only: for floats gemforge has
+// no kernel and torch's own raises its error.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/bitwise.h"

@@ -59,7 +59,8 @@ GF_COMPARE(ge, kGe)
 // Two tensors of one floating dtype are served (at the backend key, as isfinite); other dtypes
 // (integers promote to float), complex, and the calls torch rejects take the composite.
 Tensor isclose(const Tensor& self, const Tensor& other, double rtol, double atol, bool equal_nan) {
-  auto composite = GF_FALLBACK_TO(at::compositeimplicitautograd::isclose(self, other, rtol, atol, equal_nan));
+  auto composite =
+      GF_FALLBACK_TO(at::compositeimplicitautograd::isclose(self, other, rtol, atol, equal_nan));
   const ScalarType t = self.scalar_type();
   if (t != other.scalar_type() || !at::isFloatingType(t) || !(rtol >= 0) || !(atol >= 0) ||
       self.is_quantized() || other.is_quantized())

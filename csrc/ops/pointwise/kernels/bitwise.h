@@ -1,5 +1,5 @@
 // Pointwise functors: bitwise ops and shifts (bool and integer dtypes, as in torch), logical_xor,
-// and the predicates isnan, isinf, isfinite, isposinf, isneginf, signbit (bool results, every dtype).
+// and the predicates isnan, isinf, isfinite, isposinf, isneginf, signbit (bool results).
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
