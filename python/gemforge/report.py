@@ -13,6 +13,8 @@ import re
 import sys
 from collections import defaultdict
 
+import torch
+
 import gemforge
 
 _OPS_BEGIN, _OPS_END = "<!-- ops-table:begin -->", "<!-- ops-table:end -->"
@@ -63,8 +65,6 @@ def coverage_table(tsv: str) -> str:
     for name in [n for names in wanted.values() for n in names]:
         if name not in ops and name.endswith("_out") and name[:-4] + ".out" in ops:
             ops[name] = ops[name[:-4] + ".out"]
-    import torch
-
     rows = ["| family | overloads | served | alias of a served op | not in this torch | not yet |",
             "|---|---|---|---|---|---|"]
     totals = [0, 0, 0, 0]
@@ -73,7 +73,7 @@ def coverage_table(tsv: str) -> str:
         names = wanted[family]
         own = [n for n in names if n in ops and not ops[n].via]
         alias = [n for n in names if n in ops and ops[n].via]
-        absent = [n for n in names if n not in ops and not _in_torch(torch, n)]
+        absent = [n for n in names if n not in ops and not _in_torch(n)]
         missing = [n for n in names if n not in ops and n not in absent]
         absent_all += absent
         totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias), totals[3] + len(absent)]
@@ -87,7 +87,7 @@ def coverage_table(tsv: str) -> str:
     return "\n".join(rows)
 
 
-def _in_torch(torch, name: str) -> bool:
+def _in_torch(name: str) -> bool:
     """Whether `name` ("op" or "op.overload") is an aten overload of the running torch."""
     base, _, overload = name.partition(".")
     packet = getattr(torch.ops.aten, base, None)

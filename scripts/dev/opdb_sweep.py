@@ -80,14 +80,13 @@ def main():
             except Exception:  # noqa: BLE001  (a sample generator torch itself cannot run here)
                 continue
             for s in samples:
-                call = lambda *xs: op(*xs, *s.args, **s.kwargs)  # noqa: E731
                 try:
                     expected, torch_err = op(s.input, *s.args, **s.kwargs), None
                 except Exception as err:  # noqa: BLE001
                     expected, torch_err = None, err
                 with gemforge.use_gems(backends=[dev]), gemforge.collect_stats() as counts:
                     try:
-                        actual, gems_err = call(s.input), None
+                        actual, gems_err = op(s.input, *s.args, **s.kwargs), None
                     except Exception as err:  # noqa: BLE001
                         actual, gems_err = None, err
                 if not counts and gems_err is None:
