@@ -178,6 +178,25 @@ def test_arange_forms(dtype):
               served="arange.start_out", reference="torch")
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float32, torch.bfloat16,
+                                   torch.uint8])
+def test_ranges_vector_tails_and_offsets(dtype):
+    """The cuda kernels write 16-byte vectors: lengths that leave a partial vector, and out=
+    views that start one element past a 16-byte boundary (one element a thread there)."""
+    for n in (1, 7, 9, 31, 4097):
+        check(lambda: torch.arange(n, dtype=dtype, device=DEVICE), [], served="arange.start_out",
+              reference="torch")
+        check(lambda: torch.linspace(-3, 250, n, dtype=dtype, device=DEVICE), [],
+              served="linspace.out", reference="torch")
+    check(lambda o: torch.arange(2, 39, out=o), [make((40,), dtype)[1:38]],
+          served="arange.start_out", reference="torch")
+    check(lambda o: torch.linspace(0, 100, 37, out=o), [make((40,), dtype)[3:40]],
+          served="linspace.out", reference="torch")
+    if dtype.is_floating_point:
+        check(lambda o: torch.logspace(0, 2, 37, out=o), [make((40,), dtype)[1:38]],
+              served="logspace.out", reference="torch")
+
+
 def test_arange_default_dtypes_and_exact_int64():
     check(lambda: torch.arange(5, device=DEVICE), [], served="arange.start_out")
     check(lambda: torch.arange(0.5, 3, device=DEVICE), [], served="arange.start_out",

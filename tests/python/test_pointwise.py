@@ -982,3 +982,19 @@ def test_tensor_scalar_layouts(name, dtype, layout):
     x = {"contig": base, "transposed": base.t(), "expanded": base[:1].expand(48, 40),
          "sliced": base[:, 1:33], "odd": make((7, 3, 5), dtype, DEVICE)}[layout]
     check(fn, [x])
+
+
+@pytest.mark.parametrize("layout", ["contig", "transposed", "sliced"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_mul_number_unrounded(dtype, layout):
+    """torch's mul kernels multiply a fp16/bf16 tensor by a Python number taken in float, not
+    rounded to the tensor's dtype first: gemforge's results are torch's bit for bit, in every
+    form (1e-5 is not a bf16 value: rounding it first changes about a quarter of the results)."""
+    base = make((48, 40), dtype, DEVICE)
+    x = {"contig": base, "transposed": base.t(), "sliced": base[:, 1:33]}[layout]
+    check(lambda a: a * 1e-5, [x], served="mul.Tensor", reference="exact")
+    check(lambda a: torch.ops.aten.mul.Scalar(a, 1e-5), [x], served="mul.Scalar",
+          reference="exact")
+    check(lambda a: a.mul_(1e-5), [x.clone()], served="mul_.Tensor", reference="exact")
+    check(lambda a, o: torch.mul(a, 1e-5, out=o), [x, make(x.shape, dtype, DEVICE)],
+          served="mul.out", reference="exact")

@@ -15,17 +15,35 @@ constexpr int kThreads = 256;
 
 int64_t blocks_for(int64_t n) { return (n + kThreads - 1) / kThreads; }
 
-template <class F, class S>
+// out[i] = f(i), a 16-byte vector of V elements a thread (one element where out is not aligned
+// to them): arange and linspace at one 2-byte store a thread ran at 26% of the copy ceiling
+// (bf16 4096^2, H100), as every warp's stores were 64-byte transactions.
+template <int V, class F, class S>
 __global__ void __launch_bounds__(kThreads) tabulate_kernel(F f, S* out, int64_t n) {
-  const int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x;
-  if (i < n) out[i] = f(i);
+  struct alignas(sizeof(S) * V) Vec { S v[V]; };
+  const int64_t first = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * V;
+  if (first >= n) return;
+  if (first + V <= n) {
+    Vec w;
+#pragma unroll
+    for (int j = 0; j < V; ++j) w.v[j] = f(first + j);
+    *reinterpret_cast<Vec*>(out + first) = w;
+  } else {
+    for (int64_t i = first; i < n; ++i) out[i] = f(i);
+  }
 }
 
 template <class F> void tabulate(const Dense& out, const F& f) {
   using S = decltype(f(int64_t(0)));
+  constexpr int V = sizeof(S) >= 16 ? 1 : int(16 / sizeof(S));
   if (out.numel == 0) return;
-  tabulate_kernel<<<blocks_for(out.numel), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      f, static_cast<S*>(out.data), out.numel);
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  S* data = static_cast<S*>(out.data);
+  if (V > 1 && reinterpret_cast<uintptr_t>(data) % 16 == 0) {
+    tabulate_kernel<V><<<blocks_for((out.numel + V - 1) / V), kThreads, 0, stream>>>(f, data, out.numel);
+  } else {
+    tabulate_kernel<1><<<blocks_for(out.numel), kThreads, 0, stream>>>(f, data, out.numel);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

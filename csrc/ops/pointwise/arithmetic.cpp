@@ -8,6 +8,10 @@
 #include <ATen/native/BinaryOps.h>
 #include <ATen/native/TypeProperties.h>
 
+#include <cmath>
+#include <limits>
+#include <optional>
+
 namespace gemforge::ops {
 namespace {
 
@@ -67,7 +71,48 @@ GF_ALPHA_OP(sub, at::native::sub_check(self, other), -1.0)
 #undef GF_ALPHA_OP
 
 // ---- mul, div -------------------------------------------------------------------------------
-GF_BINARY_FORMS(mul, IterKind::binary, kernels::mul, mul)
+namespace {
+
+// torch's mul kernels take a Python-number operand of a fp16/bf16 tensor in float, unrounded
+// (TensorIterator's original_scalar_value). On the cpu the binary iterator rounds that operand
+// to the tensor's dtype first (on cuda it stays a double, which our kernel reads in float as
+// torch's does), so there such calls take mul_constant on a unary iterator over self instead.
+// The number, where that applies.
+std::optional<Scalar> cpu_reduced_number(const Tensor& self, const Tensor& other) {
+  if (!self.is_cpu() || !at::isReducedFloatingType(self.scalar_type()) ||
+      !other.unsafeGetTensorImpl()->is_wrapped_number() || other.is_complex() ||
+      other.scalar_type() == at::kBool)
+    return std::nullopt;
+  const Scalar s = other.item();
+  const double v = s.toDouble();
+  if (!(std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max()))) return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
+Tensor mul(const Tensor& self, const Tensor& other) {
+  if (auto s = cpu_reduced_number(self, other)) {
+    if (Tensor r = pw::run(IterKind::unary, Tensor(), {self}, K<kernels::mul_constant>, {*s}); r.defined())
+      return r;
+  }
+  return pw::functional(IterKind::binary, {self, other}, K<kernels::mul>, {},
+                        GF_FALLBACK(self, mul, self, other));
+}
+Tensor& mul_out(const Tensor& self, const Tensor& other, Tensor& out) {
+  if (auto s = cpu_reduced_number(self, other); s && out.scalar_type() == self.scalar_type()) {
+    if (pw::run(IterKind::unary, out, {self}, K<kernels::mul_constant>, {*s}).defined()) return out;
+  }
+  return pw::out_form(out, IterKind::binary, {self, other}, K<kernels::mul>, {},
+                      GF_FALLBACK(self, mul_outf, self, other, out));
+}
+Tensor& mul_(Tensor& self, const Tensor& other) {
+  if (auto s = cpu_reduced_number(self, other)) {
+    if (pw::run(IterKind::unary, self, {self}, K<kernels::mul_constant>, {*s}).defined()) return self;
+  }
+  return pw::inplace(self, IterKind::binary, {self, other}, K<kernels::mul>, {},
+                     GF_FALLBACK(self, mul_, self, other));
+}
 Tensor mul_scalar(const Tensor& self, const Scalar& other) {
   if (exact_constant(self, other, /*opmath=*/true)) {
     if (Tensor r = pw::run_dense(IterKind::unary, Tensor(), {self}, K<kernels::mul_constant>, {other});
