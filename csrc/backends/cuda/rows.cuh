@@ -19,7 +19,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -126,6 +129,57 @@ inline RowMap row_map(int64_t nv, int max_v) {
   }
   const int group = int((need + 31) / 32 * 32);  // <= kMaxRowThreads by kRegisterRow
   return {group, group, 1};
+}
+
+// The register path's grid: each block walks row groups base = blockIdx.x * rows_per_block,
+// stepping by gridDim.x * rows_per_block, with the next row's loads in flight while it reduces
+// and stores the current one (a block a row left the memory system idle during the reductions:
+// loads came in bursts, then stores). One wave of resident blocks; a block per row group when
+// the occupancy query fails. Cached per kernel (a template argument: kernels of one signature
+// must not share a cache) and block size (a multiple of 32 up to kMaxRowThreads).
+template <auto Kernel> int64_t row_grid(int64_t row_groups, int threads) {
+  static int cached[kMaxRowThreads / 32 + 1] = {};  // blocks an SM; -1: unknown
+  int& per_sm = cached[threads / 32];
+  if (per_sm == 0) {
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, Kernel, threads, 0) != cudaSuccess) {
+      (void)cudaGetLastError();  // not sticky: a later launch check must not see it
+    }
+    per_sm = n > 0 ? n : -1;
+  }
+  return per_sm > 0 ? std::min<int64_t>(row_groups, int64_t(sm_count()) * per_sm) : row_groups;
+}
+
+// A vec<T, V> as 32-bit words where its size allows: the compiler keeps a vector of 2-byte
+// elements in one register per element (twice the registers) unless its bits are words.
+template <class T, int V>
+using bits_t = std::conditional_t<sizeof(T) * V % 4 == 0, vec<uint32_t, sizeof(T) * V / 4>, vec<T, V>>;
+
+// Registers of a thread's MaxV vectors of a row, as bits_t.
+template <class T, int V, int MaxV> constexpr int row_regs = MaxV * int((sizeof(bits_t<T, V>) + 3) / 4);
+
+// Whether the register path loads a row's next row before its reductions: where the bits take at
+// most 16 registers a row array (2-byte elements one a vector take 32, which spills).
+template <class T, int V, int MaxV> constexpr bool load_ahead = row_regs<T, V, MaxV> <= 16;
+
+template <class T, int V, class B> __device__ __forceinline__ vec<T, V> unpack(const B& bits) {
+  static_assert(sizeof(B) == sizeof(vec<T, V>));
+  vec<T, V> v;
+  memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// This thread's vectors of a row in its own dtype (zeros where row >= rows or past nv: raw's
+// previous values must not stay live): the prefetch of the register path.
+template <class T, class B, int MaxV>
+__device__ __forceinline__ void load_row(const T* base, int64_t row, int64_t rows, int64_t n, int lane,
+                                         int group, int nv, B (&raw)[MaxV]) {
+  const B* r = reinterpret_cast<const B*>(base + (row < rows ? row : 0) * n);  // B: bits_t<T, V>
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    raw[i] = row < rows && j < nv ? r[j] : B{};
+  }
 }
 
 // Loads vector j of a row (V elements of T) into the compute type.

@@ -1,7 +1,8 @@
 // cuda kernels of layer_norm and rms_norm, forward and backward (engine/rows.h). Rows up to
 // kRegisterRow elements stay in registers (rows.cuh); longer rows take the loop kernels (a block
 // per row, the row read once per pass) and norm_param_grad_kernel for dweight / dbias.
-//   norm_fwd_kernel   mean (layer norm), then the sum of squares about it (stable), y, stats
+//   norm_fwd_kernel   mean (layer norm), then the sum of squares about it (stable), y, stats;
+//                     a persistent grid, the next row's loads in flight (row_grid)
 //   norm_bwd_kernel   a persistent grid: each block walks its rows, writes dx, and keeps its
 //                     columns' sums of g * xhat and g in registers; they land in one partial row
 //                     per (block, row slot) and column_sum_kernel adds the partials in a fixed
@@ -17,6 +18,8 @@ namespace {
 
 constexpr int kColX = 32, kColY = 16;
 
+// A persistent walk over row groups (row_grid): raw holds the next row's vectors, loaded before
+// this row's reductions so that they are in flight while it reduces and stores.
 template <class T, class S, int V, int MaxV>
 __global__ void __launch_bounds__(kMaxRowThreads)
 norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
@@ -25,58 +28,80 @@ norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __res
   using A = opmath_t<T>;
   __shared__ A smem[32];
   pdl_begin();
-  const int lane = threadIdx.x % group;
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
-  const bool active = row < rows;
+  const int lane = threadIdx.x % group, rpb = blockDim.x / group;
+  const int64_t first = int64_t(blockIdx.x) * rpb, step = int64_t(gridDim.x) * rpb;
   const int nv = int(n / V);  // <= kRegisterRow
-  const int64_t off = (active ? row : 0) * n;
-  A v[MaxV][V];  // (vectors of this thread, V)
-  A sum = 0;
+  // The next row's loads go out before this row's reductions (load_ahead); else each row's loads
+  // go out in its own trip, straight into floats (raw's copy spilled).
+  constexpr bool ahead = load_ahead<T, V, MaxV>;
+  bits_t<T, V> raw[MaxV];  // (vectors of this thread)
+  if constexpr (ahead) load_row(x, first + threadIdx.x / group, rows, n, lane, group, nv, raw);
+  // base is the same for all of the block's threads: each calls group_reduce as often
+  for (int64_t base = first; base < rows; base += step) {
+    const int64_t row = base + threadIdx.x / group;
+    const bool active = row < rows;  // false only in the block's last trip
+    A v[MaxV][V];  // (vectors of this thread, V)
 #pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (active && j < nv) {
-      load_vec<V>(x + off, j, v[i]);
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+        if constexpr (ahead) {
+          const vec<T, V> u = unpack<T, V>(raw[i]);
 #pragma unroll
-      for (int k = 0; k < V; ++k) sum += v[i][k];
-    }
-  }
-  A mu = 0;
-  if (!rms) mu = group_reduce(sum, group, Sum{}, smem) / static_cast<A>(n);
-  A ss = 0;
-#pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (active && j < nv) {
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        v[i][k] -= mu;
-        ss += v[i][k] * v[i][k];
+          for (int k = 0; k < V; ++k) v[i][k] = static_cast<A>(u.v[k]);
+        } else {
+          load_vec<V>(x + row * n, j, v[i]);
+        }
       }
     }
-  }
-  ss = group_reduce(ss, group, Sum{}, smem);
-  if (!active) return;
-  const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
-  if (lane == 0) {
-    if (mean) mean[row] = static_cast<S>(mu);
-    rstd[row] = static_cast<S>(rs);
-  }
+    if constexpr (ahead) load_row(x, row + step, rows, n, lane, group, nv, raw);
+    A sum = 0;
 #pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (j < nv) {
-      A wv[V], bv[V];
-      if (w) load_vec<V>(w, j, wv);
-      if (b) load_vec<V>(b, j, bv);
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
 #pragma unroll
-      for (int k = 0; k < V; ++k) {
-        A r = v[i][k] * rs;
-        if (w) r *= wv[k];
-        if (b) r += bv[k];
-        v[i][k] = r;
+        for (int k = 0; k < V; ++k) sum += v[i][k];
       }
-      store_vec<V>(y + off, j, v[i]);
+    }
+    A mu = 0;
+    if (!rms) mu = group_reduce(sum, group, Sum{}, smem) / static_cast<A>(n);
+    A ss = 0;
+#pragma unroll
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          v[i][k] -= mu;
+          ss += v[i][k] * v[i][k];
+        }
+      }
+    }
+    ss = group_reduce(ss, group, Sum{}, smem);
+    if (!active) continue;  // the block's last trip
+    const A rs = rsqrt_(ss / static_cast<A>(n) + eps);
+    if (lane == 0) {
+      if (mean) mean[row] = static_cast<S>(mu);
+      rstd[row] = static_cast<S>(rs);
+    }
+    const int64_t off = row * n;
+#pragma unroll
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (j < nv) {
+        A wv[V], bv[V];
+        if (w) load_vec<V>(w, j, wv);
+        if (b) load_vec<V>(b, j, bv);
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          A r = v[i][k] * rs;
+          if (w) r *= wv[k];
+          if (b) r += bv[k];
+          v[i][k] = r;
+        }
+        store_vec<V>(y + off, j, v[i]);
+      }
     }
   }
 }
@@ -329,7 +354,8 @@ template <class T, class S, int V> void norm_fwd_typed(const NormFwd& p) {
   }
   constexpr int MaxV = kElems<T> / V;
   const RowMap m = row_map(p.n / V, MaxV);
-  const int64_t blocks = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
+  const int64_t row_groups = (p.rows + m.rows_per_block - 1) / m.rows_per_block;
+  const int64_t blocks = row_grid<norm_fwd_kernel<T, S, V, MaxV>>(row_groups, m.threads);
   launch(norm_fwd_kernel<T, S, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads),
          static_cast<const T*>(p.x), static_cast<const T*>(p.weight), static_cast<const T*>(p.bias),
          static_cast<T*>(p.y), static_cast<S*>(p.mean), static_cast<S*>(p.rstd), p.rows, p.n, m.group,

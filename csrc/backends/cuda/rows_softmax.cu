@@ -1,6 +1,7 @@
 // cuda kernels of softmax and log_softmax, forward and backward (engine/rows.h).
 //   reg_kernel      the last dim, rows up to kRegisterRow: a row in registers, read once and
-//                   written once (a group of threads per row, see rows.cuh)
+//                   written once (a group of threads per row, see rows.cuh); a persistent grid,
+//                   the next row's loads in flight during this row's reductions (row_grid)
 //   smem_kernel     longer rows up to kSmemRowBytes: a block per row, the row kept in shared
 //                   memory (one read, one write)
 //   split kernels   longer rows: per-chunk partials (max and sum of exp, or the dot of the
@@ -78,6 +79,8 @@ __device__ __forceinline__ A softmax_value(A x, A mx, A lse, A inv, bool log, bo
 }
 
 // ---- forward ----------------------------------------------------------------------------------
+// A persistent walk over row groups (row_grid): raw holds the next row's vectors, loaded before
+// this row's reductions so that they are in flight while it reduces and stores.
 template <class T, class O, int V, int MaxV>
 __global__ void __launch_bounds__(kMaxRowThreads)
 softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, int64_t n,
@@ -85,51 +88,70 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
   using A = opmath_t<T>;
   __shared__ A smem[32];
   pdl_begin();
-  const int lane = threadIdx.x % group;
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
-  const bool active = row < rows;
+  const int lane = threadIdx.x % group, rpb = blockDim.x / group;
+  const int64_t first = int64_t(blockIdx.x) * rpb, step = int64_t(gridDim.x) * rpb;
   const int nv = int(n / V);  // <= kRegisterRow
-  const T* rin = in + (active ? row : 0) * n;
-  A x[MaxV][V];  // (vectors of this thread, V)
-  A mx = neg_inf<A>();
+  // The next row's loads go out before this row's reductions (load_ahead); else each row's loads
+  // go out at the start of its own trip.
+  constexpr bool ahead = load_ahead<T, V, MaxV>;
+  bits_t<T, V> raw[MaxV];  // (vectors of this thread)
+  if constexpr (ahead) load_row(in, first + threadIdx.x / group, rows, n, lane, group, nv, raw);
+  // base is the same for all of the block's threads: each calls group_reduce as often
+  for (int64_t base = first; base < rows; base += step) {
+    const int64_t row = base + threadIdx.x / group;
+    const bool active = row < rows;  // false only in the block's last trip
+    if constexpr (!ahead) load_row(in, row, rows, n, lane, group, nv, raw);
+    A x[MaxV][V];  // (vectors of this thread, V)
 #pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (active && j < nv) {
-      load_vec<V>(rin, j, x[i]);
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+        const vec<T, V> v = unpack<T, V>(raw[i]);
 #pragma unroll
-      for (int k = 0; k < V; ++k) mx = max_nan(mx, x[i][k]);
-    }
-  }
-  mx = group_reduce(mx, group, Max{}, smem);
-  A sum = 0;
-#pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (active && j < nv) {
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        const A e = exp_row<O>(x[i][k] - mx);
-        sum += e;
-        if (!log) x[i][k] = e;
+        for (int k = 0; k < V; ++k) x[i][k] = static_cast<A>(v.v[k]);
       }
     }
-  }
-  sum = group_reduce(sum, group, Sum{}, smem);
-  if (!active) return;
-  // out = (x + shift) * scale - lse: softmax e * (1 / sum), log_softmax x - max - log(sum) (in
-  // that order, as torch's: max + log(sum) first would round away a small difference)
-  const bool zero = safe && mx == neg_inf<A>();  // _safe_softmax: a row of -inf gives zeros
-  const A scale = log ? A(1) : A(1) / sum, shift = log ? -mx : A(0), lse = log ? log_(sum) : A(0);
-  O* rout = out + row * n;
+    if constexpr (ahead) load_row(in, row + step, rows, n, lane, group, nv, raw);
+    A mx = neg_inf<A>();
 #pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (j < nv) {
-      A r[V];
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
 #pragma unroll
-      for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : (x[i][k] + shift) * scale - lse;
-      store_vec<V>(rout, j, r);
+        for (int k = 0; k < V; ++k) mx = max_nan(mx, x[i][k]);
+      }
+    }
+    mx = group_reduce(mx, group, Max{}, smem);
+    A sum = 0;
+#pragma unroll
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const A e = exp_row<O>(x[i][k] - mx);
+          sum += e;
+          if (!log) x[i][k] = e;
+        }
+      }
+    }
+    sum = group_reduce(sum, group, Sum{}, smem);
+    if (active) {
+      // out = (x + shift) * scale - lse: softmax e * (1 / sum), log_softmax x - max - log(sum)
+      // (in that order, as torch's: max + log(sum) first would round away a small difference)
+      const bool zero = safe && mx == neg_inf<A>();  // _safe_softmax: a row of -inf gives zeros
+      const A scale = log ? A(1) : A(1) / sum, shift = log ? -mx : A(0), lse = log ? log_(sum) : A(0);
+      O* rout = out + row * n;
+#pragma unroll
+      for (int i = 0; i < MaxV; ++i) {
+        const int j = lane + i * group;
+        if (j < nv) {
+          A r[V];
+#pragma unroll
+          for (int k = 0; k < V; ++k) r[k] = zero ? A(0) : (x[i][k] + shift) * scale - lse;
+          store_vec<V>(rout, j, r);
+        }
+      }
     }
   }
 }
@@ -237,46 +259,77 @@ __device__ __forceinline__ A softmax_grad(A g, A y, A dot, bool log) {
   return log ? g - exp_row<O>(y) * dot : y * (g - dot);
 }
 
+// A persistent walk over row groups as softmax_reg_kernel's; the rows stay in registers in their
+// own dtype (half the registers of fp32 for 2-byte types).
 template <class T, class O, int V, int MaxV>
 __global__ void __launch_bounds__(kMaxRowThreads)
 softmax_bwd_reg_kernel(const T* __restrict__ grad, const T* __restrict__ output, O* __restrict__ gi,
                        int64_t rows, int64_t n, int group, bool log) {
   using A = opmath_t<T>;
+  // The next row's loads go out before this row's reduction (load_ahead); else a block a row
+  // group, as the loop's 64-bit state spilled (launched so: softmax_bwd_rows).
+  constexpr bool ahead = load_ahead<T, V, MaxV>;
   __shared__ A smem[32];
   pdl_begin();
-  const int lane = threadIdx.x % group;
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
-  const bool active = row < rows;
+  const int lane = threadIdx.x % group, rpb = blockDim.x / group;
+  const int64_t first = int64_t(blockIdx.x) * rpb, step = int64_t(gridDim.x) * rpb;
   const int nv = int(n / V);  // <= kRegisterRow
-  const int64_t off = (active ? row : 0) * n;
-  // the row stays in registers in its own dtype (half the registers of fp32 for 2-byte types)
-  vec<T, V> g[MaxV], y[MaxV];  // (vectors of this thread)
-  A dot = 0;
+  bits_t<T, V> gn[MaxV], yn[MaxV];  // (vectors of this thread): the next row of grad and output
+  if constexpr (ahead) {
+    load_row(grad, first + threadIdx.x / group, rows, n, lane, group, nv, gn);
+    load_row(output, first + threadIdx.x / group, rows, n, lane, group, nv, yn);
+  }
+  // base is the same for all of the block's threads: each calls group_reduce as often
+  for (int64_t base = first; base < rows; base += step) {
+    const int64_t row = base + threadIdx.x / group;
+    const bool active = row < rows;  // false only in the block's last trip
+    bits_t<T, V> g[MaxV], y[MaxV];  // (vectors of this thread)
 #pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (active && j < nv) {
-      g[i] = reinterpret_cast<const vec<T, V>*>(grad + off)[j];
-      y[i] = reinterpret_cast<const vec<T, V>*>(output + off)[j];
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        const A gk = static_cast<A>(g[i].v[k]);
-        dot += log ? gk : gk * static_cast<A>(y[i].v[k]);
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+        if constexpr (ahead) {
+          g[i] = gn[i], y[i] = yn[i];
+        } else {
+          g[i] = reinterpret_cast<const bits_t<T, V>*>(grad + row * n)[j];
+          y[i] = reinterpret_cast<const bits_t<T, V>*>(output + row * n)[j];
+        }
       }
     }
-  }
-  dot = group_reduce(dot, group, Sum{}, smem);
-  if (!active) return;
-#pragma unroll
-  for (int i = 0; i < MaxV; ++i) {
-    const int j = lane + i * group;
-    if (j < nv) {
-      A r[V];
-#pragma unroll
-      for (int k = 0; k < V; ++k)
-        r[k] = softmax_grad<O>(static_cast<A>(g[i].v[k]), static_cast<A>(y[i].v[k]), dot, log);
-      store_vec<V>(gi + off, j, r);
+    if constexpr (ahead) {
+      load_row(grad, row + step, rows, n, lane, group, nv, gn);
+      load_row(output, row + step, rows, n, lane, group, nv, yn);
     }
+    A dot = 0;
+#pragma unroll
+    for (int i = 0; i < MaxV; ++i) {
+      const int j = lane + i * group;
+      if (active && j < nv) {
+        const vec<T, V> gv = unpack<T, V>(g[i]), yv = unpack<T, V>(y[i]);
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const A gk = static_cast<A>(gv.v[k]);
+          dot += log ? gk : gk * static_cast<A>(yv.v[k]);
+        }
+      }
+    }
+    dot = group_reduce(dot, group, Sum{}, smem);
+    if (active) {
+      O* rgi = gi + row * n;
+#pragma unroll
+      for (int i = 0; i < MaxV; ++i) {
+        const int j = lane + i * group;
+        if (j < nv) {
+          const vec<T, V> gv = unpack<T, V>(g[i]), yv = unpack<T, V>(y[i]);
+          A r[V];
+#pragma unroll
+          for (int k = 0; k < V; ++k)
+            r[k] = softmax_grad<O>(static_cast<A>(gv.v[k]), static_cast<A>(yv.v[k]), dot, log);
+          store_vec<V>(rgi, j, r);
+        }
+      }
+    }
+    if constexpr (!ahead) break;
   }
 }
 
@@ -565,7 +618,8 @@ void softmax_fwd_rows(const SoftmaxFwd& p, int64_t rows) {
   if (p.n <= kRegisterRow<T>) {
     constexpr int MaxV = kElems<T> / V;
     const RowMap m = row_map(p.n / V, MaxV);
-    const int64_t blocks = (rows + m.rows_per_block - 1) / m.rows_per_block;
+    const int64_t row_groups = (rows + m.rows_per_block - 1) / m.rows_per_block;
+    const int64_t blocks = row_grid<softmax_reg_kernel<T, O, V, MaxV>>(row_groups, m.threads);
     launch(softmax_reg_kernel<T, O, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads), in, out,
            rows, p.n, m.group, p.log, p.safe);
     return;
@@ -609,7 +663,10 @@ void softmax_bwd_rows(const SoftmaxBwd& p, int64_t rows) {
   if (p.n <= kRegisterRow<T>) {
     constexpr int MaxV = kElems<T> / V;
     const RowMap m = row_map(p.n / V, MaxV);
-    const int64_t blocks = (rows + m.rows_per_block - 1) / m.rows_per_block;
+    const int64_t row_groups = (rows + m.rows_per_block - 1) / m.rows_per_block;
+    const int64_t blocks = load_ahead<T, V, MaxV>
+                               ? row_grid<softmax_bwd_reg_kernel<T, O, V, MaxV>>(row_groups, m.threads)
+                               : row_groups;
     launch(softmax_bwd_reg_kernel<T, O, V, MaxV>, dim3(unsigned(blocks)), dim3(m.threads), g, y, gi,
            rows, p.n, m.group, p.log);
     return;
