@@ -45,24 +45,23 @@ def run(order_path: str, names: list[str], dtypes: list[str]) -> None:
             values = case.make_inputs()
             for side in ("torch", "gemforge"):
                 calls.append((name, dname, side, case, values))
-    # Warm up every call (lazy module loads, allocator) outside the profiled range.
-    for name, dname, side, case, values in calls:
+    def call(side, case, values):
         if side == "gemforge":
             with gemforge.use_gems():
                 case.run(values)
         else:
             case.run(values)
+
+    # Warm up every call (lazy module loads, allocator) outside the profiled range.
+    for name, dname, side, case, values in calls:
+        call(side, case, values)
     torch.cuda.synchronize()
     order = []
     torch.cuda.cudart().cudaProfilerStart()
     for name, dname, side, case, values in calls:
         # A marker kernel between calls: its launches split ncu's kernel list into the calls.
         torch.cuda._sleep(1)
-        if side == "gemforge":
-            with gemforge.use_gems():
-                case.run(values)
-        else:
-            case.run(values)
+        call(side, case, values)
         torch.cuda.synchronize()
         order.append({"op": name, "dtype": dname, "side": side, "bytes": case.bytes})
     torch.cuda._sleep(1)
@@ -96,22 +95,18 @@ def table(order_path: str, ncu_csv: str) -> None:
     if len(groups) != len(order):
         print(f"WARNING: {len(groups)} kernel groups for {len(order)} calls", file=sys.stderr)
     print("| op | dtype | side | kernels | time us | GB/s | SM throughput % | memory throughput % "
-          "| DRAM throughput % | issue slots busy % |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| DRAM throughput % | issue slots busy % | SM busy (busiest pipe) % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for call, group in zip(order, groups):
         if not group:
-            print(f"| {call['op']} | {call['dtype']} | {call['side']} | 0 | | | | | | |")
+            print(f"| {call['op']} | {call['dtype']} | {call['side']} | 0 | | | | | | | |")
             continue
 
         def metric(k, name):
             value, unit = k["m"].get(name, (float("nan"), ""))
-            if unit in ("usecond",):
-                return value
-            if unit in ("nsecond",):
-                return value / 1e3
-            if unit in ("msecond",):
-                return value * 1e3
-            return value
+            scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3,
+                     "msecond": 1e3}
+            return value * scale.get(unit, 1.0)
 
         time_us = sum(metric(k, "Duration") for k in group)
         slowest = max(group, key=lambda k: metric(k, "Duration"))
@@ -120,7 +115,7 @@ def table(order_path: str, ncu_csv: str) -> None:
               f"| {gbps:.0f} | {metric(slowest, 'Compute (SM) Throughput'):.1f} "
               f"| {metric(slowest, 'Memory Throughput'):.1f} "
               f"| {metric(slowest, 'DRAM Throughput'):.1f} "
-              f"| {metric(slowest, 'Issue Slots Busy'):.1f} |")
+              f"| {metric(slowest, 'Issue Slots Busy'):.1f} | {metric(slowest, 'SM Busy'):.1f} |")
 
 
 if __name__ == "__main__":

@@ -423,6 +423,21 @@ template <class Op, class OutS, class... InS> constexpr int dense_vecs() {
 constexpr TypeSet kVectorTypes = kBool | bit(ScalarType::Byte) | bit(ScalarType::Int) |
                                  bit(ScalarType::Long) | kFloating;
 
+// The vector kernels over L, whose operands are all of the storage types OutS, InS...: the dense
+// kernel for a contiguous, 16-byte aligned iteration, else the inner-dense or the tiled kernel;
+// false where none takes the layout (the strided kernel then runs).
+template <class Op, class F, class OutS, class... InS, size_t... I>
+bool launch_vector_kernels(const F& f, const Launch& L, cudaStream_t stream, std::index_sequence<I...> seq) {
+  bool aligned = true;
+  for (int k = 0; k < L.ntensors; ++k) aligned &= reinterpret_cast<uintptr_t>(L.data[k]) % 16 == 0;
+  if (L.contiguous && aligned) {
+    launch_vectorized<dense_vecs<Op, OutS, InS...>(), F, OutS, InS...>(f, L, stream);
+    return true;
+  }
+  return L.ndim <= kMaxDims && (launch_inner<F, OutS, InS...>(f, L, stream, seq) ||
+                                launch_tiled<F, OutS, InS...>(f, L, stream, seq));
+}
+
 // A binary functor whose second operand is a CPU scalar (x * 0.5, x != inf), as a unary functor
 // of the first: torch's gpu_kernel_with_scalars does the same, so that the dense, inner and
 // tiled kernels serve it where the strided kernel reads one element a thread (0.44-0.87x torch
@@ -457,15 +472,7 @@ bool launch_bound_second(const F& f, const Launch& L, cudaStream_t stream) {
   // (the iterator's own test counted the scalar's zero stride against it)
   U.contiguous = U.numel == 1 || (U.ndim == 1 && U.strides[0][0] == int64_t(sizeof(OutS)) &&
                                   U.strides[1][0] == int64_t(sizeof(InS)));
-  const bool aligned = reinterpret_cast<uintptr_t>(U.data[0]) % 16 == 0 &&
-                       reinterpret_cast<uintptr_t>(U.data[1]) % 16 == 0;
-  if (U.contiguous && aligned) {
-    launch_vectorized<dense_vecs<Op, OutS, InS>(), decltype(g), OutS, InS>(g, U, stream);
-    return true;
-  }
-  const auto seq = std::make_index_sequence<1>{};
-  return U.ndim <= kMaxDims && (launch_inner<decltype(g), OutS, InS>(g, U, stream, seq) ||
-                                launch_tiled<decltype(g), OutS, InS>(g, U, stream, seq));
+  return launch_vector_kernels<Op, decltype(g), OutS, InS>(g, U, stream, std::make_index_sequence<1>{});
 }
 
 template <class Op, class S, class C, class F, size_t... I>
@@ -495,16 +502,8 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
   // for copy, one of its cast targets).
   auto vector_kernels = [&](auto out_tag) {
     using D = typename decltype(out_tag)::type;
-    bool aligned = true;
-    for (int k = 0; k < L.ntensors; ++k) aligned &= reinterpret_cast<uintptr_t>(L.data[k]) % 16 == 0;
-    if (L.contiguous && aligned) {
-      launch_vectorized<dense_vecs<Op, D, storage_of<typename traits::template arg<I>, C, S>...>(), F,
-                        D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream);
-      return true;
-    }
-    return L.ndim <= kMaxDims &&
-           (launch_inner<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq) ||
-            launch_tiled<F, D, storage_of<typename traits::template arg<I>, C, S>...>(f, L, stream, seq));
+    return launch_vector_kernels<Op, F, D, storage_of<typename traits::template arg<I>, C, S>...>(
+        f, L, stream, seq);
   };
   const bool out_typed = L.dtype[0] == dtype_of<OutS>;
   if constexpr (has(kVectorTypes, dtype_of<S>)) {

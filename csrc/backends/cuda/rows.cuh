@@ -182,6 +182,22 @@ __device__ __forceinline__ void load_row(const T* base, int64_t row, int64_t row
   }
 }
 
+// This thread's vectors of a row, as load_row left them in raw, in the compute type (x is left
+// as it is where the row is inactive or past nv).
+template <class T, int V, int MaxV, class B, class A>
+__device__ __forceinline__ void unpack_row(const B (&raw)[MaxV], bool active, int lane, int group, int nv,
+                                           A (&x)[MaxV][V]) {
+#pragma unroll
+  for (int i = 0; i < MaxV; ++i) {
+    const int j = lane + i * group;
+    if (active && j < nv) {
+      const vec<T, V> v = unpack<T, V>(raw[i]);
+#pragma unroll
+      for (int k = 0; k < V; ++k) x[i][k] = static_cast<A>(v.v[k]);
+    }
+  }
+}
+
 // Loads vector j of a row (V elements of T) into the compute type.
 // j: int in the register path (rows fit 32 bits: fewer registers), int64_t elsewhere.
 template <int V, class T, class A, class I>

@@ -41,17 +41,13 @@ norm_fwd_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __res
     const int64_t row = base + threadIdx.x / group;
     const bool active = row < rows;  // false only in the block's last trip
     A v[MaxV][V];  // (vectors of this thread, V)
+    if constexpr (ahead) {
+      unpack_row<T>(raw, active, lane, group, nv, v);
+    } else {
 #pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
-        if constexpr (ahead) {
-          const vec<T, V> u = unpack<T, V>(raw[i]);
-#pragma unroll
-          for (int k = 0; k < V; ++k) v[i][k] = static_cast<A>(u.v[k]);
-        } else {
-          load_vec<V>(x + row * n, j, v[i]);
-        }
+      for (int i = 0; i < MaxV; ++i) {
+        const int j = lane + i * group;
+        if (active && j < nv) load_vec<V>(x + row * n, j, v[i]);
       }
     }
     if constexpr (ahead) load_row(x, row + step, rows, n, lane, group, nv, raw);

@@ -102,15 +102,7 @@ softmax_reg_kernel(const T* __restrict__ in, O* __restrict__ out, int64_t rows, 
     const bool active = row < rows;  // false only in the block's last trip
     if constexpr (!ahead) load_row(in, row, rows, n, lane, group, nv, raw);
     A x[MaxV][V];  // (vectors of this thread, V)
-#pragma unroll
-    for (int i = 0; i < MaxV; ++i) {
-      const int j = lane + i * group;
-      if (active && j < nv) {
-        const vec<T, V> v = unpack<T, V>(raw[i]);
-#pragma unroll
-        for (int k = 0; k < V; ++k) x[i][k] = static_cast<A>(v.v[k]);
-      }
-    }
+    unpack_row<T>(raw, active, lane, group, nv, x);
     if constexpr (ahead) load_row(in, row + step, rows, n, lane, group, nv, raw);
     A mx = neg_inf<A>();
 #pragma unroll
