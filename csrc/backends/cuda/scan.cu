@@ -77,12 +77,6 @@ template <class Op, int WARPS> constexpr int min_blocks() {
   return WARPS == 1 ? 8 / (Op::kIndexed ? 2 : 1) : (Op::kIndexed ? 1 : 2) * 16 / WARPS;
 }
 
-// 1: the warps' totals of a tile are combined by a shuffle scan in every warp; 0: by a loop over
-// them in shared memory (the earlier kernel, kept to compare: benchmarks/NOTES.md, stop 19).
-#ifndef GEMFORGE_SCAN_SHUFFLE_TOTALS
-#define GEMFORGE_SCAN_SHUFFLE_TOTALS 1
-#endif
-
 // Warps of a row group at most. A row that fits one tile of them is read by a single round of
 // loads (8192 fp32: 512 threads of 16), so a block never waits on a second tile's latency;
 // longer rows go tile by tile.
@@ -200,20 +194,10 @@ row_scan(Rows<typename Op::state> g) {
         // away from this tile's reads
         if (lane == 31) warp_total[parity][warp] = incl;
         __syncthreads();
-#if GEMFORGE_SCAN_SHUFFLE_TOTALS
-        // Each warp scans the warps' totals itself, lane k holding warp k's: `before` is lane
-        // warp - 1 of that inclusive scan, `total` lane warps - 1 (the same fixed order in every
-        // warp and run). A loop over them in shared memory was a chain of up to 16 dependent
-        // loads and combines a thread on every tile.
-        const S scanned = warp_inclusive<Op>(lane < warps ? warp_total[parity][lane] : Op::identity(), lane);
-        const S before = warp > 0 ? shfl(scanned, warp - 1) : Op::identity();  // uniform in a warp
-        total = shfl(scanned, warps - 1);
-#else
         S before = Op::identity();
         for (int k = 0; k < warp; ++k) before = Op::combine(before, warp_total[parity][k]);
         total = before;
         for (int k = warp; k < warps; ++k) total = Op::combine(total, warp_total[parity][k]);
-#endif
         excl = Op::combine(before, excl);
         parity ^= 1;
       }
