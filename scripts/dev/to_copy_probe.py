@@ -1,6 +1,7 @@
 """Which _to_copy calls of the sample models (tiny, one layer) gemforge serves: each distinct
-call (input dtype, shape, contiguity, arguments) with its count and how many reached gemforge's
-kernel and were served there.
+call (input dtype, shape, contiguity, arguments) with its count, how many gemforge's stats
+counted and how many it handed back to torch (fallbacks), and, per workload, what the models'
+coverage count (models.coverage) reports for _to_copy, to find where the two disagree.
 
     python scripts/dev/to_copy_probe.py
 """
@@ -19,14 +20,19 @@ def served_now():
     return gemforge.stats().get("_to_copy", 0)
 
 
+def fallbacks_now():
+    return gemforge.fallbacks().get("_to_copy", 0)
+
+
 class Spy(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if "_to_copy" in str(func) and torch.is_tensor(args[0]) and args[0].is_cuda:
-            before = served_now()
+            before, fell = served_now(), fallbacks_now()
             r = func(*args, **kwargs)
             key = (str(args[0].dtype), tuple(args[0].shape), tuple(args[0].stride()),
-                   repr(sorted((k, str(v)) for k, v in kwargs.items())), served_now() - before)
+                   repr(sorted((k, str(v)) for k, v in kwargs.items())), served_now() - before,
+                   fallbacks_now() - fell)
             seen[key] += 1
             return r
         return func(*args, **kwargs)
@@ -39,6 +45,10 @@ for name in M.MODELS:
         gemforge.record_stats(True)
         with gemforge.use_gems(), Spy():
             M.run_workload(model, inputs, prompt, wl)
-print("calls | dtype, shape, stride, arguments, served")
-for k, v in sorted(seen.items(), key=lambda kv: kv[0][-1]):
+        with gemforge.use_gems():
+            cov = M.coverage(lambda: M.run_workload(model, inputs, prompt, wl), "cuda")
+        print(f"{name} {wl}: coverage counts {cov.calls['_to_copy']} _to_copy calls, "
+              f"{cov.served['_to_copy']} served")
+print("calls | dtype, shape, stride, arguments, served, fallbacks")
+for k, v in sorted(seen.items(), key=lambda kv: kv[0][-2:]):
     print(v, k)
