@@ -996,5 +996,8 @@ def test_mul_number_unrounded(dtype, layout):
     check(lambda a: torch.ops.aten.mul.Scalar(a, 1e-5), [x], served="mul.Scalar",
           reference="exact")
     check(lambda a: a.mul_(1e-5), [x.clone()], served="mul_.Tensor", reference="exact")
+    # (torch's cpu mul_.Scalar does round the number: it passes it as mul.out's first operand)
+    check(lambda a: torch.ops.aten.mul_.Scalar(a, 1e-5), [x.clone()], served="mul_.Scalar",
+          reference="exact")
     check(lambda a, o: torch.mul(a, 1e-5, out=o), [x, make(x.shape, dtype, DEVICE)],
           served="mul.out", reference="exact")

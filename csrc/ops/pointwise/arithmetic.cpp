@@ -124,7 +124,14 @@ Tensor mul_scalar(const Tensor& self, const Scalar& other) {
 Tensor& mul_scalar_out(const Tensor& self, const Scalar& other, Tensor& out) {
   return ops::mul_out(self, wrap(other), out);
 }
-Tensor& mul_scalar_(Tensor& self, const Scalar& other) { return ops::mul_(self, wrap(other)); }
+// torch's mul_.Scalar calls mul.out with the number as the FIRST operand, which its cpu kernel
+// rounds to the tensor's dtype (it takes only a second operand unrounded; its cuda kernel takes
+// either unrounded): the binary road does the same on each device.
+Tensor& mul_scalar_(Tensor& self, const Scalar& other) {
+  const Tensor number = wrap(other);
+  return pw::inplace(self, IterKind::binary, {self, number}, K<kernels::mul>, {},
+                     GF_FALLBACK(self, mul_, self, number));
+}
 
 // ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
 GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)
