@@ -8,8 +8,6 @@
 #include <ATen/native/BinaryOps.h>
 #include <ATen/native/TypeProperties.h>
 
-#include <cmath>
-#include <limits>
 #include <optional>
 
 namespace gemforge::ops {
@@ -84,8 +82,7 @@ std::optional<Scalar> cpu_reduced_number(const Tensor& self, const Tensor& other
       other.scalar_type() == at::kBool)
     return std::nullopt;
   const Scalar s = other.item();
-  const double v = s.toDouble();
-  if (!(std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max()))) return std::nullopt;
+  if (!in_float_range(s.toDouble())) return std::nullopt;
   return s;
 }
 

@@ -36,11 +36,17 @@ inline bool two_byte_holds(at::ScalarType t, double v) {
   return double(back) == v;
 }
 
+// Whether float holds the value v of a Scalar operand, infinities included: the range in which a
+// kernel can take it as a float constant (NaN: no).
+inline bool in_float_range(double v) {
+  return std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max());
+}
+
 inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
   if (s.isComplex() || s.isBoolean() || s.isSymbolic() || !self.is_contiguous()) return false;
   const double v = s.toDouble();
   if (std::isnan(v) || (s.isIntegral(false) && std::abs(v) > 9007199254740992.0)) return false;
-  const bool in_float = std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max());
+  const bool in_float = in_float_range(v);
   switch (self.scalar_type()) {
     case at::kFloat: return in_float;
     case at::kDouble: return true;
