@@ -3,7 +3,7 @@ check them against float64 and time them beside torch and a copy of the same byt
 in about a minute. --variant NAME=FLAGS (repeatable) builds the kernels again with extra nvcc
 flags (a -D switch the sources read) and times each build in its own column.
 
-    python scripts/dev/rows_probe.py [--variant raw=-DMY_SWITCH=1]
+    python scripts/dev/rows_probe.py [--variant raw=-DMY_SWITCH=1] [--other DIR]
 
 (2026-11-27, H100: holding 2-byte rows in registers in their dtype, 40 registers instead of 63,
 was within 2% of holding them as float at 4096 columns and 12% slower at 65536x128: not kept.)
@@ -22,12 +22,14 @@ import attention_probe  # noqa: E402  (its timing loop)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def build(name, flags):
+def build(name, flags, root=None):
+    """root: a folder laid out like csrc/ holding other versions of the row files (--other)."""
     t0 = time.time()
+    src = root or f"{ROOT}/csrc"
     mod = load(name=f"gf_rows_probe_{name}",
-               sources=[f"{ROOT}/scripts/dev/rows_probe.cpp", f"{ROOT}/csrc/backends/cuda/rows_softmax.cu",
-                        f"{ROOT}/csrc/backends/cuda/rows_norm.cu"],
-               extra_include_paths=[f"{ROOT}/csrc"], extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
+               sources=[f"{ROOT}/scripts/dev/rows_probe.cpp", f"{src}/backends/cuda/rows_softmax.cu",
+                        f"{src}/backends/cuda/rows_norm.cu"],
+               extra_include_paths=[src, f"{ROOT}/csrc"], extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
                extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
                                   "--expt-relaxed-constexpr"] + flags,
                verbose=False)
@@ -40,7 +42,7 @@ def check(mod):
     bad = total = 0
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         tol = {torch.bfloat16: 1e-2, torch.float16: 2e-3, torch.float32: 1e-5}[dtype]
-        for rows, n in ((7, 8), (33, 1000), (5, 4096), (3, 16384), (2, 8200), (65, 128)):
+        for rows, n in ((7, 8), (33, 1000), (5, 4096), (3, 16384), (2, 8200), (65, 128), (9, 1040)):
             x = torch.randn(rows, n, device="cuda", dtype=dtype) * 3
             x[0, 1] = -float("inf")
             w = torch.randn(n, device="cuda", dtype=dtype)
@@ -101,8 +103,12 @@ if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", action="append", default=[], help="NAME=FLAGS: another build, its nvcc flags")
+    ap.add_argument("--other", default=None,
+                    help="DIR laid out like csrc/ with other rows.cuh, rows_softmax.cu, rows_norm.cu: timed beside")
     args = ap.parse_args()
     mods = [("gemforge", build("base", []))]
+    if args.other:
+        mods.append(("other", build("other", [], os.path.abspath(args.other))))
     for v in args.variant:
         name, _, flags = v.partition("=")
         mods.append((name, build(name, flags.split())))
