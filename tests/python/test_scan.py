@@ -161,6 +161,39 @@ def test_narrow_integer_columns(dtype):
             check(lambda t, d=dim: torch.cumsum(t, d, dtype=dtype), [x], served="cumsum")
 
 
+# Row lengths around the cuda layouts' edges: a warp a row (<= 512 fp32), a block whose tile
+# covers the row (8192 fp32), partial last vectors and tiles, several tiles, and rows cut into
+# segments (few long rows); odd lengths and a storage offset of one element start rows off a
+# 16-byte boundary.
+ROW_LENGTHS = [100, 257, 513, 1000, 4096, 8192, 8200, 40000]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64, torch.int32, torch.int64,
+                                   torch.uint8], ids=str)
+@pytest.mark.parametrize("n", ROW_LENGTHS)
+def test_row_layouts(dtype, n):
+    rows = max(1, 40000 // n)
+    flat = make((rows * n + 1,), dtype, low=-50 if dtype != torch.uint8 else 0, high=50).round()
+    for x in (flat[:-1].view(rows, n), flat[1:].view(rows, n)):  # the second starts off 16 bytes
+        if dtype.is_floating_point:
+            _long_check(torch.cumsum, x, 1, "cumsum", 12.0)
+            if dtype != torch.bfloat16:
+                _long_check(torch.logcumsumexp, x / 10, 1, "_logcumsumexp", 4.0)
+        else:
+            check(lambda t: torch.cumsum(t, 1), [x], served="cumsum")
+        z = x.clone()
+        if dtype.is_floating_point:
+            z[:, n // 3] = float("nan")  # the latest NaN's index wins from there on
+            z[:, (2 * n) // 3] = float("nan")
+        for name, helper in (("cummax", "_cummax_helper"), ("cummin", "_cummin_helper")):
+            with gemforge.use_gems(), gemforge.collect_stats() as counts:
+                values, indices = getattr(torch, name)(z, 1)
+            assert served_count(counts, helper) >= 1
+            expected = getattr(torch, name)(z.cpu(), 1)
+            assert_same_values(values.cpu(), expected.values, exact=True)
+            assert_same_values(indices.cpu(), expected.indices, exact=True)
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool], ids=str)
 def test_long_integer_cumsum(dtype):
     x = make((3, 5000), dtype, low=-100, high=100)

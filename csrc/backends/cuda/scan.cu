@@ -1,9 +1,10 @@
 // cuda kernels of the scan engine (engine/scan.h), on the current stream.
 //
 // Along the last dim (inner == 1), a group of threads scans a row tile by tile: each thread
-// holds ITEMS consecutive elements (16-byte loads), scans them in registers, the group scans the
-// threads' totals (warp shuffles, then the warps' totals through shared memory) and a running
-// carry joins the tiles. Short rows: one warp per row; longer rows: 4-16 warps per row. Few long
+// holds ITEMS elements as 16-byte vectors, each warp a run of them, lanes striped so that a
+// warp's accesses are whole 512-byte runs. A thread scans each vector in registers, the warp
+// scans the vectors' totals (warp shuffles), the group the warps' totals (shared memory), and
+// a running carry joins the tiles. Short rows: one warp per row; longer rows: 4-16 warps per row. Few long
 // rows: each row is cut into segments; a first pass reduces every segment, a second rescans each
 // segment starting from the combine of the segments before it (three-phase scan; the totals are
 // combined in a fixed order, so results do not change from run to run).
@@ -92,6 +93,11 @@ template <> struct raw_of<16> { using type = uint4; };
 // group of blockDim.x / 32 <= WARPS warps. REDUCE: only the segment totals (into partials),
 // nothing stored. The second pass of a split scan (segs > 1, !REDUCE) walks the segments in
 // reverse order: the first pass read them last, so they are likeliest still in L2.
+// The warp-striped layout of row_scan (below), but for logcumsumexp.
+template <class Op> struct is_logcumsumexp : std::false_type {};
+template <class T> struct is_logcumsumexp<LogSumExpOp<T, true>> : std::true_type {};
+template <class Op> constexpr bool striped() { return !is_logcumsumexp<Op>::value; }
+
 template <int WARPS> constexpr int row_threads() { return WARPS == 1 ? 128 : WARPS * 32; }
 
 template <class Op, int WARPS, bool REDUCE>
@@ -134,14 +140,27 @@ row_scan(Rows<typename Op::state> g) {
             (REDUCE || reinterpret_cast<uintptr_t>(q.out) % BYTES == 0);
     return q;
   };
+  // A thread's NV vectors, and the CH chunks of CI items it scans before the warp does:
+  // - striped (CH = NV, a chunk a vector): warp w holds elements [w, w + 1) * NV * 32 * VEC of
+  //   the tile as NV runs of 32 consecutive vectors, lane l holding vector l of each, so a warp's
+  //   loads and stores are whole 512-byte runs. A thread's ITEMS consecutive elements made each
+  //   16-byte access land 64 bytes from its neighbour's, half-sector traffic that bound the scan
+  //   on L2 (ncu: L2 69% busy, DRAM 30%, fp32 cumsum 1024x8192, H200); striped, 1.36x there.
+  // - blocked (CH = 1): a thread's ITEMS consecutive elements, one warp scan instead of NV. For
+  //   logcumsumexp, whose combine (an exp and a log) outweighs the memory traffic: striped was
+  //   0.78x there (H200, scripts/dev/scan_probe.py).
+  constexpr int NV = ITEMS / VEC;
+  constexpr int CH = striped<Op>() ? NV : 1, CI = ITEMS / CH;
+  const int group_warp = WARPS == 1 ? 0 : warp;
+  auto pos = [&](int v) {  // the tile offset of this thread's vector v
+    return striped<Op>() ? int64_t((group_warp * NV + v) * 32 + lane) * VEC : int64_t(rank) * ITEMS + v * VEC;
+  };
   // A thread's whole vectors of the tile at `base` of segment q, loaded into raw; false (nothing
   // loaded) where they run past the segment's end or the row is not aligned.
-  constexpr int NV = ITEMS / VEC;
   auto load_whole = [&](const Seg& q, int64_t base, Raw* raw) {
-    const int64_t first = base + int64_t(rank) * ITEMS;
-    if (!q.vec || first + ITEMS > q.len) return false;
+    if (!q.vec || base + pos(NV - 1) + VEC > q.len) return false;
 #pragma unroll
-    for (int v = 0; v < NV; ++v) raw[v] = reinterpret_cast<const Raw*>(q.in + first)[v];
+    for (int v = 0; v < NV; ++v) raw[v] = *reinterpret_cast<const Raw*>(q.in + base + pos(v));
     return true;
   };
 
@@ -161,7 +180,6 @@ row_scan(Rows<typename Op::state> g) {
     }
 
     for (int64_t base = 0; base < len; base += TILE) {
-      const int64_t first = base + int64_t(rank) * ITEMS;  // this thread's first element
       S item[ITEMS];
       if (whole) {
 #pragma unroll
@@ -169,70 +187,91 @@ row_scan(Rows<typename Op::state> g) {
           T x[VEC];
           memcpy(x, &buf[v], BYTES);
 #pragma unroll
-          for (int e = 0; e < VEC; ++e) item[v * VEC + e] = Op::make(x[e], start + first + v * VEC + e);
+          for (int e = 0; e < VEC; ++e) item[v * VEC + e] = Op::make(x[e], start + base + pos(v) + e);
         }
       } else {
 #pragma unroll
-        for (int i = 0; i < ITEMS; ++i)
-          item[i] = first + i < len ? Op::make(in[first + i], start + first + i) : Op::identity();
+        for (int v = 0; v < NV; ++v)
+#pragma unroll
+          for (int e = 0; e < VEC; ++e) {
+            const int64_t i = base + pos(v) + e;
+            item[v * VEC + e] = i < len ? Op::make(in[i], start + i) : Op::identity();
+          }
       }
       // (other addresses than this tile's stores: safe in place)
       const bool this_whole = whole;
       whole = base + TILE < len ? load_whole(cur, base + TILE, buf)
                                 : it + stride < segments && load_whole(seg_at(it + stride), 0, buf);
+      // each chunk scanned in the thread, then across the warp (the CH warp scans are
+      // independent, so their shuffles overlap); prefix[c]: the warp's chunks before c
+      S excl[CH], prefix[CH];
+      S warp_sum = Op::identity();
 #pragma unroll
-      for (int i = 1; i < ITEMS; ++i) item[i] = Op::combine(item[i - 1], item[i]);
-
-      const S incl = warp_inclusive<Op>(item[ITEMS - 1], lane);
-      S excl = shfl_up(incl, 1);
-      if (lane == 0) excl = Op::identity();
-      S total;
+      for (int c = 0; c < CH; ++c) {
+#pragma unroll
+        for (int k = 1; k < CI; ++k) item[c * CI + k] = Op::combine(item[c * CI + k - 1], item[c * CI + k]);
+        const S incl = warp_inclusive<Op>(item[c * CI + CI - 1], lane);
+        excl[c] = shfl_up(incl, 1);  // (lane 0: its own, unused)
+        prefix[c] = warp_sum;
+        warp_sum = Op::combine(warp_sum, shfl(incl, 31));
+      }
+      S before = Op::identity(), total;
       if constexpr (WARPS == 1) {
-        total = shfl(incl, 31);
+        total = warp_sum;
       } else {
         // the warps' totals; two buffers, so one barrier per tile keeps the next tile's writes
         // away from this tile's reads
-        if (lane == 31) warp_total[parity][warp] = incl;
+        if (lane == 31) warp_total[parity][warp] = warp_sum;
         __syncthreads();
-        S before = Op::identity();
         for (int k = 0; k < warp; ++k) before = Op::combine(before, warp_total[parity][k]);
         total = before;
         for (int k = warp; k < warps; ++k) total = Op::combine(total, warp_total[parity][k]);
-        excl = Op::combine(before, excl);
         parity ^= 1;
       }
 
       if constexpr (!REDUCE) {
-        const S prefix = Op::combine(carry, excl);
+        const S head = Op::combine(carry, before);
+        const bool idx_vec = Op::kIndexed && this_whole &&
+                             reinterpret_cast<uintptr_t>(g.indices + row * g.n + start + base) % 16 == 0;
+        S p;  // what precedes the current chunk
 #pragma unroll
-        for (int i = 0; i < ITEMS; ++i) item[i] = Op::combine(prefix, item[i]);
-        if (this_whole) {
+        for (int v = 0; v < NV; ++v) {
+          // a vector's items finished and stored before the next's (fewer live registers)
 #pragma unroll
-          for (int v = 0; v < NV; ++v) {
+          for (int e = 0; e < VEC; ++e) {
+            const int i = v * VEC + e, c = i / CI;
+            if (i % CI == 0) {
+              p = Op::combine(head, prefix[c]);
+              if (lane != 0) p = Op::combine(p, excl[c]);
+            }
+            item[i] = Op::combine(p, item[i]);
+          }
+          T* o = out + base + pos(v);
+          if (this_whole) {
             T x[VEC];
 #pragma unroll
             for (int e = 0; e < VEC; ++e) x[e] = Op::value(item[v * VEC + e]);
             Raw raw;
             memcpy(&raw, x, BYTES);
-            reinterpret_cast<Raw*>(out + first)[v] = raw;
-          }
-        } else {
-#pragma unroll
-          for (int i = 0; i < ITEMS; ++i)
-            if (first + i < len) out[first + i] = Op::value(item[i]);
-        }
-        if constexpr (Op::kIndexed) {
-          int64_t* idx = g.indices + row * g.n + start;
-          static_assert(ITEMS % 2 == 0, "indices stored in pairs");
-          if (this_whole && reinterpret_cast<uintptr_t>(idx + first) % 16 == 0) {
-#pragma unroll
-            for (int i = 0; i < ITEMS; i += 2)  // 16-byte stores
-              reinterpret_cast<longlong2*>(idx + first)[i / 2] =
-                  make_longlong2(static_cast<long long>(item[i].i), static_cast<long long>(item[i + 1].i));
+            *reinterpret_cast<Raw*>(o) = raw;
           } else {
 #pragma unroll
-            for (int i = 0; i < ITEMS; ++i)
-              if (first + i < len) idx[first + i] = item[i].i;
+            for (int e = 0; e < VEC; ++e)
+              if (base + pos(v) + e < len) o[e] = Op::value(item[v * VEC + e]);
+          }
+          if constexpr (Op::kIndexed) {
+            static_assert(VEC % 2 == 0, "indices stored in pairs");
+            int64_t* idx = g.indices + row * g.n + start + base + pos(v);
+            if (idx_vec) {
+#pragma unroll
+              for (int e = 0; e < VEC; e += 2)  // 16-byte stores
+                reinterpret_cast<longlong2*>(idx)[e / 2] = make_longlong2(
+                    static_cast<long long>(item[v * VEC + e].i), static_cast<long long>(item[v * VEC + e + 1].i));
+            } else {
+#pragma unroll
+              for (int e = 0; e < VEC; ++e)
+                if (base + pos(v) + e < len) idx[e] = item[v * VEC + e].i;
+            }
           }
         }
       }
