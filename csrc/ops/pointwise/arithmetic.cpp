@@ -71,22 +71,50 @@ GF_ALPHA_OP(sub, at::native::sub_check(self, other), -1.0)
 // ---- mul, div -------------------------------------------------------------------------------
 namespace {
 
-// torch's mul kernels take a Python-number operand of a fp16/bf16 tensor in float, unrounded
-// (TensorIterator's original_scalar_value). On the cpu the binary iterator rounds that operand
-// to the tensor's dtype first (on cuda it stays a double, which our kernel reads in float as
-// torch's does), so there such calls take mul_constant on a unary iterator over self instead.
-// The number, where that applies.
+// torch's cpu mul and div kernels take a 0-d operand (a Python number, or a 0-d tensor) of a
+// fp16/bf16 tensor in float, unrounded (TensorIterator's original_scalar_value). Our cpu binary
+// iterator rounds it to the tensor's dtype first (on cuda it stays in its own dtype, which our
+// kernel reads in float as torch's does), so there such calls take a unary kernel over self
+// with the number as its constant (mul_constant, div_constant). The number, where that applies.
 std::optional<Scalar> cpu_reduced_number(const Tensor& self, const Tensor& other) {
-  if (!self.is_cpu() || !at::isReducedFloatingType(self.scalar_type()) ||
-      !other.unsafeGetTensorImpl()->is_wrapped_number() || other.is_complex() ||
-      other.scalar_type() == at::kBool)
+  if (!self.is_cpu() || !at::isReducedFloatingType(self.scalar_type()) || other.dim() != 0 ||
+      !other.is_cpu() || other.is_complex() || other.scalar_type() == at::kBool ||
+      at::result_type(self, other) != self.scalar_type())
     return std::nullopt;
   const Scalar s = other.item();
   if (!in_float_range(s.toDouble())) return std::nullopt;
   return s;
 }
 
+// torch's cuda div of a floating self by a 0-d CPU operand multiplies by its reciprocal, taken
+// in the op's math type (float below fp64): a division of its own would differ in the last bit
+// now and then. That reciprocal, where this applies.
+std::optional<Scalar> cuda_reciprocal(const Tensor& self, const Tensor& other) {
+  if (!self.is_cuda() || !at::isFloatingType(self.scalar_type()) || other.dim() != 0 || !other.is_cpu() ||
+      other.is_complex() || other.scalar_type() == at::kBool || at::result_type(self, other) != self.scalar_type())
+    return std::nullopt;
+  const double b = other.item().toDouble();
+  if (self.scalar_type() == at::kDouble) return Scalar(1.0 / b);
+  if (!in_float_range(b)) return std::nullopt;
+  return Scalar(double(1.0f / static_cast<float>(b)));
+}
+
+// A unary kernel over self with its constant, into out (undefined: a new tensor).
+Tensor run_constant(const Tensor& out, const Tensor& self, const pw::Kernel& k, const Args& args) {
+  if (Tensor r = pw::run_dense(IterKind::unary, out, {self}, k, args); r.defined()) return r;
+  return pw::run(IterKind::unary, out, {self}, k, args);
+}
+
 }  // namespace
+
+Tensor div_by_number(const Tensor& out, const Tensor& self, const Tensor& other, int mode) {
+  if (out.defined() && out.scalar_type() != self.scalar_type()) return Tensor();
+  if (auto s = cpu_reduced_number(self, other)) return run_constant(out, self, K<kernels::div_constant>, {*s, {}, mode});
+  if (mode == kernels::kDivTrue) {
+    if (auto inv = cuda_reciprocal(self, other)) return run_constant(out, self, K<kernels::mul_constant>, {*inv});
+  }
+  return Tensor();
+}
 
 Tensor mul(const Tensor& self, const Tensor& other) {
   if (auto s = cpu_reduced_number(self, other)) {
@@ -131,7 +159,28 @@ Tensor& mul_scalar_(Tensor& self, const Scalar& other) {
 }
 
 // ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
-GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)
+Tensor div(const Tensor& self, const Tensor& other) {
+  if (Tensor r = div_by_number(Tensor(), self, other, kernels::kDivTrue); r.defined()) return r;
+  return pw::functional(IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
+                        GF_FALLBACK(self, div, self, other));
+}
+Tensor& div_out(const Tensor& self, const Tensor& other, Tensor& out) {
+  if (div_by_number(out, self, other, kernels::kDivTrue).defined()) return out;
+  return pw::out_form(out, IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
+                      GF_FALLBACK(self, div_outf, self, other, out));
+}
+Tensor& div_(Tensor& self, const Tensor& other) {
+  if (div_by_number(self, self, other, kernels::kDivTrue).defined()) return self;
+  return pw::inplace(self, IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
+                     GF_FALLBACK(self, div_, self, other));
+}
+
+namespace {
+// The DivMode of a rounding_mode string, or -1 (torch raises).
+int div_mode_of(c10::string_view mode) {
+  return mode == "trunc" ? kernels::kDivTrunc : mode == "floor" ? kernels::kDivFloor : -1;
+}
+}  // namespace
 
 #define GF_ROUNDED(form, ...)                                                                     \
   (*mode == "trunc"   ? form(IterKind::binary, __VA_ARGS__, K<kernels::div_trunc>, {}, fallback)   \
@@ -140,12 +189,16 @@ GF_BINARY_FORMS(div, IterKind::binary_float, kernels::div_true, div)
 
 Tensor div_mode(const Tensor& self, const Tensor& other, std::optional<c10::string_view> mode) {
   if (!mode) return ops::div(self, other);
+  if (const int m = div_mode_of(*mode); m >= 0) {
+    if (Tensor r = div_by_number(Tensor(), self, other, m); r.defined()) return r;
+  }
   auto fallback = GF_FALLBACK(self, div, self, other, mode);
   return GF_ROUNDED(pw::functional, std::initializer_list<Tensor>{self, other});
 }
 Tensor& div_mode_out(const Tensor& self, const Tensor& other, std::optional<c10::string_view> mode,
                      Tensor& out) {
   if (!mode) return ops::div_out(self, other, out);
+  if (const int m = div_mode_of(*mode); m >= 0 && div_by_number(out, self, other, m).defined()) return out;
   auto fallback = GF_FALLBACK(self, div_outf, self, other, mode, out);
   auto form = [&](IterKind kind, std::initializer_list<Tensor> in, const pw::Kernel& k, Args a,
                   auto&& fb) -> Tensor& { return pw::out_form(out, kind, in, k, a, fb); };
@@ -153,6 +206,7 @@ Tensor& div_mode_out(const Tensor& self, const Tensor& other, std::optional<c10:
 }
 Tensor& div_mode_(Tensor& self, const Tensor& other, std::optional<c10::string_view> mode) {
   if (!mode) return ops::div_(self, other);
+  if (const int m = div_mode_of(*mode); m >= 0 && div_by_number(self, self, other, m).defined()) return self;
   auto fallback = GF_FALLBACK(self, div_, self, other, mode);
   auto form = [&](IterKind kind, std::initializer_list<Tensor> in, const pw::Kernel& k, Args a,
                   auto&& fb) -> Tensor& { return pw::inplace(self, kind, in, k, a, fb); };
@@ -213,6 +267,17 @@ int pow_mode(const Scalar& exp) {
 
 Tensor as_dtype(const Tensor& t, ScalarType dtype) { return t.scalar_type() == dtype ? t : t.to(dtype); }
 
+// torch's cpu pow of a fp16/bf16 tensor by a real number rounds the exponent to the tensor's
+// dtype (bf16 after its sqrt / rsqrt / reciprocal checks of the number as given, which
+// pow_mode makes too: 0.5, -0.5 and -1 round to themselves). Scalar::to raises torch's overflow
+// error for an exponent out of the dtype's range.
+Scalar cpu_pow_exponent(const Tensor& base, const Scalar& exp) {
+  if (!base.is_cpu() || exp.isComplex() || exp.isBoolean()) return exp;
+  if (base.scalar_type() == at::kBFloat16) return Scalar(static_cast<double>(exp.to<at::BFloat16>()));
+  if (base.scalar_type() == at::kHalf) return Scalar(static_cast<double>(exp.to<at::Half>()));
+  return exp;
+}
+
 }  // namespace
 
 GF_BINARY_FORMS(pow_tensor_tensor, IterKind::binary, kernels::pow_tensor, pow)
@@ -220,21 +285,24 @@ GF_BINARY_FORMS(pow_tensor_tensor, IterKind::binary, kernels::pow_tensor, pow)
 Tensor pow_tensor_scalar(const Tensor& self, const Scalar& exp) {
   check_pow_scalar(self, exp);
   const Tensor base = as_dtype(self, at::result_type(self, exp));
-  return pw::functional(IterKind::unary, {base}, K<kernels::pow_scalar_exp>, {exp, {}, pow_mode(exp)},
+  const Scalar e = cpu_pow_exponent(base, exp);
+  return pw::functional(IterKind::unary, {base}, K<kernels::pow_scalar_exp>, {e, {}, pow_mode(e)},
                         GF_FALLBACK(self, pow, self, exp));
 }
 Tensor& pow_tensor_scalar_out(const Tensor& self, const Scalar& exp, Tensor& out) {
   check_pow_scalar(self, exp);
   const Tensor base = as_dtype(self, at::result_type(self, exp));
+  const Scalar e = cpu_pow_exponent(base, exp);
   return pw::out_form(out, IterKind::unary, {base}, K<kernels::pow_scalar_exp>,
-                      {exp, {}, pow_mode(exp)}, GF_FALLBACK(self, pow_outf, self, exp, out));
+                      {e, {}, pow_mode(e)}, GF_FALLBACK(self, pow_outf, self, exp, out));
 }
 Tensor& pow_scalar_(Tensor& self, const Scalar& exp) {
   check_pow_scalar(self, exp);
   auto fallback = GF_FALLBACK(self, pow_, self, exp);
   if (at::result_type(self, exp) != self.scalar_type()) return fallback();  // torch raises
-  return pw::inplace(self, IterKind::unary, {self}, K<kernels::pow_scalar_exp>,
-                     {exp, {}, pow_mode(exp)}, fallback);
+  const Scalar e = cpu_pow_exponent(self, exp);
+  return pw::inplace(self, IterKind::unary, {self}, K<kernels::pow_scalar_exp>, {e, {}, pow_mode(e)},
+                     fallback);
 }
 Tensor pow_scalar(const Scalar& base, const Tensor& exp) {
   const Tensor e = as_dtype(exp, at::result_type(base, exp));

@@ -42,6 +42,13 @@ inline bool in_float_range(double v) {
   return std::isinf(v) || std::abs(v) <= double(std::numeric_limits<float>::max());
 }
 
+// div and floor_divide by a 0-d CPU operand `other` (mode: a kernels::DivMode) as torch's
+// kernels take it, where that differs from the binary kernel's results in the last bit: on the
+// cpu, of a fp16/bf16 self, the number unrounded; on cuda, true division of a floating self as a
+// product with the reciprocal. Into out (undefined: a new tensor); undefined where neither
+// applies (arithmetic.cpp).
+at::Tensor div_by_number(const at::Tensor& out, const at::Tensor& self, const at::Tensor& other, int mode);
+
 inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
   if (s.isComplex() || s.isBoolean() || s.isSymbolic() || !self.is_contiguous()) return false;
   const double v = s.toDouble();

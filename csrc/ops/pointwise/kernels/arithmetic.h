@@ -115,9 +115,27 @@ struct mul_constant : op_base {
   template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>()}; }
 };
 
+// self / c for a number c that torch's cpu kernels of a fp16/bf16 self take unrounded
+// (ops::div_by_number): Args.s0 = c, Args.mode = a DivMode.
+enum DivMode { kDivTrue = 0, kDivTrunc, kDivFloor };
+struct div_constant : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    C value;
+    int mode;
+    GF_HD C operator()(C a) const {
+      if (mode == kDivTrunc) return std::trunc(a / value);
+      if (mode == kDivFloor) return c10::div_floor_floating(a, value);
+      return a / value;
+    }
+  };
+  template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>(), args.mode}; }
+};
+
 // The family's kernels; each backend instantiates its run<Op> for every one.
 #define GF_KERNELS_ARITHMETIC(X) \
   X(add) X(sub) X(mul) X(div_true) X(div_trunc) X(div_floor) X(neg) X(abs) X(pow_tensor) \
-  X(pow_scalar_exp) X(pow_scalar_base) X(add_constant) X(mul_constant)
+  X(pow_scalar_exp) X(pow_scalar_base) X(add_constant) X(mul_constant) \
+  X(div_constant)
 
 }  // namespace gemforge::kernels
