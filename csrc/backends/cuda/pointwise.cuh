@@ -530,13 +530,22 @@ void launch_functor(const F& f, const Launch& L, std::index_sequence<I...> seq) 
 
 namespace gemforge::pw {
 
+// Op's functor for storage S, computing in C, launched over L.
+template <class Op, class S, class C> void run_cuda_as(const Launch& L, const Args& args) {
+  if constexpr (sizeof(S) == 2 && std::is_same_v<C, float> && kernels::has_lowp<Op, C>::value) {
+    const auto f = Op::template make_lowp<C>(args);  // stored in fp16 / bf16: lowp math
+    cuda::launch_functor<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});
+  } else {
+    const auto f = Op::template make<C>(args);
+    cuda::launch_functor<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});
+  }
+}
+
 template <class Op>
 void run_cuda(const Launch& L, const Args& args) {
   const bool known = dispatch_dtype<Op::types>(L.compute, [&](auto tag) {
     using S = typename decltype(tag)::type;
-    using C = opmath_t<S>;
-    const auto f = Op::template make<C>(args);
-    cuda::launch_functor<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});
+    run_cuda_as<Op, S, opmath_t<S>>(L, args);
   });
   TORCH_INTERNAL_ASSERT(known, "gemforge: no cuda kernel for dtype ", L.compute);
 }

@@ -184,6 +184,7 @@ OPS = [
     Op("ne_scalar", lambda x: x != float("inf"), (RANDOM,), result="bool"),
     _unary("mul_scalar", lambda x: torch.ops.aten.mul.Scalar(x, 1e-5)),
     _unary("add_scalar", lambda x: torch.ops.aten.add.Scalar(x, 0.5)),
+    _unary("div_number", lambda x: x / 3.0),  # on cuda a product with the reciprocal, as torch's
     Op("isclose", torch.isclose, (RANDOM, RANDOM), result="bool"),  # a composite of ~12 ops
 
     # ---- creation and fill

@@ -4,11 +4,22 @@
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 namespace gemforge::kernels {
 
 GF_STATELESS(relu, kReal, C, (C a), return (is_nan(a) || a > C(0)) ? a : C(0);)
-GF_STATELESS(silu, kFloating | kComplex, C, (C a), return a / (C(1) + std::exp(-a));)
+struct silu : op_base {
+  static constexpr TypeSet types = kFloating | kComplex;
+  template <class C> struct fn {
+    GF_HD C operator()(C a) const { return a / (C(1) + std::exp(-a)); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float a) const { return a * lowp::sigmoid(a); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 struct gelu : op_base {  // mode 0: exact (erf), mode 1: tanh approximation
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
@@ -22,7 +33,17 @@ struct gelu : op_base {  // mode 0: exact (erf), mode 1: tanh approximation
       return a * C(0.5) * (C(1) + std::erf(a * C(0.7071067811865476)));
     }
   };
+  // x Phi(x); the tanh form as x sigmoid(2 inner) = 0.5 x (1 + tanh(inner)), which does not
+  // cancel where tanh nears -1
+  struct fn_lowp {
+    bool tanh_approx;
+    GF_HD float operator()(float a) const {
+      if (tanh_approx) return a * lowp::sigmoid(1.5957691216057308f * (a + 0.044715f * a * a * a));
+      return a * lowp::normal_cdf(a);
+    }
+  };
   template <class C> static fn<C> make(const Args& args) { return {args.mode == 1}; }
+  template <class C> static fn_lowp make_lowp(const Args& args) { return {args.mode == 1}; }
 };
 
 // x <= threshold ? value : other. threshold(x) passes x twice; threshold_backward passes

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 namespace gemforge::kernels {
 
@@ -40,9 +41,23 @@ struct gelu_backward : op_base {
   template <class C> static fn<C> make(const Args& args) { return {args.mode == 1}; }
 };
 
-GF_STATELESS(silu_backward, kFloating, C, (C dy, C x),
-  const C s = C(1) / (C(1) + std::exp(-x));
-  return dy * s * (C(1) + x * (C(1) - s));)
+struct silu_backward : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C dy, C x) const {
+      const C s = C(1) / (C(1) + std::exp(-x));
+      return dy * s * (C(1) + x * (C(1) - s));
+    }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float dy, float x) const {
+      const float s = lowp::sigmoid(x);
+      return dy * s * (1.0f + x * (1.0f - s));
+    }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 GF_STATELESS(sigmoid_backward, kFloating, C, (C dy, C y), return dy * (C(1) - y) * y;)
 // round_square: torch's cuda kernel squares a half-type y in that type (round_to_storage) before
 // the float subtraction; its cpu kernel keeps the float square.

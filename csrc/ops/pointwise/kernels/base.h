@@ -5,6 +5,10 @@
 //   types    the dtypes (of the iterator's common dtype) it has a kernel for; others fall back
 //   fn<C>    a functor over the compute type C (fp16/bf16 arrive as float)
 //   make<C>  builds fn<C> from the op's non-tensor arguments
+// and optionally
+//   make_lowp<C>  a functor over float that the cuda backend takes instead of fn<float> where
+//                 the results are stored in fp16 / bf16: cheaper math of lowp_math.h, exact to
+//                 far below those types' rounding (see there)
 // and it is listed in its family's GF_KERNELS_<FAMILY>(X), which each backend instantiates.
 #pragma once
 
@@ -40,6 +44,12 @@ struct heavy_op : op_base {
 struct output_dtype_op : op_base {
   static constexpr bool cuda_computes_in_output = true;
 };
+
+// Whether Op has a make_lowp<C>.
+template <class Op, class C, class = void> struct has_lowp : std::false_type {};
+template <class Op, class C>
+struct has_lowp<Op, C, std::void_t<decltype(Op::template make_lowp<C>(std::declval<const Args&>()))>>
+    : std::true_type {};
 
 template <class T> GF_HD bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>) return v != v;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 #include <c10/util/MathConstants.h>
 
@@ -17,7 +18,17 @@ GF_STATELESS(rsqrt, kFloating | kComplex, C, (C a), return rsqrt_of(a);)
 GF_STATELESS(sin, kFloating | kComplex, C, (C a), return std::sin(a);)
 GF_STATELESS(cos, kFloating | kComplex, C, (C a), return std::cos(a);)
 GF_STATELESS(tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
-GF_STATELESS(sigmoid, kFloating | kComplex, C, (C a), return C(1) / (C(1) + std::exp(-a));)
+struct sigmoid : op_base {
+  static constexpr TypeSet types = kFloating | kComplex;
+  template <class C> struct fn {
+    GF_HD C operator()(C a) const { return C(1) / (C(1) + std::exp(-a)); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float a) const { return lowp::sigmoid(a); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 // Complex forms come from c10's complex math (std::acos(c10::complex) ...), as in torch's kernels.
 GF_STATELESS(acos, kFloating | kComplex, C, (C a), return std::acos(a);)

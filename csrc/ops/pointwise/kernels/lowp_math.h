@@ -1,0 +1,64 @@
+// Float math for results stored in a 2-byte float (fp16 / bf16, computed in float), used by the
+// cuda backend through an op's make_lowp (base.h). torch's accurate float functions (expf, erff,
+// IEEE division) are several times the instructions of the hardware approximations, and made
+// the 2-byte activations issue-bound: issue slots 65-85% busy against memory 30-45% (ncu,
+// H200, scripts/dev/pointwise_roofline.py). The approximations' errors (at most 2e-5 relative
+// here, in normal_cdf's far tail; a few float ulp elsewhere) are far below the storage's half
+// ulp (2^-9 bf16, 2^-12 fp16), so a result differs from the accurate one only where it lies
+// within that error of a rounding boundary. Infinities and NaN give what the accurate formulas
+// give. On the host (never called there by the backends) the accurate functions stand in.
+#pragma once
+
+#include "engine/dtypes.h"
+
+#include <cmath>
+
+namespace gemforge::kernels::lowp {
+
+// e^x: ex2.approx of x log2(e), relative error about 2^-21 for |x| < 88 (results that would be
+// float subnormals flush to 0).
+GF_HD float exp(float x) {
+#ifdef __CUDA_ARCH__
+  return __expf(x);
+#else
+  return std::exp(x);
+#endif
+}
+
+// 1 / x, rcp.approx (1 ulp); 1 / inf = 0, 1 / NaN = NaN.
+GF_HD float rcp(float x) {
+#ifdef __CUDA_ARCH__
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+#else
+  return 1.0f / x;
+#endif
+}
+
+// 1 / (1 + e^-x)
+GF_HD float sigmoid(float x) { return rcp(1.0f + exp(-x)); }
+
+// The standard normal CDF, 0.5 erfc(-x / sqrt 2), from the Chebyshev fit of erfc(z) as
+// t e^(-z^2 + P(t)), t = 1 / (1 + z / 2) (Numerical Recipes' erfcc, fractional error below
+// 1.2e-7 for z >= 0): relative accuracy in the lower tail too, where 1 + erf(x / sqrt 2)
+// cancels. In float, against erfc in double: 2.2e-6 relative at worst for x in [-5, 8], 1.8e-5
+// in the far tail (x near -13, the rounding of z^2). About 15 instructions against erff's 25-30.
+GF_HD float normal_cdf(float x) {
+  const float z = std::fabs(x) * 0.70710678118654752f;
+  const float t = rcp(1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  const float half_erfc = 0.5f * t * exp(p - z * z);  // 0.5 erfc(z)
+  return x >= 0.0f ? 1.0f - half_erfc : x != x ? x : half_erfc;
+}
+
+}  // namespace gemforge::kernels::lowp
