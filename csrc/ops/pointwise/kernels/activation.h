@@ -156,7 +156,17 @@ struct logit : heavy_op {
   }
 };
 
-GF_STATELESS_OF(heavy_op, mish, kFloating, C, (C x), return x * std::tanh(std::log1p(std::exp(x)));)
+struct mish : heavy_op {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C x) const { return x * std::tanh(std::log1p(std::exp(x))); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float x) const { return x * lowp::tanh_softplus(x); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 // relu(self + alpha * other), clamped above at the dtype's largest value as torch's cpu kernel
 // does (+inf gives the largest float; NaN stays, as in its vectorized loop).
@@ -175,7 +185,17 @@ struct add_relu : op_base {
 };
 
 // glu: first half * sigmoid(second half), the halves as two views.
-GF_STATELESS(glu, kFloating, C, (C a, C b), return a * (C(1) / (C(1) + std::exp(-b)));)
+struct glu : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C a, C b) const { return a * (C(1) / (C(1) + std::exp(-b))); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float a, float b) const { return a * lowp::sigmoid(b); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 GF_STATELESS(prelu, kFloating, C, (C x, C w), return x > C(0) ? x : w * x;)
 
 // The family's kernels; each backend instantiates its run<Op> for every one.

@@ -38,7 +38,23 @@ struct gelu_backward : op_base {
       return dy * (cdf + x * pdf);
     }
   };
+  // The tanh form through s = sigmoid(2 inner) = (1 + t) / 2 and 1 - s = sigmoid(-2 inner), so
+  // that 1 - t^2 = 4 s (1 - s) does not cancel.
+  struct fn_lowp {
+    bool tanh_approx;
+    GF_HD float operator()(float dy, float x) const {
+      if (tanh_approx) {
+        const float k_beta = 0.7978845608028654f, k_kappa = 0.044715f;
+        const float x_sq = x * x;
+        const float inner2 = 2.0f * k_beta * (x + k_kappa * x_sq * x);
+        const float s = lowp::sigmoid(inner2), s_neg = lowp::sigmoid(-inner2);
+        return dy * (s + 2.0f * x * s * s_neg * k_beta * (1.0f + 3.0f * k_kappa * x_sq));
+      }
+      return dy * (lowp::normal_cdf(x) + x * 0.3989422804014327f * lowp::exp(-0.5f * x * x));
+    }
+  };
   template <class C> static fn<C> make(const Args& args) { return {args.mode == 1}; }
+  template <class C> static fn_lowp make_lowp(const Args& args) { return {args.mode == 1}; }
 };
 
 struct silu_backward : op_base {
@@ -171,18 +187,53 @@ struct logit_backward : op_base {
   }
 };
 
-GF_STATELESS_OF(heavy_op, mish_backward, kFloating, C, (C dy, C x),
-  const C s = C(1) / (C(1) + std::exp(-x));
-  const C t = std::tanh(std::log1p(std::exp(x)));
-  return dy * (t + x * s * (C(1) - t * t));)
+struct mish_backward : heavy_op {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C dy, C x) const {
+      const C s = C(1) / (C(1) + std::exp(-x));
+      const C t = std::tanh(std::log1p(std::exp(x)));
+      return dy * (t + x * s * (C(1) - t * t));
+    }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float dy, float x) const {
+      const float s = lowp::sigmoid(x), t = lowp::tanh_softplus(x);
+      return dy * (t + x * s * (1.0f - t * t));
+    }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 // glu's gradient, one half at a time, from (first half a, second half b, grad).
-GF_STATELESS(glu_backward_first, kFloating, C, (C a, C b, C dy),
-  (void)a;
-  return dy * (C(1) / (C(1) + std::exp(-b)));)
-GF_STATELESS(glu_backward_second, kFloating, C, (C a, C b, C dy),
-  const C s = C(1) / (C(1) + std::exp(-b));
-  return (C(1) - s) * s * a * dy;)
+struct glu_backward_first : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C, C b, C dy) const { return dy * (C(1) / (C(1) + std::exp(-b))); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float, float b, float dy) const { return dy * lowp::sigmoid(b); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
+struct glu_backward_second : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C a, C b, C dy) const {
+      const C s = C(1) / (C(1) + std::exp(-b));
+      return (C(1) - s) * s * a * dy;
+    }
+  };
+  struct fn_lowp {  // (1 - s) as sigmoid(-b): no cancellation where s nears 1
+    GF_HD float operator()(float a, float b, float dy) const {
+      return lowp::sigmoid(-b) * lowp::sigmoid(b) * a * dy;
+    }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 // prelu's gradients from (self, weight, grad): d/dself and d/dweight.
 GF_STATELESS(prelu_backward_self, kFloating, C, (C x, C w, C dy), return x > C(0) ? dy : w * dy;)

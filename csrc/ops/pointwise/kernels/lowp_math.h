@@ -39,6 +39,15 @@ GF_HD float rcp(float x) {
 // 1 / (1 + e^-x)
 GF_HD float sigmoid(float x) { return rcp(1.0f + exp(-x)); }
 
+// tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): no cancellation where x << 0 (there
+// n ~ 2 e^x); 1 beyond x = 20, where the ratio is 1 in float and n would overflow.
+GF_HD float tanh_softplus(float x) {
+  if (x > 20.0f) return 1.0f;
+  const float e = exp(x);
+  const float n = e * (e + 2.0f);
+  return n * rcp(n + 2.0f);
+}
+
 // The standard normal CDF, 0.5 erfc(-x / sqrt 2), from the Chebyshev fit of erfc(z) as
 // t e^(-z^2 + P(t)), t = 1 / (1 + z / 2) (Numerical Recipes' erfcc, fractional error below
 // 1.2e-7 for z >= 0): relative accuracy in the lower tail too, where 1 + erf(x / sqrt 2)
