@@ -159,21 +159,7 @@ Tensor& mul_scalar_(Tensor& self, const Scalar& other) {
 }
 
 // ---- div: true division, or rounded with rounding_mode 'trunc' / 'floor' --------------------
-Tensor div(const Tensor& self, const Tensor& other) {
-  if (Tensor r = div_by_number(Tensor(), self, other, kernels::kDivTrue); r.defined()) return r;
-  return pw::functional(IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
-                        GF_FALLBACK(self, div, self, other));
-}
-Tensor& div_out(const Tensor& self, const Tensor& other, Tensor& out) {
-  if (div_by_number(out, self, other, kernels::kDivTrue).defined()) return out;
-  return pw::out_form(out, IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
-                      GF_FALLBACK(self, div_outf, self, other, out));
-}
-Tensor& div_(Tensor& self, const Tensor& other) {
-  if (div_by_number(self, self, other, kernels::kDivTrue).defined()) return self;
-  return pw::inplace(self, IterKind::binary_float, {self, other}, K<kernels::div_true>, {},
-                     GF_FALLBACK(self, div_, self, other));
-}
+GF_DIV_FORMS(div, IterKind::binary_float, kernels::div_true, div, kernels::kDivTrue)
 
 namespace {
 // The DivMode of a rounding_mode string, or -1 (torch raises).

@@ -50,21 +50,7 @@ GF_SCALAR_FORMS(fmod)
 GF_BINARY_FORMS(remainder, IterKind::binary, kernels::remainder, remainder)
 GF_SCALAR_FORMS(remainder)
 // (a 0-d CPU divisor as torch's kernel takes it: div_by_number)
-Tensor floor_divide(const Tensor& self, const Tensor& other) {
-  if (Tensor r = div_by_number(Tensor(), self, other, kernels::kDivFloor); r.defined()) return r;
-  return pw::functional(IterKind::binary, {self, other}, K<kernels::div_floor>, {},
-                        GF_FALLBACK(self, floor_divide, self, other));
-}
-Tensor& floor_divide_out(const Tensor& self, const Tensor& other, Tensor& out) {
-  if (div_by_number(out, self, other, kernels::kDivFloor).defined()) return out;
-  return pw::out_form(out, IterKind::binary, {self, other}, K<kernels::div_floor>, {},
-                      GF_FALLBACK(self, floor_divide_outf, self, other, out));
-}
-Tensor& floor_divide_(Tensor& self, const Tensor& other) {
-  if (div_by_number(self, self, other, kernels::kDivFloor).defined()) return self;
-  return pw::inplace(self, IterKind::binary, {self, other}, K<kernels::div_floor>, {},
-                     GF_FALLBACK(self, floor_divide_, self, other));
-}
+GF_DIV_FORMS(floor_divide, IterKind::binary, kernels::div_floor, floor_divide, kernels::kDivFloor)
 GF_SCALAR_FORMS(floor_divide)
 #define GF_BINARY_FORMS_ONE_DEVICE(name, Op)                                                      \
   GF_BINARY_PURE_FORMS(name, IterKind::binary, Op, GF_ONE_DEVICE(name))                           \

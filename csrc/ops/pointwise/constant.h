@@ -49,6 +49,22 @@ inline bool in_float_range(double v) {
 // applies (arithmetic.cpp).
 at::Tensor div_by_number(const at::Tensor& out, const at::Tensor& self, const at::Tensor& other, int mode);
 
+// GF_BINARY_FORMS (common.h) of a division whose 0-d CPU divisors go to div_by_number first.
+#define GF_DIV_FORMS(name, kind, Op, torch_name, mode)                                             \
+  Tensor name(const Tensor& self, const Tensor& other) {                                           \
+    if (Tensor r = div_by_number(Tensor(), self, other, mode); r.defined()) return r;              \
+    return pw::functional(kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, torch_name, self, other)); \
+  }                                                                                                \
+  Tensor& name##_out(const Tensor& self, const Tensor& other, Tensor& out) {                       \
+    if (div_by_number(out, self, other, mode).defined()) return out;                               \
+    return pw::out_form(out, kind, {self, other}, K<Op>, {},                                       \
+                        GF_FALLBACK(self, torch_name##_outf, self, other, out));                   \
+  }                                                                                                \
+  Tensor& name##_(Tensor& self, const Tensor& other) {                                             \
+    if (div_by_number(self, self, other, mode).defined()) return self;                             \
+    return pw::inplace(self, kind, {self, other}, K<Op>, {}, GF_FALLBACK(self, torch_name##_, self, other)); \
+  }
+
 inline bool exact_constant(const at::Tensor& self, const c10::Scalar& s, bool opmath = false) {
   if (s.isComplex() || s.isBoolean() || s.isSymbolic() || !self.is_contiguous()) return false;
   const double v = s.toDouble();
