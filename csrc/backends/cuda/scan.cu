@@ -4,10 +4,10 @@
 // holds ITEMS elements as 16-byte vectors, each warp a run of them, lanes striped so that a
 // warp's accesses are whole 512-byte runs. A thread scans each vector in registers, the warp
 // scans the vectors' totals (warp shuffles), the group the warps' totals (shared memory), and
-// a running carry joins the tiles. Short rows: one warp per row; longer rows: 4-16 warps per row. Few long
-// rows: each row is cut into segments; a first pass reduces every segment, a second rescans each
-// segment starting from the combine of the segments before it (three-phase scan; the totals are
-// combined in a fixed order, so results do not change from run to run).
+// a running carry joins the tiles. Short rows: one warp per row; longer rows: 4-16 warps per
+// row. Few long rows: each row is cut into segments; a first pass reduces every segment, a
+// second rescans each segment starting from the combine of the segments before it (three-phase
+// scan; the totals are combined in a fixed order, so results do not change from run to run).
 // Along another dim (inner > 1): a thread per column (contiguous across threads), a loop along
 // n; cut along n the same way when there are too few columns to fill the GPU.
 #include "backends/scan_ops.h"
@@ -83,6 +83,11 @@ template <class Op, int WARPS> constexpr int min_blocks() {
 // longer rows go tile by tile.
 constexpr int kRowWarps = 16;
 
+// The warp-striped layout of row_scan (below), but for logcumsumexp.
+template <class Op> struct is_logcumsumexp : std::false_type {};
+template <class T> struct is_logcumsumexp<LogSumExpOp<T, true>> : std::true_type {};
+template <class Op> constexpr bool striped() { return !is_logcumsumexp<Op>::value; }
+
 // Raw storage of one load or store: `bytes` of them (4, 8 or 16).
 template <int bytes> struct raw_of;
 template <> struct raw_of<4> { using type = unsigned; };
@@ -93,11 +98,6 @@ template <> struct raw_of<16> { using type = uint4; };
 // group of blockDim.x / 32 <= WARPS warps. REDUCE: only the segment totals (into partials),
 // nothing stored. The second pass of a split scan (segs > 1, !REDUCE) walks the segments in
 // reverse order: the first pass read them last, so they are likeliest still in L2.
-// The warp-striped layout of row_scan (below), but for logcumsumexp.
-template <class Op> struct is_logcumsumexp : std::false_type {};
-template <class T> struct is_logcumsumexp<LogSumExpOp<T, true>> : std::true_type {};
-template <class Op> constexpr bool striped() { return !is_logcumsumexp<Op>::value; }
-
 template <int WARPS> constexpr int row_threads() { return WARPS == 1 ? 128 : WARPS * 32; }
 
 template <class Op, int WARPS, bool REDUCE>
@@ -265,8 +265,9 @@ row_scan(Rows<typename Op::state> g) {
             if (idx_vec) {
 #pragma unroll
               for (int e = 0; e < VEC; e += 2)  // 16-byte stores
-                reinterpret_cast<longlong2*>(idx)[e / 2] = make_longlong2(
-                    static_cast<long long>(item[v * VEC + e].i), static_cast<long long>(item[v * VEC + e + 1].i));
+                reinterpret_cast<longlong2*>(idx)[e / 2] =
+                    make_longlong2(static_cast<long long>(item[v * VEC + e].i),
+                                   static_cast<long long>(item[v * VEC + e + 1].i));
             } else {
 #pragma unroll
               for (int e = 0; e < VEC; ++e)

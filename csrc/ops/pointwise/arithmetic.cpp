@@ -71,29 +71,35 @@ GF_ALPHA_OP(sub, at::native::sub_check(self, other), -1.0)
 // ---- mul, div -------------------------------------------------------------------------------
 namespace {
 
-// torch's cpu mul and div kernels take a 0-d operand (a Python number, or a 0-d tensor) of a
-// fp16/bf16 tensor in float, unrounded (TensorIterator's original_scalar_value). Our cpu binary
-// iterator rounds it to the tensor's dtype first (on cuda it stays in its own dtype, which our
-// kernel reads in float as torch's does), so there such calls take a unary kernel over self
-// with the number as its constant (mul_constant, div_constant). The number, where that applies.
-std::optional<Scalar> cpu_reduced_number(const Tensor& self, const Tensor& other) {
-  if (!self.is_cpu() || !at::isReducedFloatingType(self.scalar_type()) || other.dim() != 0 ||
-      !other.is_cpu() || other.is_complex() || other.scalar_type() == at::kBool ||
+// The real number of a 0-d CPU operand `other` (a Python number, or a 0-d tensor) that leaves
+// the result in self's dtype: what torch's kernels take as a constant (below), else nothing.
+std::optional<Scalar> number_operand(const Tensor& self, const Tensor& other) {
+  if (other.dim() != 0 || !other.is_cpu() || other.is_complex() || other.scalar_type() == at::kBool ||
       at::result_type(self, other) != self.scalar_type())
     return std::nullopt;
-  const Scalar s = other.item();
-  if (!in_float_range(s.toDouble())) return std::nullopt;
+  return other.item();
+}
+
+// torch's cpu mul and div kernels take such a number of a fp16/bf16 tensor in float, unrounded
+// (TensorIterator's original_scalar_value). Our cpu binary iterator rounds it to the tensor's
+// dtype first (on cuda it stays in its own dtype, which our kernel reads in float as torch's
+// does), so there such calls take a unary kernel over self with the number as its constant
+// (mul_constant, div_constant). The number, where that applies.
+std::optional<Scalar> cpu_reduced_number(const Tensor& self, const Tensor& other) {
+  if (!self.is_cpu() || !at::isReducedFloatingType(self.scalar_type())) return std::nullopt;
+  const std::optional<Scalar> s = number_operand(self, other);
+  if (!s || !in_float_range(s->toDouble())) return std::nullopt;
   return s;
 }
 
-// torch's cuda div of a floating self by a 0-d CPU operand multiplies by its reciprocal, taken
-// in the op's math type (float below fp64): a division of its own would differ in the last bit
-// now and then. That reciprocal, where this applies.
+// torch's cuda div of a floating self by such a number multiplies by its reciprocal, taken in
+// the op's math type (float below fp64): a division of its own would differ in the last bit now
+// and then. That reciprocal, where this applies.
 std::optional<Scalar> cuda_reciprocal(const Tensor& self, const Tensor& other) {
-  if (!self.is_cuda() || !at::isFloatingType(self.scalar_type()) || other.dim() != 0 || !other.is_cpu() ||
-      other.is_complex() || other.scalar_type() == at::kBool || at::result_type(self, other) != self.scalar_type())
-    return std::nullopt;
-  const double b = other.item().toDouble();
+  if (!self.is_cuda() || !at::isFloatingType(self.scalar_type())) return std::nullopt;
+  const std::optional<Scalar> s = number_operand(self, other);
+  if (!s) return std::nullopt;
+  const double b = s->toDouble();
   if (self.scalar_type() == at::kDouble) return Scalar(1.0 / b);
   if (!in_float_range(b)) return std::nullopt;
   return Scalar(double(1.0f / static_cast<float>(b)));
@@ -109,10 +115,10 @@ Tensor run_constant(const Tensor& out, const Tensor& self, const pw::Kernel& k, 
 
 Tensor div_by_number(const Tensor& out, const Tensor& self, const Tensor& other, int mode) {
   if (out.defined() && out.scalar_type() != self.scalar_type()) return Tensor();
-  if (auto s = cpu_reduced_number(self, other)) return run_constant(out, self, K<kernels::div_constant>, {*s, {}, mode});
-  if (mode == kernels::kDivTrue) {
-    if (auto inv = cuda_reciprocal(self, other)) return run_constant(out, self, K<kernels::mul_constant>, {*inv});
-  }
+  if (auto s = cpu_reduced_number(self, other))
+    return run_constant(out, self, K<kernels::div_constant>, {*s, {}, mode});
+  if (auto inv = mode == kernels::kDivTrue ? cuda_reciprocal(self, other) : std::nullopt)
+    return run_constant(out, self, K<kernels::mul_constant>, {*inv});
   return Tensor();
 }
 
