@@ -199,24 +199,41 @@ def is_metadata_only(func) -> bool:
 
 
 class AtenCensus(TorchDispatchMode):
-    """Counts the aten overloads that reach a backend kernel with a tensor on `device_type`."""
+    """Counts the aten overloads that reach a backend kernel with a tensor on `device_type`, and,
+    while gemforge records stats, which of those calls it served.
 
-    def __init__(self, device_type: str):
+    A call counts as served when gemforge's count for its overload rose during it, net of calls
+    handed back to torch (stats() already subtracts those), or, for a torch composite gemforge
+    serves through another overload (`via`: ones_like -> fill_), when that overload's count rose.
+    Counting each call as it returns keeps calls that torch's kernels make inside other ops
+    (a host-to-device copy inside an op, handed to torch) out of the model's own calls."""
+
+    def __init__(self, device_type: str, via: dict | None = None):
         super().__init__()
         self.device_type = device_type
+        self.via = via or {}
         self.calls: Counter = Counter()
+        self.served: Counter = Counter()
         self.views: set = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         flat = list(args) + list(kwargs.values())
         flat += [x for v in flat if isinstance(v, (list, tuple)) for x in v]
-        if any(torch.is_tensor(t) and t.device.type == self.device_type for t in flat):
-            name = overload_name(func)
-            self.calls[name] += 1
-            if is_metadata_only(func):
-                self.views.add(name)
-        return func(*args, **kwargs)
+        if not any(torch.is_tensor(t) and t.device.type == self.device_type for t in flat):
+            return func(*args, **kwargs)
+        name = overload_name(func)
+        self.calls[name] += 1
+        if is_metadata_only(func):
+            self.views.add(name)
+            return func(*args, **kwargs)
+        watch = [o for o in (name, self.via.get(name)) if o]
+        before = gemforge.stats()
+        out = func(*args, **kwargs)
+        after = gemforge.stats()
+        if any(after.get(o, 0) > before.get(o, 0) for o in watch):
+            self.served[name] += 1
+        return out
 
 
 @dataclass
@@ -248,22 +265,12 @@ def coverage(fn, device_type: str) -> Coverage:
     """Runs fn (under gemforge) once counting overloads and served calls, and, on cuda, once more
     under the profiler to split GPU time into the ops gemforge served and the rest."""
     cov = Coverage()
-    census = AtenCensus(device_type)
-    before = Counter(gemforge.fallbacks())
+    via = {op.overload: op.via for op in gemforge.registered_ops() if op.via}
+    census = AtenCensus(device_type, via)
     with gemforge.collect_stats() as served, census:
         fn()
-    cov.calls, cov.views = census.calls, census.views
-    served = Counter(served)
-    served.subtract(Counter(gemforge.fallbacks()) - before)  # handed back to torch: not served
-    # The census sees the calls the model makes; a torch composite it calls (_to_copy, say) may
-    # call gemforge's kernels inside (copy_): those count as the composite's, not as calls.
-    cov.served = Counter({o: min(max(served[o], 0), n) for o, n in cov.calls.items()})
-    # torch's composite of an overload gemforge serves (ones_like -> fill_) runs gemforge's kernel:
-    # served, when that kernel ran in this workload.
-    via = {op.overload: op.via for op in gemforge.registered_ops() if op.via}
-    for o, n in cov.calls.items():
-        if not cov.served[o] and o in via and served[via[o]] > 0:
-            cov.served[o] = n
+    cov.calls, cov.views, cov.served = census.calls, census.views, census.served
+    # Overloads gemforge served only inside torch's kernels of other calls (copy_ in _to_copy).
     cov.inner = sorted(o for o in served if served[o] > 0 and o not in cov.calls)
     if device_type == "cuda":
         served_bases = {o.split(".")[0] for o in cov.served if cov.served[o]}

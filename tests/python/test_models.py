@@ -37,3 +37,29 @@ def test_markdown_lists_what_was_not_served():
     assert "| bert | infer | float32 |" in text
     for name in report.coverage.not_served:
         assert f"`{name}`" in text
+
+
+def test_coverage_counts_each_call_as_it_returns():
+    """A call counts as served when gemforge served that very call: calls torch's kernels make
+    inside another op (the casts inside a mixed-dtype cat) are reported as inner, not credited to
+    the model's own calls of that overload, and an overload gemforge does not serve counts none."""
+    import gemforge
+    x = torch.randn(5, 3, device=DEVICE)
+    y = torch.randn(2, 3, device=DEVICE, dtype=torch.float64)
+
+    def work():
+        torch.cat([x, y])            # gemforge's cat casts x inside: a nested _to_copy
+        x.to(torch.float64)          # the workload's own _to_copy, which gemforge does not serve here
+        return torch.add(x, x)
+
+    with gemforge.use_gems(exclude=["_to_copy"]):
+        cov = models.coverage(work, DEVICE)
+    assert cov.calls["cat"] == 1 and cov.served["cat"] == 1
+    assert cov.calls["add.Tensor"] == 1 and cov.served["add.Tensor"] == 1
+    assert cov.calls["_to_copy"] == 1 and cov.served["_to_copy"] == 0
+    assert "_to_copy" in cov.not_served
+
+    with gemforge.use_gems():
+        cov = models.coverage(work, DEVICE)
+    assert cov.served["_to_copy"] == cov.calls["_to_copy"] == 1
+    assert not cov.not_served
