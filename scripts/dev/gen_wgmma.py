@@ -1,4 +1,5 @@
-"""Write csrc/backends/cuda/wgmma.cuh: one wrapper per wgmma shape the attention kernels use.
+"""Write csrc/backends/cuda/wgmma.cuh: one wrapper per wgmma shape the attention and grouped GEMM
+kernels use.
 
 The inline-asm operand lists (up to 128 accumulator registers) are too long and regular to
 write by hand; this script is their single source.  python scripts/dev/gen_wgmma.py
@@ -19,6 +20,18 @@ def outs(count):
 
 def wrapper(kind, ty, ptx, n):
     nacc = n // 2  # accumulators a thread: 64 x n floats over 128 threads
+    if kind == "SST":
+        # both operands from shared memory, each K-major (0) or MN-major (1, transposed on the fly)
+        return (f"template <> struct WgmmaSST<{ty}, {n}> {{\n"
+                f"  template <int TA, int TB>\n"
+                f"  static __device__ __forceinline__ void run(float* d, uint64_t a, uint64_t b) {{\n"
+                f"    GF_WGMMA_ASM(\"{{\\n.reg .pred p;\\nsetp.ne.b32 p, 1, 0;\\n\"\n"
+                f"                 \"wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx}.{ptx} \"\n"
+                f"                 \"{{{regs(0, nacc)}}}, \"\n"
+                f"                 \"%{nacc}, %{nacc + 1}, p, 1, 1, %{nacc + 2}, %{nacc + 3};\\n}}\\n\"\n"
+                f"                 : {outs(nacc)}\n"
+                f"                 : \"l\"(a), \"l\"(b), \"n\"(TA), \"n\"(TB));\n"
+                f"  }}\n}};\n")
     if kind == "SS":
         # scale_d = 0 overwrites d instead of adding to it (no zeroing of the accumulators first)
         args, a_ops, tail = "uint64_t a, uint64_t b, int scale_d = 1", f"%{nacc}", f"%{nacc + 1}, p, 1, 1, 0, 0"
@@ -43,7 +56,7 @@ def wrapper(kind, ty, ptx, n):
 
 def main():
     body = []
-    for kind, ns in (("SS", (32, 64, 128)), ("RS", (64, 128, 256))):
+    for kind, ns in (("SS", (32, 64, 128)), ("RS", (64, 128, 256)), ("SST", (256,))):
         for ty, ptx in TYPES:
             for n in ns:
                 body.append(wrapper(kind, ty, ptx, n))
@@ -52,7 +65,9 @@ def main():
 // wgmma (sm_90a) wrappers, d[64 x N] += A[64 x 16] B[16 x N] in fp32 for one warpgroup:
 // - WgmmaSS<T, N>: A and B from shared memory, both K-major (descriptors a, b);
 // - WgmmaRS<T, N>: A from registers (each warp's m16n8k16 A fragment of its 16 rows), B read
-//   MN-major from shared memory (transposed on the fly).
+//   MN-major from shared memory (transposed on the fly);
+// - WgmmaSST<T, N>::run<TA, TB>: A and B from shared memory, each K-major (0) or MN-major (1),
+//   always accumulating into d.
 // Per warp, d[4j .. 4j+3] are the m16n8 accumulator fragment of columns 8j .. 8j+7.
 #pragma once
 
@@ -96,6 +111,7 @@ __device__ __forceinline__ uint64_t mnmajor_desc(uint32_t addr, uint32_t block_b
 
 template <class T, int N> struct WgmmaSS;
 template <class T, int N> struct WgmmaRS;
+template <class T, int N> struct WgmmaSST;
 
 {chr(10).join(body)}
 }}  // namespace gemforge::cuda_wgmma

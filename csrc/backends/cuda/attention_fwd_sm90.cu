@@ -29,6 +29,7 @@
 #include "backends/attention.h"
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
+#include "backends/cuda/tma.cuh"
 #include "backends/cuda/wgmma.cuh"
 
 #include <ATen/ATen.h>
@@ -45,6 +46,7 @@ namespace gemforge::attention::cuda {
 namespace {
 
 using namespace gemforge::cuda_mma;
+using namespace gemforge::cuda_tma;
 using namespace gemforge::cuda_wgmma;
 
 // Consumer warpgroups (C), 64 query rows each: 2, or at head dim 64, where the softmax weighs
@@ -74,38 +76,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kMaxSlack = GEMFORGE_ATTENTION_LAZY_RESCALE ? 8.f : 0.f;
 constexpr int kBiasLoaders = 96;  // the producer warpgroup's warps 1-3
 
-// mbarriers (8 bytes of shared memory each).
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Until the phase of parity `parity` has completed (a fresh barrier counts parity 1 as done).
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
 // Named barriers 1 and 2 (0 is __syncthreads) over both consumer warpgroups.
 __device__ __forceinline__ void bar_sync(int id) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(256) : "memory"); }
 __device__ __forceinline__ void bar_arrive(int id) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(256) : "memory"); }
-
-// One box of a 4-d tensor map into shared memory, completing on `bar`.
-__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2,
-                                         int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
-      "[%6];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
-      : "memory");
-}
 
 template <class T, int D, bool kBias, int C>
 __global__ void __launch_bounds__(kThreadsOf<C>, 1)
@@ -219,7 +192,7 @@ __global__ void __launch_bounds__(kThreadsOf<C>, 1)
       mbar_init(bias_full(s), kBiasLoaders);  // each loader's copies (cp.async ... arrive.noinc)
       mbar_init(bias_empty(s), 4 * kConsumers);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbar_init_fence();
   }
   __syncthreads();
 
@@ -529,18 +502,6 @@ __global__ void __launch_bounds__(kThreadsOf<C>, 1)
   }
   if (cw == 0 && turn > 0) bar_sync(my_bar);  // the arrive of the last warpgroup's last turn
 #endif
-}
-
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    C10_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found));
-    TORCH_CHECK(found == cudaDriverEntryPointSuccess && f != nullptr,
-                "gemforge attention: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
 }
 
 // A [batch, heads, seq, head_dim] operand as a 4-d tensor map (innermost first), boxes of 64

@@ -1,0 +1,46 @@
+// The grouped GEMM kernel alone, as a small extension (scripts/dev/grouped_mm_probe.py). The plan
+// below reads the operands as ops/gemm_ext.cpp's grouped_plan does, without its fallbacks.
+#include "backends/gemm_ext.h"
+
+#include <ATen/ATen.h>
+#include <torch/extension.h>
+
+namespace gemforge::pw::cuda {
+bool pdl_enabled() { return true; }  // the probe runs on sm_90
+}  // namespace gemforge::pw::cuda
+
+namespace gemm = gemforge::gemm;
+
+static bool transposed(const at::Tensor& x) {
+  const int64_t d = x.dim();
+  return x.stride(d - 2) == 1 && x.stride(d - 1) >= std::max<int64_t>(1, x.size(d - 2));
+}
+
+void run(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& offs, at::Tensor& out) {
+  using gemm::GroupMode;
+  gemm::GroupedMm g{};
+  const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
+  g.mode = a2 ? (b2 ? GroupMode::kGroupK : GroupMode::kGroupM) : (b2 ? GroupMode::kGroupN : GroupMode::kBatched);
+  g.groups = offs ? offs->size(0) : a.size(0);
+  g.a_k_major = !transposed(a);
+  g.a_ld = g.a_k_major ? a.stride(-2) : a.stride(-1);
+  g.b_k_major = transposed(b);
+  g.b_ld = g.b_k_major ? b.stride(-1) : b.stride(-2);
+  g.a_bs = a2 ? 0 : a.stride(0);
+  g.b_bs = b2 ? 0 : b.stride(0);
+  switch (g.mode) {
+    case GroupMode::kBatched: g.m = a.size(1), g.k = a.size(2), g.n = b.size(2); break;
+    case GroupMode::kGroupM: g.m = a.size(0), g.k = a.size(1), g.n = b.size(2); break;
+    case GroupMode::kGroupN: g.m = a.size(1), g.k = a.size(2), g.n = b.size(1); break;
+    case GroupMode::kGroupK: g.m = a.size(0), g.k = a.size(1), g.n = b.size(1); break;
+  }
+  g.a = a.data_ptr();
+  g.b = b.data_ptr();
+  g.offs = offs ? offs->data_ptr<int32_t>() : nullptr;
+  g.out = out.data_ptr();
+  g.out_ld = out.stride(-2);
+  g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  gemm::grouped_mm_cuda(g);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("run", &run); }

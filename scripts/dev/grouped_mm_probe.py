@@ -1,0 +1,188 @@
+"""Compile the grouped GEMM kernel alone (scripts/dev/grouped_mm_probe.cpp), check it against a
+float64 reference in every layout torch takes (ragged, empty and unaligned groups, k and n
+tails), and time it against torch's _grouped_mm (CUTLASS on sm_90) on the benchmark's MoE shapes.
+
+    python scripts/dev/grouped_mm_probe.py [--bench]
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+from torch.utils.cpp_extension import load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BF16 = torch.bfloat16
+
+
+def build():
+    t0 = time.time()
+    mod = load(name="gf_grouped_mm_probe",
+               sources=[f"{ROOT}/scripts/dev/grouped_mm_probe.cpp", f"{ROOT}/csrc/backends/cuda/grouped_mm.cu"],
+               extra_include_paths=[f"{ROOT}/csrc"], extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
+               extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
+                                  "-Xptxas=-v"],
+               verbose=False)
+    print(f"built in {time.time() - t0:.0f} s", flush=True)
+    return mod
+
+
+def rand(*shape):
+    return torch.empty(shape, device="cuda", dtype=torch.float32).uniform_(-1, 1).to(BF16)
+
+
+def cm(*shape):  # last two dims column-major
+    return rand(*shape[:-2], shape[-1], shape[-2]).transpose(-2, -1)
+
+
+def offs_of(ends):
+    return torch.tensor(ends, dtype=torch.int32, device="cuda")
+
+
+def reference(a, b, offs):
+    a, b = a.double(), b.double()
+    ends = offs.tolist() if offs is not None else None
+    if a.dim() == 3 and b.dim() == 3:
+        return a @ b, None
+    if a.dim() == 2 and b.dim() == 3:
+        out = torch.zeros((a.shape[0], b.shape[-1]), dtype=torch.float64, device="cuda")
+        keep = torch.zeros_like(out, dtype=torch.bool)
+        s = 0
+        for g, e in enumerate(ends):
+            out[s:e] = a[s:e] @ b[g]
+            keep[s:e] = True
+            s = e
+        return out, keep
+    if a.dim() == 3 and b.dim() == 2:
+        out = torch.zeros((a.shape[1], b.shape[-1]), dtype=torch.float64, device="cuda")
+        keep = torch.zeros_like(out, dtype=torch.bool)
+        s = 0
+        for g, e in enumerate(ends):
+            out[:, s:e] = a[g] @ b[:, s:e]
+            keep[:, s:e] = True
+            s = e
+        return out, keep
+    out = torch.empty((len(ends), a.shape[0], b.shape[1]), dtype=torch.float64, device="cuda")
+    s = 0
+    for g, e in enumerate(ends):
+        out[g] = a[:, s:e] @ b[s:e]
+        s = e
+    return out, None
+
+
+def out_like(a, b, offs):
+    if a.dim() == 3 and b.dim() == 3:
+        return torch.empty((a.shape[0], a.shape[1], b.shape[2]), device="cuda", dtype=BF16)
+    if a.dim() == 2 and b.dim() == 3:
+        return torch.empty((a.shape[0], b.shape[2]), device="cuda", dtype=BF16)
+    if a.dim() == 3 and b.dim() == 2:
+        return torch.empty((a.shape[1], b.shape[1]), device="cuda", dtype=BF16)
+    return torch.empty((offs.shape[0], a.shape[0], b.shape[1]), device="cuda", dtype=BF16)
+
+
+def check(mod, name, a, b, offs):
+    out = out_like(a, b, offs).fill_(float("nan"))
+    mod.run(a, b, offs, out)
+    torch.cuda.synchronize()
+    ref, keep = reference(a, b, offs)
+    got = out.double()
+    if keep is not None:
+        ref, got = ref[keep], got[keep]
+    k = a.shape[-1]
+    err = (got - ref).abs().max().item() if ref.numel() else 0.0
+    tol = 2 * 2.0 ** -8 * (k ** 0.5 + 2) + 2 * 2.0 ** -8 * ref.abs().max().item() if ref.numel() else 0
+    ok = err <= tol and not torch.isnan(got).any().item()
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: max err {err:.3g} (tol {tol:.3g})", flush=True)
+    return ok
+
+
+def cases():
+    # 2-d x 3-d: tokens grouped along m; weights (G, K, N) row-major or (G, N, K) read k-major
+    for k in (64, 104, 4096):  # strides in 16-byte multiples, as torch requires
+        for n in (256, 200, 520):
+            ends = [0, 17, 17, 300, 301, 640]
+            yield f"2dx3d K-major B k{k} n{n}", rand(640, k), cm(6, k, n), offs_of(ends)
+            yield f"2dx3d N-major B k{k} n{n}", rand(640, k), rand(6, k, n), offs_of(ends)
+    yield "2dx3d offsets short of the end", rand(512, 128), cm(3, 128, 256), offs_of([100, 200, 400])
+    # 3-d x 3-d
+    yield "3dx3d", rand(4, 200, 136), rand(4, 136, 264), None
+    yield "3dx3d A m-major", cm(3, 136, 72), cm(3, 72, 300), None
+    # 3-d x 2-d: n grouped, B (Nt, K) read k-major
+    yield "3dx2d", rand(3, 150, 96), cm(96, 700), offs_of([0, 251, 700])  # a group at an odd column
+    yield "3dx2d A m-major", cm(3, 152, 96), cm(96, 700), offs_of([130, 130, 690])
+    # 2-d x 2-d: k grouped (the weight gradient), A (M, Kt) m-major, B (Kt, N) n-major
+    for kt, ends in ((1000, [0, 1, 63, 64, 200, 777, 1000]), (4096, [512, 1024, 3000, 4096])):
+        yield f"2dx2d kt{kt}", cm(264, kt), rand(kt, 136), offs_of(ends)
+    yield "2dx2d empty groups only", cm(128, 64), rand(64, 256), offs_of([0, 0])
+
+
+def bench(mod):
+    def timed(fn, reps=20):
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        best = float("inf")
+        for _ in range(5):
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            for _ in range(reps):
+                fn()
+            e.record()
+            e.synchronize()
+            best = min(best, s.elapsed_time(e) / reps * 1e3)
+        return best
+
+    def routing(t, g):
+        ends = torch.linspace(0, t, g + 1)[1:].round().int()
+        return ends.to(torch.int32).cuda()
+
+    rows = []
+    for g, k, n in ((8, 4096, 14336), (8, 14336, 4096), (64, 4096, 1792)):
+        for t in (4096, 16384):
+            offs = routing(t, g)
+            flops = 2 * t * k * n
+            for name, a, b, o in (("2dx3d w(G,N,K)", rand(t, k), cm(g, k, n), offs),
+                                  ("2dx3d w(G,K,N)", rand(t, k), rand(g, k, n), offs),
+                                  ("2dx2d wgrad", cm(n, t), rand(t, k), offs)):
+                out = out_like(a, b, o)
+                ref = torch._grouped_mm(a, b, o)
+                mod.run(a, b, o, out)
+                diff = (out.float() - ref.float()).abs().max().item()
+                tt = timed(lambda: torch._grouped_mm(a, b, o))
+                to = timed(lambda: mod.run(a, b, o, out))
+                f = flops if "wgrad" not in name else 2 * t * n * k
+                rows.append((name, f"{g}x{t}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, diff))
+                print(f"{name} G{g} T{t} K{k} N{n}: torch {tt:.1f} us ({f / tt / 1e6:.0f} TFLOP/s), "
+                      f"ours {to:.1f} us ({f / to / 1e6:.0f}), {tt / to:.2f}x, max diff vs torch {diff:.3g}",
+                      flush=True)
+        if g == 8:
+            t = 16384
+            a, b = rand(g, t // g, k), cm(g, k, n)
+            out = out_like(a, b, None)
+            tt = timed(lambda: torch._grouped_mm(a, b))
+            to = timed(lambda: mod.run(a, b, None, out))
+            f = 2 * t * k * n
+            print(f"3dx3d G{g} M{t // g} K{k} N{n}: torch {tt:.1f} us, ours {to:.1f} us, {tt / to:.2f}x", flush=True)
+            rows.append(("3dx3d", f"{g}x{t // g}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, 0.0))
+    print("\n| case | shape | torch µs | ours µs | torch TFLOP/s | ours TFLOP/s | speedup |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, shape, tt, to, ft, fo, _ in rows:
+        print(f"| {name} | {shape} | {tt:.1f} | {to:.1f} | {ft:.0f} | {fo:.0f} | {tt / to:.2f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", action="store_true")
+    args = ap.parse_args()
+    print(torch.cuda.get_device_name(), flush=True)
+    mod = build()
+    torch.manual_seed(0)
+    ok = all([check(mod, *c) for c in cases()])
+    if args.bench:
+        bench(mod)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
