@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <optional>
 #include <cstring>
+#include <initializer_list>
 #include <type_traits>
 
 namespace gemforge::ops {
@@ -181,10 +182,11 @@ Tensor& addr_(Tensor& self, const Tensor& vec1, const Tensor& vec2, const Scalar
 // ---- _grouped_mm -------------------------------------------------------------------------------
 // torch's checks and output (its GroupedMMUtils.h: the same errors, strides and padding), then
 // our kernel for bf16 on sm_90 where the layout lets tiles stop at group edges: the grouped
-// dimension must not be an operand's contiguous one (a group may start at any offset, and the
-// kernel copies 16-byte runs along it), so 2-d x 3-d takes a row-major mat_a, 3-d x 2-d a
-// column-major mat2, 2-d x 2-d (offsets along K) a column-major mat_a and a row-major mat2.
-// Everything else runs torch's kernel (CUTLASS on sm_90, a loop of mm elsewhere).
+// dimension must not be an operand's contiguous one (a group may start at any offset, and TMA
+// boxes start on 16 bytes along it), so 2-d x 3-d takes a row-major mat_a, 3-d x 2-d a
+// column-major mat2, 2-d x 2-d (offsets along K) a column-major mat_a and a row-major mat2; and
+// TMA wants every operand 16-byte aligned with 16-byte strides. Everything else runs torch's
+// kernel (CUTLASS on sm_90, a loop of mm elsewhere).
 
 #ifdef GEMFORGE_WITH_CUDA
 namespace {
@@ -200,14 +202,20 @@ int grouped_override() {
   return 0;
 }
 
-// Our kernel (mma.sync, cp.async) against torch's on sm_90, where torch runs CUTLASS's
-// warp-specialized wgmma grouped GEMM: ours reached 0.36-0.48x of it on every MoE shape of the
-// benchmark (H100, bf16, 8 experts, 4096-16384 tokens, K 4096, N 14336; results/h100/stop15/).
-// Torch's kernel off sm_90/sm_100 is a loop of mm over offs.cpu() (a host sync), which ours
-// would beat, but this build's kernels are sm_90a only: by default torch's kernel serves.
+// Our kernel against torch's CUTLASS one on sm_90 (scripts/dev/grouped_mm_probe.py, turns
+// taken, H200): 0.91-1.24x over the benchmark's MoE shapes, 1.01x geometric mean; the same
+// structure, and the same bits. It serves every layout it takes.
 bool own_kernel_wins(const gemm::GroupedMm& g) {
   (void)g;
-  return false;
+  return true;
+}
+
+// TMA's rules for an operand: 16-byte aligned, strides in 16 bytes (bf16: multiples of 8).
+bool tma_ready(const void* data, std::initializer_list<int64_t> strides) {
+  if (reinterpret_cast<uintptr_t>(data) % 16 != 0) return false;
+  for (int64_t s : strides)
+    if (s % 8 != 0) return false;
+  return true;
 }
 
 // torch's reading of a matrix's strides (check_valid_strides_and_return_transposed): the
@@ -244,7 +252,6 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
   g.b_ld = g.b_k_major ? b.stride(-1) : b.stride(-2);
   g.a_bs = a2 ? 0 : a.stride(0);
   g.b_bs = b2 ? 0 : b.stride(0);
-  if (g.a_bs % 8 != 0 || g.b_bs % 8 != 0) return std::nullopt;  // 16-byte aligned groups
   switch (g.mode) {
     case GroupMode::kBatched:
       g.m = a.size(1), g.k = a.size(2), g.n = b.size(2);
@@ -262,13 +269,16 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
       g.m = a.size(0), g.k = a.size(1), g.n = b.size(1);
       break;
   }
-  if (out.stride(-1) != 1 || out.stride(-2) % 8 != 0) return std::nullopt;
+  if (out.stride(-1) != 1) return std::nullopt;
   g.a = a.data_ptr();
   g.b = b.data_ptr();
   g.offs = offs ? offs->data_ptr<int32_t>() : nullptr;
   g.out = out.data_ptr();
   g.out_ld = out.stride(-2);
   g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  if (!tma_ready(g.a, {g.a_ld, g.a_bs}) || !tma_ready(g.b, {g.b_ld, g.b_bs}) ||
+      !tma_ready(g.out, {g.out_ld, g.out_bs}))
+    return std::nullopt;
   if (override_mode == 0 && !own_kernel_wins(g)) return std::nullopt;
   return g;
 }

@@ -5,6 +5,7 @@ tails), and time it against torch's _grouped_mm (CUTLASS on sm_90) on the benchm
     python scripts/dev/grouped_mm_probe.py [--bench]
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -16,13 +17,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BF16 = torch.bfloat16
 
 
-def build():
+def build(flags=()):
+    """flags: extra nvcc flags for a variant (-DGEMFORGE_GROUPED_CLUSTER=1, say)."""
     t0 = time.time()
-    mod = load(name="gf_grouped_mm_probe",
+    flags = list(flags)
+    tag = "".join(c for c in "_".join(flags) if c.isalnum() or c == "_")
+    mod = load(name="gf_grouped_mm_probe" + (f"_{tag}" if tag else ""),
                sources=[f"{ROOT}/scripts/dev/grouped_mm_probe.cpp", f"{ROOT}/csrc/backends/cuda/grouped_mm.cu"],
                extra_include_paths=[f"{ROOT}/csrc"], extra_cflags=["-O2", "-DGEMFORGE_WITH_CUDA"],
                extra_cuda_cflags=["-O3", "-gencode=arch=compute_90a,code=sm_90a", "-DGEMFORGE_WITH_CUDA",
-                                  "-Xptxas=-v"],
+                                  "-Xptxas=-v"] + flags,
                verbose=False)
     print(f"built in {time.time() - t0:.0f} s", flush=True)
     return mod
@@ -72,19 +76,28 @@ def reference(a, b, offs):
 
 
 def out_like(a, b, offs):
+    """The output as torch makes it: rows padded to a multiple of 16 bytes."""
     if a.dim() == 3 and b.dim() == 3:
-        return torch.empty((a.shape[0], a.shape[1], b.shape[2]), device="cuda", dtype=BF16)
-    if a.dim() == 2 and b.dim() == 3:
-        return torch.empty((a.shape[0], b.shape[2]), device="cuda", dtype=BF16)
-    if a.dim() == 3 and b.dim() == 2:
-        return torch.empty((a.shape[1], b.shape[1]), device="cuda", dtype=BF16)
-    return torch.empty((offs.shape[0], a.shape[0], b.shape[1]), device="cuda", dtype=BF16)
+        shape = (a.shape[0], a.shape[1], b.shape[2])
+    elif a.dim() == 2 and b.dim() == 3:
+        shape = (a.shape[0], b.shape[2])
+    elif a.dim() == 3 and b.dim() == 2:
+        shape = (a.shape[1], b.shape[1])
+    else:
+        shape = (offs.shape[0], a.shape[0], b.shape[1])
+    ld = (shape[-1] + 7) // 8 * 8
+    full = torch.empty(shape[:-1] + (ld,), device="cuda", dtype=BF16)
+    return full[..., :shape[-1]]
 
 
 def check(mod, name, a, b, offs):
     out = out_like(a, b, offs).fill_(float("nan"))
-    mod.run(a, b, offs, out)
-    torch.cuda.synchronize()
+    try:
+        mod.run(a, b, offs, out)
+        torch.cuda.synchronize()
+    except RuntimeError as e:
+        print(f"FAIL {name}: {e}", flush=True)
+        return False
     ref, keep = reference(a, b, offs)
     got = out.double()
     if keep is not None:
@@ -117,21 +130,27 @@ def cases():
     yield "2dx2d empty groups only", cm(128, 64), rand(64, 256), offs_of([0, 0])
 
 
-def bench(mod):
-    def timed(fn, reps=20):
-        for _ in range(3):
-            fn()
+def bench(mod, other=None):
+    """Times torch's kernel, `mod` and (if given) `other`, a second build, in turn."""
+    def timed(*fns, reps=20, rounds=7):
+        """Best time of each fn in us, the fns taking turns round by round (the card's clock
+        drifts with its temperature: each fn sees the same conditions)."""
+        fns = [f for f in fns if f is not None]
+        for f in fns:
+            for _ in range(3):
+                f()
         torch.cuda.synchronize()
-        best = float("inf")
-        for _ in range(5):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            for _ in range(reps):
-                fn()
-            e.record()
-            e.synchronize()
-            best = min(best, s.elapsed_time(e) / reps * 1e3)
-        return best
+        best = [float("inf")] * len(fns)
+        for _ in range(rounds):
+            for i, f in enumerate(fns):
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                for _ in range(reps):
+                    f()
+                e.record()
+                e.synchronize()
+                best[i] = min(best[i], s.elapsed_time(e) / reps * 1e3)
+        return best + [float("nan")] * (3 - len(best))
 
     def routing(t, g):
         ends = torch.linspace(0, t, g + 1)[1:].round().int()
@@ -149,38 +168,48 @@ def bench(mod):
                 ref = torch._grouped_mm(a, b, o)
                 mod.run(a, b, o, out)
                 diff = (out.float() - ref.float()).abs().max().item()
-                tt = timed(lambda: torch._grouped_mm(a, b, o))
-                to = timed(lambda: mod.run(a, b, o, out))
+                tt, to, tx = timed(lambda: torch._grouped_mm(a, b, o), lambda: mod.run(a, b, o, out),
+                                   (lambda: other.run(a, b, o, out)) if other else None)
                 f = flops if "wgrad" not in name else 2 * t * n * k
-                rows.append((name, f"{g}x{t}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, diff))
+                rows.append((name, f"{g}x{t}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, tx))
                 print(f"{name} G{g} T{t} K{k} N{n}: torch {tt:.1f} us ({f / tt / 1e6:.0f} TFLOP/s), "
-                      f"ours {to:.1f} us ({f / to / 1e6:.0f}), {tt / to:.2f}x, max diff vs torch {diff:.3g}",
-                      flush=True)
+                      f"ours {to:.1f} us ({f / to / 1e6:.0f}), {tt / to:.2f}x, other build {tx:.1f} us, "
+                      f"max diff vs torch {diff:.3g}", flush=True)
         if g == 8:
             t = 16384
             a, b = rand(g, t // g, k), cm(g, k, n)
             out = out_like(a, b, None)
-            tt = timed(lambda: torch._grouped_mm(a, b))
-            to = timed(lambda: mod.run(a, b, None, out))
+            tt, to, tx = timed(lambda: torch._grouped_mm(a, b), lambda: mod.run(a, b, None, out),
+                               (lambda: other.run(a, b, None, out)) if other else None)
             f = 2 * t * k * n
             print(f"3dx3d G{g} M{t // g} K{k} N{n}: torch {tt:.1f} us, ours {to:.1f} us, {tt / to:.2f}x", flush=True)
-            rows.append(("3dx3d", f"{g}x{t // g}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, 0.0))
-    print("\n| case | shape | torch µs | ours µs | torch TFLOP/s | ours TFLOP/s | speedup |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, shape, tt, to, ft, fo, _ in rows:
-        print(f"| {name} | {shape} | {tt:.1f} | {to:.1f} | {ft:.0f} | {fo:.0f} | {tt / to:.2f} |")
+            rows.append(("3dx3d", f"{g}x{t // g}x{k}x{n}", tt, to, f / tt / 1e6, f / to / 1e6, tx))
+    print("\n| case | shape | torch µs | ours µs | torch TFLOP/s | ours TFLOP/s | speedup | other build µs |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, shape, tt, to, ft, fo, tx in rows:
+        print(f"| {name} | {shape} | {tt:.1f} | {to:.1f} | {ft:.0f} | {fo:.0f} | {tt / to:.2f} | {tx:.1f} |")
+    gm = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))  # noqa: E731
+    print(f"geometric mean speedup over torch: {gm([r[2] / r[3] for r in rows]):.3f}"
+          + (f", other build {gm([r[2] / r[6] for r in rows]):.3f}" if other else ""))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--other", default=None,
+                    help="nvcc flags of a second build to check and time beside the default, "
+                         "e.g. '-DGEMFORGE_GROUPED_CLUSTER=1'")
+    ap.add_argument("--no-check", action="store_true", help="skip the reference checks")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
     mod = build()
+    other = build(args.other.split()) if args.other else None
     torch.manual_seed(0)
-    ok = all([check(mod, *c) for c in cases()])
+    ok = args.no_check or all([check(mod, *c) for c in cases()])
+    if other is not None and not args.no_check:
+        ok = all([check(other, f"[other build] {c[0]}", *c[1:]) for c in cases()]) and ok
     if args.bench:
-        bench(mod)
+        bench(mod, other)
     return 0 if ok else 1
 
 

@@ -5,9 +5,8 @@ rounding of the result's dtype, complex through torch's kernel), self of every b
 strided and transposed operands, beta == 0 dropping self's NaNs, in-place and out= (out = self,
 transposed out, a wider out and an overlapping one through torch), and torch's errors.
 
-_grouped_mm (bf16, gemforge's kernel on sm_90 cuda only; skipped on the cpu): by default torch's
-CUTLASS kernel serves (ours is slower, ops/gemm_ext.cpp); the tests force ours
-(GEMFORGE_GROUPED_MM=own) to keep it correct, and check that the default is torch's. The four MoE layouts
+_grouped_mm (bf16, gemforge's kernel on sm_90 cuda only; skipped on the cpu): served by default,
+GEMFORGE_GROUPED_MM=torch hands it to torch's kernel (checked). The four MoE layouts
 (2-d x 3-d with offsets over M, 3-d x 3-d, 2-d x 2-d with offsets over K, 3-d x 2-d with offsets
 over N) in every operand order torch accepts, offsets with empty groups and groups ending off
 a tile edge, odd sizes, K = 0 groups (zeros), and torch's errors. Tolerance as test_gemm.py's:
@@ -251,21 +250,23 @@ grouped = pytest.mark.skipif(not _sm90(), reason="gemforge serves _grouped_mm on
 
 
 @pytest.fixture(autouse=True)
-def _own_grouped_kernel(monkeypatch):
-    """Our grouped kernel is off by default (torch's is faster on sm_90): on for these tests."""
-    monkeypatch.setenv("GEMFORGE_GROUPED_MM", "own")
+def _default_grouped_kernel(monkeypatch):
+    """The tests run the default choice, whatever the environment says."""
+    monkeypatch.delenv("GEMFORGE_GROUPED_MM", raising=False)
 
 
 @pytest.mark.cuda
 @grouped
-def test_grouped_default_is_torchs_kernel(monkeypatch):
-    monkeypatch.delenv("GEMFORGE_GROUPED_MM")
+def test_grouped_env_hands_calls_to_torch(monkeypatch):
     a, b, offs = _rand(256, 64), _rand(2, 64, 128), _offs(128, 256)
     expected = torch._grouped_mm(a, b, offs)
-    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
-        out = torch._grouped_mm(a, b, offs)
-    assert served_count(counts, "_grouped_mm") == 0, f"our grouped kernel ran by default: {dict(counts)}"
-    assert torch.equal(out, expected)
+    for env, served in ((None, 1), ("torch", 0), ("own", 1)):
+        if env:
+            monkeypatch.setenv("GEMFORGE_GROUPED_MM", env)
+        with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+            out = torch._grouped_mm(a, b, offs)
+        assert served_count(counts, "_grouped_mm") == served, f"GEMFORGE_GROUPED_MM={env}: {dict(counts)}"
+        assert torch.equal(out, expected)
 
 
 @pytest.mark.cuda
@@ -275,6 +276,8 @@ def test_grouped_default_is_torchs_kernel(monkeypatch):
     (300, 40, 72, (0, 50, 50, 173, 290)),      # empty first and third groups, rows past the last
     (1024, 512, 256, (128, 256, 384, 512, 640, 768, 896, 1024)),
     (1000, 136, 392, (1, 2, 3, 500, 999)),     # tiny groups
+    (640, 104, 520, (0, 17, 17, 300, 301, 640)),  # k and n tails across 256-column tiles
+    (2048, 64, 256, tuple(range(64, 2049, 64))),  # 64-row groups: half a tile each
     (77, 8, 8, (77,)),
     (64, 0, 16, (20, 64)),                      # K = 0: zeros
 ], ids=str)
@@ -306,6 +309,7 @@ def test_grouped_3d_3d(gmkn, majors):
     (72, 210, 40, (0, 37, 37, 150, 200)),       # K = 0 groups give zeros, k past the last offset unused
     (128, 4096, 256, (512, 1024, 2000, 2048, 4096)),
     (8, 33, 8, (33,)),
+    (264, 1000, 296, (0, 1, 63, 64, 200, 777, 1000)),  # groups ending mid-step, tiles past 256
 ], ids=str)
 def test_grouped_2d_2d(case):
     m, kt, n, ends = case
@@ -318,7 +322,8 @@ def test_grouped_2d_2d(case):
 
 @pytest.mark.cuda
 @grouped
-@pytest.mark.parametrize("case", [(40, 64, 140, (10, 10, 77, 130)), (128, 256, 512, (128, 256, 384, 512))],
+@pytest.mark.parametrize("case", [(40, 64, 140, (10, 10, 77, 130)), (128, 256, 512, (128, 256, 384, 512)),
+                                  (40, 64, 700, (0, 251, 700))],  # a group starting at an odd column
                          ids=str)
 def test_grouped_3d_2d(case):
     m, k, nt, ends = case
@@ -333,6 +338,15 @@ def test_grouped_moe_random_routing():
     counts = torch.bincount(torch.randint(0, g - 2, (tokens,)), minlength=g)  # two empty experts
     ends = tuple(torch.cumsum(counts, 0).tolist())
     check_grouped(_rand(tokens, k), _cm(g, k, n), _offs(*ends), k)
+
+
+@pytest.mark.cuda
+@grouped
+def test_grouped_unaligned_operand_goes_to_torch():
+    # mat_a starting 8 bytes into its storage: TMA cannot read it, torch's kernel serves (or
+    # raises torch's error)
+    a = _rand(256, 72)[:, 4:68]
+    check_grouped(a, _cm(2, 64, 128), _offs(100, 256), 64, served=False)
 
 
 @pytest.mark.cuda

@@ -1,13 +1,21 @@
 // _grouped_mm on cuda (sm_90a): bf16 products of many groups in one launch (backends/gemm_ext.h),
-// built as a Hopper GEMM: TMA feeds wgmma through a ring of shared-memory stages.
+// built as a Hopper GEMM: TMA feeds wgmma through a ring of shared-memory stages. The structure
+// is that of the CUTLASS kernel torch runs (warp-specialized, cooperative, persistent, 128 x 256
+// x 64 tiles, clusters of two along m), measured against it by scripts/dev/grouped_mm_probe.py.
 //
-// A block computes one 128 x 256 tile of one group's output with three warpgroups:
+// A block computes 128 x 256 tiles of the groups' outputs, one after another, with three
+// warpgroups:
 // - the producer (one thread of warpgroup 0) issues the TMA copies of each 64-deep k step, A's
 //   128 x 64 and B's 256 x 64 tiles, into a ring of kStages stages; each stage completes on its
-//   "full" mbarrier by bytes, and the consumers hand it back through its "empty" one;
+//   "full" mbarrier by bytes, and the consumers hand it back through its "empty" one. It runs
+//   ahead into the next tile while the consumers store the last one;
 // - two consumer warpgroups, 64 output rows each, run wgmma m64n256k16 from shared memory into
-//   128 fp32 accumulators a thread, one k step in flight behind the one being issued.
-// The producer gives its registers to the consumers (setmaxnreg 40 / 232).
+//   128 fp32 accumulators a thread, one k step in flight behind the one being issued, then
+//   store the tile: each warp stages its rows in 64-column slabs and TMA writes them out while
+//   the warp moves on.
+// The producer gives its registers to the consumers (setmaxnreg 40 / 232). The two blocks of a
+// cluster compute the tiles above one another (the cluster's tile is 256 x 256) and each loads
+// half of their common B tile into both (TMA multicast): B crosses from L2 once for the pair.
 //
 // Tiles are stored as TMA writes them, 128-byte swizzled boxes of 64 elements along the
 // operand's contiguous dimension: a k-major operand (k contiguous) is one box of 64 k by its
@@ -16,10 +24,11 @@
 //
 // Groups: a tile never spans two groups' outputs. Along a grouped m or n the tile starts at the
 // group's first row; rows it reads past the group's end are the next group's and are not
-// stored. A grouped k (2-d x 2-d) cannot read past the group's end unnoticed: the consumers zero
-// the k rows of the last, partial step before using it. The offsets stay on the device: a block
-// finds its group by a warp scan of the groups' tile counts, and blocks past the last tile (the
-// grid is sized for the worst case, every group ending in a partial tile) exit at once.
+// stored (nor multiplied, where a warpgroup has none of its own). A grouped k (2-d x 2-d) cannot
+// read past the group's end unnoticed: the consumers zero the k rows of the last, partial step
+// before using it. The offsets stay on the device: each warp finds its tile's group by a warp
+// scan of the groups' tile counts; the linear tiles past the last one (the grid of tiles is
+// sized for the worst case, every group ending in a partial tile) are skipped.
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/tma.cuh"
 #include "backends/cuda/wgmma.cuh"
@@ -41,25 +50,31 @@ using namespace gemforge::cuda_wgmma;
 using pw::cuda::pdl_begin;
 
 constexpr int kBM = 128, kBN = 256, kBK = 64;
+// CTAs of a cluster, along m: they compute tiles of 128 rows above one another, and each loads
+// its share of their common B tile into all of them (TMA multicast), so that B crosses from L2
+// once for the pair (torch's CUTLASS kernel does the same).
+#ifndef GEMFORGE_GROUPED_CLUSTER  // scripts/dev/grouped_mm_probe.py builds 1 to compare
+#define GEMFORGE_GROUPED_CLUSTER 2
+#endif
+constexpr int kCluster = GEMFORGE_GROUPED_CLUSTER;
+constexpr int kTileM = kBM * kCluster;                // rows of a cluster's tile
 constexpr int kStages = 4;
 constexpr int kThreads = 384;                         // producer warpgroup + 2 consumer warpgroups
 constexpr uint32_t kABytes = kBM * kBK * 2;           // 16 KiB
 constexpr uint32_t kBBytes = kBN * kBK * 2;           // 32 KiB
 constexpr uint32_t kStageBytes = kABytes + kBBytes;
 constexpr uint32_t kBoxBytes = 64 * kBK * 2;          // an mn-major box: 64 columns x 64 k rows
-constexpr int kSlabPitch = 64 + 8;                    // epilogue staging row, elements (no bank conflicts)
+constexpr uint32_t kWarpSlabBytes = 16 * 64 * 2;     // an epilogue slab: a warp's 16 rows x 64 columns
 constexpr int kPanel = 16;                            // m tiles swept together along n (L2 reuse)
-constexpr int kMaxGroups = int(kGroupedMaxGroups);
-// The ring, then each consumer warpgroup's epilogue slab (64 rows), + alignment of the ring.
-constexpr size_t kSmemBytes = size_t(kStages) * kStageBytes + 2 * 64 * kSlabPitch * 2 + 1024;
+// The ring, then two epilogue slabs for each consumer warp, + alignment of the ring.
+constexpr size_t kSmemBytes = size_t(kStages) * kStageBytes + 8 * 2 * kWarpSlabBytes + 1024;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// Named barriers (0 is __syncthreads): 1 over both consumer warpgroups, 2 + w over warpgroup w.
+// Named barrier 1 (0 is __syncthreads) over both consumer warpgroups.
 __device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
-__device__ __forceinline__ void warpgroup_sync(int w) { asm volatile("bar.sync %0, 128;\n" ::"r"(2 + w) : "memory"); }
 
 // The tile this block computes: group g, rows [m_lo, m_hi), columns [n_lo, n_hi), k in [k_lo, k_hi).
 struct Work {
@@ -90,14 +105,14 @@ __device__ __forceinline__ void group_range(const int* offs, int g, int64_t tota
 // (tiles counted group after group), and its rows there; false past the last tile. Every lane of
 // the calling warp takes part and gets the answer (each warp that needs a tile finds it itself:
 // the roles of a block never wait for one another to learn their tile).
-__device__ bool find_group(const int* s_offs, int groups, int64_t total, int64_t t, int tile, int& g_out,
+__device__ bool find_group(const int* offs, int groups, int64_t total, int64_t t, int tile, int& g_out,
                            int64_t& lo_out, int64_t& hi_out) {
   const int lane = threadIdx.x & 31;
   int64_t carry = 0;
   for (int base = 0; base < groups; base += 32) {
     const int g = base + lane;
     int64_t start = 0, end = 0;
-    if (g < groups) group_range(s_offs, g, total, start, end);
+    if (g < groups) group_range(offs, g, total, start, end);
     const int64_t tiles = (end - start + tile - 1) / tile;
     int64_t incl = tiles;
 #pragma unroll
@@ -121,9 +136,10 @@ __device__ bool find_group(const int* s_offs, int groups, int64_t total, int64_t
   return false;
 }
 
-// Linear tile i's work (called by whole warps); false when it has none (past the last tile of a
-// grouped m or n: the grid of tiles is sized for the worst case).
-__device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn, const int* s_offs, Work& w) {
+// The cluster's tile of linear index i (called by whole warps); false when it has none (past the
+// last tile of a grouped m or n: the grid of tiles is sized for the worst case).
+__device__ bool find_cluster_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn, const int* offs,
+                                  Work& w) {
   const int64_t n_total = p.n, m_total = p.m;
   w.k_lo = 0;
   w.k_hi = p.k;
@@ -132,11 +148,11 @@ __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn,
     w.g = int(i / per_group);
     int64_t t_m, t_n;
     panel_order(i - w.g * per_group, tm, tn, t_m, t_n);
-    w.m_lo = t_m * kBM;
-    w.m_hi = w.m_lo + kBM < m_total ? w.m_lo + kBM : m_total;
+    w.m_lo = t_m * kTileM;
+    w.m_hi = w.m_lo + kTileM < m_total ? w.m_lo + kTileM : m_total;
     w.n_lo = t_n * kBN;
     w.n_hi = w.n_lo + kBN < n_total ? w.n_lo + kBN : n_total;
-    if (p.mode == GroupMode::kGroupK) group_range(s_offs, w.g, p.k, w.k_lo, w.k_hi);
+    if (p.mode == GroupMode::kGroupK) group_range(offs, w.g, p.k, w.k_lo, w.k_hi);
     return true;
   }
   int64_t t_m, t_n;
@@ -144,24 +160,36 @@ __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn,
   if (p.mode == GroupMode::kGroupM) {
     w.n_lo = t_n * kBN;
     w.n_hi = w.n_lo + kBN < n_total ? w.n_lo + kBN : n_total;
-    return find_group(s_offs, int(p.groups), m_total, t_m, kBM, w.g, w.m_lo, w.m_hi);
+    return find_group(offs, int(p.groups), m_total, t_m, kTileM, w.g, w.m_lo, w.m_hi);
   }
-  w.m_lo = t_m * kBM;
-  w.m_hi = w.m_lo + kBM < m_total ? w.m_lo + kBM : m_total;
-  return find_group(s_offs, int(p.groups), n_total, t_n, kBN, w.g, w.n_lo, w.n_hi);
+  w.m_lo = t_m * kTileM;
+  w.m_hi = w.m_lo + kTileM < m_total ? w.m_lo + kTileM : m_total;
+  return find_group(offs, int(p.groups), n_total, t_n, kBN, w.g, w.n_lo, w.n_hi);
+}
+
+// This CTA's part of the cluster's tile i: the rank-th 128 of its rows (none, past a group's
+// end: the CTA still loads its share of B for the others).
+__device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn, const int* offs, int rank,
+                          Work& w) {
+  if (!find_cluster_work(p, i, tm, tn, offs, w)) return false;
+  const int64_t hi = w.m_hi;
+  w.m_lo += int64_t(rank) * kBM;
+  w.m_hi = w.m_lo + kBM < hi ? w.m_lo + kBM : hi;
+  if (w.m_hi < w.m_lo) w.m_hi = w.m_lo;
+  return true;
 }
 
 // AK / BK: A / B k-major (k contiguous), else mn-major. Tensor maps (innermost first): a k-major
 // operand (k, rows, group), an mn-major one (rows, k, group); the group coordinate is 0 for a
-// 2-d operand. Persistent: block b takes linear tiles b, b + gridDim.x, ... (`tiles` of them);
+// 2-d operand. Persistent: cluster c takes linear tiles c, c + clusters, ... (`tiles` of them);
 // the producer runs ahead into the next tile while the consumers store the last one.
 template <bool AK, bool BK>
 __global__ void __launch_bounds__(kThreads, 1)
     grouped_mm_kernel(const __grid_constant__ CUtensorMap ta, const __grid_constant__ CUtensorMap tb,
-                      const GroupedMm p, int64_t tm, int64_t tn, int64_t tiles) {
+                      const __grid_constant__ CUtensorMap tout, const GroupedMm p, int64_t tm, int64_t tn,
+                      int64_t tiles) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  __shared__ int s_offs[kMaxGroups];
+  extern __shared__ __align__(16) unsigned char smem_raw[];  // the ring aligns itself (below)
   __shared__ __align__(8) uint64_t s_bars[2 * kStages];
   pdl_begin();
 
@@ -170,16 +198,19 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t bars = smem_addr(s_bars);
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 8 * (kStages + s); };
-  if (p.offs != nullptr)
-    for (int i = threadIdx.x; i < int(p.groups); i += kThreads) s_offs[i] = p.offs[i];
+  const int* offs = p.offs;  // read where needed (through L1): shared memory is all the ring's
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full(s), 1);
-      mbar_init(empty(s), 8);  // one arrival a consumer warp
+      mbar_init(empty(s), 8 * kCluster);  // one arrival a consumer warp of each CTA writing here
     }
     mbar_init_fence();
   }
-  __syncthreads();
+  // Every CTA's barriers are ready before any copy or arrival of the cluster reaches them.
+  if constexpr (kCluster > 1) cluster_sync();
+  else __syncthreads();
+  const int rank = kCluster > 1 ? int(cluster_rank()) : 0;
+  const int64_t first = blockIdx.x / kCluster, step = gridDim.x / kCluster;
 
   const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
   const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
@@ -188,16 +219,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (threadIdx.x < 32) {  // warp 0 finds the tiles, its first thread loads them
       int it = 0;  // k steps loaded over all tiles: stage it % kStages
-      for (int64_t i = blockIdx.x; i < tiles; i += gridDim.x) {
+      for (int64_t i = first; i < tiles; i += step) {
         Work w;
-        if (!find_work(p, i, tm, tn, s_offs, w)) continue;
+        if (!find_work(p, i, tm, tn, offs, rank, w)) continue;
         const int k_steps = steps_of(w);
         const int ga = a_grouped ? w.g : 0, gb = b_grouped ? w.g : 0;
         const int m0 = int(w.m_lo), n0 = int(w.n_lo);
         for (int kt = 0; kt < k_steps && threadIdx.x == 0; ++kt) {
           const int it_k = it + kt;
           const int s = it_k % kStages;
-          mbar_wait(empty(s), ((it_k / kStages) & 1) ^ 1);
+          mbar_wait(empty(s), ((it_k / kStages) & 1) ^ 1);  // in every CTA this stage's B reaches
           mbar_expect_tx(full(s), kStageBytes);
           const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
           const int k0 = int(w.k_lo) + kt * kBK;
@@ -207,38 +238,52 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
             for (int j = 0; j < kBM / 64; ++j) tma_load(sa + j * kBoxBytes, &ta, full(s), m0 + 64 * j, k0, ga);
           }
+          // B: this CTA's share (kBN / kCluster rows, or 64-column boxes) into every CTA
+          constexpr int kShare = kBN / kCluster;
+          constexpr uint16_t kAll = (1u << kCluster) - 1;
           if constexpr (BK) {
-            tma_load(sb, &tb, full(s), k0, n0, gb);
+            if constexpr (kCluster == 1) tma_load(sb, &tb, full(s), k0, n0, gb);
+            else tma_load_multicast(sb + rank * kShare * 128, &tb, full(s), k0, n0 + rank * kShare, gb, kAll);
           } else {
 #pragma unroll
-            for (int j = 0; j < kBN / 64; ++j) tma_load(sb + j * kBoxBytes, &tb, full(s), n0 + 64 * j, k0, gb);
+            for (int jj = 0; jj < kShare / 64; ++jj) {
+              const int j = rank * (kShare / 64) + jj;
+              if constexpr (kCluster == 1) tma_load(sb + j * kBoxBytes, &tb, full(s), n0 + 64 * j, k0, gb);
+              else tma_load_multicast(sb + j * kBoxBytes, &tb, full(s), n0 + 64 * j, k0, gb, kAll);
+            }
           }
         }
         it += k_steps;
         __syncwarp();
       }
     }
-    return;
-  }
-
+  } else {
   // ---- consumers ----
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
   const int cw = threadIdx.x / 128 - 1;  // this warpgroup's 64 rows: cw * 64 ..
   const int ct = threadIdx.x - 128;      // 0 .. 255 over both consumer warpgroups
   const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
-  auto release = [&](int s) {
+  auto release = [&](int s) {  // in every CTA whose producer writes this stage (its B share)
     __syncwarp();
-    if (lane == 0) mbar_arrive(empty(s));
+    if (lane == 0) {
+      mbar_arrive(empty(s));
+#pragma unroll
+      for (int r = 1; r < kCluster; ++r) mbar_arrive_cluster(empty(s), (rank + r) % kCluster);
+    }
   };
   using raw = uint16_t;
-  __nv_bfloat16* stage = reinterpret_cast<__nv_bfloat16*>(smem_raw + (ring - base) + kStages * kStageBytes) +
-                         cw * 64 * kSlabPitch;
+  int slab_count = 0;  // slabs this warp staged: buffer slab_count % 2
+  const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
+  unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
   float acc[kBN / 2];
   int it = 0;
-  for (int64_t i = blockIdx.x; i < tiles; i += gridDim.x) {
+  for (int64_t i = first; i < tiles; i += step) {
     Work w;
-    if (!find_work(p, i, tm, tn, s_offs, w)) continue;
+    if (!find_work(p, i, tm, tn, offs, rank, w)) continue;
     const int k_steps = steps_of(w);
+    // A warpgroup whose rows all lie past the group's end (a small group's tile) skips the
+    // products, leaving the tensor cores to the other: it still takes part in the ring.
+    const bool busy = w.m_lo + cw * 64 < w.m_hi;
 #pragma unroll
     for (int e = 0; e < kBN / 2; ++e) acc[e] = 0.f;
     for (int kt = 0; kt < k_steps; ++kt, ++it) {
@@ -263,15 +308,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
 #pragma unroll
       for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-      wgmma_fence();
+      if (busy) {
+        wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk) {
-        const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
-                               : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
-        const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
-        WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+        for (int kk = 0; kk < kBK / 16; ++kk) {
+          const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
+                                 : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
+          const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
+          WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+        }
+        wgmma_commit();
       }
-      wgmma_commit();
       wgmma_wait<1>();  // the previous step's products are done: its stage goes back
 #pragma unroll
       for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
@@ -282,42 +329,73 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
     if (k_steps > 0) release((it - 1) % kStages);
 
-    // ---- epilogue: each warpgroup stages its 64 rows in 64-column slabs in its own buffer (the
-    // ring is the producer's again: it is loading the next tile meanwhile), then stores whole
-    // 128-byte row pieces of the rows and columns in range. Straight from the accumulators, a
-    // warp's store would touch eight rows at 16 bytes each: 4x the store instructions, and the
-    // tensor cores idle through all of them. ----
-    raw* out = static_cast<raw*>(p.out) +
-               (p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? int64_t(w.g) * p.out_bs : 0);
-    const int wt = threadIdx.x % 128;
+    // ---- epilogue: each warp stages its 16 rows in 64-column slabs (the ring is the producer's
+    // again: it is loading the next tile meanwhile) laid out as a TMA box, and its first thread
+    // stores each slab with TMA while the warp goes on: to the next slab, then to the next tile's
+    // products; no warp waits for another. A slab TMA cannot store whole (its rows or columns run
+    // past the group's end but not the tensor's, where TMA would clip, or it starts off 16 bytes)
+    // is stored by the warp's threads. A warp's two slab buffers alternate; a buffer is refilled
+    // once its last store has read it. ----
+    const int64_t m_warp = w.m_lo + cw * 64 + warp * 16;  // the warp's first row
+    const bool rows_whole = m_warp + 16 <= w.m_hi || w.m_hi == p.m;
+    const int out_g = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? w.g : 0;
+#ifdef GEMFORGE_GROUPED_NO_STORE  // scripts/dev/grouped_mm_probe.py: what the epilogue costs
+    if (w.m_lo >= 0) continue;
+#endif
+    if (m_warp >= w.m_hi) continue;  // no rows here (past a group's end)
 #pragma unroll
     for (int slab = 0; slab < kBN / 64; ++slab) {
-      if (w.n_lo + slab * 64 >= w.n_hi) break;  // the same for the whole warpgroup
+      const int64_t n_slab = w.n_lo + slab * 64;
+      if (n_slab >= w.n_hi) break;
+      const uint32_t buf = wslabs + (slab_count % 2) * kWarpSlabBytes;
+      unsigned char* buf_ptr = wslabs_ptr + (slab_count % 2) * kWarpSlabBytes;
+      ++slab_count;
+      if (lane == 0) tma_store_wait_read<1>();  // this buffer's previous store has read it
+      __syncwarp();
+      // row r's 16-byte chunk c at r * 128 + ((c ^ (r % 8)) * 16): TMA's 128-byte swizzle, and
+      // no bank conflicts for the fragments' writes
 #pragma unroll
       for (int jj = 0; jj < 8; ++jj) {
-        const int j = slab * 8 + jj, row = warp * 16 + g, col = jj * 8 + 2 * t;
-        *reinterpret_cast<__nv_bfloat162*>(stage + row * kSlabPitch + col) =
-            __floats2bfloat162_rn(acc[4 * j], acc[4 * j + 1]);
-        *reinterpret_cast<__nv_bfloat162*>(stage + (row + 8) * kSlabPitch + col) =
-            __floats2bfloat162_rn(acc[4 * j + 2], acc[4 * j + 3]);
-      }
-      warpgroup_sync(cw);
+        const int j = slab * 8 + jj;
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int idx = wt + q * 128, r = idx / 8, c = idx % 8;
-        const int64_t m = w.m_lo + cw * 64 + r, n = w.n_lo + slab * 64 + c * 8;
-        if (m >= w.m_hi || n >= w.n_hi) continue;
-        raw* dst = out + m * p.out_ld + n;
-        const raw* src = reinterpret_cast<const raw*>(stage) + r * kSlabPitch + c * 8;
-        if (n + 8 <= w.n_hi && reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
-          *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-        } else {  // the row's end, or a group of a grouped n starting off 16 bytes
-          for (int e = 0; e < 8 && n + e < w.n_hi; ++e) dst[e] = src[e];
+        for (int h = 0; h < 2; ++h) {
+          const int row = g + 8 * h;
+          const uint32_t at = buf + row * 128 + ((jj ^ g) * 16) + 4 * t;
+          const __nv_bfloat162 v = __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
         }
       }
-      warpgroup_sync(cw);  // the slab is read before the next one overwrites it
+      fence_async_smem();  // the writes, visible to TMA
+      __syncwarp();
+      // TMA's box starts on 16 bytes along the contiguous dimension (a grouped n's group may not)
+      if (rows_whole && (n_slab + 64 <= w.n_hi || w.n_hi == p.n) && n_slab % 8 == 0) {
+        if (lane == 0) {
+          tma_store(&tout, buf, int(n_slab), int(m_warp), out_g);
+          tma_store_commit();
+        }
+      } else {
+        raw* out = static_cast<raw*>(p.out) + int64_t(out_g) * p.out_bs;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const int idx = lane + q * 32, r = idx / 8, c = idx % 8;
+          const int64_t m = m_warp + r, n = n_slab + c * 8;
+          if (m >= w.m_hi || n >= w.n_hi) continue;
+          raw* dst = out + m * p.out_ld + n;
+          const raw* src = reinterpret_cast<const raw*>(buf_ptr + r * 128 + ((c ^ (r % 8)) * 16));
+          if (n + 8 <= w.n_hi && reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+            *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+          } else {  // the row's end, or a group of a grouped n starting off 16 bytes
+            for (int e = 0; e < 8 && n + e < w.n_hi; ++e) dst[e] = src[e];
+          }
+        }
+        __syncwarp();  // read before the buffer is refilled
+      }
     }
   }
+  if (lane == 0) tma_store_wait<0>();  // the stores have left shared memory before the block does
+  }
+  // No CTA leaves while another may still arrive on its barriers.
+  if constexpr (kCluster > 1) cluster_sync();
 #endif
 }
 
@@ -342,17 +420,39 @@ CUtensorMap tensor_map(const void* data, int64_t inner, int64_t outer, int64_t g
 }
 
 template <bool AK, bool BK>
-void run(const GroupedMm& p, int64_t blocks, int64_t tm, int64_t tn, cudaStream_t stream) {
+void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t stream) {
   const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
   const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
   const int64_t ga = a_grouped ? p.groups : 1, gb = b_grouped ? p.groups : 1;
   const CUtensorMap ta = AK ? tensor_map(p.a, p.k, p.m, ga, p.a_ld, p.a_bs, kBM)
                             : tensor_map(p.a, p.m, p.k, ga, p.a_ld, p.a_bs, kBK);
-  const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN)
+  const bool out_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK;
+  const CUtensorMap tout = tensor_map(p.out, p.n, p.m, out_grouped ? p.groups : 1, p.out_ld, p.out_bs, 16);
+  const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN / kCluster)
                             : tensor_map(p.b, p.n, p.k, gb, p.b_ld, p.b_bs, kBK);
-  const int64_t grid = std::min<int64_t>(blocks, pw::cuda::sm_count());
-  pw::cuda::launch_with_smem(grouped_mm_kernel<AK, BK>, dim3(unsigned(grid)), dim3(kThreads), kSmemBytes, stream,
-                             ta, tb, p, tm, tn, blocks);
+  // Persistent: a cluster an SM pair at most (tiles are cluster tiles).
+  const int64_t clusters = std::min<int64_t>(tiles, pw::cuda::sm_count() / kCluster);
+  auto kernel = grouped_mm_kernel<AK, BK>;
+  static const bool configured = [&] {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
+    return true;
+  }();
+  (void)configured;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(clusters * kCluster));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = pw::cuda::pdl_enabled() ? 2 : 1;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, ta, tb, tout, p, tm, tn, tiles));
 }
 
 }  // namespace
@@ -370,29 +470,29 @@ bool grouped_mm_device(int device) {
 }
 
 void grouped_mm_cuda(const GroupedMm& p) {
-  const int64_t tiles_m = (p.m + kBM - 1) / kBM, tiles_n = (p.n + kBN - 1) / kBN;
-  int64_t tm = tiles_m, tn = tiles_n, blocks = 0;
+  const int64_t tiles_m = (p.m + kTileM - 1) / kTileM, tiles_n = (p.n + kBN - 1) / kBN;
+  int64_t tm = tiles_m, tn = tiles_n, tiles = 0;  // cluster tiles
   switch (p.mode) {
     case GroupMode::kBatched:
     case GroupMode::kGroupK:
-      blocks = p.groups * tm * tn;
+      tiles = p.groups * tm * tn;
       break;
     case GroupMode::kGroupM:  // every group may end in a partial tile
       tm = tiles_m + p.groups;
-      blocks = tm * tn;
+      tiles = tm * tn;
       break;
     case GroupMode::kGroupN:
       tn = tiles_n + p.groups;
-      blocks = tm * tn;
+      tiles = tm * tn;
       break;
   }
-  if (blocks == 0) return;
-  TORCH_CHECK(blocks <= INT32_MAX && p.groups <= kGroupedMaxGroups, "_grouped_mm: problem too large for the kernel");
+  if (tiles == 0) return;
+  TORCH_CHECK(tiles <= INT32_MAX && p.groups <= kGroupedMaxGroups, "_grouped_mm: problem too large for the kernel");
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream();
   if (p.a_k_major) {
-    p.b_k_major ? run<true, true>(p, blocks, tm, tn, stream) : run<true, false>(p, blocks, tm, tn, stream);
+    p.b_k_major ? run<true, true>(p, tiles, tm, tn, stream) : run<true, false>(p, tiles, tm, tn, stream);
   } else {
-    p.b_k_major ? run<false, true>(p, blocks, tm, tn, stream) : run<false, false>(p, blocks, tm, tn, stream);
+    p.b_k_major ? run<false, true>(p, tiles, tm, tn, stream) : run<false, false>(p, tiles, tm, tn, stream);
   }
 }
 

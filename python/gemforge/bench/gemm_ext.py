@@ -131,7 +131,7 @@ def summarize(results, setup):
     for r in results:
         c = r.case
         if c.op == "_grouped_mm" and r.tflops and r.speedup:
-            # gemforge hands _grouped_mm to torch's kernel by default (ops/gemm_ext.cpp)
+            # a layout gemforge's kernel does not take runs torch's (ops/gemm_ext.cpp)
             who = "" if r.served else " (not served: torch's kernel both times)"
             lines.append((f"_grouped_mm {c.name} {c.shape}",
                           f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch{who}"))
