@@ -30,6 +30,7 @@
 // scan of the groups' tile counts; the linear tiles past the last one (the grid of tiles is
 // sized for the worst case, every group ending in a partial tile) are skipped.
 #include "backends/cuda/launch.cuh"
+#include "backends/cuda/mma_sync.cuh"
 #include "backends/cuda/tma.cuh"
 #include "backends/cuda/wgmma.cuh"
 #include "backends/gemm_ext.h"
@@ -47,6 +48,7 @@ namespace {
 
 using namespace gemforge::cuda_tma;
 using namespace gemforge::cuda_wgmma;
+using cuda_mma::smem_addr;
 using pw::cuda::pdl_begin;
 
 constexpr int kBM = 128, kBN = 256, kBK = 64;
@@ -68,10 +70,6 @@ constexpr uint32_t kWarpSlabBytes = 16 * 64 * 2;     // an epilogue slab: a warp
 constexpr int kPanel = 16;                            // m tiles swept together along n (L2 reuse)
 // The ring, then two epilogue slabs for each consumer warp, + alignment of the ring.
 constexpr size_t kSmemBytes = size_t(kStages) * kStageBytes + 8 * 2 * kWarpSlabBytes + 1024;
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // Named barrier 1 (0 is __syncthreads) over both consumer warpgroups.
 __device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
