@@ -212,9 +212,11 @@ bool own_kernel_wins(const gemm::GroupedMm& g) {
   return g.mode == gemm::GroupMode::kGroupM && g.m < 256 * g.groups;
 }
 
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 // TMA's rules for an operand: 16-byte aligned, strides in 16 bytes (bf16: multiples of 8).
 bool tma_ready(const void* data, std::initializer_list<int64_t> strides) {
-  if (reinterpret_cast<uintptr_t>(data) % 16 != 0) return false;
+  if (!aligned16(data)) return false;
   for (int64_t s : strides)
     if (s % 8 != 0) return false;
   return true;
@@ -317,8 +319,6 @@ Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Te
 
 #ifdef GEMFORGE_WITH_CUDA
 namespace {
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 bool int8_served(const Tensor& x, const Tensor& w, const Tensor& scales) {
   const ScalarType t = x.scalar_type(), st = scales.scalar_type();
