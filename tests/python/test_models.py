@@ -40,9 +40,9 @@ def test_markdown_lists_what_was_not_served():
 
 
 def test_coverage_counts_each_call_as_it_returns():
-    """A call counts as served when gemforge served that very call: calls torch's kernels make
-    inside another op (the casts inside a mixed-dtype cat) are reported as inner, not credited to
-    the model's own calls of that overload, and an overload gemforge does not serve counts none."""
+    """A call counts as served when gemforge served that very call: a mixed-dtype cat, which casts
+    inside, counts once, as cat; the workload's own _to_copy counts as unserved while gemforge
+    does not serve _to_copy, and as served once it does."""
     import gemforge
     x = torch.randn(5, 3, device=DEVICE)
     y = torch.randn(2, 3, device=DEVICE, dtype=torch.float64)
