@@ -262,162 +262,162 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   } else {
-  // ---- consumers ----
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-  const int cw = threadIdx.x / 128 - 1;  // this warpgroup's 64 rows: cw * 64 ..
-  const int ct = threadIdx.x - 128;      // 0 .. 255 over both consumer warpgroups
-  const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
-  auto release = [&](int s) {  // in every CTA whose producer writes this stage (its B share)
-    __syncwarp();
-    if (lane == 0) {
-      mbar_arrive(empty(s));
-#pragma unroll
-      for (int r = 1; r < kCluster; ++r) mbar_arrive_cluster(empty(s), (rank + r) % kCluster);
-    }
-  };
-  using raw = uint16_t;
-  int slab_count = 0;  // slabs this warp staged: buffer slab_count % 2
-  const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
-  unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
-  float acc[kBN / 2];
-  int it = 0;
-  for (int64_t i = first; i < tiles; i += step) {
-    Work w;
-    if (!find_work(p, i, tm, tn, offs, rank, w)) continue;
-    const int k_steps = steps_of(w);
-    // A warpgroup whose rows all lie past the group's end (a small group's tile) skips the
-    // products, leaving the tensor cores to the other: it still takes part in the ring.
-    const bool busy = w.m_lo + cw * 64 < w.m_hi;
-#pragma unroll
-    for (int e = 0; e < kBN / 2; ++e) acc[e] = 0.f;
-    for (int kt = 0; kt < k_steps; ++kt, ++it) {
-      const int s = it % kStages;
-      mbar_wait(full(s), (it / kStages) & 1);
-      const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
-      if constexpr (!kFp8 && !AK && !BK) {  // the only layout a grouped k comes in (ops/gemm_ext.cpp)
-        const int64_t valid = w.k_hi - (w.k_lo + int64_t(kt) * kBK);
-        if (valid < kBK && p.mode == GroupMode::kGroupK) {
-          // The step runs into the next group's k: zero those k rows of both tiles (mn-major:
-          // one 128-byte row a k, so the swizzle does not matter). Every consumer takes it.
-          constexpr int kRowsA = kBM / 64 * 64, kRows = kRowsA + kBN / 64 * 64;  // box rows, A then B
-          for (int r = ct; r < kRows * 8; r += 256) {
-            const int row = r / 8, chunk = r % 8;
-            if (row % 64 < valid) continue;
-            const uint32_t at = (row < kRowsA ? sa : sb - kRowsA * 128) + row * 128 + chunk * 16;
-            asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(at), "r"(0) : "memory");
-          }
-          fence_async_smem();
-          consumers_sync();
-        }
-      }
-#pragma unroll
-      for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-      if (busy) {
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
-          const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
-                                 : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
-          const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
-          if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
-        else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
-        }
-        wgmma_commit();
-      }
-      wgmma_wait<1>();  // the previous step's products are done: its stage goes back
-#pragma unroll
-      for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-      if (kt > 0) release((it - 1) % kStages);
-    }
-    wgmma_wait<0>();
-#pragma unroll
-    for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-    if (k_steps > 0) release((it - 1) % kStages);
-
-    // ---- epilogue: each warp stages its 16 rows in 64-column slabs (the ring is the producer's
-    // again: it is loading the next tile meanwhile) laid out as a TMA box, and its first thread
-    // stores each slab with TMA while the warp goes on: to the next slab, then to the next tile's
-    // products; no warp waits for another. A slab TMA cannot store whole (its rows or columns run
-    // past the group's end but not the tensor's, where TMA would clip, or it starts off 16 bytes)
-    // is stored by the warp's threads. A warp's two slab buffers alternate; a buffer is refilled
-    // once its last store has read it. ----
-    const int64_t m_warp = w.m_lo + cw * 64 + warp * 16;  // the warp's first row
-    const bool rows_whole = m_warp + 16 <= w.m_hi || w.m_hi == p.m;
-    const int out_g = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? w.g : 0;
-#ifdef GEMFORGE_GROUPED_NO_STORE  // scripts/dev/grouped_mm_probe.py: what the epilogue costs
-    if (w.m_lo >= 0) continue;
-#endif
-    if (m_warp >= w.m_hi) continue;  // no rows here (past a group's end)
-    float row_scale[2] = {1.f, 1.f};  // _scaled_grouped_mm: this thread's rows' scales
-    const float* col_scale = nullptr;
-    if constexpr (kFp8) {
-      const int ga = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN ? w.g : 0;
-      const int gb = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM ? w.g : 0;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t m = m_warp + g + 8 * h;
-        row_scale[h] = m < w.m_hi ? __ldg(p.scale_a + int64_t(ga) * p.sa_gs + m) : 0.f;
-      }
-      col_scale = p.scale_b + int64_t(gb) * p.sb_gs;
-    }
-#pragma unroll
-    for (int slab = 0; slab < kBN / 64; ++slab) {
-      const int64_t n_slab = w.n_lo + slab * 64;
-      if (n_slab >= w.n_hi) break;
-      const uint32_t buf = wslabs + (slab_count % 2) * kWarpSlabBytes;
-      unsigned char* buf_ptr = wslabs_ptr + (slab_count % 2) * kWarpSlabBytes;
-      ++slab_count;
-      if (lane == 0) tma_store_wait_read<1>();  // this buffer's previous store has read it
+    // ---- consumers ----
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = threadIdx.x / 128 - 1;  // this warpgroup's 64 rows: cw * 64 ..
+    const int ct = threadIdx.x - 128;      // 0 .. 255 over both consumer warpgroups
+    const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
+    auto release = [&](int s) {  // in every CTA whose producer writes this stage (its B share)
       __syncwarp();
-      // row r's 16-byte chunk c at r * 128 + ((c ^ (r % 8)) * 16): TMA's 128-byte swizzle, and
-      // no bank conflicts for the fragments' writes
+      if (lane == 0) {
+        mbar_arrive(empty(s));
 #pragma unroll
-      for (int jj = 0; jj < 8; ++jj) {
-        const int j = slab * 8 + jj;
-        float cs[2] = {1.f, 1.f};
-        if constexpr (kFp8) {
-          const int64_t n = n_slab + jj * 8 + 2 * t;
-          cs[0] = n < w.n_hi ? __ldg(col_scale + n) : 0.f;
-          cs[1] = n + 1 < w.n_hi ? __ldg(col_scale + n + 1) : 0.f;
+        for (int r = 1; r < kCluster; ++r) mbar_arrive_cluster(empty(s), (rank + r) % kCluster);
+      }
+    };
+    using raw = uint16_t;
+    int slab_count = 0;  // slabs this warp staged: buffer slab_count % 2
+    const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
+    unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
+    float acc[kBN / 2];
+    int it = 0;
+    for (int64_t i = first; i < tiles; i += step) {
+      Work w;
+      if (!find_work(p, i, tm, tn, offs, rank, w)) continue;
+      const int k_steps = steps_of(w);
+      // A warpgroup whose rows all lie past the group's end (a small group's tile) skips the
+      // products, leaving the tensor cores to the other: it still takes part in the ring.
+      const bool busy = w.m_lo + cw * 64 < w.m_hi;
+#pragma unroll
+      for (int e = 0; e < kBN / 2; ++e) acc[e] = 0.f;
+      for (int kt = 0; kt < k_steps; ++kt, ++it) {
+        const int s = it % kStages;
+        mbar_wait(full(s), (it / kStages) & 1);
+        const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
+        if constexpr (!kFp8 && !AK && !BK) {  // the only layout a grouped k comes in (ops/gemm_ext.cpp)
+          const int64_t valid = w.k_hi - (w.k_lo + int64_t(kt) * kBK);
+          if (valid < kBK && p.mode == GroupMode::kGroupK) {
+            // The step runs into the next group's k: zero those k rows of both tiles (mn-major:
+            // one 128-byte row a k, so the swizzle does not matter). Every consumer takes it.
+            constexpr int kRowsA = kBM / 64 * 64, kRows = kRowsA + kBN / 64 * 64;  // box rows, A then B
+            for (int r = ct; r < kRows * 8; r += 256) {
+              const int row = r / 8, chunk = r % 8;
+              if (row % 64 < valid) continue;
+              const uint32_t at = (row < kRowsA ? sa : sb - kRowsA * 128) + row * 128 + chunk * 16;
+              asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(at), "r"(0) : "memory");
+            }
+            fence_async_smem();
+            consumers_sync();
+          }
         }
+#pragma unroll
+        for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+        if (busy) {
+          wgmma_fence();
+#pragma unroll
+          for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
+            const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
+                                   : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
+            const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
+            if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
+          else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+          }
+          wgmma_commit();
+        }
+        wgmma_wait<1>();  // the previous step's products are done: its stage goes back
+#pragma unroll
+        for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+        if (kt > 0) release((it - 1) % kStages);
+      }
+      wgmma_wait<0>();
+#pragma unroll
+      for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+      if (k_steps > 0) release((it - 1) % kStages);
+
+      // ---- epilogue: each warp stages its 16 rows in 64-column slabs (the ring is the producer's
+      // again: it is loading the next tile meanwhile) laid out as a TMA box, and its first thread
+      // stores each slab with TMA while the warp goes on: to the next slab, then to the next tile's
+      // products; no warp waits for another. A slab TMA cannot store whole (its rows or columns run
+      // past the group's end but not the tensor's, where TMA would clip, or it starts off 16 bytes)
+      // is stored by the warp's threads. A warp's two slab buffers alternate; a buffer is refilled
+      // once its last store has read it. ----
+      const int64_t m_warp = w.m_lo + cw * 64 + warp * 16;  // the warp's first row
+      const bool rows_whole = m_warp + 16 <= w.m_hi || w.m_hi == p.m;
+      const int out_g = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? w.g : 0;
+#ifdef GEMFORGE_GROUPED_NO_STORE  // scripts/dev/grouped_mm_probe.py: what the epilogue costs
+      if (w.m_lo >= 0) continue;
+#endif
+      if (m_warp >= w.m_hi) continue;  // no rows here (past a group's end)
+      float row_scale[2] = {1.f, 1.f};  // _scaled_grouped_mm: this thread's rows' scales
+      const float* col_scale = nullptr;
+      if constexpr (kFp8) {
+        const int ga = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN ? w.g : 0;
+        const int gb = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM ? w.g : 0;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int row = g + 8 * h;
-          const uint32_t at = buf + row * 128 + ((jj ^ g) * 16) + 4 * t;
-          const __nv_bfloat162 v = kFp8 ? __floats2bfloat162_rn(acc[4 * j + 2 * h] * row_scale[h] * cs[0],
-                                                                acc[4 * j + 2 * h + 1] * row_scale[h] * cs[1])
-                                        : __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
+          const int64_t m = m_warp + g + 8 * h;
+          row_scale[h] = m < w.m_hi ? __ldg(p.scale_a + int64_t(ga) * p.sa_gs + m) : 0.f;
         }
+        col_scale = p.scale_b + int64_t(gb) * p.sb_gs;
       }
-      fence_async_smem();  // the writes, visible to TMA
-      __syncwarp();
-      // TMA's box starts on 16 bytes along the contiguous dimension (a grouped n's group may not)
-      if (rows_whole && (n_slab + 64 <= w.n_hi || w.n_hi == p.n) && n_slab % 8 == 0) {
-        if (lane == 0) {
-          tma_store(&tout, buf, int(n_slab), int(m_warp), out_g);
-          tma_store_commit();
-        }
-      } else {
-        raw* out = static_cast<raw*>(p.out) + int64_t(out_g) * p.out_bs;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const int idx = lane + q * 32, r = idx / 8, c = idx % 8;
-          const int64_t m = m_warp + r, n = n_slab + c * 8;
-          if (m >= w.m_hi || n >= w.n_hi) continue;
-          raw* dst = out + m * p.out_ld + n;
-          const raw* src = reinterpret_cast<const raw*>(buf_ptr + r * 128 + ((c ^ (r % 8)) * 16));
-          if (n + 8 <= w.n_hi && reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
-            *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-          } else {  // the row's end, or a group of a grouped n starting off 16 bytes
-            for (int e = 0; e < 8 && n + e < w.n_hi; ++e) dst[e] = src[e];
+      for (int slab = 0; slab < kBN / 64; ++slab) {
+        const int64_t n_slab = w.n_lo + slab * 64;
+        if (n_slab >= w.n_hi) break;
+        const uint32_t buf = wslabs + (slab_count % 2) * kWarpSlabBytes;
+        unsigned char* buf_ptr = wslabs_ptr + (slab_count % 2) * kWarpSlabBytes;
+        ++slab_count;
+        if (lane == 0) tma_store_wait_read<1>();  // this buffer's previous store has read it
+        __syncwarp();
+        // row r's 16-byte chunk c at r * 128 + ((c ^ (r % 8)) * 16): TMA's 128-byte swizzle, and
+        // no bank conflicts for the fragments' writes
+#pragma unroll
+        for (int jj = 0; jj < 8; ++jj) {
+          const int j = slab * 8 + jj;
+          float cs[2] = {1.f, 1.f};
+          if constexpr (kFp8) {
+            const int64_t n = n_slab + jj * 8 + 2 * t;
+            cs[0] = n < w.n_hi ? __ldg(col_scale + n) : 0.f;
+            cs[1] = n + 1 < w.n_hi ? __ldg(col_scale + n + 1) : 0.f;
+          }
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int row = g + 8 * h;
+            const uint32_t at = buf + row * 128 + ((jj ^ g) * 16) + 4 * t;
+            const __nv_bfloat162 v = kFp8 ? __floats2bfloat162_rn(acc[4 * j + 2 * h] * row_scale[h] * cs[0],
+                                                                  acc[4 * j + 2 * h + 1] * row_scale[h] * cs[1])
+                                          : __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
           }
         }
-        __syncwarp();  // read before the buffer is refilled
+        fence_async_smem();  // the writes, visible to TMA
+        __syncwarp();
+        // TMA's box starts on 16 bytes along the contiguous dimension (a grouped n's group may not)
+        if (rows_whole && (n_slab + 64 <= w.n_hi || w.n_hi == p.n) && n_slab % 8 == 0) {
+          if (lane == 0) {
+            tma_store(&tout, buf, int(n_slab), int(m_warp), out_g);
+            tma_store_commit();
+          }
+        } else {
+          raw* out = static_cast<raw*>(p.out) + int64_t(out_g) * p.out_bs;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const int idx = lane + q * 32, r = idx / 8, c = idx % 8;
+            const int64_t m = m_warp + r, n = n_slab + c * 8;
+            if (m >= w.m_hi || n >= w.n_hi) continue;
+            raw* dst = out + m * p.out_ld + n;
+            const raw* src = reinterpret_cast<const raw*>(buf_ptr + r * 128 + ((c ^ (r % 8)) * 16));
+            if (n + 8 <= w.n_hi && reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+              *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+            } else {  // the row's end, or a group of a grouped n starting off 16 bytes
+              for (int e = 0; e < 8 && n + e < w.n_hi; ++e) dst[e] = src[e];
+            }
+          }
+          __syncwarp();  // read before the buffer is refilled
+        }
       }
     }
-  }
-  if (lane == 0) tma_store_wait<0>();  // the stores have left shared memory before the block does
+    if (lane == 0) tma_store_wait<0>();  // the stores have left shared memory before the block does
   }
   // No CTA leaves while another may still arrive on its barriers.
   if constexpr (kCluster > 1) cluster_sync();
