@@ -36,7 +36,7 @@ struct Addr {
 void addr_cpu(const Addr& a);
 
 // _grouped_mm of bf16 operands (torch's four layouts), one launch, no host synchronisation:
-// each 128x128 output tile belongs to one group; the blocks read the offsets themselves.
+// each 128x256 output tile belongs to one group; the blocks read the offsets themselves.
 //   kBatched  A (G, M, K) x B (G, K, N) -> out (G, M, N)          offs unused
 //   kGroupM   A (Mt, K)   x B (G, K, N) -> out (Mt, N)            rows offs[g-1]..offs[g] use B[g]
 //   kGroupN   A (G, M, K) x B (K, Nt)   -> out (M, Nt)            cols offs[g-1]..offs[g] use A[g]
@@ -69,7 +69,7 @@ struct GroupedMm {
   int64_t sb_gs = 0;
 };
 
-// The largest G the grouped kernel takes (its blocks keep the offsets in shared memory).
+// The largest G the grouped kernel takes (each warp scans the offsets for its tile's group).
 constexpr int64_t kGroupedMaxGroups = 1024;
 
 #ifdef GEMFORGE_WITH_CUDA
