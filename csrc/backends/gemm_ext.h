@@ -1,6 +1,7 @@
 // Plain descriptions of the GEMM family's own kernels beside cuBLASLt (backends/gemm.h):
 //   Addr       out = beta * self + alpha * outer(vec1, vec2), memory bound (cpu and cuda)
-//   GroupedMm  _grouped_mm: many bf16 products in one launch, group offsets on the device (cuda)
+//   GroupedMm  _grouped_mm / _scaled_grouped_mm: many bf16 (or row-scaled e4m3) products in one
+//              launch, group offsets on the device (cuda)
 // No ATen here: c10 types only.
 #pragma once
 
@@ -57,6 +58,15 @@ struct GroupedMm {
   const int32_t* offs;   // G cumulative ends (device), nullptr for kBatched
   void* out;             // bf16, unit column stride
   int64_t out_ld, out_bs;
+  // _scaled_grouped_mm: e4m3 operands (both k-major) and fp32 row-wise scales, out[m][n] =
+  // scale_a[m] * scale_b[n] * sum_k a[m][k] b[k][n], the products accumulated at the tensor
+  // cores' fp8 precision (torch's use_fast_accum). Scale group strides (sa_gs, sb_gs) are 0 for a
+  // 2-d operand's scale.
+  bool fp8 = false;
+  const float* scale_a = nullptr;
+  int64_t sa_gs = 0;
+  const float* scale_b = nullptr;
+  int64_t sb_gs = 0;
 };
 
 // The largest G the grouped kernel takes (each warp scans the offsets for its tile's group).

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 #include <cstdlib>
 #include <optional>
 #include <cstring>
@@ -308,6 +309,127 @@ Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Te
 #else
   (void)self, (void)mat2, (void)offs, (void)bias, (void)out_dtype;
   TORCH_CHECK(false, "_grouped_mm: no cuda backend in this build");
+#endif
+}
+
+// ---- _scaled_grouped_mm -----------------------------------------------------------------------
+// The row-wise fp8 case on sm_90: e4m3 operands, mat_a row-major and mat_b column-major (both
+// k-major, as torch requires), fp32 scales of torch's shapes (a 2-d operand's (rows,), a 3-d
+// one's (G, rows)), bf16 out, no bias or result scale, offsets over m (2-d x 3-d) or n (3-d x
+// 2-d) or none (3-d x 3-d), and use_fast_accum: the products accumulate at the tensor cores' fp8
+// precision, as torch's fast path does (the same bits, scripts/dev/grouped_mm_probe.py
+// --scaled). The rest (torch's default accumulation with its periodic fp32 promotion, k grouped,
+// MX scales, every invalid call) runs torch's kernel, which raises its errors.
+
+#ifdef GEMFORGE_WITH_CUDA
+namespace {
+
+// Against torch's fast-accumulation kernel (H200, the probe, 8 and 64 experts): 1.07-1.19x at
+// K 14336, 0.83-1.01x at K 4096; by default ours takes the deep products.
+bool own_scaled_kernel_wins(const gemm::GroupedMm& g) { return g.k > 8192; }
+
+bool fp32_vector(const Tensor& s, int64_t n) {
+  return s.scalar_type() == ScalarType::Float && s.dim() == 1 && s.is_contiguous() && s.size(0) == n;
+}
+bool fp32_rows(const Tensor& s, int64_t groups, int64_t n) {
+  return s.scalar_type() == ScalarType::Float && s.dim() == 2 && s.size(0) == groups && s.size(1) == n &&
+         s.stride(1) == 1;
+}
+
+std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor& b, const Tensor& scale_a,
+                                                   const Tensor& scale_b, const std::optional<Tensor>& offs,
+                                                   bool use_fast_accum, std::optional<ScalarType> out_dtype) {
+  using gemm::GroupMode;
+  const ScalarType e4m3 = ScalarType::Float8_e4m3fn;
+  const int override_mode = grouped_override();
+  if (override_mode < 0 || !use_fast_accum || !a.is_cuda() || a.scalar_type() != e4m3 || b.scalar_type() != e4m3)
+    return std::nullopt;
+  if (out_dtype.value_or(ScalarType::BFloat16) != ScalarType::BFloat16 || !gemm::grouped_mm_device(a.get_device()))
+    return std::nullopt;
+  for (const Tensor* t : {&b, &scale_a, &scale_b})
+    if (t->device() != a.device()) return std::nullopt;
+  const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
+  if (a.dim() < 2 || a.dim() > 3 || b.dim() < 2 || b.dim() > 3 || (a2 && b2)) return std::nullopt;
+  if (transposed(a) || !transposed(b) || a.size(-1) != b.size(-2)) return std::nullopt;
+  if (a.size(-1) % 16 != 0 || b.size(-2) % 16 != 0 || b.size(-1) % 16 != 0) return std::nullopt;
+  if (offs.has_value() != (a2 || b2)) return std::nullopt;
+  if (offs && (offs->dim() != 1 || offs->scalar_type() != ScalarType::Int || !offs->is_contiguous() ||
+               offs->device() != a.device()))
+    return std::nullopt;
+  for (const Tensor* t : {&a, &b})
+    for (int64_t s : t->sizes())
+      if (s > INT32_MAX) return std::nullopt;
+
+  gemm::GroupedMm g{};
+  g.mode = a2 ? GroupMode::kGroupM : (b2 ? GroupMode::kGroupN : GroupMode::kBatched);
+  g.groups = offs ? offs->size(0) : a.size(0);
+  if (g.groups > gemm::kGroupedMaxGroups || (!a2 && !b2 && b.size(0) != g.groups)) return std::nullopt;
+  if ((g.mode == GroupMode::kGroupM && b.size(0) != g.groups) || (g.mode == GroupMode::kGroupN && a.size(0) != g.groups))
+    return std::nullopt;
+  // torch's scale shapes: a 2-d operand's scale (rows,), a 3-d one's (G, rows)
+  const bool sa_ok = a2 ? fp32_vector(scale_a, a.size(0)) : fp32_rows(scale_a, a.size(0), a.size(1));
+  const bool sb_ok = b2 ? fp32_vector(scale_b, b.size(1)) : fp32_rows(scale_b, b.size(0), b.size(2));
+  if (!sa_ok || !sb_ok) return std::nullopt;
+  g.fp8 = true;
+  g.a_k_major = g.b_k_major = true;
+  g.a_ld = a.stride(-2);
+  g.b_ld = b.stride(-1);
+  g.a_bs = a2 ? 0 : a.stride(0);
+  g.b_bs = b2 ? 0 : b.stride(0);
+  g.m = a2 ? a.size(0) : a.size(1);
+  g.k = a.size(-1);
+  g.n = b.size(-1);
+  g.a = a.data_ptr();
+  g.b = b.data_ptr();
+  g.offs = offs ? offs->data_ptr<int32_t>() : nullptr;
+  g.scale_a = scale_a.data_ptr<float>();
+  g.sa_gs = a2 ? 0 : scale_a.stride(0);
+  g.scale_b = scale_b.data_ptr<float>();
+  g.sb_gs = b2 ? 0 : scale_b.stride(0);
+  // TMA: 16-byte aligned operands with 16-byte strides (e4m3: multiples of 16 elements)
+  for (const auto& [ptr, strides] : {std::pair{g.a, std::array<int64_t, 2>{g.a_ld, g.a_bs}},
+                                     std::pair{g.b, std::array<int64_t, 2>{g.b_ld, g.b_bs}}}) {
+    if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0 || strides[0] % 16 != 0 || strides[1] % 16 != 0)
+      return std::nullopt;
+  }
+  if (override_mode == 0 && !own_scaled_kernel_wins(g)) return std::nullopt;
+  return g;
+}
+
+}  // namespace
+#endif
+
+Tensor scaled_grouped_mm(const Tensor& self, const Tensor& mat2, const Tensor& scale_a, const Tensor& scale_b,
+                         const std::optional<Tensor>& offs, const std::optional<Tensor>& bias,
+                         const std::optional<Tensor>& scale_result, std::optional<ScalarType> out_dtype,
+                         bool use_fast_accum) {
+#ifdef GEMFORGE_WITH_CUDA
+  auto plan = bias || scale_result
+                  ? std::nullopt
+                  : scaled_grouped_plan(self, mat2, scale_a, scale_b, offs, use_fast_accum, out_dtype);
+  if (!plan) {
+    reg::note_fallback();
+    return at::cuda::_scaled_grouped_mm(self, mat2, scale_a, scale_b, offs, bias, scale_result, out_dtype,
+                                        use_fast_accum);
+  }
+  Tensor out = at::native::create_grouped_gemm_output_tensor(self, mat2, offs, ScalarType::BFloat16);
+  if (out.stride(-1) != 1 || reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 != 0 || out.stride(-2) % 8 != 0 ||
+      (out.dim() == 3 && out.stride(0) % 8 != 0)) {
+    reg::note_fallback();
+    return at::cuda::_scaled_grouped_mm(self, mat2, scale_a, scale_b, offs, bias, scale_result, out_dtype,
+                                        use_fast_accum);
+  }
+  if (plan->groups == 0 || out.numel() == 0) return out;
+  plan->out = out.data_ptr();
+  plan->out_ld = out.stride(-2);
+  plan->out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  c10::DeviceGuard guard(self.device());
+  gemm::grouped_mm_cuda(*plan);
+  return out;
+#else
+  (void)self, (void)mat2, (void)scale_a, (void)scale_b, (void)offs, (void)bias, (void)scale_result, (void)out_dtype,
+      (void)use_fast_accum;
+  TORCH_CHECK(false, "_scaled_grouped_mm: no cuda backend in this build");
 #endif
 }
 

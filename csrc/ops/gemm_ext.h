@@ -1,5 +1,5 @@
 // Entry points of the GEMM family's own kernels (ops/gemm_ext.cpp): addr (cpu and cuda),
-// _grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are in ops/gemm.h and ops/ops.h.
+// _grouped_mm, _scaled_grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are in ops/gemm.h and ops/ops.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -21,6 +21,11 @@ Tensor& addr_(Tensor& self, const Tensor& vec1, const Tensor& vec2, const c10::S
 
 Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Tensor>& offs,
                   const std::optional<Tensor>& bias, std::optional<c10::ScalarType> out_dtype);
+
+Tensor scaled_grouped_mm(const Tensor& self, const Tensor& mat2, const Tensor& scale_a, const Tensor& scale_b,
+                         const std::optional<Tensor>& offs, const std::optional<Tensor>& bias,
+                         const std::optional<Tensor>& scale_result, std::optional<c10::ScalarType> out_dtype,
+                         bool use_fast_accum);
 
 Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& scales);
 

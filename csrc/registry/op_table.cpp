@@ -1419,6 +1419,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("addr.out", "matmul_blas", addr_out, kBoth),
       GF_OP("addr_", "matmul_blas", addr_, kBoth),
       GF_OP("_grouped_mm", "matmul_blas", grouped_mm, kCuda),
+      GF_OP("_scaled_grouped_mm", "matmul_blas", scaled_grouped_mm, kCuda),
       GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
   };
   return rows;

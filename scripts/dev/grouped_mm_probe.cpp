@@ -16,7 +16,8 @@ static bool transposed(const at::Tensor& x) {
   return x.stride(d - 2) == 1 && x.stride(d - 1) >= std::max<int64_t>(1, x.size(d - 2));
 }
 
-void run(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& offs, at::Tensor& out) {
+static gemm::GroupedMm plan(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& offs,
+                            at::Tensor& out) {
   using gemm::GroupMode;
   gemm::GroupedMm g{};
   const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
@@ -40,7 +41,27 @@ void run(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tenso
   g.out = out.data_ptr();
   g.out_ld = out.stride(-2);
   g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  return g;
+}
+
+void run(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& offs, at::Tensor& out) {
+  gemm::grouped_mm_cuda(plan(a, b, offs, out));
+}
+
+// _scaled_grouped_mm's row-wise case: e4m3 operands, fp32 scales (a 2-d operand's (rows,), a
+// 3-d one's (G, rows)).
+void run_scaled(const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a, const at::Tensor& scale_b,
+                const std::optional<at::Tensor>& offs, at::Tensor& out) {
+  gemm::GroupedMm g = plan(a, b, offs, out);
+  g.fp8 = true;
+  g.scale_a = scale_a.data_ptr<float>();
+  g.sa_gs = scale_a.dim() == 2 ? scale_a.stride(0) : 0;
+  g.scale_b = scale_b.data_ptr<float>();
+  g.sb_gs = scale_b.dim() == 2 ? scale_b.stride(0) : 0;
   gemm::grouped_mm_cuda(g);
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("run", &run); }
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("run", &run);
+  m.def("run_scaled", &run_scaled);
+}

@@ -130,6 +130,111 @@ def cases():
     yield "2dx2d empty groups only", cm(128, 64), rand(64, 256), offs_of([0, 0])
 
 
+# ---- _scaled_grouped_mm (e4m3, row-wise scales, the tensor cores' fp8 accumulation) ----------
+
+E4M3 = torch.float8_e4m3fn
+
+
+def fp8(*shape):
+    return (torch.randn(shape, device="cuda") * 2).to(E4M3)
+
+
+def fp8_cm(*shape):  # last two dims column-major: torch's mat_b
+    return fp8(*shape[:-2], shape[-1], shape[-2]).transpose(-2, -1)
+
+
+def scaled_reference(a, b, sa, sb, offs):
+    """float64: out = sa[row] * sb[col] * (a @ b), rows/cols of each group with its scales."""
+    a, b, sa, sb = a.double(), b.double(), sa.double(), sb.double()
+    if a.dim() == 2 and b.dim() == 3:
+        out = torch.zeros((a.shape[0], b.shape[-1]), dtype=torch.float64, device="cuda")
+        s = 0
+        for g, e in enumerate(offs.tolist()):
+            out[s:e] = (a[s:e] @ b[g]) * sa[s:e, None] * sb[g][None, :]
+            s = e
+        return out
+    if a.dim() == 3 and b.dim() == 3:
+        return (a @ b) * sa[:, :, None] * sb[:, None, :]
+    out = torch.zeros((a.shape[1], b.shape[-1]), dtype=torch.float64, device="cuda")
+    s = 0
+    for g, e in enumerate(offs.tolist()):
+        out[:, s:e] = (a[g] @ b[:, s:e]) * sa[g][:, None] * sb[None, s:e]
+        s = e
+    return out
+
+
+def scaled_cases():
+    for k, n in ((128, 256), (64, 512), (4096, 1024)):
+        ends = [0, 48, 48, 320, 336, 640]
+        yield (f"scaled 2dx3d k{k} n{n}", fp8(640, k), fp8_cm(6, k, n), torch.rand(640, device="cuda") + 0.5,
+               torch.rand(6, n, device="cuda") + 0.5, offs_of(ends))
+    yield ("scaled 3dx3d", fp8(3, 200, 256), fp8_cm(3, 256, 272), torch.rand(3, 200, device="cuda") + 0.5,
+           torch.rand(3, 272, device="cuda") + 0.5, None)
+    yield ("scaled 3dx2d", fp8(3, 144, 128), fp8_cm(128, 704), torch.rand(3, 144, device="cuda") + 0.5,
+           torch.rand(704, device="cuda") + 0.5, offs_of([0, 256, 704]))
+
+
+def check_scaled(mod, name, a, b, sa, sb, offs):
+    out = out_like(a, b, offs).fill_(float("nan"))
+    try:
+        mod.run_scaled(a, b, sa, sb, offs, out)
+        torch.cuda.synchronize()
+    except RuntimeError as e:
+        print(f"FAIL {name}: {e}", flush=True)
+        return False
+    ref = scaled_reference(a, b, sa, sb, offs)
+    try:
+        theirs = torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=True)
+        err_torch = (theirs.double() - ref).abs().max().item()
+    except Exception as e:  # noqa: BLE001 - a layout torch's kernel does not take
+        theirs, err_torch = None, float("nan")
+        print(f"     ({name}: torch: {str(e).splitlines()[0][:100]})")
+    got = out.double()
+    err = (got - ref).abs().max().item()
+    scale = ref.abs().max().item()
+    # bf16 rounding of the result plus the fp8 accumulation; no worse than torch's fast path
+    tol = 2 * 2.0 ** -8 * scale + (2 * err_torch if err_torch == err_torch else 0.02 * scale)
+    ok = err <= tol and not torch.isnan(got).any().item()
+    same = "" if theirs is None else f", {int((theirs != out).sum())} of {out.numel()} differ from torch's"
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: max err {err:.3g} (torch's {err_torch:.3g}, tol {tol:.3g}){same}",
+          flush=True)
+    return ok
+
+
+def bench_scaled(mod):
+    rows = []
+    for g, k, n in ((8, 4096, 14336), (8, 14336, 4096), (64, 4096, 1792)):
+        for t in (4096, 16384):
+            offs = torch.linspace(0, t, g + 1)[1:].round().int().to(torch.int32).cuda()
+            a, b = fp8(t, k), fp8_cm(g, k, n)
+            sa, sb = torch.rand(t, device="cuda") + 0.5, torch.rand(g, n, device="cuda") + 0.5
+            out = out_like(a, b, offs)
+            fns = (lambda: torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=True),
+                   lambda: mod.run_scaled(a, b, sa, sb, offs, out))
+            best = [float("inf")] * 2
+            for f in fns:
+                for _ in range(3):
+                    f()
+            torch.cuda.synchronize()
+            for _ in range(7):
+                for i, f in enumerate(fns):
+                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    s.record()
+                    for _ in range(20):
+                        f()
+                    e.record()
+                    e.synchronize()
+                    best[i] = min(best[i], s.elapsed_time(e) / 20 * 1e3)
+            f = 2 * t * k * n
+            rows.append((f"{g}x{t}x{k}x{n}", best[0], best[1], f / best[0] / 1e6, f / best[1] / 1e6))
+            print(f"scaled 2dx3d {rows[-1][0]}: torch {best[0]:.1f} us ({rows[-1][3]:.0f} TFLOP/s), ours "
+                  f"{best[1]:.1f} us ({rows[-1][4]:.0f}), {best[0] / best[1]:.2f}x", flush=True)
+    print("\n| _scaled_grouped_mm 2dx3d | torch µs | ours µs | torch TFLOP/s | ours TFLOP/s | speedup |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for shape, tt, to, ft, fo in rows:
+        print(f"| {shape} | {tt:.1f} | {to:.1f} | {ft:.0f} | {fo:.0f} | {tt / to:.2f} |")
+
+
 def bench(mod, other=None):
     """Times torch's kernel, `mod` and (if given) `other`, a second build, in turn."""
     def timed(*fns, reps=20, rounds=7):
@@ -200,6 +305,8 @@ def main():
                     help="nvcc flags of a second build to check and time beside the default, "
                          "e.g. '-DGEMFORGE_GROUPED_CLUSTER=1'")
     ap.add_argument("--no-check", action="store_true", help="skip the reference checks")
+    ap.add_argument("--scaled", action="store_true",
+                    help="also check _scaled_grouped_mm's e4m3 path (and time it, with --bench, instead)")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
     mod = build()
@@ -208,7 +315,11 @@ def main():
     ok = args.no_check or all([check(mod, *c) for c in cases()])
     if other is not None and not args.no_check:
         ok = all([check(other, f"[other build] {c[0]}", *c[1:]) for c in cases()]) and ok
-    if args.bench:
+    if args.scaled:
+        ok = all([check_scaled(mod, *c) for c in scaled_cases()]) and ok
+        if args.bench:
+            bench_scaled(mod)
+    elif args.bench:
         bench(mod, other)
     return 0 if ok else 1
 

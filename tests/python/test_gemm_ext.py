@@ -379,6 +379,127 @@ def test_grouped_errors():
             assert_same_error(torch_error, raised(fn))
 
 
+# ---- _scaled_grouped_mm --------------------------------------------------------------------------
+# Row-wise fp8 (e4m3, fp32 scales) with use_fast_accum: gemforge's kernel accumulates at the tensor
+# cores' fp8 precision, as torch's fast path does; the bound is torch's own error against float64
+# (twice it) plus a bf16 rounding of the result. Torch's default accumulation, 2-d x 2-d and every
+# invalid call run torch's kernel.
+
+E4M3 = torch.float8_e4m3fn
+
+
+def _fp8(*shape):
+    return (torch.randn(shape, device=DEVICE) * 2).to(E4M3)
+
+
+def _fp8_cm(*shape):
+    """torch's mat_b: the last two dims stored column-major."""
+    return _fp8(*shape[:-2], shape[-1], shape[-2]).transpose(-2, -1)
+
+
+def _scales(*shape):
+    return torch.rand(shape, device=DEVICE) + 0.5
+
+
+def _scaled_ref(a, b, sa, sb, offs):
+    a, b, sa, sb = a.double().cpu(), b.double().cpu(), sa.double().cpu(), sb.double().cpu()
+    if a.dim() == 3 and b.dim() == 3:
+        return (a @ b) * sa[:, :, None] * sb[:, None, :]
+    ends = offs.tolist()
+    if a.dim() == 2:
+        out = torch.full((a.shape[0], b.shape[-1]), float("nan"), dtype=torch.float64)
+        start = 0
+        for g, end in enumerate(ends):
+            out[start:end] = (a[start:end] @ b[g]) * sa[start:end, None] * sb[g][None, :]
+            start = end
+        return out
+    out = torch.full((a.shape[1], b.shape[-1]), float("nan"), dtype=torch.float64)
+    start = 0
+    for g, end in enumerate(ends):
+        out[:, start:end] = (a[g] @ b[:, start:end]) * sa[g][:, None] * sb[None, start:end]
+        start = end
+    return out
+
+
+def check_scaled(a, b, sa, sb, offs, *, served=True, fast=True, **extra):
+    kwargs = dict(offs=offs, out_dtype=torch.bfloat16, use_fast_accum=fast, **extra)
+    torch_error = raised(torch._scaled_grouped_mm, a, b, sa, sb, **kwargs)
+    if torch_error is not None:
+        with gemforge.use_gems(backends=["cuda"]):
+            assert_same_error(torch_error, raised(torch._scaled_grouped_mm, a, b, sa, sb, **kwargs))
+        return
+    expected = torch._scaled_grouped_mm(a, b, sa, sb, **kwargs)
+    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+        out = torch._scaled_grouped_mm(a, b, sa, sb, **kwargs)
+    assert served_count(counts, "_scaled_grouped_mm") == int(served), dict(counts)
+    assert out.dtype == expected.dtype and out.shape == expected.shape and out.stride() == expected.stride()
+    ref = _scaled_ref(a, b, sa, sb, offs)
+    keep = ~torch.isnan(ref)
+    ref = ref[keep]
+    got, theirs = out.cpu().double()[keep], expected.cpu().double()[keep]
+    bound = 2 * 2.0 ** -8 * ref.abs().max().item() + 2 * (theirs - ref).abs().max().item()
+    assert (got - ref).abs().max().item() <= bound
+    if not served:
+        assert torch.equal(got, theirs)
+
+
+scaled = pytest.mark.skipif(not _sm90() or not hasattr(torch, "_scaled_grouped_mm"),
+                            reason="gemforge serves _scaled_grouped_mm on sm_90 cuda")
+
+
+@pytest.mark.cuda
+@scaled
+@pytest.mark.parametrize("kn", [(128, 256), (64, 512), (4096, 1024), (16, 48)], ids=str)
+def test_scaled_grouped_2d_3d(kn):
+    k, n = kn
+    ends = (0, 48, 48, 320, 336, 640)  # empty groups, groups ending off a tile
+    check_scaled(_fp8(640, k), _fp8_cm(len(ends), k, n), _scales(640), _scales(len(ends), n), _offs(*ends))
+
+
+@pytest.mark.cuda
+@scaled
+def test_scaled_grouped_3d_3d_and_3d_2d():
+    check_scaled(_fp8(3, 200, 256), _fp8_cm(3, 256, 272), _scales(3, 200), _scales(3, 272), None)
+    check_scaled(_fp8(3, 144, 128), _fp8_cm(128, 704), _scales(3, 144), _scales(704), _offs(0, 256, 704))
+
+
+@pytest.mark.cuda
+@scaled
+def test_scaled_grouped_goes_to_torch():
+    a, b, sa, sb, offs = _fp8(256, 128), _fp8_cm(2, 128, 256), _scales(256), _scales(2, 256), _offs(100, 256)
+    check_scaled(a, b, sa, sb, offs, served=False, fast=False)  # torch's promoted accumulation
+    # 2-d x 2-d (offsets over k)
+    check_scaled(_fp8(64, 256), _fp8_cm(256, 128), _scales(64 * 2), _scales(128 * 2), _offs(128, 256), served=False)
+
+
+@pytest.mark.cuda
+@scaled
+def test_scaled_grouped_errors():
+    a, b, sa, sb, offs = _fp8(256, 128), _fp8_cm(2, 128, 256), _scales(256), _scales(2, 256), _offs(100, 256)
+    bad = [
+        (a.t().contiguous().t(), b, sa, sb, offs, {}),                       # mat_a transposed
+        (a, b.contiguous(), sa, sb, offs, {}),                               # mat_b not transposed
+        (a[:, :120], b[:, :120], sa, sb, offs, {}),                          # k not a multiple of 16
+        (a.to(torch.bfloat16), b, sa, sb, offs, {}),                         # not fp8
+        (a, b, sa[:200], sb, offs, {}),                                      # scale_a length
+        (a, b, sa, sb[:, :128], offs, {}),                                   # scale_b shape
+        (a, b, sa.double(), sb, offs, {}),                                   # fp64 scale
+        (a, b, sa, sb, offs.long(), {}),                                     # int64 offsets
+        (a, b, sa, sb, None, {}),                                            # 2-d without offsets
+        (a, b, sa, sb, offs, {"bias": torch.zeros(256, device=DEVICE, dtype=torch.bfloat16)}),
+    ]
+    raising = 0
+    for a_, b_, sa_, sb_, offs_, extra in bad:
+        kwargs = dict(offs=offs_, out_dtype=torch.bfloat16, use_fast_accum=True, **extra)
+        torch_error = raised(torch._scaled_grouped_mm, a_, b_, sa_, sb_, **kwargs)
+        if torch_error is None:
+            continue
+        raising += 1
+        with gemforge.use_gems(backends=["cuda"]):
+            assert_same_error(torch_error, raised(torch._scaled_grouped_mm, a_, b_, sa_, sb_, **kwargs))
+    assert raising >= 8, "torch accepted most of these calls: the cases no longer test errors"
+
+
 # ---- _weight_int8pack_mm -------------------------------------------------------------------------
 # (x (m, k) @ w (n, k)^T) * scales, served on cuda for m <= 256. Weights in [-128, 127] with scales
 # near 1/128 keep w * scale in [-1, 1]: the tolerance of test_gemm.py's (the sum in fp32, one

@@ -51,7 +51,10 @@ using namespace gemforge::cuda_wgmma;
 using cuda_mma::smem_addr;
 using pw::cuda::pdl_begin;
 
-constexpr int kBM = 128, kBN = 256, kBK = 64;
+constexpr int kBM = 128, kBN = 256;
+// A k step is one 128-byte row of every operand row: 64 bf16 or 128 e4m3 elements.
+template <bool kFp8> constexpr int kBKOf = kFp8 ? 128 : 64;
+constexpr int kBK = 64;  // bf16's, for the mn-major boxes (bf16 only)
 // CTAs of a cluster, along m: they compute tiles of 128 rows above one another, and each loads
 // its share of their common B tile into all of them (TMA multicast), so that B crosses from L2
 // once for the pair (torch's CUTLASS kernel does the same).
@@ -62,8 +65,8 @@ constexpr int kCluster = GEMFORGE_GROUPED_CLUSTER;
 constexpr int kTileM = kBM * kCluster;                // rows of a cluster's tile
 constexpr int kStages = 4;
 constexpr int kThreads = 384;                         // producer warpgroup + 2 consumer warpgroups
-constexpr uint32_t kABytes = kBM * kBK * 2;           // 16 KiB
-constexpr uint32_t kBBytes = kBN * kBK * 2;           // 32 KiB
+constexpr uint32_t kABytes = kBM * 128;               // 16 KiB
+constexpr uint32_t kBBytes = kBN * 128;               // 32 KiB
 constexpr uint32_t kStageBytes = kABytes + kBBytes;
 constexpr uint32_t kBoxBytes = 64 * kBK * 2;          // an mn-major box: 64 columns x 64 k rows
 constexpr uint32_t kWarpSlabBytes = 16 * 64 * 2;     // an epilogue slab: a warp's 16 rows x 64 columns
@@ -181,7 +184,7 @@ __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn,
 // operand (k, rows, group), an mn-major one (rows, k, group); the group coordinate is 0 for a
 // 2-d operand. Persistent: cluster c takes linear tiles c, c + clusters, ... (`tiles` of them);
 // the producer runs ahead into the next tile while the consumers store the last one.
-template <bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK>
 __global__ void __launch_bounds__(kThreads, 1)
     grouped_mm_kernel(const __grid_constant__ CUtensorMap ta, const __grid_constant__ CUtensorMap tb,
                       const __grid_constant__ CUtensorMap tout, const GroupedMm p, int64_t tm, int64_t tn,
@@ -212,7 +215,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
   const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
-  auto steps_of = [](const Work& w) { return int((w.k_hi - w.k_lo + kBK - 1) / kBK); };
+  constexpr int kStepK = kBKOf<kFp8>;
+  auto steps_of = [](const Work& w) { return int((w.k_hi - w.k_lo + kStepK - 1) / kStepK); };
   if (threadIdx.x < 128) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (threadIdx.x < 32) {  // warp 0 finds the tiles, its first thread loads them
@@ -229,7 +233,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbar_wait(empty(s), ((it_k / kStages) & 1) ^ 1);  // in every CTA this stage's B reaches
           mbar_expect_tx(full(s), kStageBytes);
           const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
-          const int k0 = int(w.k_lo) + kt * kBK;
+          const int k0 = int(w.k_lo) + kt * kStepK;
           if constexpr (AK) {
             tma_load(sa, &ta, full(s), k0, m0, ga);
           } else {
@@ -288,7 +292,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int s = it % kStages;
         mbar_wait(full(s), (it / kStages) & 1);
         const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
-        if constexpr (!AK && !BK) {  // the only layout a grouped k comes in (ops/gemm_ext.cpp)
+        if constexpr (!kFp8 && !AK && !BK) {  // the only layout a grouped k comes in (ops/gemm_ext.cpp)
           const int64_t valid = w.k_hi - (w.k_lo + int64_t(kt) * kBK);
           if (valid < kBK && p.mode == GroupMode::kGroupK) {
             // The step runs into the next group's k: zero those k rows of both tiles (mn-major:
@@ -309,11 +313,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (busy) {
           wgmma_fence();
 #pragma unroll
-          for (int kk = 0; kk < kBK / 16; ++kk) {
+          for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
             const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
                                    : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
             const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
-            WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+            if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
+            else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
           }
           wgmma_commit();
         }
@@ -341,6 +346,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (w.m_lo >= 0) continue;
 #endif
       if (m_warp >= w.m_hi) continue;  // no rows here (past a group's end)
+      float row_scale[2] = {1.f, 1.f};  // _scaled_grouped_mm: this thread's rows' scales
+      const float* col_scale = nullptr;
+      if constexpr (kFp8) {
+        const int ga = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN ? w.g : 0;
+        const int gb = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM ? w.g : 0;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t m = m_warp + g + 8 * h;
+          row_scale[h] = m < w.m_hi ? __ldg(p.scale_a + int64_t(ga) * p.sa_gs + m) : 0.f;
+        }
+        col_scale = p.scale_b + int64_t(gb) * p.sb_gs;
+      }
 #pragma unroll
       for (int slab = 0; slab < kBN / 64; ++slab) {
         const int64_t n_slab = w.n_lo + slab * 64;
@@ -355,11 +372,19 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int jj = 0; jj < 8; ++jj) {
           const int j = slab * 8 + jj;
+          float cs[2] = {1.f, 1.f};
+          if constexpr (kFp8) {
+            const int64_t n = n_slab + jj * 8 + 2 * t;
+            cs[0] = n < w.n_hi ? __ldg(col_scale + n) : 0.f;
+            cs[1] = n + 1 < w.n_hi ? __ldg(col_scale + n + 1) : 0.f;
+          }
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             const int row = g + 8 * h;
             const uint32_t at = buf + row * 128 + ((jj ^ g) * 16) + 4 * t;
-            const __nv_bfloat162 v = __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            const __nv_bfloat162 v = kFp8 ? __floats2bfloat162_rn(acc[4 * j + 2 * h] * row_scale[h] * cs[0],
+                                                                  acc[4 * j + 2 * h + 1] * row_scale[h] * cs[1])
+                                          : __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
             asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
           }
         }
@@ -400,37 +425,39 @@ __global__ void __launch_bounds__(kThreads, 1)
 // An operand as a 3-d tensor map, innermost first: (contiguous extent, other extent, groups),
 // element (inner i, outer o, group g) at i + o * ld + g * bs; boxes of 64 inner by `box_outer`.
 CUtensorMap tensor_map(const void* data, int64_t inner, int64_t outer, int64_t groups, int64_t ld, int64_t bs,
-                       int box_outer) {
+                       int box_outer, bool fp8 = false) {
+  const int64_t es = fp8 ? 1 : 2;  // bytes an element; boxes are 128 bytes wide either way
   CUtensorMap map;
   inner = std::max<int64_t>(inner, 1), outer = std::max<int64_t>(outer, 1), groups = std::max<int64_t>(groups, 1);
   // A 2-d operand's group stride is never used (its coordinate is always 0); TMA still wants a
   // valid one, a multiple of 16 bytes.
   const int64_t group_stride = bs != 0 ? bs : ld * outer;
   const cuuint64_t dims[3] = {cuuint64_t(inner), cuuint64_t(outer), cuuint64_t(groups)};
-  const cuuint64_t strides[2] = {cuuint64_t(ld * 2), cuuint64_t(group_stride * 2)};
-  const cuuint32_t box[3] = {64, cuuint32_t(box_outer), 1};
+  const cuuint64_t strides[2] = {cuuint64_t(ld * es), cuuint64_t(group_stride * es)};
+  const cuuint32_t box[3] = {cuuint32_t(128 / es), cuuint32_t(box_outer), 1};
   const cuuint32_t elem[3] = {1, 1, 1};
-  const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(data), dims, strides,
-                                    box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+  const auto type = fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUresult r = encode_tiled()(&map, type, 3, const_cast<void*>(data), dims, strides, box,
+                                    elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   TORCH_CHECK(r == CUDA_SUCCESS, "gemforge _grouped_mm: cuTensorMapEncodeTiled failed (", int(r), ")");
   return map;
 }
 
-template <bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK>
 void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t stream) {
   const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
   const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
   const int64_t ga = a_grouped ? p.groups : 1, gb = b_grouped ? p.groups : 1;
-  const CUtensorMap ta = AK ? tensor_map(p.a, p.k, p.m, ga, p.a_ld, p.a_bs, kBM)
+  const CUtensorMap ta = AK ? tensor_map(p.a, p.k, p.m, ga, p.a_ld, p.a_bs, kBM, kFp8)
                             : tensor_map(p.a, p.m, p.k, ga, p.a_ld, p.a_bs, kBK);
   const bool out_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK;
   const CUtensorMap tout = tensor_map(p.out, p.n, p.m, out_grouped ? p.groups : 1, p.out_ld, p.out_bs, 16);
-  const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN / kCluster)
+  const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN / kCluster, kFp8)
                             : tensor_map(p.b, p.n, p.k, gb, p.b_ld, p.b_bs, kBK);
   // Persistent: a cluster an SM pair at most (tiles are cluster tiles).
   const int64_t clusters = std::min<int64_t>(tiles, pw::cuda::sm_count() / kCluster);
-  auto kernel = grouped_mm_kernel<AK, BK>;
+  auto kernel = grouped_mm_kernel<kFp8, AK, BK>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
     return true;
@@ -487,10 +514,14 @@ void grouped_mm_cuda(const GroupedMm& p) {
   if (tiles == 0) return;
   TORCH_CHECK(tiles <= INT32_MAX && p.groups <= kGroupedMaxGroups, "_grouped_mm: problem too large for the kernel");
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream();
-  if (p.a_k_major) {
-    p.b_k_major ? run<true, true>(p, tiles, tm, tn, stream) : run<true, false>(p, tiles, tm, tn, stream);
+  if (p.fp8) {
+    TORCH_CHECK(p.a_k_major && p.b_k_major && p.mode != GroupMode::kGroupK,
+                "_scaled_grouped_mm: gemforge's kernel takes k-major operands, k not grouped");
+    run<true, true, true>(p, tiles, tm, tn, stream);
+  } else if (p.a_k_major) {
+    p.b_k_major ? run<false, true, true>(p, tiles, tm, tn, stream) : run<false, true, false>(p, tiles, tm, tn, stream);
   } else {
-    p.b_k_major ? run<false, true>(p, tiles, tm, tn, stream) : run<false, false>(p, tiles, tm, tn, stream);
+    p.b_k_major ? run<false, false, true>(p, tiles, tm, tn, stream) : run<false, false, false>(p, tiles, tm, tn, stream);
   }
 }
 
