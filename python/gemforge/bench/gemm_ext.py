@@ -5,7 +5,9 @@ G experts' K x N, offsets over tokens; the experts' weights stored (G, N, K) as 
 them, and (G, K, N)), 3-d x 3-d (tokens split evenly), 2-d x 2-d (the weight gradient: offsets
 over K) and 3-d x 2-d, with 8 experts of Mixtral's sizes (4096 x 14336, 14336 x 4096) and 64
 experts of a fine-grained split (4096 x 1792), 4096 to 16384 tokens routed at random (uneven
-groups, seeded). flops = 2 x tokens x K x N. _weight_int8pack_mm (bf16 activations, int8
+groups, seeded). flops = 2 x tokens x K x N. _scaled_grouped_mm: the 2-d x 3-d layout in row-wise
+e4m3 (fp32 scales a token and an expert's output column, bf16 out) with use_fast_accum, the
+case gemforge's kernel takes. _weight_int8pack_mm (bf16 activations, int8
 weights (N, K), per-channel scales) at M 1, 16 and 128 for (N, K) 4096 x 4096, 11008 x 4096 and
 4096 x 11008: bytes = the weight, x and the result (memory-bound at decode sizes)."""
 
@@ -98,6 +100,24 @@ def _grouped_cases(setup):
                                 2 * m * k * n * g, 2 * (g * m * k + k * n * g + m * n * g))
 
 
+def _scaled_grouped_cases(setup):
+    dev = setup.device
+    if dev != "cuda" or torch.cuda.get_device_capability()[0] != 9:
+        return
+    e4m3 = torch.float8_e4m3fn
+    for g, k, n in MOE[dev]:
+        for t in TOKENS[dev]:
+            def make(g=g, t=t, k=k, n=n):
+                a = (torch.randn(t, k, device=dev) / 4).to(e4m3)
+                b = (torch.randn(g, n, k, device=dev) / 4).to(e4m3).transpose(-2, -1)  # column-major, as torch wants
+                return (a, b, torch.rand(t, device=dev) + 0.5, torch.rand(g, n, device=dev) + 0.5,
+                        _routing(dev, t, g, t + g, align=16))
+            yield Case(family=FAMILY_NAME, op="_scaled_grouped_mm", name="2dx3d row-wise fast_accum", dtype="fp8",
+                       shape=shapes.fmt((g, t, k, n)), make_inputs=make,
+                       run=lambda v: torch._scaled_grouped_mm(*v, out_dtype=torch.bfloat16, use_fast_accum=True),
+                       flops=2 * t * k * n, bytes=t * k + g * k * n + 2 * t * n)
+
+
 INT8 = {"cuda": [(4096, 4096), (11008, 4096), (4096, 11008)], "cpu": [(256, 256)]}
 
 
@@ -122,6 +142,8 @@ def cases(setup):
         yield from _addr_cases(setup)
     if setup.wants_op("_grouped_mm"):
         yield from _grouped_cases(setup)
+    if setup.wants_op("_scaled_grouped_mm"):
+        yield from _scaled_grouped_cases(setup)
     if setup.wants_op("_weight_int8pack_mm"):
         yield from _int8_cases(setup)
 
@@ -130,10 +152,10 @@ def summarize(results, setup):
     lines = []
     for r in results:
         c = r.case
-        if c.op == "_grouped_mm" and r.tflops and r.speedup:
+        if c.op in ("_grouped_mm", "_scaled_grouped_mm") and r.tflops and r.speedup:
             # a layout gemforge's kernel does not take runs torch's (ops/gemm_ext.cpp)
             who = "" if r.served else " (not served: torch's kernel both times)"
-            lines.append((f"_grouped_mm {c.name} {c.shape}",
+            lines.append((f"{c.op} {c.name} {c.shape}",
                           f"{r.tflops:.0f} TFLOP/s (torch {r.torch_tflops or 0:.0f}), {r.speedup:.2f}x torch{who}"))
     return lines + slowest_line(results, "slowest gemm_ext case") + errors_line(results)
 
