@@ -266,7 +266,7 @@ def test_grouped_default_routing(monkeypatch):
         if env:
             monkeypatch.setenv("GEMFORGE_GROUPED_MM", env)
         else:
-            monkeypatch.delenv("GEMFORGE_GROUPED_MM")
+            monkeypatch.delenv("GEMFORGE_GROUPED_MM", raising=False)
         with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
             out = torch._grouped_mm(*inputs)
         assert served_count(counts, "_grouped_mm") == served, f"GEMFORGE_GROUPED_MM={env}: {dict(counts)}"
@@ -406,6 +406,14 @@ def _scaled_ref(a, b, sa, sb, offs):
     if a.dim() == 3 and b.dim() == 3:
         return (a @ b) * sa[:, :, None] * sb[:, None, :]
     ends = offs.tolist()
+    if a.dim() == 2 and b.dim() == 2:  # groups along k, a scale a row (column) of each group's out
+        m, n = a.shape[0], b.shape[1]
+        out = torch.zeros((len(ends), m, n), dtype=torch.float64)
+        start = 0
+        for g, end in enumerate(ends):
+            out[g] = (a[:, start:end] @ b[start:end]) * sa[g * m:(g + 1) * m, None] * sb[None, g * n:(g + 1) * n]
+            start = end
+        return out
     if a.dim() == 2:
         out = torch.full((a.shape[0], b.shape[-1]), float("nan"), dtype=torch.float64)
         start = 0

@@ -137,63 +137,10 @@ __device__ bool find_group(const int* offs, int groups, int64_t total, int64_t t
   return false;
 }
 
-// A consumer warp's copy of the first 64 groups of a grouped m or n, read from the offsets once
-// (they do not change during the kernel): lane l holds group 32 c + l's rows and the tiles ahead
-// of it, so that finding a tile's group is a ballot and three shuffles, not a scan of the
-// offsets through L1 before every tile. Rows fit in 32 bits (ops/gemm_ext.cpp).
-struct GroupCache {
-  static constexpr int kChunks = 2;
-  int start[kChunks], end[kChunks], before[kChunks];
-};
-
-__device__ void cache_groups(const GroupedMm& p, const int* offs, GroupCache& c) {
-  const bool m_grouped = p.mode == GroupMode::kGroupM;
-  const int64_t total = m_grouped ? p.m : p.n;
-  const int tile = m_grouped ? kTileM : kBN;
-  const int lane = threadIdx.x & 31;
-  int carry = 0;
-#pragma unroll
-  for (int ch = 0; ch < GroupCache::kChunks; ++ch) {
-    const int g = ch * 32 + lane;
-    int64_t start = 0, end = 0;
-    if (g < p.groups && (m_grouped || p.mode == GroupMode::kGroupN)) group_range(offs, g, total, start, end);
-    const int tiles = int((end - start + tile - 1) / tile);
-    int incl = tiles;
-#pragma unroll
-    for (int d = 1; d < 32; d *= 2) {
-      const int v = __shfl_up_sync(0xffffffffu, incl, d);
-      if (lane >= d) incl += v;
-    }
-    c.start[ch] = int(start), c.end[ch] = int(end), c.before[ch] = carry + incl - tiles;
-    carry += __shfl_sync(0xffffffffu, incl, 31);
-  }
-}
-
-// find_group through the cache; groups past it are looked up in the offsets.
-__device__ bool find_group_cached(const GroupCache& c, const int* offs, int groups, int64_t total, int64_t t,
-                                  int tile, int& g_out, int64_t& lo_out, int64_t& hi_out) {
-#pragma unroll
-  for (int ch = 0; ch < GroupCache::kChunks; ++ch) {
-    const int incl = c.before[ch] + (c.end[ch] - c.start[ch] + tile - 1) / tile;
-    const unsigned hit = __ballot_sync(0xffffffffu, t < incl);
-    if (hit) {
-      const int l = __ffs(hit) - 1;
-      const int64_t before = __shfl_sync(0xffffffffu, c.before[ch], l);
-      const int64_t lo = __shfl_sync(0xffffffffu, c.start[ch], l);
-      const int64_t hi = __shfl_sync(0xffffffffu, c.end[ch], l);
-      g_out = ch * 32 + l;
-      lo_out = lo + (t - before) * tile;
-      hi_out = lo_out + tile < hi ? lo_out + tile : hi;
-      return true;
-    }
-  }
-  return groups > 32 * GroupCache::kChunks && find_group(offs, groups, total, t, tile, g_out, lo_out, hi_out);
-}
-
 // The cluster's tile of linear index i (called by whole warps); false when it has none (past the
 // last tile of a grouped m or n: the grid of tiles is sized for the worst case).
 __device__ bool find_cluster_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn, const int* offs,
-                                  Work& w, const GroupCache* cache) {
+                                  Work& w) {
   const int64_t n_total = p.n, m_total = p.m;
   w.k_lo = 0;
   w.k_hi = p.k;
@@ -214,20 +161,18 @@ __device__ bool find_cluster_work(const GroupedMm& p, int64_t i, int64_t tm, int
   if (p.mode == GroupMode::kGroupM) {
     w.n_lo = t_n * kBN;
     w.n_hi = w.n_lo + kBN < n_total ? w.n_lo + kBN : n_total;
-    return cache ? find_group_cached(*cache, offs, int(p.groups), m_total, t_m, kTileM, w.g, w.m_lo, w.m_hi)
-                 : find_group(offs, int(p.groups), m_total, t_m, kTileM, w.g, w.m_lo, w.m_hi);
+    return find_group(offs, int(p.groups), m_total, t_m, kTileM, w.g, w.m_lo, w.m_hi);
   }
   w.m_lo = t_m * kTileM;
   w.m_hi = w.m_lo + kTileM < m_total ? w.m_lo + kTileM : m_total;
-  return cache ? find_group_cached(*cache, offs, int(p.groups), n_total, t_n, kBN, w.g, w.n_lo, w.n_hi)
-               : find_group(offs, int(p.groups), n_total, t_n, kBN, w.g, w.n_lo, w.n_hi);
+  return find_group(offs, int(p.groups), n_total, t_n, kBN, w.g, w.n_lo, w.n_hi);
 }
 
 // This CTA's part of the cluster's tile i: the rank-th 128 of its rows (none, past a group's
 // end: the CTA still loads its share of B for the others).
 __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn, const int* offs, int rank,
-                          Work& w, const GroupCache* cache = nullptr) {
-  if (!find_cluster_work(p, i, tm, tn, offs, w, cache)) return false;
+                          Work& w) {
+  if (!find_cluster_work(p, i, tm, tn, offs, w)) return false;
   const int64_t hi = w.m_hi;
   w.m_lo += int64_t(rank) * kBM;
   w.m_hi = w.m_lo + kBM < hi ? w.m_lo + kBM : hi;
@@ -333,17 +278,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
     unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
     float acc[kBN / 2];
-#ifdef GEMFORGE_GROUPED_CACHE_GROUPS
-    GroupCache cache;
-    cache_groups(p, offs, cache);
-    const GroupCache* groups_seen = &cache;
-#else
-    const GroupCache* groups_seen = nullptr;
-#endif
     int it = 0;
     for (int64_t i = first; i < tiles; i += step) {
       Work w;
-      if (!find_work(p, i, tm, tn, offs, rank, w, groups_seen)) continue;
+      if (!find_work(p, i, tm, tn, offs, rank, w)) continue;
       const int k_steps = steps_of(w);
       // A warpgroup whose rows all lie past the group's end (a small group's tile) skips the
       // products, leaving the tensor cores to the other: it still takes part in the ring.
