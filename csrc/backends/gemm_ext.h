@@ -60,9 +60,11 @@ struct GroupedMm {
   int64_t out_ld, out_bs;
   // _scaled_grouped_mm: e4m3 operands (both k-major) and fp32 row-wise scales, out[m][n] =
   // scale_a[m] * scale_b[n] * sum_k a[m][k] b[k][n], the products accumulated at the tensor
-  // cores' fp8 precision (torch's use_fast_accum). Scale group strides (sa_gs, sb_gs) are 0 for a
-  // 2-d operand's scale.
+  // cores' fp8 precision (torch's use_fast_accum), or with fp8_promote those sums added into
+  // fp32 every 128 k (torch's default). Scale group strides (sa_gs, sb_gs) are 0 for a 2-d
+  // operand's scale.
   bool fp8 = false;
+  bool fp8_promote = false;
   const float* scale_a = nullptr;
   int64_t sa_gs = 0;
   const float* scale_b = nullptr;

@@ -184,7 +184,7 @@ __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn,
 // operand (k, rows, group), an mn-major one (rows, k, group); the group coordinate is 0 for a
 // 2-d operand. Persistent: cluster c takes linear tiles c, c + clusters, ... (`tiles` of them);
 // the producer runs ahead into the next tile while the consumers store the last one.
-template <bool kFp8, bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK, bool kPromote>
 __global__ void __launch_bounds__(kThreads, 1)
     grouped_mm_kernel(const __grid_constant__ CUtensorMap ta, const __grid_constant__ CUtensorMap tb,
                       const __grid_constant__ CUtensorMap tout, const GroupedMm p, int64_t tm, int64_t tn,
@@ -278,6 +278,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
     unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
     float acc[kBN / 2];
+    float part[kBN / 4] = {};  // kPromote: one 128-k step's sums of half the columns
     int it = 0;
     for (int64_t i = first; i < tiles; i += step) {
       Work w;
@@ -308,29 +309,61 @@ __global__ void __launch_bounds__(kThreads, 1)
             consumers_sync();
           }
         }
+        if constexpr (kPromote) {
+          // torch's default accumulation (use_fast_accum=False): the tensor cores' own sums of one
+          // 128-k step (four k32 products: CUTLASS's promotion interval) are added into the fp32
+          // accumulators, half the columns at a time (a second full set of 128 would not fit
+          // the registers). The step's stage goes back at once.
+          if (busy) {
 #pragma unroll
-        for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-        if (busy) {
-          wgmma_fence();
+            for (int half = 0; half < 2; ++half) {
 #pragma unroll
-          for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
-            const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
-                                   : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
-            const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
-            if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
-            else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+              for (int e = 0; e < kBN / 4; ++e) fence_operand(part[e]);
+              wgmma_fence();
+#pragma unroll
+              for (int kk = 0; kk < 4; ++kk) {
+                const uint64_t da = kmajor_desc(sa + cw * 64 * 128 + kk * 32);
+                const uint64_t db = kmajor_desc(sb + half * (kBN / 2) * 128 + kk * 32);
+                if (kk == 0) WgmmaSS8<kBN / 2>::run<0>(part, da, db);  // overwrites the last step's
+                else WgmmaSS8<kBN / 2>::run(part, da, db);
+              }
+              wgmma_commit();
+              wgmma_wait<0>();
+#pragma unroll
+              for (int e = 0; e < kBN / 4; ++e) {
+                fence_operand(part[e]);
+                acc[half * (kBN / 4) + e] += part[e];  // the half's m16n8 fragments, in order
+              }
+            }
           }
-          wgmma_commit();
+          release(s);
+        } else {
+#pragma unroll
+          for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+          if (busy) {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
+              const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
+                                     : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
+              const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
+              if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
+              else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+            }
+            wgmma_commit();
+          }
+          wgmma_wait<1>();  // the previous step's products are done: its stage goes back
+#pragma unroll
+          for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+          if (kt > 0) release((it - 1) % kStages);
         }
-        wgmma_wait<1>();  // the previous step's products are done: its stage goes back
+      }
+      if constexpr (!kPromote) {
+        wgmma_wait<0>();
 #pragma unroll
         for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-        if (kt > 0) release((it - 1) % kStages);
+        if (k_steps > 0) release((it - 1) % kStages);
       }
-      wgmma_wait<0>();
-#pragma unroll
-      for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-      if (k_steps > 0) release((it - 1) % kStages);
 
       // ---- epilogue: each warp stages its 16 rows in 64-column slabs (the ring is the producer's
       // again: it is loading the next tile meanwhile) laid out as a TMA box, and its first thread
@@ -444,7 +477,7 @@ CUtensorMap tensor_map(const void* data, int64_t inner, int64_t outer, int64_t g
   return map;
 }
 
-template <bool kFp8, bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK, bool kPromote = false>
 void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t stream) {
   const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
   const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
@@ -457,7 +490,7 @@ void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t
                             : tensor_map(p.b, p.n, p.k, gb, p.b_ld, p.b_bs, kBK);
   // Persistent: a cluster an SM pair at most (tiles are cluster tiles).
   const int64_t clusters = std::min<int64_t>(tiles, pw::cuda::sm_count() / kCluster);
-  auto kernel = grouped_mm_kernel<kFp8, AK, BK>;
+  auto kernel = grouped_mm_kernel<kFp8, AK, BK, kPromote>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
     return true;
@@ -517,7 +550,8 @@ void grouped_mm_cuda(const GroupedMm& p) {
   if (p.fp8) {
     TORCH_CHECK(p.a_k_major && p.b_k_major && p.mode != GroupMode::kGroupK,
                 "_scaled_grouped_mm: gemforge's kernel takes k-major operands, k not grouped");
-    run<true, true, true>(p, tiles, tm, tn, stream);
+    if (p.fp8_promote) run<true, true, true, true>(p, tiles, tm, tn, stream);
+    else run<true, true, true>(p, tiles, tm, tn, stream);
   } else if (p.a_k_major) {
     p.b_k_major ? run<false, true, true>(p, tiles, tm, tn, stream) : run<false, true, false>(p, tiles, tm, tn, stream);
   } else {
