@@ -45,6 +45,17 @@ void addr_cpu(const Addr& a);
 // (k_major: A's cs == 1 / B's rs == 1). Group strides (bs) are 0 for 2-d operands.
 enum class GroupMode : int { kBatched = 0, kGroupM = 1, kGroupN = 2, kGroupK = 3 };
 
+// Which tensors have a group dimension in a mode: A (3-d), B (3-d), the output (3-d).
+C10_HOST_DEVICE constexpr bool a_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupN;
+}
+C10_HOST_DEVICE constexpr bool b_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupM;
+}
+C10_HOST_DEVICE constexpr bool out_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupK;
+}
+
 struct GroupedMm {
   GroupMode mode;
   int64_t groups;        // G

@@ -144,7 +144,7 @@ __device__ bool find_cluster_work(const GroupedMm& p, int64_t i, int64_t tm, int
   const int64_t n_total = p.n, m_total = p.m;
   w.k_lo = 0;
   w.k_hi = p.k;
-  if (p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK) {
+  if (out_has_groups(p.mode)) {  // a grid of tiles a group
     const int64_t per_group = tm * tn;
     w.g = int(i / per_group);
     int64_t t_m, t_n;
@@ -213,8 +213,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int rank = kCluster > 1 ? int(cluster_rank()) : 0;
   const int64_t first = blockIdx.x / kCluster, step = gridDim.x / kCluster;
 
-  const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
-  const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
+  const bool a_grouped = a_has_groups(p.mode), b_grouped = b_has_groups(p.mode);
   constexpr int kStepK = kBKOf<kFp8>;
   auto steps_of = [](const Work& w) { return int((w.k_hi - w.k_lo + kStepK - 1) / kStepK); };
   if (threadIdx.x < 128) {
@@ -374,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       // once its last store has read it. ----
       const int64_t m_warp = w.m_lo + cw * 64 + warp * 16;  // the warp's first row
       const bool rows_whole = m_warp + 16 <= w.m_hi || w.m_hi == p.m;
-      const int out_g = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? w.g : 0;
+      const int out_g = out_has_groups(p.mode) ? w.g : 0;
 #ifdef GEMFORGE_GROUPED_NO_STORE  // scripts/dev/grouped_mm_probe.py: what the epilogue costs
       if (w.m_lo >= 0) continue;
 #endif
@@ -382,8 +381,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       float row_scale[2] = {1.f, 1.f};  // _scaled_grouped_mm: this thread's rows' scales
       const float* col_scale = nullptr;
       if constexpr (kFp8) {
-        const int ga = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN ? w.g : 0;
-        const int gb = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM ? w.g : 0;
+        const int ga = a_grouped ? w.g : 0, gb = b_grouped ? w.g : 0;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int64_t m = m_warp + g + 8 * h;
@@ -479,12 +477,11 @@ CUtensorMap tensor_map(const void* data, int64_t inner, int64_t outer, int64_t g
 
 template <bool kFp8, bool AK, bool BK, bool kPromote = false>
 void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t stream) {
-  const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
-  const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
+  const bool a_grouped = a_has_groups(p.mode), b_grouped = b_has_groups(p.mode);
   const int64_t ga = a_grouped ? p.groups : 1, gb = b_grouped ? p.groups : 1;
   const CUtensorMap ta = AK ? tensor_map(p.a, p.k, p.m, ga, p.a_ld, p.a_bs, kBM, kFp8)
                             : tensor_map(p.a, p.m, p.k, ga, p.a_ld, p.a_bs, kBK);
-  const bool out_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK;
+  const bool out_grouped = out_has_groups(p.mode);
   const CUtensorMap tout = tensor_map(p.out, p.n, p.m, out_grouped ? p.groups : 1, p.out_ld, p.out_bs, 16);
   const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN / kCluster, kFp8)
                             : tensor_map(p.b, p.n, p.k, gb, p.b_ld, p.b_bs, kBK);
