@@ -33,6 +33,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("stats_recording", &gemforge::stats_recording);
   m.def("stats", &gemforge::stats);
   m.def("fallbacks", &gemforge::fallbacks);
+  m.def("served_calls", &gemforge::served_calls);
   m.def("reset_stats", &gemforge::reset_stats);
   m.def("gemm_tuning", &gemforge::gemm::tuning::set_enabled);
   m.def("gemm_tuning_enabled", &gemforge::gemm::tuning::enabled);

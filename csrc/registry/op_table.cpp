@@ -1038,6 +1038,7 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("linear", "matmul_blas", "addmm"),
       GF_VIA("matmul", "matmul_blas", "mm"),
       GF_VIA("matmul.out", "matmul_blas", "mm.out"),
+      GF_VIA("block_diag", "matmul_blas", "copy_"),  // zeros, then each block copied in
 #undef GF_GEMM
 
       // ---- random (issue 7) ----------------------------------------------------------------
@@ -1216,6 +1217,8 @@ const std::vector<OpRow>& op_table() {
       GF_OP("index_add.out", "index_scatter_gather", index_add_out, kBoth),
       GF_VIA("index_select_backward", "index_scatter_gather", "index_add_"),
       GF_VIA("gather_backward", "index_scatter_gather", "scatter_add_"),
+      // the backward of max/min/median/kthvalue/mode along a dim: zeros, then scatter_
+      GF_VIA("value_selecting_reduction_backward", "index_scatter_gather", "scatter_.src"),
       GF_OP("scatter.reduce", "index_scatter_gather", scatter_reduce, kBoth),
       GF_OP("scatter.value_reduce", "index_scatter_gather", scatter_value_reduce, kBoth),
       GF_OP("scatter.reduce_out", "index_scatter_gather", scatter_reduce_out, kBoth),

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace gemforge::reg {
 namespace {
@@ -197,6 +198,19 @@ std::vector<std::pair<std::string, int64_t>> fallbacks() {
     if (n > 0) out.emplace_back(row.overload, n);
   }
   return out;
+}
+int64_t served_calls(const std::string& overload) {
+  static const auto* rows = [] {  // never freed: read by any thread until the process ends
+    auto* by_name = new std::unordered_map<std::string, const reg::OpRow*>;
+    for (const auto& row : reg::op_table())
+      if (row.calls) by_name->emplace(row.overload, &row);
+    return by_name;
+  }();
+  const auto it = rows->find(overload);
+  if (it == rows->end()) return 0;
+  const int64_t n = it->second->calls->load(std::memory_order_relaxed) -
+                    it->second->fallbacks->load(std::memory_order_relaxed);
+  return n > 0 ? n : 0;
 }
 void reset_stats() {
   for (const auto& row : reg::op_table()) {

@@ -39,6 +39,9 @@ void record_stats(bool on);
 bool stats_recording();
 std::vector<std::pair<std::string, int64_t>> stats();
 std::vector<std::pair<std::string, int64_t>> fallbacks();
+// One overload's count of stats() (0 for none), without building the whole list: for tools that
+// read it around every call.
+int64_t served_calls(const std::string& overload);
 void reset_stats();
 
 const char* version();

@@ -25,8 +25,8 @@ from . import attention  # noqa: E402,F401  (fake kernels of torch.ops.gemforge.
 
 __all__ = [
     "enable", "disable", "is_enabled", "use_gems", "registered_ops", "enabled_ops",
-    "available_backends", "stats", "fallbacks", "reset_stats", "record_stats", "collect_stats",
-    "gemm_tuning", "gemm_cache_dir", "__version__",
+    "available_backends", "stats", "served_calls", "fallbacks", "reset_stats", "record_stats",
+    "collect_stats", "gemm_tuning", "gemm_cache_dir", "__version__",
 ]
 
 __version__ = _C.version()
@@ -122,6 +122,12 @@ def stats() -> dict:
     """Calls gemforge's kernels served since the last reset_stats(), by overload:
     {'add.Tensor': 3, ...}. Calls handed to torch's kernel are in fallbacks()."""
     return dict(_C.stats())
+
+
+def served_calls(overload: str) -> int:
+    """stats().get(overload, 0), without building the whole dict (for a tool that reads one
+    overload's count around every call)."""
+    return _C.served_calls(overload)
 
 
 def fallbacks() -> dict:

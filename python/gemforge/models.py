@@ -228,10 +228,9 @@ class AtenCensus(TorchDispatchMode):
             self.views.add(name)
             return func(*args, **kwargs)
         watch = [o for o in (name, self.via.get(name)) if o]
-        before = gemforge.stats()
+        before = [gemforge.served_calls(o) for o in watch]
         out = func(*args, **kwargs)
-        after = gemforge.stats()
-        if any(after.get(o, 0) > before.get(o, 0) for o in watch):
+        if any(gemforge.served_calls(o) > n for o, n in zip(watch, before)):
             self.served[name] += 1
         return out
 

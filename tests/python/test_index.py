@@ -256,6 +256,34 @@ def test_gather_autograd():
     assert_same_values(x.grad, expected)
 
 
+# ---- value_selecting_reduction_backward (torch's composite: zeros, then scatter_.src) -------------
+# autograd's backward of max/min/median/kthvalue/mode along a dim
+
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+def test_value_selecting_reduction_backward(dtype, keepdim):
+    sizes, dim = (4, 6, 5), 1
+    kept = (4, 1, 5) if keepdim else (4, 5)
+    op = torch.ops.aten.value_selecting_reduction_backward
+    check(lambda g, i: op(g, dim, i, sizes, keepdim), [make(kept, dtype), rand_index(0, 6, shape=kept)],
+          served="scatter_.src", reference="exact")
+
+
+@pytest.mark.parametrize("reduce", ["max", "min", "median", "kthvalue"])
+def test_value_selecting_reduction_autograd(reduce):
+    x = make((5, 8), torch.float32).requires_grad_()
+    def call(t):
+        return torch.kthvalue(t, 3, dim=1) if reduce == "kthvalue" else getattr(torch, reduce)(t, 1)
+
+    (call(x).values * torch.arange(5.0, device=DEVICE)).sum().backward()
+    expected = x.grad.clone()
+    x.grad = None
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        (call(x).values * torch.arange(5.0, device=DEVICE)).sum().backward()
+    assert served_count(counts, "scatter_.src") == 1, dict(counts)
+    assert_same_values(x.grad, expected, exact=True)
+
+
 # ---- embedding ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)

@@ -171,6 +171,22 @@ def test_cat_autograd():
     assert torch.equal(a.grad, torch.ones_like(a)) and torch.equal(b.grad, torch.ones_like(b))
 
 
+# ---- block_diag: torch's composite, zeros then each block copied in (zero_ and copy_) ----------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool, torch.complex64])
+def test_block_diag(dtype):
+    blocks = [make((2, 3), dtype), make((4,), dtype), make((), dtype), transposed((3, 2), dtype),
+              make((0, 2), dtype), sliced((2, 2), dtype)]
+    check(lambda *bs: torch.block_diag(*bs), blocks, served="copy_", reference="exact")
+
+
+def test_block_diag_promotes_and_raises():
+    f32 = torch.float32
+    check(lambda a, b: torch.block_diag(a, b), [make((2, 2), f32), make((1, 3), torch.int64)], served="copy_",
+          reference="exact")
+    check(lambda a: torch.block_diag(a), [make((2, 2, 2), f32)])  # 3-d: torch's RuntimeError
+
+
 # ---- stack --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", MOVE_DTYPES)

@@ -386,6 +386,23 @@ def test_stats_record_and_reset(device):
     assert sum(gemforge.stats().values()) == 0
 
 
+def test_served_calls_reads_one_count(device):
+    a = make((6,), torch.float32, device)
+    gemforge.reset_stats()
+    gemforge.record_stats(True)
+    try:
+        with gemforge.use_gems(include=["add"], backends=[BACKEND]):
+            a + a
+            a + a
+    finally:
+        gemforge.record_stats(False)
+    assert gemforge.served_calls("add.Tensor") == gemforge.stats()["add.Tensor"] == 2
+    assert gemforge.served_calls("mul.Tensor") == 0
+    assert gemforge.served_calls("no_such_overload") == 0
+    gemforge.reset_stats()
+    assert gemforge.served_calls("add.Tensor") == 0
+
+
 def test_collect_stats_counts_only_its_block(device):
     a = make((6,), torch.float32, device)
     with gemforge.use_gems(include=["add"], backends=[BACKEND]):
