@@ -1350,6 +1350,7 @@ const std::vector<OpRow>& op_table() {
       GF_BLAS5("dot.out", dot_out),
       GF_BLAS5("vdot", vdot),
       GF_BLAS5("vdot.out", vdot_out),
+      GF_BLAS5("linear_backward", linear_backward),
       GF_VIA("kron", "matmul_blas", "mul.Tensor"),
       GF_VIA("kron.out", "matmul_blas", "mul.out"),
 #undef GF_BLAS5
