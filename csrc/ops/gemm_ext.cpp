@@ -229,6 +229,11 @@ bool transposed(const Tensor& x) {
   const int64_t d = x.dim();
   return x.stride(d - 2) == 1 && x.stride(d - 1) >= std::max<int64_t>(1, x.size(d - 2));
 }
+// ... and its other valid layout: the last stride 1.
+bool row_major(const Tensor& x) {
+  const int64_t d = x.dim();
+  return x.stride(d - 1) == 1 && x.stride(d - 2) >= std::max<int64_t>(1, x.size(d - 1));
+}
 
 std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, const std::optional<Tensor>& offs,
                                             const Tensor& out) {
@@ -352,7 +357,8 @@ std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor
     if (t->device() != a.device()) return std::nullopt;
   const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
   if (a.dim() < 2 || a.dim() > 3 || b.dim() < 2 || b.dim() > 3 || (a2 && b2)) return std::nullopt;
-  if (transposed(a) || !transposed(b) || a.size(-1) != b.size(-2)) return std::nullopt;
+  // torch takes mat_a row-major and mat_b column-major only (and raises otherwise)
+  if (!row_major(a) || !transposed(b) || a.size(-1) != b.size(-2)) return std::nullopt;
   if (a.size(-1) % 16 != 0 || b.size(-2) % 16 != 0 || b.size(-1) % 16 != 0) return std::nullopt;
   if (offs.has_value() != (a2 || b2)) return std::nullopt;
   if (offs && (offs->dim() != 1 || offs->scalar_type() != ScalarType::Int || !offs->is_contiguous() ||

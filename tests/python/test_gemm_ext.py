@@ -499,6 +499,7 @@ def test_scaled_grouped_errors():
     a, b, sa, sb, offs = _fp8(256, 128), _fp8_cm(2, 128, 256), _scales(256), _scales(2, 256), _offs(100, 256)
     bad = [
         (a.t().contiguous().t(), b, sa, sb, offs, {}),                       # mat_a transposed
+        (_fp8(256, 256)[:, ::2], b, sa, sb, offs, {}),                       # mat_a k not contiguous
         (a, b.contiguous(), sa, sb, offs, {}),                               # mat_b not transposed
         (a[:, :120], b[:, :120], sa, sb, offs, {}),                          # k not a multiple of 16
         (a.to(torch.bfloat16), b, sa, sb, offs, {}),                         # not fp8
