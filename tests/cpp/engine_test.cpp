@@ -4,10 +4,12 @@
 #include "engine/fast_div.h"
 #include "engine/pointwise.h"
 #include "ops/pointwise/kernels/arithmetic.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 namespace gemforge {
@@ -24,6 +26,32 @@ TEST(FastDiv, MatchesHardwareDivision) {
       ASSERT_EQ(f.div(n), n / d) << n << "/" << d;
     }
   }
+}
+
+// lowp_math.h's own branches (the series where the exponential or logarithm would cancel): on the
+// host its exp and log are the accurate ones, so what is left is the series' truncation and
+// float rounding, both far below a 2-byte float's half ulp (2^-12 for fp16).
+TEST(LowpMath, SeriesBranchesHoldRelativeAccuracy) {
+  double worst_expm1 = 0, worst_log1p = 0;
+  for (int i = 0; i <= 4000; ++i) {
+    const double mag = std::pow(10.0, -30.0 + 31.5 * i / 4000);  // 1e-30 .. 31.6
+    for (double sign : {-1.0, 1.0}) {
+      const float y = float(sign * mag);
+      const double want = std::expm1(double(y));
+      if (want != 0 && std::isfinite(want))
+        worst_expm1 = std::max(worst_expm1, std::fabs(kernels::lowp::expm1(y) - want) / std::fabs(want));
+    }
+    const float e = float(std::pow(10.0, -38.0 + 68.0 * i / 4000));  // 1e-38 .. 1e30
+    const double want = std::log1p(double(e));
+    worst_log1p = std::max(worst_log1p, std::fabs(kernels::lowp::log1p_nonneg(e) - want) / want);
+  }
+  EXPECT_LT(worst_expm1, 1e-6);
+  EXPECT_LT(worst_log1p, 4e-6);  // just above 1/32: 1 + e rounded, then its log
+  EXPECT_EQ(kernels::lowp::expm1(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(kernels::lowp::expm1(NAN)));
+  EXPECT_EQ(kernels::lowp::log1p_nonneg(0.0f), 0.0f);
+  EXPECT_EQ(kernels::lowp::log1p_nonneg(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(kernels::lowp::log1p_nonneg(NAN)));
 }
 
 TEST(Dtypes, DispatchInstantiatesOnlyTheSet) {

@@ -36,6 +36,35 @@ GF_HD float rcp(float x) {
 #endif
 }
 
+// ln x: lg2.approx (absolute error about 2^-22 in log2 x) times ln 2; 0 -> -inf, inf -> inf,
+// negative or NaN -> NaN.
+GF_HD float log(float x) {
+#ifdef __CUDA_ARCH__
+  return __logf(x);
+#else
+  return std::log(x);
+#endif
+}
+
+// e^y - 1: Taylor's series through y^6 where |y| < 1/4 (e^y - 1 would cancel there; the series'
+// truncation is below 5e-8 relative), e^y - 1 elsewhere (at least 0.22 in magnitude, so e^y's
+// error stays relative).
+GF_HD float expm1(float y) {
+  if (std::fabs(y) < 0.25f) {
+    const float p = ((((1.0f / 720 * y + 1.0f / 120) * y + 1.0f / 24) * y + 1.0f / 6) * y + 0.5f) * y + 1.0f;
+    return y * p;
+  }
+  return exp(y) - 1.0f;
+}
+
+// ln(1 + e) for e >= 0 (inf and NaN as log1p): the series e - e^2/2 + ... - e^6/6 below 1/32,
+// where 1 + e rounds e away (truncation below 1e-8 relative); ln(1 + e) above, a result of at
+// least 0.03 whose absolute error stays a few 1e-6 of it.
+GF_HD float log1p_nonneg(float e) {
+  if (e < 0.03125f) return e * (1.0f - e * (0.5f - e * (1.0f / 3 - e * (0.25f - e * (0.2f - e * (1.0f / 6))))));
+  return log(1.0f + e);
+}
+
 // 1 / (1 + e^-x)
 GF_HD float sigmoid(float x) { return rcp(1.0f + exp(-x)); }
 
