@@ -45,6 +45,22 @@ TEST(LowpMath, SeriesBranchesHoldRelativeAccuracy) {
     const double want = std::log1p(double(e));
     worst_log1p = std::max(worst_log1p, std::fabs(kernels::lowp::log1p_nonneg(e) - want) / want);
   }
+  double worst_ln = 0, worst_log1p_any = 0;
+  for (int i = 0; i <= 4000; ++i) {
+    const float x = float(std::pow(2.0, -149.0 + 277.0 * i / 4000));  // the subnormals .. 2^128
+    for (float v : {x, 1.0f + (x - 0.5f) / 8, 1.0f - x / 16}) {       // and around 1, both sides
+      const double want = std::log(double(v));
+      if (want != 0) worst_ln = std::max(worst_ln, std::fabs(kernels::lowp::ln(v) - want) / std::fabs(want));
+    }
+    const float u = float(std::pow(10.0, -30.0 + 30.0 * i / 4000)) * (i % 2 ? -0.9f : 1.0f);
+    const double want = std::log1p(double(u));
+    worst_log1p_any = std::max(worst_log1p_any, std::fabs(kernels::lowp::log1p(u) - want) / std::fabs(want));
+  }
+  EXPECT_LT(worst_ln, 4e-6);
+  EXPECT_LT(worst_log1p_any, 4e-6);
+  EXPECT_EQ(kernels::lowp::ln(0.0f), -INFINITY);
+  EXPECT_TRUE(std::isnan(kernels::lowp::ln(-1.0f)));
+  EXPECT_EQ(kernels::lowp::log1p(-1.0f), -INFINITY);
   EXPECT_LT(worst_expm1, 1e-6);
   EXPECT_LT(worst_log1p, 4e-6);  // just above 1/32: 1 + e rounded, then its log
   EXPECT_EQ(kernels::lowp::expm1(-INFINITY), -1.0f);

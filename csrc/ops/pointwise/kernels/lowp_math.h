@@ -57,12 +57,27 @@ GF_HD float expm1(float y) {
   return exp(y) - 1.0f;
 }
 
-// ln(1 + e) for e >= 0 (inf and NaN as log1p): the series e - e^2/2 + ... - e^6/6 below 1/32,
-// where 1 + e rounds e away (truncation below 1e-8 relative); ln(1 + e) above, a result of at
-// least 0.03 whose absolute error stays a few 1e-6 of it.
-GF_HD float log1p_nonneg(float e) {
-  if (e < 0.03125f) return e * (1.0f - e * (0.5f - e * (1.0f / 3 - e * (0.25f - e * (0.2f - e * (1.0f / 6))))));
-  return log(1.0f + e);
+// ln(1 + u) for |u| < 1/32 by its series u - u^2/2 + ... - u^6/6 (truncation below 2e-10
+// relative), where 1 + u would round u away.
+GF_HD float log1p_small(float u) {
+  return u * (1.0f - u * (0.5f - u * (1.0f / 3 - u * (0.25f - u * (0.2f - u * (1.0f / 6))))));
+}
+
+// ln(1 + e) for e >= 0 (inf and NaN as log1p): the series below 1/32; ln(1 + e) above, a result
+// of at least 0.03 whose absolute error stays a few 1e-6 of it.
+GF_HD float log1p_nonneg(float e) { return e < 0.03125f ? log1p_small(e) : log(1.0f + e); }
+
+// ln(1 + u) for any u (u < -1: NaN, u = -1: -inf), as log1p_nonneg.
+GF_HD float log1p(float u) { return std::fabs(u) < 0.03125f ? log1p_small(u) : log(1.0f + u); }
+
+// ln x with relative accuracy everywhere: near 1, where ln x nears 0 and lg2.approx's absolute
+// error would dominate, as ln(1 + (x - 1)) (x - 1 exact in float there); a subnormal x scaled
+// into the normal range first.
+GF_HD float ln(float x) {
+  const float u = x - 1.0f;
+  if (std::fabs(u) < 0.03125f) return log1p_small(u);
+  if (x > 0.0f && x < 1.17549435e-38f) return log(x * 16777216.0f) - 16.635532333438686f;  // 2^24, 24 ln 2
+  return log(x);
 }
 
 // 1 / (1 + e^-x)
