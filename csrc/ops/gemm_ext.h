@@ -1,5 +1,6 @@
 // Entry points of the GEMM family's own kernels (ops/gemm_ext.cpp): addr (cpu and cuda),
-// _grouped_mm, _scaled_grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are in ops/gemm.h and ops/ops.h.
+// _grouped_mm, _scaled_grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are
+// in ops/gemm.h and ops/ops.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
