@@ -1280,6 +1280,10 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_local_scalar_dense", "copy_shape_view", local_scalar_dense, kCuda),
       GF_MOVE("clone", clone),
       GF_MOVE("clone.out", clone_out),
+      GF_VIA("chalf", "copy_shape_view", "_to_copy"),
+      GF_VIA("_conj_copy", "copy_shape_view", "clone"),      // a clone of the conjugate view
+      GF_VIA("_conj_copy.out", "copy_shape_view", "copy_"),
+      GF_VIA("diff", "copy_shape_view", "sub.Tensor"),       // narrowed views subtracted (bool: xor)
       GF_MOVE("view_copy", view_copy),
       GF_MOVE("view_copy.out", view_copy_out),
       GF_MOVE("view_copy.dtype", view_copy_dtype),

@@ -34,10 +34,14 @@ MODELS = ("bert", "llama", "llava")
 WORKLOADS = {"bert": ("infer", "train"), "llama": ("infer", "train", "generate"),
              "llava": ("infer", "train", "generate")}
 
-# Overloads that only make a new view or alias of their input, or only allocate: they launch
-# nothing, and serving them would only add host time (issue 7 leaves them to torch).
-_METADATA_ONLY = {"_unsafe_view", "_reshape_alias", "detach", "lift_fresh", "empty.memory_format",
-                  "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
+# Overloads that only make new views or aliases of their input (without saying so in their schema:
+# schema-declared views are found by `is_view`), change its shape or storage size in place, read
+# its metadata, or only allocate: they launch nothing, and serving them would only add host time
+# (issue 7 leaves them to torch).
+METADATA_ONLY = {"_unsafe_view", "_reshape_alias", "detach", "lift_fresh", "empty.memory_format",
+                 "empty_like", "empty_strided", "new_empty", "new_empty_strided", "broadcast_tensors",
+                 "unsafe_chunk", "unsqueeze_", "resize_", "resize_as_", "_resize_output_", "sym_stride",
+                 "sym_storage_offset", "_has_compatible_shallow_copy_type"}
 
 
 # ---- building the models -------------------------------------------------------------------------
@@ -195,7 +199,7 @@ def overload_name(func) -> str:
 
 
 def is_metadata_only(func) -> bool:
-    return func.is_view or overload_name(func) in _METADATA_ONLY
+    return func.is_view or overload_name(func) in METADATA_ONLY
 
 
 class AtenCensus(TorchDispatchMode):

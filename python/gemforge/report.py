@@ -47,9 +47,26 @@ def ops_table() -> str:
     return "\n".join(rows)
 
 
+def left_to_torch(name: str) -> bool:
+    """Whether `name` ("op.overload", or "op": its default overload, or all its overloads where it
+    has no default) only makes a view of its input or is metadata-only (models.METADATA_ONLY): it
+    launches nothing, and issue 7 leaves these to torch, where serving them would only add host
+    time."""
+    from .models import METADATA_ONLY
+    base, _, overload = name.partition(".")
+    packet = getattr(torch.ops.aten, base, None)
+    if packet is None:
+        return False
+    names = [overload] if overload else (["default"] if "default" in packet.overloads() else packet.overloads())
+    ops = [(n, getattr(packet, n, None)) for n in names]
+    return bool(ops) and all(op is not None and (op.is_view or (base if n == "default" else f"{base}.{n}")
+                                                 in METADATA_ONLY) for n, op in ops)
+
+
 def coverage_table(tsv: str) -> str:
     """Per family of the FlagGems op list: its overloads, how many gemforge serves (own kernel or
-    alias of a served overload), and the ones it does not serve yet."""
+    alias of a served overload), the views it leaves to torch, and the ones it does not serve
+    yet."""
     wanted = defaultdict(list)
     with open(tsv) as f:
         for line in f:
@@ -65,23 +82,28 @@ def coverage_table(tsv: str) -> str:
     for name in [n for names in wanted.values() for n in names]:
         if name not in ops and name.endswith("_out") and name[:-4] + ".out" in ops:
             ops[name] = ops[name[:-4] + ".out"]
-    rows = ["| family | overloads | served | alias of a served op | not in this torch | not yet |",
-            "|---|---|---|---|---|---|"]
-    totals = [0, 0, 0, 0]
+    rows = ["| family | overloads | served | alias of a served op | view (left to torch) | not in this torch "
+            "| not yet |",
+            "|---|---|---|---|---|---|---|"]
+    totals = [0, 0, 0, 0, 0]
     absent_all = []
     for family in sorted(wanted):
         names = wanted[family]
         own = [n for n in names if n in ops and not ops[n].via]
         alias = [n for n in names if n in ops and ops[n].via]
         absent = [n for n in names if n not in ops and not _in_torch(n)]
-        missing = [n for n in names if n not in ops and n not in absent]
+        views = [n for n in names if n not in ops and n not in absent and left_to_torch(n)]
+        missing = [n for n in names if n not in ops and n not in absent and n not in views]
         absent_all += absent
-        totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias), totals[3] + len(absent)]
+        totals = [totals[0] + len(names), totals[1] + len(own), totals[2] + len(alias), totals[3] + len(absent),
+                  totals[4] + len(views)]
         shown = ", ".join(f"`{n}`" for n in missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-        rows.append(f"| {family} | {len(names)} | {len(own)} | {len(alias)} | {len(absent) or ''} | {shown} |")
+        rows.append(f"| {family} | {len(names)} | {len(own)} | {len(alias)} | {len(views) or ''} | "
+                    f"{len(absent) or ''} | {shown} |")
     rows.append("")
     rows.append(f"{totals[1] + totals[2]} of {totals[0]} overloads covered "
-                f"({totals[1]} by a kernel of gemforge's, {totals[2]} as aliases); {totals[3]} "
+                f"({totals[1]} by a kernel of gemforge's, {totals[2]} as aliases); {totals[4]} are views or "
+                f"metadata-only, left to torch; {totals[3]} "
                 f"are not overloads of torch {torch.__version__.split('+')[0]}: "
                 + ", ".join(f"`{n}`" for n in absent_all) + ".")
     return "\n".join(rows)

@@ -187,6 +187,37 @@ def test_block_diag_promotes_and_raises():
     check(lambda a: torch.block_diag(a), [make((2, 2, 2), f32)])  # 3-d: torch's RuntimeError
 
 
+# ---- torch's composites that land on served copies: chalf (_to_copy), _conj_copy (clone, copy_)
+# and diff (sub of two narrowed views; logical_xor for bool) ------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64, torch.int32], ids=str)
+def test_chalf(dtype):
+    check(lambda a: a.chalf(), [make((4, 6), dtype)], served="_to_copy", reference="exact")
+    check(lambda a: a.chalf(), [transposed((5, 3), dtype)], served="_to_copy", reference="exact")
+
+
+def test_conj_copy():
+    op = torch.ops.aten._conj_copy
+    for dtype in (torch.complex64, torch.complex128):
+        check(lambda a: op(a), [make((3, 4), dtype)], served="clone", reference="exact")
+        check(lambda a: op(a), [transposed((3, 4), dtype)], served="clone", reference="exact")
+        check(lambda a, o: op.out(a, out=o), [make((3, 4), dtype), torch.empty(3, 4, dtype=dtype, device=DEVICE)],
+              served="copy_", reference="exact")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool], ids=str)
+def test_diff(dtype):
+    served = "logical_xor" if dtype is torch.bool else "sub.Tensor"
+    x = make((5, 7), dtype)
+    check(lambda a: torch.diff(a), [x], served=served, reference="exact")
+    check(lambda a: torch.diff(a, n=2, dim=0), [x], served=served, reference="exact")
+    check(lambda a, p, q: torch.diff(a, dim=1, prepend=p, append=q), [x, make((5, 2), dtype), make((5, 1), dtype)],
+          served=served, reference="exact")
+    check(lambda a: torch.diff(a, dim=0), [transposed((5, 7), dtype)], served=served, reference="exact")
+    check(lambda a: torch.diff(a, n=3), [make((5, 2), dtype)])  # n past the length: empty
+    check(lambda a: torch.diff(a), [make((), dtype)])            # 0-d: torch's RuntimeError
+
+
 # ---- stack --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", MOVE_DTYPES)
