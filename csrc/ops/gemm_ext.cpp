@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <cstdlib>
 #include <optional>
 #include <cstring>
@@ -215,11 +214,20 @@ bool own_kernel_wins(const gemm::GroupedMm& g) {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// TMA's rules for an operand: 16-byte aligned, strides in 16 bytes (bf16: multiples of 8).
-bool tma_ready(const void* data, std::initializer_list<int64_t> strides) {
+// TMA's rules for an operand of `elem_bytes` elements: 16-byte aligned, strides (in elements) of
+// whole 16 bytes.
+bool tma_ready(const void* data, int64_t elem_bytes, std::initializer_list<int64_t> strides) {
   if (!aligned16(data)) return false;
   for (int64_t s : strides)
-    if (s % 8 != 0) return false;
+    if (s * elem_bytes % 16 != 0) return false;
+  return true;
+}
+
+// The kernel indexes rows and columns in 32 bits.
+bool sizes_fit_int32(std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors)
+    for (int64_t s : t->sizes())
+      if (s > INT32_MAX) return false;
   return true;
 }
 
@@ -246,9 +254,7 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
   if (b.device() != a.device() || out.device() != a.device() || (offs && offs->device() != a.device()))
     return std::nullopt;
   if (offs && !offs->is_contiguous()) return std::nullopt;
-  for (const Tensor* t : {&a, &b, &out})
-    for (int64_t s : t->sizes())
-      if (s > INT32_MAX) return std::nullopt;
+  if (!sizes_fit_int32({&a, &b, &out})) return std::nullopt;
 
   gemm::GroupedMm g{};
   const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
@@ -286,8 +292,8 @@ std::optional<gemm::GroupedMm> grouped_plan(const Tensor& a, const Tensor& b, co
   g.out = out.data_ptr();
   g.out_ld = out.stride(-2);
   g.out_bs = out.dim() == 3 ? out.stride(0) : 0;
-  if (!tma_ready(g.a, {g.a_ld, g.a_bs}) || !tma_ready(g.b, {g.b_ld, g.b_bs}) ||
-      !tma_ready(g.out, {g.out_ld, g.out_bs}))
+  if (!tma_ready(g.a, 2, {g.a_ld, g.a_bs}) || !tma_ready(g.b, 2, {g.b_ld, g.b_bs}) ||
+      !tma_ready(g.out, 2, {g.out_ld, g.out_bs}))
     return std::nullopt;
   if (override_mode == 0 && !own_kernel_wins(g)) return std::nullopt;
   return g;
@@ -364,9 +370,7 @@ std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor
   if (offs && (offs->dim() != 1 || offs->scalar_type() != ScalarType::Int || !offs->is_contiguous() ||
                offs->device() != a.device()))
     return std::nullopt;
-  for (const Tensor* t : {&a, &b})
-    for (int64_t s : t->sizes())
-      if (s > INT32_MAX) return std::nullopt;
+  if (!sizes_fit_int32({&a, &b})) return std::nullopt;
 
   gemm::GroupedMm g{};
   g.mode = a2 ? GroupMode::kGroupM : (b2 ? GroupMode::kGroupN : GroupMode::kBatched);
@@ -395,12 +399,7 @@ std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor
   g.sa_gs = a2 ? 0 : scale_a.stride(0);
   g.scale_b = scale_b.data_ptr<float>();
   g.sb_gs = b2 ? 0 : scale_b.stride(0);
-  // TMA: 16-byte aligned operands with 16-byte strides (e4m3: multiples of 16 elements)
-  for (const auto& [ptr, strides] : {std::pair{g.a, std::array<int64_t, 2>{g.a_ld, g.a_bs}},
-                                     std::pair{g.b, std::array<int64_t, 2>{g.b_ld, g.b_bs}}}) {
-    if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0 || strides[0] % 16 != 0 || strides[1] % 16 != 0)
-      return std::nullopt;
-  }
+  if (!tma_ready(g.a, 1, {g.a_ld, g.a_bs}) || !tma_ready(g.b, 1, {g.b_ld, g.b_bs})) return std::nullopt;
   if (override_mode == 0 && !own_scaled_kernel_wins(g)) return std::nullopt;
   return g;
 }
@@ -413,25 +412,21 @@ Tensor scaled_grouped_mm(const Tensor& self, const Tensor& mat2, const Tensor& s
                          const std::optional<Tensor>& scale_result, std::optional<ScalarType> out_dtype,
                          bool use_fast_accum) {
 #ifdef GEMFORGE_WITH_CUDA
+  auto torch_kernel = [&] {
+    reg::note_fallback();
+    return at::cuda::_scaled_grouped_mm(self, mat2, scale_a, scale_b, offs, bias, scale_result, out_dtype,
+                                        use_fast_accum);
+  };
   auto plan = bias || scale_result
                   ? std::nullopt
                   : scaled_grouped_plan(self, mat2, scale_a, scale_b, offs, use_fast_accum, out_dtype);
-  if (!plan) {
-    reg::note_fallback();
-    return at::cuda::_scaled_grouped_mm(self, mat2, scale_a, scale_b, offs, bias, scale_result, out_dtype,
-                                        use_fast_accum);
-  }
+  if (!plan) return torch_kernel();
   Tensor out = at::native::create_grouped_gemm_output_tensor(self, mat2, offs, ScalarType::BFloat16);
-  if (out.stride(-1) != 1 || reinterpret_cast<uintptr_t>(out.data_ptr()) % 16 != 0 || out.stride(-2) % 8 != 0 ||
-      (out.dim() == 3 && out.stride(0) % 8 != 0)) {
-    reg::note_fallback();
-    return at::cuda::_scaled_grouped_mm(self, mat2, scale_a, scale_b, offs, bias, scale_result, out_dtype,
-                                        use_fast_accum);
-  }
-  if (plan->groups == 0 || out.numel() == 0) return out;
   plan->out = out.data_ptr();
   plan->out_ld = out.stride(-2);
   plan->out_bs = out.dim() == 3 ? out.stride(0) : 0;
+  if (out.stride(-1) != 1 || !tma_ready(plan->out, 2, {plan->out_ld, plan->out_bs})) return torch_kernel();
+  if (plan->groups == 0 || out.numel() == 0) return out;
   c10::DeviceGuard guard(self.device());
   gemm::grouped_mm_cuda(*plan);
   return out;

@@ -207,8 +207,9 @@ class AtenCensus(TorchDispatchMode):
     while gemforge records stats, which of those calls it served.
 
     A call counts as served when gemforge's count for its overload rose during it, net of calls
-    handed back to torch (served_calls, like stats(), already subtracts those), or, for a torch composite gemforge
-    serves through another overload (`via`: ones_like -> fill_), when that overload's count rose.
+    handed back to torch (served_calls, like stats(), already subtracts those), or, for a torch
+    composite gemforge serves through another overload (`via`: ones_like -> fill_), when that
+    overload's count rose.
     Counting each call as it returns keeps calls that torch's kernels make inside other ops
     (a host-to-device copy inside an op, handed to torch) out of the model's own calls."""
 

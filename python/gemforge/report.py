@@ -52,15 +52,14 @@ def left_to_torch(name: str) -> bool:
     has no default) only makes a view of its input or is metadata-only (models.METADATA_ONLY): it
     launches nothing, and issue 7 leaves these to torch, where serving them would only add host
     time."""
-    from .models import METADATA_ONLY
+    from .models import is_metadata_only
     base, _, overload = name.partition(".")
     packet = getattr(torch.ops.aten, base, None)
     if packet is None:
         return False
     names = [overload] if overload else (["default"] if "default" in packet.overloads() else packet.overloads())
-    ops = [(n, getattr(packet, n, None)) for n in names]
-    return bool(ops) and all(op is not None and (op.is_view or (base if n == "default" else f"{base}.{n}")
-                                                 in METADATA_ONLY) for n, op in ops)
+    ops = [getattr(packet, n, None) for n in names]
+    return bool(ops) and all(op is not None and is_metadata_only(op) for op in ops)
 
 
 def coverage_table(tsv: str) -> str:
