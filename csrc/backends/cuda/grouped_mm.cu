@@ -400,9 +400,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         __syncwarp();
         // row r's 16-byte chunk c at r * 128 + ((c ^ (r % 8)) * 16): TMA's 128-byte swizzle, and
         // no bank conflicts for the fragments' writes
-#ifdef GEMFORGE_GROUPED_STMATRIX
-        uint32_t packed[8][2];  // the slab's bf16 pairs, (jj, h)
-#endif
 #pragma unroll
         for (int jj = 0; jj < 8; ++jj) {
           const int j = slab * 8 + jj;
@@ -414,34 +411,14 @@ __global__ void __launch_bounds__(kThreads, 1)
           }
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-#ifndef GEMFORGE_GROUPED_STMATRIX
             const int row = g + 8 * h;
             const uint32_t at = buf + row * 128 + ((jj ^ g) * 16) + 4 * t;
-#endif
             const __nv_bfloat162 v = kFp8 ? __floats2bfloat162_rn(acc[4 * j + 2 * h] * row_scale[h] * cs[0],
                                                                   acc[4 * j + 2 * h + 1] * row_scale[h] * cs[1])
                                           : __floats2bfloat162_rn(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-#ifdef GEMFORGE_GROUPED_STMATRIX  // scripts/dev/grouped_mm_probe.py --other: stored 4 matrices at a time below
-            packed[jj][h] = *reinterpret_cast<const uint32_t*>(&v);
-#else
             asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at), "r"(*reinterpret_cast<const uint32_t*>(&v)) : "memory");
-#endif
           }
         }
-#ifdef GEMFORGE_GROUPED_STMATRIX
-        // The slab's 16 8x8 fragments (rows 8h.., columns 8jj..) in four stmatrix.x4: matrix i of
-        // step q is (h = i % 2, jj = 2q + i / 2); lane l names row l % 8 of matrix l / 8.
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const int mi = lane / 8, rr = lane % 8;
-          const int row = rr + 8 * (mi % 2), jj = 2 * q + mi / 2;
-          const uint32_t at = buf + row * 128 + ((jj ^ rr) * 16);
-          asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(at),
-                       "r"(packed[2 * q][0]), "r"(packed[2 * q][1]), "r"(packed[2 * q + 1][0]),
-                       "r"(packed[2 * q + 1][1])
-                       : "memory");
-        }
-#endif
         fence_async_smem();  // the writes, visible to TMA
         __syncwarp();
         // TMA's box starts on 16 bytes along the contiguous dimension (a grouped n's group may not)
