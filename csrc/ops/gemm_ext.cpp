@@ -336,10 +336,16 @@ Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Te
 #ifdef GEMFORGE_WITH_CUDA
 namespace {
 
-// Against torch's fast-accumulation kernel (H200, the probe, 8 and 64 experts): 1.07-1.19x at
-// K 14336, 0.83-1.01x at K 4096; by default ours takes the deep products. The promoted
-// accumulation has not been timed against torch's yet: torch's kernel keeps it by default.
-bool own_scaled_kernel_wins(const gemm::GroupedMm& g) { return !g.fp8_promote && g.k > 8192; }
+// Against torch's kernels (scripts/dev/grouped_mm_probe.py --scaled --bench, 8 and 64 experts):
+// - fast accumulation (H200 stop 21, H100 stop 23): 1.05-1.19x at K 14336, 0.83-1.01x at K 4096;
+//   ours takes the deep products.
+// - promoted accumulation (H100 stop 23): 2.54x at 64 experts x 16384 tokens (256 a group), where
+//   torch's kernel runs at a third of its fast path's rate; 1.00x at K 14336; 0.83-0.86x at K
+//   4096 otherwise. Ours takes many experts with at least 256 tokens each.
+bool own_scaled_kernel_wins(const gemm::GroupedMm& g) {
+  if (!g.fp8_promote) return g.k > 8192;
+  return g.mode == gemm::GroupMode::kGroupM && g.groups >= 32 && g.m >= 256 * g.groups;
+}
 
 bool fp32_vector(const Tensor& s, int64_t n) {
   return s.scalar_type() == ScalarType::Float && s.dim() == 1 && s.is_contiguous() && s.size(0) == n;

@@ -485,12 +485,17 @@ def test_scaled_grouped_goes_to_torch():
 @pytest.mark.cuda
 @scaled
 def test_scaled_grouped_default_routing(monkeypatch):
-    """Unforced, ours serves the fast accumulation of deep products (K > 8192) only."""
+    """Unforced, ours serves the fast accumulation of deep products (K > 8192), and the promoted
+    one over many experts (32 or more) with at least 256 rows each."""
     monkeypatch.delenv("GEMFORGE_GROUPED_MM", raising=False)
     ends = (100, 256)
     for k, fast, served in ((128, True, False), (8448, True, True), (8448, False, False)):
         check_scaled(_fp8(256, k), _fp8_cm(2, k, 256), _scales(256), _scales(2, 256), _offs(*ends), fast=fast,
                      served=served)
+    for groups, rows, served in ((32, 256, True), (32, 240, False), (16, 512, False)):
+        ends = [rows * (g + 1) for g in range(groups)]
+        check_scaled(_fp8(ends[-1], 128), _fp8_cm(groups, 128, 64), _scales(ends[-1]), _scales(groups, 64),
+                     _offs(*ends), fast=False, served=served)
 
 
 @pytest.mark.cuda
