@@ -10,10 +10,9 @@
 // - `_scaled_dot_product_efficient_attention` without dropout: 3.5-4x torch's memory-efficient
 //   kernel; with an additive mask (attn_bias) where the Hopper kernel takes it (rows 16-byte
 //   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096).
-// - The cudnn op, torch's default pick for fp16/bf16 on Hopper, only with an attn_bias: there
-//   ours is 1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by
-//   the producer warpgroup). Without a bias ours is not ahead everywhere (0.85x at head dim 64
-//   and S4096, 0.94-1.05x elsewhere), and an op is served only where gemforge is not slower.
+// - The cudnn op, torch's default pick for fp16/bf16 on Hopper, with an attn_bias: there ours is
+//   1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by the
+//   producer warpgroup). Without a bias, only where ours is ahead (cudnn_loses_to_ours).
 #include "ops/attention.h"
 #include "ops/attention_forward.h"
 
@@ -71,6 +70,17 @@ bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   c10::DeviceGuard guard(q.device());
   attention::cuda::forward(p);
   return true;
+}
+
+// Without a bias cudnn leads where the key length is a multiple of 128 and the queries are many
+// (H100 stop 15: 0.77-1.01x at S512-16k; stop 23: 0.94x at BERT's S512 D64, 0.96x at Llama's
+// S1024 D128 causal). It trails off those multiples, where its last key tile is padded (CLIP's
+// S577: ours 1.70x; S832 causal: 1.04x), and on short queries over a short cache (128 queries:
+// 1.29x; one: 1.11x at 136 keys). Our forward has no split over keys, so one query over a long
+// cache stays with cudnn. scripts/dev/attention_models_probe.py [--sweep] measures both.
+bool cudnn_loses_to_ours(int64_t seq_q, int64_t seq_k) {
+  if (seq_q <= 128) return seq_k <= 1024;
+  return seq_k % 128 != 0;
 }
 
 // The flash ops' random-number state when there is no dropout: torch returns these shapes.
@@ -188,9 +198,11 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
                                    const std::optional<Tensor>& attn_bias, bool compute_log_sumexp, double dropout_p,
                                    bool is_causal, bool return_debug_mask, std::optional<double> scale) {
 #ifdef GEMFORGE_WITH_CUDA
-  // With a bias only (see the top of this file).
-  if (attn_bias && attn_bias->defined() && dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 &&
-      key.dim() == 4 && value.dim() == 4 && query.is_cuda()) {
+  // With a bias, or where ours is ahead without one (see the top of this file).
+  const bool biased = attn_bias && attn_bias->defined();
+  if (dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 && key.dim() == 4 && value.dim() == 4 &&
+      query.is_cuda() &&
+      (biased || (key.size(1) == query.size(1) && cudnn_loses_to_ours(query.size(2), key.size(2))))) {
     const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2);
     // Torch's layouts: out as the query's, logsumexp [B, H, Sq, 1] (natural log), which its
     // backward takes. The logsumexp is written even when not asked for: torch's backward needs
@@ -198,7 +210,7 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
     Tensor out = at::empty_like(query);
     Tensor lse = at::empty({B, H, Sq, 1}, query.options().dtype(at::kFloat));
     // top-left causal alignment, as torch's cudnn kernel
-    if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, *attn_bias)) {
+    if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, biased ? *attn_bias : Tensor())) {
       // Torch's seed and offset when there is no dropout: unused 0-d tensors on the device,
       // where its backward checks they are.
       const auto i64 = query.options().dtype(at::kLong);
