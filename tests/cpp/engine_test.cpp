@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 namespace gemforge {
@@ -68,6 +69,91 @@ TEST(LowpMath, SeriesBranchesHoldRelativeAccuracy) {
   EXPECT_EQ(kernels::lowp::log1p_nonneg(0.0f), 0.0f);
   EXPECT_EQ(kernels::lowp::log1p_nonneg(INFINITY), INFINITY);
   EXPECT_TRUE(std::isnan(kernels::lowp::log1p_nonneg(NAN)));
+}
+
+// The inverse hyperbolic functions, logit, erfc and pow in their lowp forms (on the host, with
+// the accurate exp / log / 1/x standing in for the hardware's): the formulas hold relative
+// accuracy near their zeros and in the tails, and give the special values torch's give.
+TEST(LowpMath, FormulasHoldRelativeAccuracy) {
+  namespace lowp = kernels::lowp;
+  auto rel = [](double got, double want) {
+    return want == 0 ? std::fabs(got) : std::fabs(got - want) / std::fabs(want);
+  };
+  double worst[6] = {};
+  for (int i = 0; i <= 4000; ++i) {
+    const double mag = std::pow(2.0, -140.0 + 200.0 * i / 4000);  // subnormals .. 2^60
+    for (double sign : {-1.0, 1.0}) {
+      const float x = float(sign * mag);
+      worst[0] = std::max(worst[0], rel(lowp::asinh(x), std::asinh(double(x))));
+      const float c = 1.0f + float(mag);  // acosh just above 1 and far out
+      worst[1] = std::max(worst[1], rel(lowp::acosh(c), std::acosh(double(c))));
+      const float t = float(sign * std::min(mag, 1.0 - 1.0 / 4096));
+      worst[2] = std::max(worst[2], rel(lowp::atanh(t), std::atanh(double(t))));
+    }
+    const float p = float(i + 0.5) / 4001;  // (0, 1), and the small probabilities
+    for (float v : {p, float(std::pow(2.0, -130.0 + 129.0 * i / 4000))}) {
+      const double want = std::log(double(v) / (1.0 - double(v)));
+      worst[3] = std::max(worst[3], rel(lowp::logit(v), want));
+    }
+    const float z = float(-6.0 + 15.0 * i / 4000);  // erfc from 2 down to 1e-37
+    worst[4] = std::max(worst[4], rel(lowp::erfc(z), std::erfc(double(z))));
+    const float base = float(std::pow(2.0, -20.0 + 40.0 * i / 4000)), e = float(-4.0 + 8.0 * (i % 97) / 96);
+    worst[5] = std::max(worst[5], rel(lowp::pow(base, e), std::pow(double(base), double(e))));
+  }
+  EXPECT_LT(worst[0], 4e-6);
+  EXPECT_LT(worst[1], 4e-6);
+  EXPECT_LT(worst[2], 4e-6);
+  EXPECT_LT(worst[3], 4e-6);
+  EXPECT_LT(worst[4], 2e-5);
+  EXPECT_LT(worst[5], 4e-6);
+  EXPECT_EQ(lowp::acosh(1.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(lowp::acosh(0.5f)));
+  EXPECT_EQ(lowp::acosh(INFINITY), INFINITY);
+  EXPECT_TRUE(std::signbit(lowp::asinh(-0.0f)));
+  EXPECT_EQ(lowp::asinh(-INFINITY), -INFINITY);
+  EXPECT_EQ(lowp::atanh(1.0f), INFINITY);
+  EXPECT_EQ(lowp::atanh(-1.0f), -INFINITY);
+  EXPECT_TRUE(std::isnan(lowp::atanh(2.0f)));
+  EXPECT_TRUE(std::isnan(lowp::atanh(INFINITY)));
+  EXPECT_EQ(lowp::logit(0.0f), -INFINITY);
+  EXPECT_EQ(lowp::logit(1.0f), INFINITY);
+  EXPECT_EQ(lowp::logit(0.5f), 0.0f);
+  EXPECT_TRUE(std::isnan(lowp::logit(-0.25f)));
+  EXPECT_TRUE(std::isnan(lowp::logit(1.5f)));
+  EXPECT_EQ(lowp::erfc(-INFINITY), 2.0f);
+  EXPECT_EQ(lowp::erfc(INFINITY), 0.0f);
+  EXPECT_EQ(lowp::pow(1.0f, NAN), 1.0f);
+  EXPECT_EQ(lowp::pow(-2.0f, 3.0f), -8.0f);
+  EXPECT_EQ(lowp::pow(0.0f, -1.0f), INFINITY);
+  EXPECT_EQ(lowp::pow(3.0f, 0.0f), 1.0f);
+  for (float v : {NAN}) {
+    EXPECT_TRUE(std::isnan(lowp::acosh(v)) && std::isnan(lowp::asinh(v)) && std::isnan(lowp::atanh(v)));
+    EXPECT_TRUE(std::isnan(lowp::logit(v)) && std::isnan(lowp::erfc(v)) && std::isnan(lowp::pow(v, 2.0f)));
+  }
+}
+
+// lowp::div_floor against c10::div_floor_floating, bit for bit (signed zeros included): random
+// quotients of all sizes, whole and bf16-rounded operands, and the special values.
+TEST(LowpMath, DivFloorIsTorchs) {
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal;
+  const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 3.0f, -3.0f, 1e-40f, -1e-40f, 5e30f, 3e38f, -1e38f,
+                           INFINITY, -INFINITY, NAN};
+  auto same = [](float a, float b) {
+    const float want = c10::div_floor_floating(a, b), got = kernels::lowp::div_floor(a, b);
+    return (std::isnan(want) && std::isnan(got)) || std::memcmp(&want, &got, sizeof(float)) == 0;
+  };
+  int bad = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    float a = normal(gen) * std::ldexp(1.0f, int(gen() % 24) - 12);
+    float b = normal(gen) * std::ldexp(1.0f, int(gen() % 24) - 12);
+    if (i % 3 == 0) a = std::trunc(a);
+    if (i % 5 == 0) b = float(c10::BFloat16(b));
+    bad += !same(a, b);
+  }
+  for (float a : special)
+    for (float b : special) bad += !same(a, b);
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(Dtypes, DispatchInstantiatesOnlyTheSet) {

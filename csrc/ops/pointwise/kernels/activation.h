@@ -179,9 +179,21 @@ struct logit : heavy_op {
       return std::log(x / (C(1) - x));
     }
   };
+  struct fn_lowp {
+    float lo, hi;
+    bool clamp;
+    GF_HD float operator()(float x) const {
+      if (clamp) x = x < lo ? lo : (x > hi ? hi : x);
+      return lowp::logit(x);
+    }
+  };
   template <class C> static fn<C> make(const Args& args) {
     const C eps = args.s0.to<C>();
     return {eps, C(1) - eps, args.mode == 1};
+  }
+  template <class C> static fn_lowp make_lowp(const Args& args) {
+    const fn<C> f = make<C>(args);
+    return {f.lo, f.hi, f.clamp};
   }
 };
 

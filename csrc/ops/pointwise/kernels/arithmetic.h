@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 namespace gemforge::kernels {
 
@@ -36,10 +37,21 @@ template <class C> GF_HD void check_divisor(C b) {
 GF_STATELESS(div_trunc, kReal, C, (C a, C b),
   check_divisor(b);
   if constexpr (std::is_integral_v<C>) return a / b; else return std::trunc(a / b);)
-GF_STATELESS(div_floor, kReal, C, (C a, C b),
-  check_divisor(b);
-  if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
-  else return c10::div_floor_floating(a, b);)
+struct div_floor : op_base {
+  static constexpr TypeSet types = kReal;
+  template <class C> struct fn {
+    GF_HD C operator()(C a, C b) const {
+      check_divisor(b);
+      if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
+      else return c10::div_floor_floating(a, b);
+    }
+  };
+  struct fn_lowp {  // 2-byte results: torch's fmod is most of the work there (lowp_math.h)
+    GF_HD float operator()(float a, float b) const { return lowp::div_floor(a, b); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 GF_STATELESS(neg, kNumeric, C, (C a), return -a;)
 GF_STATELESS(abs, kReal, C, (C a),
@@ -55,7 +67,11 @@ struct pow_tensor : op_base {
       if constexpr (std::is_integral_v<C>) return powi(a, b); else return std::pow(a, b);
     }
   };
+  struct fn_lowp {  // 2-byte results (lowp_math.h)
+    GF_HD float operator()(float a, float b) const { return lowp::pow(a, b); }
+  };
   template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
 };
 
 // Tensor ** Scalar; mode picks the cheaper forms torch also uses for common exponents.

@@ -12,10 +12,10 @@
 namespace gemforge::kernels {
 
 GF_STATELESS(exp, kFloating | kComplex, C, (C a), return std::exp(a);)
-// The logarithms and expm1 have lowp forms for 2-byte results (lowp_math.h: relative accuracy
-// near log's zero and expm1's too).
-#define GF_UNARY_WITH_LOWP(Name, Types, Accurate, Lowp)                            \
-  struct Name : op_base {                                                           \
+// The logarithms, expm1 and the inverse hyperbolic functions have lowp forms for 2-byte results
+// (lowp_math.h: relative accuracy near their zeros too).
+#define GF_UNARY_WITH_LOWP_OF(Base, Name, Types, Accurate, Lowp)                   \
+  struct Name : Base {                                                              \
     static constexpr TypeSet types = Types;                                         \
     template <class C> struct fn {                                                  \
       GF_HD C operator()(C a) const { return Accurate(a); }                         \
@@ -26,6 +26,7 @@ GF_STATELESS(exp, kFloating | kComplex, C, (C a), return std::exp(a);)
     template <class C> static fn<C> make(const Args&) { return {}; }                \
     template <class C> static fn_lowp make_lowp(const Args&) { return {}; }         \
   };
+#define GF_UNARY_WITH_LOWP(Name, Types, Accurate, Lowp) GF_UNARY_WITH_LOWP_OF(op_base, Name, Types, Accurate, Lowp)
 GF_HD float lowp_log2(float a) { return lowp::ln(a) * 1.4426950408889634f; }
 GF_HD float lowp_log10(float a) { return lowp::ln(a) * 0.43429448190325182f; }
 GF_UNARY_WITH_LOWP(log, kFloating | kComplex, std::log, lowp::ln)
@@ -50,9 +51,9 @@ struct sigmoid : op_base {
 GF_STATELESS(acos, kFloating | kComplex, C, (C a), return std::acos(a);)
 GF_STATELESS(asin, kFloating | kComplex, C, (C a), return std::asin(a);)
 GF_STATELESS(atan, kFloating | kComplex, C, (C a), return std::atan(a);)
-GF_STATELESS_OF(heavy_op, acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
-GF_STATELESS(asinh, kFloating | kComplex, C, (C a), return std::asinh(a);)
-GF_STATELESS_OF(heavy_op, atanh, kFloating | kComplex, C, (C a), return std::atanh(a);)
+GF_UNARY_WITH_LOWP_OF(heavy_op, acosh, kFloating | kComplex, std::acosh, lowp::acosh)
+GF_UNARY_WITH_LOWP(asinh, kFloating | kComplex, std::asinh, lowp::asinh)
+GF_UNARY_WITH_LOWP_OF(heavy_op, atanh, kFloating | kComplex, std::atanh, lowp::atanh)
 GF_STATELESS(cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
 GF_STATELESS(sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
 GF_STATELESS(tan, kFloating | kComplex, C, (C a), return std::tan(a);)
@@ -79,6 +80,7 @@ GF_STATELESS_OF(heavy_op, sinc, kFloating | kComplex, C, (C a),
 // The family's kernels; each backend instantiates its run<Op> for every one.
 // (in two lists, so that the cuda backend compiles them in parallel)
 #undef GF_UNARY_WITH_LOWP
+#undef GF_UNARY_WITH_LOWP_OF
 
 #define GF_KERNELS_UNARY_MATH_EXP_LOG(X) X(exp) X(log) X(sqrt) X(rsqrt) X(expm1) X(log10) X(log1p) \
   X(log2) X(exp2) X(reciprocal) X(sigmoid)
