@@ -111,15 +111,6 @@ GF_HD float div_floor(float a, float b) {
   return q == 0.0f ? std::copysign(0.0f, s) : q;
 }
 
-// acosh x as log1p(u + sqrt(u (2 + u))), u = x - 1 (exact for x in [1, 2]): relative near 1,
-// where acosh x ~ sqrt(2u); ln x + ln 2 beyond 2^30, where x^2 - 1 is x^2 and squaring would
-// overflow further on. x < 1: NaN.
-GF_HD float acosh(float x) {
-  if (x > 1073741824.0f) return log(x) + 0.693147181f;
-  const float u = x - 1.0f;
-  return log1p(u + std::sqrt(u * (2.0f + u)));
-}
-
 // asinh x = sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))): no cancellation near 0; ln(2|x|)
 // beyond 2^30. -0 stays -0.
 GF_HD float asinh(float x) {
