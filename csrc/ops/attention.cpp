@@ -72,15 +72,18 @@ bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   return true;
 }
 
-// Without a bias cudnn leads where the key length is a multiple of 128 and the queries are many
-// (H100 stop 15: 0.77-1.01x at S512-16k; stop 23: 0.94x at BERT's S512 D64, 0.96x at Llama's
-// S1024 D128 causal). It trails off those multiples, where its last key tile is padded (CLIP's
-// S577: ours 1.70x; S832 causal: 1.04x), and on short queries over a short cache (128 queries:
-// 1.29x; one: 1.11x at 136 keys). Our forward has no split over keys, so one query over a long
-// cache stays with cudnn. scripts/dev/attention_models_probe.py [--sweep] measures both.
-bool cudnn_loses_to_ours(int64_t seq_q, int64_t seq_k) {
-  if (seq_q <= 128) return seq_k <= 1024;
-  return seq_k % 128 != 0;
+// Without a bias, where ours is ahead of cudnn (H100 stop 23, scripts/dev/attention_models_probe.py
+// --sweep, bf16, forward; benchmarks/results/h100/stop23/attention_cudnn_sweep.md):
+// - short queries (up to 128) over up to 2048 keys at head dim 128: 1.07-1.53x (a decode step,
+//   a prompt). Beyond, ours has no split over keys: 0.99-1.08x at 4096-16384.
+// - head dim 64, not causal, 512 keys or more off a multiple of 128, where cudnn pads its last
+//   tile: 1.02-1.42x (CLIP's 577 patches: 1.08x at batch 14, 1.70x at batch 2).
+// Elsewhere cudnn leads or ties: multiples of 128 (0.85-1.0x, except 1.10-1.19x at head dim 64
+// and 512 or 2048 keys, but 0.94x at BERT's 12 heads), causal at head dim 64 (0.82-1.13x), head
+// dim 128 with long queries (0.94-1.03x), and 200 keys (0.76-0.96x).
+bool cudnn_loses_to_ours(int64_t seq_q, int64_t seq_k, int64_t head_dim, bool causal) {
+  if (seq_q <= 128) return head_dim == 128 && seq_k <= 2048;
+  return head_dim == 64 && !causal && seq_k >= 512 && seq_k % 128 != 0;
 }
 
 // The flash ops' random-number state when there is no dropout: torch returns these shapes.
@@ -202,7 +205,8 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
   const bool biased = attn_bias && attn_bias->defined();
   if (dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 && key.dim() == 4 && value.dim() == 4 &&
       query.is_cuda() &&
-      (biased || (key.size(1) == query.size(1) && cudnn_loses_to_ours(query.size(2), key.size(2))))) {
+      (biased || (key.size(1) == query.size(1) &&
+                  cudnn_loses_to_ours(query.size(2), key.size(2), query.size(3), is_causal)))) {
     const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2);
     // Torch's layouts: out as the query's, logsumexp [B, H, Sq, 1] (natural log), which its
     // backward takes. The logsumexp is written even when not asked for: torch's backward needs

@@ -233,17 +233,21 @@ def test_bias_torch_keeps():
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("d", [64, 128])
-@pytest.mark.parametrize("sq,sk,causal,served", [
-    (577, 577, False, True),    # CLIP's patches: keys off a 128 multiple
-    (300, 832, True, True),     # top-left causal, fewer queries than keys
-    (128, 128, True, True),     # a short prompt
-    (1, 136, False, True),      # one decode step over a short cache
-    (70, 96, False, True),
-    (512, 512, False, False),   # BERT's: cudnn leads
-    (1, 2048, False, False),    # one query over a long cache: ours has no split over keys
+@pytest.mark.parametrize("sq,sk,d,causal,served", [
+    (577, 577, 64, False, True),     # CLIP's patches: keys off a 128 multiple
+    (300, 832, 64, False, True),     # fewer queries than keys
+    (128, 128, 128, True, True),     # a short prompt
+    (1, 136, 128, False, True),      # one decode step over a short cache
+    (16, 2048, 128, False, True),
+    (70, 96, 128, True, True),       # top-left causal
+    (577, 577, 128, False, False),   # cudnn leads or ties: head dim 128 with many queries,
+    (577, 577, 64, True, False),     # causal at head dim 64,
+    (200, 200, 64, False, False),    # short keys,
+    (512, 512, 64, False, False),    # BERT's (multiples of 128),
+    (1, 4096, 128, False, False),    # one query over a long cache (ours has no split over keys),
+    (1, 136, 64, False, False),      # short queries at head dim 64 (not timed)
 ])
-def test_cudnn_without_bias(dtype, d, sq, sk, causal, served):
+def test_cudnn_without_bias(dtype, sq, sk, d, causal, served):
     """The cudnn op without a bias: ours where it is ahead, with torch's layouts (logsumexp
     [B, H, Sq, 1]); torch's kernel elsewhere."""
     torch.manual_seed(sq + sk + d)
