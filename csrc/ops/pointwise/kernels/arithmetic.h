@@ -1,4 +1,4 @@
-// Pointwise functors: add, sub, mul, div (true, trunc, floor), neg, abs and pow.
+// Pointwise functors: add, sub, mul, div (true, trunc, floor), neg, conj_physical, abs and pow.
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
@@ -54,6 +54,9 @@ struct div_floor : op_base {
 };
 
 GF_STATELESS(neg, kNumeric, C, (C a), return -a;)
+// The conjugate, materialized (torch's conj_physical.out); real values are copied.
+GF_STATELESS(conj_physical, kAll, C, (C a),
+  if constexpr (is_complex_v<C>) return C(a.real(), -a.imag()); else return a;)
 GF_STATELESS(abs, kReal, C, (C a),
   if constexpr (std::is_unsigned_v<C>) return a;
   else if constexpr (std::is_integral_v<C>) return a < 0 ? C(-a) : a;
@@ -152,6 +155,6 @@ struct div_constant : op_base {
 #define GF_KERNELS_ARITHMETIC(X) \
   X(add) X(sub) X(mul) X(div_true) X(div_trunc) X(div_floor) X(neg) X(abs) X(pow_tensor) \
   X(pow_scalar_exp) X(pow_scalar_base) X(add_constant) X(mul_constant) \
-  X(div_constant)
+  X(div_constant) X(conj_physical)
 
 }  // namespace gemforge::kernels
