@@ -45,6 +45,17 @@ void addr_cpu(const Addr& a);
 // (k_major: A's cs == 1 / B's rs == 1). Group strides (bs) are 0 for 2-d operands.
 enum class GroupMode : int { kBatched = 0, kGroupM = 1, kGroupN = 2, kGroupK = 3 };
 
+// Which tensors have a group dimension in a mode: A (3-d), B (3-d), the output (3-d).
+C10_HOST_DEVICE constexpr bool a_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupN;
+}
+C10_HOST_DEVICE constexpr bool b_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupM;
+}
+C10_HOST_DEVICE constexpr bool out_has_groups(GroupMode m) {
+  return m == GroupMode::kBatched || m == GroupMode::kGroupK;
+}
+
 struct GroupedMm {
   GroupMode mode;
   int64_t groups;        // G
@@ -60,9 +71,11 @@ struct GroupedMm {
   int64_t out_ld, out_bs;
   // _scaled_grouped_mm: e4m3 operands (both k-major) and fp32 row-wise scales, out[m][n] =
   // scale_a[m] * scale_b[n] * sum_k a[m][k] b[k][n], the products accumulated at the tensor
-  // cores' fp8 precision (torch's use_fast_accum). Scale group strides (sa_gs, sb_gs) are 0 for a
-  // 2-d operand's scale.
+  // cores' fp8 precision (torch's use_fast_accum), or with fp8_promote those sums added into
+  // fp32 every 128 k (torch's default). Scale group strides (sa_gs, sb_gs) are 0 for a 2-d
+  // operand's scale.
   bool fp8 = false;
+  bool fp8_promote = false;
   const float* scale_a = nullptr;
   int64_t sa_gs = 0;
   const float* scale_b = nullptr;

@@ -10,10 +10,9 @@
 // - `_scaled_dot_product_efficient_attention` without dropout: 3.5-4x torch's memory-efficient
 //   kernel; with an additive mask (attn_bias) where the Hopper kernel takes it (rows 16-byte
 //   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096).
-// - The cudnn op, torch's default pick for fp16/bf16 on Hopper, only with an attn_bias: there
-//   ours is 1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by
-//   the producer warpgroup). Without a bias ours is not ahead everywhere (0.85x at head dim 64
-//   and S4096, 0.94-1.05x elsewhere), and an op is served only where gemforge is not slower.
+// - The cudnn op, torch's default pick for fp16/bf16 on Hopper, with an attn_bias: there ours is
+//   1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by the
+//   producer warpgroup). Without a bias, only where ours is ahead (cudnn_loses_to_ours).
 #include "ops/attention.h"
 #include "ops/attention_forward.h"
 
@@ -71,6 +70,20 @@ bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   c10::DeviceGuard guard(q.device());
   attention::cuda::forward(p);
   return true;
+}
+
+// Without a bias, where ours is ahead of cudnn (H100 stop 23, scripts/dev/attention_models_probe.py
+// --sweep, bf16, forward; benchmarks/results/h100/stop23/attention_cudnn_sweep.md):
+// - short queries (up to 128) over up to 2048 keys at head dim 128: 1.07-1.53x (a decode step,
+//   a prompt). Beyond, ours has no split over keys: 0.99-1.08x at 4096-16384.
+// - head dim 64, not causal, 512 keys or more off a multiple of 128, where cudnn pads its last
+//   tile: 1.02-1.42x (CLIP's 577 patches: 1.08x at batch 14, 1.70x at batch 2).
+// Elsewhere cudnn leads or ties: multiples of 128 (0.85-1.0x, except 1.10-1.19x at head dim 64
+// and 512 or 2048 keys, but 0.94x at BERT's 12 heads), causal at head dim 64 (0.82-1.13x), head
+// dim 128 with long queries (0.94-1.03x), and 200 keys (0.76-0.96x).
+bool cudnn_loses_to_ours(int64_t seq_q, int64_t seq_k, int64_t head_dim, bool causal) {
+  if (seq_q <= 128) return head_dim == 128 && seq_k <= 2048;
+  return head_dim == 64 && !causal && seq_k >= 512 && seq_k % 128 != 0;
 }
 
 // The flash ops' random-number state when there is no dropout: torch returns these shapes.
@@ -188,9 +201,12 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
                                    const std::optional<Tensor>& attn_bias, bool compute_log_sumexp, double dropout_p,
                                    bool is_causal, bool return_debug_mask, std::optional<double> scale) {
 #ifdef GEMFORGE_WITH_CUDA
-  // With a bias only (see the top of this file).
-  if (attn_bias && attn_bias->defined() && dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 &&
-      key.dim() == 4 && value.dim() == 4 && query.is_cuda()) {
+  // With a bias, or where ours is ahead without one (see the top of this file).
+  const bool biased = attn_bias && attn_bias->defined();
+  if (dropout_p == 0.0 && !return_debug_mask && query.dim() == 4 && key.dim() == 4 && value.dim() == 4 &&
+      query.is_cuda() &&
+      (biased || (key.size(1) == query.size(1) &&
+                  cudnn_loses_to_ours(query.size(2), key.size(2), query.size(3), is_causal)))) {
     const int64_t B = query.size(0), H = query.size(1), Sq = query.size(2), Sk = key.size(2);
     // Torch's layouts: out as the query's, logsumexp [B, H, Sq, 1] (natural log), which its
     // backward takes. The logsumexp is written even when not asked for: torch's backward needs
@@ -198,7 +214,7 @@ scaled_dot_product_cudnn_attention(const Tensor& query, const Tensor& key, const
     Tensor out = at::empty_like(query);
     Tensor lse = at::empty({B, H, Sq, 1}, query.options().dtype(at::kFloat));
     // top-left causal alignment, as torch's cudnn kernel
-    if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, *attn_bias)) {
+    if (run_forward(query, key, value, out, lse.select(3, 0), is_causal, 0, scale, biased ? *attn_bias : Tensor())) {
       // Torch's seed and offset when there is no dropout: unused 0-d tensors on the device,
       // where its backward checks they are.
       const auto i64 = query.options().dtype(at::kLong);

@@ -867,6 +867,23 @@ Tensor& dot_out(const Tensor& self, const Tensor& tensor, Tensor& out) {
   return out;
 }
 
+std::tuple<Tensor, Tensor, Tensor> linear_backward(const Tensor& self, const Tensor& grad_output,
+                                                   const Tensor& weight, std::array<bool, 3> output_mask) {
+  TORCH_CHECK(self.dim() >= 1 && grad_output.dim() >= 1 && weight.dim() == 2,
+              "linear_backward: expected an input and grad_output of at least one dim and a 2-d weight, got ",
+              self.sizes(), ", ", grad_output.sizes(), " and ", weight.sizes());
+  TORCH_CHECK(grad_output.size(-1) == weight.size(0) && self.size(-1) == weight.size(1),
+              "linear_backward: grad_output ", grad_output.sizes(), " and input ", self.sizes(),
+              " do not match weight ", weight.sizes());
+  // The products run through the dispatcher: gemforge's GEMM where it serves them.
+  const Tensor go = grad_output.reshape({-1, grad_output.size(-1)});
+  Tensor grad_input, grad_weight, grad_bias;
+  if (output_mask[0]) grad_input = go.mm(weight).reshape(self.sizes());
+  if (output_mask[1]) grad_weight = go.t().mm(self.reshape({-1, self.size(-1)}));
+  if (output_mask[2]) grad_bias = go.sum(0);
+  return {grad_input, grad_weight, grad_bias};
+}
+
 Tensor vdot(const Tensor& self, const Tensor& other) {
   if (!dot_served(self, other)) return GF_BLAS_FALLBACK(vdot, self, other);
   Tensor out = at::empty({}, self.options());

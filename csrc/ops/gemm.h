@@ -7,7 +7,9 @@
 #include <c10/core/Scalar.h>
 #include <c10/core/ScalarType.h>
 
+#include <array>
 #include <optional>
+#include <tuple>
 
 namespace gemforge::ops {
 
@@ -29,5 +31,11 @@ Tensor dot(const Tensor& self, const Tensor& tensor);
 Tensor& dot_out(const Tensor& self, const Tensor& tensor, Tensor& out);
 Tensor vdot(const Tensor& self, const Tensor& other);
 Tensor& vdot_out(const Tensor& self, const Tensor& other, Tensor& out);
+
+// linear's backward as one op (torch has kernels for it only on mkldnn and nested tensors; autograd
+// uses mm for dense ones): grad_input = grad_output W, grad_weight = grad_output^T input (batch
+// dims flattened), grad_bias = grad_output summed over them; output_mask picks which.
+std::tuple<Tensor, Tensor, Tensor> linear_backward(const Tensor& self, const Tensor& grad_output,
+                                                   const Tensor& weight, std::array<bool, 3> output_mask);
 
 }  // namespace gemforge::ops

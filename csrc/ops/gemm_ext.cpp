@@ -327,17 +327,25 @@ Tensor grouped_mm(const Tensor& self, const Tensor& mat2, const std::optional<Te
 // The row-wise fp8 case on sm_90: e4m3 operands, mat_a row-major and mat_b column-major (both
 // k-major, as torch requires), fp32 scales of torch's shapes (a 2-d operand's (rows,), a 3-d
 // one's (G, rows)), bf16 out, no bias or result scale, offsets over m (2-d x 3-d) or n (3-d x
-// 2-d) or none (3-d x 3-d), and use_fast_accum: the products accumulate at the tensor cores' fp8
+// 2-d) or none (3-d x 3-d). With use_fast_accum the products accumulate at the tensor cores' fp8
 // precision, as torch's fast path does (the same bits, scripts/dev/grouped_mm_probe.py
-// --scaled). The rest (torch's default accumulation with its periodic fp32 promotion, k grouped,
-// MX scales, every invalid call) runs torch's kernel, which raises its errors.
+// --scaled); without it (torch's default) the tensor cores' sums of each 128-k step are added
+// into fp32, as CUTLASS promotes them. The rest (k grouped, MX scales, every invalid call) runs
+// torch's kernel, which raises its errors.
 
 #ifdef GEMFORGE_WITH_CUDA
 namespace {
 
-// Against torch's fast-accumulation kernel (H200, the probe, 8 and 64 experts): 1.07-1.19x at
-// K 14336, 0.83-1.01x at K 4096; by default ours takes the deep products.
-bool own_scaled_kernel_wins(const gemm::GroupedMm& g) { return g.k > 8192; }
+// Against torch's kernels (scripts/dev/grouped_mm_probe.py --scaled --bench, 8 and 64 experts):
+// - fast accumulation (H200 stop 21, H100 stop 23): 1.05-1.19x at K 14336, 0.83-1.01x at K 4096;
+//   ours takes the deep products.
+// - promoted accumulation (H100 stop 23): 2.54x at 64 experts x 16384 tokens (256 a group), where
+//   torch's kernel runs at a third of its fast path's rate; 1.00x at K 14336; 0.83-0.86x at K
+//   4096 otherwise. Ours takes many experts with at least 256 tokens each.
+bool own_scaled_kernel_wins(const gemm::GroupedMm& g) {
+  if (!g.fp8_promote) return g.k > 8192;
+  return g.mode == gemm::GroupMode::kGroupM && g.groups >= 32 && g.m >= 256 * g.groups;
+}
 
 bool fp32_vector(const Tensor& s, int64_t n) {
   return s.scalar_type() == ScalarType::Float && s.dim() == 1 && s.is_contiguous() && s.size(0) == n;
@@ -353,7 +361,7 @@ std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor
   using gemm::GroupMode;
   const ScalarType e4m3 = ScalarType::Float8_e4m3fn;
   const int override_mode = grouped_override();
-  if (override_mode < 0 || !use_fast_accum || !a.is_cuda() || a.scalar_type() != e4m3 || b.scalar_type() != e4m3)
+  if (override_mode < 0 || !a.is_cuda() || a.scalar_type() != e4m3 || b.scalar_type() != e4m3)
     return std::nullopt;
   if (out_dtype.value_or(ScalarType::BFloat16) != ScalarType::BFloat16 || !gemm::grouped_mm_device(a.get_device()))
     return std::nullopt;
@@ -381,6 +389,7 @@ std::optional<gemm::GroupedMm> scaled_grouped_plan(const Tensor& a, const Tensor
   const bool sb_ok = b2 ? fp32_vector(scale_b, b.size(1)) : fp32_rows(scale_b, b.size(0), b.size(2));
   if (!sa_ok || !sb_ok) return std::nullopt;
   g.fp8 = true;
+  g.fp8_promote = !use_fast_accum;
   g.a_k_major = g.b_k_major = true;
   g.a_ld = a.stride(-2);
   g.b_ld = b.stride(-1);

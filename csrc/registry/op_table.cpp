@@ -56,6 +56,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("neg", "pointwise_unary", neg, kBoth),
       GF_OP("neg.out", "pointwise_unary", neg_out, kBoth),
       GF_OP("neg_", "pointwise_unary", neg_, kBoth),
+      GF_OP("conj_physical.out", "copy_shape_view", conj_physical_out, kBoth),
       GF_OP("abs", "pointwise_unary", abs, kBoth),
       GF_OP("abs.out", "pointwise_unary", abs_out, kBoth),
       GF_OP("abs_", "pointwise_unary", abs_, kBoth),
@@ -1283,6 +1284,12 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("chalf", "copy_shape_view", "_to_copy"),
       GF_VIA("_conj_copy", "copy_shape_view", "clone"),      // a clone of the conjugate view
       GF_VIA("_conj_copy.out", "copy_shape_view", "copy_"),
+      // conj_physical: the input itself for real dtypes; for complex, torch's composites over
+      // conj_physical.out (a clone where the input is a conj view); in place, a copy_ of the
+      // conjugate view
+      GF_VIA("conj_physical", "copy_shape_view", "conj_physical.out"),
+      GF_VIA("_conj_physical", "copy_shape_view", "conj_physical.out"),
+      GF_VIA("conj_physical_", "copy_shape_view", "copy_"),
       GF_VIA("diff", "copy_shape_view", "sub.Tensor"),       // narrowed views subtracted (bool: xor)
       GF_MOVE("view_copy", view_copy),
       GF_MOVE("view_copy.out", view_copy_out),
@@ -1354,6 +1361,7 @@ const std::vector<OpRow>& op_table() {
       GF_BLAS5("dot.out", dot_out),
       GF_BLAS5("vdot", vdot),
       GF_BLAS5("vdot.out", vdot_out),
+      GF_BLAS5("linear_backward", linear_backward),
       GF_VIA("kron", "matmul_blas", "mul.Tensor"),
       GF_VIA("kron.out", "matmul_blas", "mul.out"),
 #undef GF_BLAS5

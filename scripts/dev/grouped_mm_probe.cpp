@@ -49,11 +49,12 @@ void run(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tenso
 }
 
 // _scaled_grouped_mm's row-wise case: e4m3 operands, fp32 scales (a 2-d operand's (rows,), a
-// 3-d one's (G, rows)).
+// 3-d one's (G, rows)); fast: torch's use_fast_accum, else its promoted fp32 sums.
 void run_scaled(const at::Tensor& a, const at::Tensor& b, const at::Tensor& scale_a, const at::Tensor& scale_b,
-                const std::optional<at::Tensor>& offs, at::Tensor& out) {
+                const std::optional<at::Tensor>& offs, at::Tensor& out, bool fast) {
   gemm::GroupedMm g = plan(a, b, offs, out);
   g.fp8 = true;
+  g.fp8_promote = !fast;
   g.scale_a = scale_a.data_ptr<float>();
   g.sa_gs = scale_a.dim() == 2 ? scale_a.stride(0) : 0;
   g.scale_b = scale_b.data_ptr<float>();

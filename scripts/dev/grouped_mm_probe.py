@@ -174,17 +174,18 @@ def scaled_cases():
            torch.rand(704, device="cuda") + 0.5, offs_of([0, 256, 704]))
 
 
-def check_scaled(mod, name, a, b, sa, sb, offs):
+def check_scaled(mod, name, a, b, sa, sb, offs, fast):
+    name = f"{name} {'fast' if fast else 'promoted'}"
     out = out_like(a, b, offs).fill_(float("nan"))
     try:
-        mod.run_scaled(a, b, sa, sb, offs, out)
+        mod.run_scaled(a, b, sa, sb, offs, out, fast)
         torch.cuda.synchronize()
     except RuntimeError as e:
         print(f"FAIL {name}: {e}", flush=True)
         return False
     ref = scaled_reference(a, b, sa, sb, offs)
     try:
-        theirs = torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=True)
+        theirs = torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=fast)
         err_torch = (theirs.double() - ref).abs().max().item()
     except Exception as e:  # noqa: BLE001 - a layout torch's kernel does not take
         theirs, err_torch = None, float("nan")
@@ -192,7 +193,7 @@ def check_scaled(mod, name, a, b, sa, sb, offs):
     got = out.double()
     err = (got - ref).abs().max().item()
     scale = ref.abs().max().item()
-    # bf16 rounding of the result plus the fp8 accumulation; no worse than torch's fast path
+    # bf16 rounding of the result plus the fp8 accumulation; no worse than torch's own
     tol = 2 * 2.0 ** -8 * scale + (2 * err_torch if err_torch == err_torch else 0.02 * scale)
     ok = err <= tol and not torch.isnan(got).any().item()
     same = "" if theirs is None else f", {int((theirs != out).sum())} of {out.numel()} differ from torch's"
@@ -201,16 +202,18 @@ def check_scaled(mod, name, a, b, sa, sb, offs):
     return ok
 
 
-def bench_scaled(mod):
+def bench_scaled(mod, fast):
     rows = []
-    for g, k, n in ((8, 4096, 14336), (8, 14336, 4096), (64, 4096, 1792)):
-        for t in (4096, 16384):
+    # the last two: where the promoted accumulation's routing (ops/gemm_ext.cpp) draws its line
+    for g, k, n, tokens in ((8, 4096, 14336, (4096, 16384)), (8, 14336, 4096, (4096, 16384)),
+                            (64, 4096, 1792, (4096, 8192, 16384, 32768)), (32, 4096, 1792, (4096, 8192, 16384))):
+        for t in tokens:
             offs = torch.linspace(0, t, g + 1)[1:].round().int().to(torch.int32).cuda()
             a, b = fp8(t, k), fp8_cm(g, k, n)
             sa, sb = torch.rand(t, device="cuda") + 0.5, torch.rand(g, n, device="cuda") + 0.5
             out = out_like(a, b, offs)
-            fns = (lambda: torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=True),
-                   lambda: mod.run_scaled(a, b, sa, sb, offs, out))
+            fns = (lambda: torch._scaled_grouped_mm(a, b, sa, sb, offs=offs, out_dtype=BF16, use_fast_accum=fast),
+                   lambda: mod.run_scaled(a, b, sa, sb, offs, out, fast))
             best = [float("inf")] * 2
             for f in fns:
                 for _ in range(3):
@@ -227,9 +230,10 @@ def bench_scaled(mod):
                     best[i] = min(best[i], s.elapsed_time(e) / 20 * 1e3)
             f = 2 * t * k * n
             rows.append((f"{g}x{t}x{k}x{n}", best[0], best[1], f / best[0] / 1e6, f / best[1] / 1e6))
-            print(f"scaled 2dx3d {rows[-1][0]}: torch {best[0]:.1f} us ({rows[-1][3]:.0f} TFLOP/s), ours "
+            print(f"scaled 2dx3d {'fast' if fast else 'promoted'} {rows[-1][0]}: torch {best[0]:.1f} us ({rows[-1][3]:.0f} TFLOP/s), ours "
                   f"{best[1]:.1f} us ({rows[-1][4]:.0f}), {best[0] / best[1]:.2f}x", flush=True)
-    print("\n| _scaled_grouped_mm 2dx3d | torch µs | ours µs | torch TFLOP/s | ours TFLOP/s | speedup |")
+    print(f"\n| _scaled_grouped_mm 2dx3d, use_fast_accum={fast} | torch µs | ours µs | torch TFLOP/s | "
+          "ours TFLOP/s | speedup |")
     print("|---|---:|---:|---:|---:|---:|")
     for shape, tt, to, ft, fo in rows:
         print(f"| {shape} | {tt:.1f} | {to:.1f} | {ft:.0f} | {fo:.0f} | {tt / to:.2f} |")
@@ -262,8 +266,10 @@ def bench(mod, other=None):
         return ends.to(torch.int32).cuda()
 
     rows = []
-    for g, k, n in ((8, 4096, 14336), (8, 14336, 4096), (64, 4096, 1792)):
-        for t in (4096, 16384):
+    # the last two: where the promoted accumulation's routing (ops/gemm_ext.cpp) draws its line
+    for g, k, n, tokens in ((8, 4096, 14336, (4096, 16384)), (8, 14336, 4096, (4096, 16384)),
+                            (64, 4096, 1792, (4096, 8192, 16384, 32768)), (32, 4096, 1792, (4096, 8192, 16384))):
+        for t in tokens:
             offs = routing(t, g)
             flops = 2 * t * k * n
             for name, a, b, o in (("2dx3d w(G,N,K)", rand(t, k), cm(g, k, n), offs),
@@ -306,7 +312,8 @@ def main():
                          "e.g. '-DGEMFORGE_GROUPED_CLUSTER=1'")
     ap.add_argument("--no-check", action="store_true", help="skip the reference checks")
     ap.add_argument("--scaled", action="store_true",
-                    help="also check _scaled_grouped_mm's e4m3 path (and time it, with --bench, instead)")
+                    help="also check _scaled_grouped_mm's e4m3 paths, fast and promoted accumulation "
+                         "(and time them, with --bench, instead)")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
     mod = build()
@@ -316,9 +323,10 @@ def main():
     if other is not None and not args.no_check:
         ok = all([check(other, f"[other build] {c[0]}", *c[1:]) for c in cases()]) and ok
     if args.scaled:
-        ok = all([check_scaled(mod, *c) for c in scaled_cases()]) and ok
+        ok = all([check_scaled(mod, *c, fast) for fast in (True, False) for c in scaled_cases()]) and ok
         if args.bench:
-            bench_scaled(mod)
+            bench_scaled(mod, fast=True)
+            bench_scaled(mod, fast=False)
     elif args.bench:
         bench(mod, other)
     return 0 if ok else 1

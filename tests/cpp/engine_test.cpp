@@ -4,10 +4,13 @@
 #include "engine/fast_div.h"
 #include "engine/pointwise.h"
 #include "ops/pointwise/kernels/arithmetic.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <random>
 
 namespace gemforge {
@@ -24,6 +27,127 @@ TEST(FastDiv, MatchesHardwareDivision) {
       ASSERT_EQ(f.div(n), n / d) << n << "/" << d;
     }
   }
+}
+
+// lowp_math.h's own branches (the series where the exponential or logarithm would cancel): on the
+// host its exp and log are the accurate ones, so what is left is the series' truncation and
+// float rounding, both far below a 2-byte float's half ulp (2^-12 for fp16).
+TEST(LowpMath, SeriesBranchesHoldRelativeAccuracy) {
+  double worst_expm1 = 0, worst_log1p = 0;
+  for (int i = 0; i <= 4000; ++i) {
+    const double mag = std::pow(10.0, -30.0 + 31.5 * i / 4000);  // 1e-30 .. 31.6
+    for (double sign : {-1.0, 1.0}) {
+      const float y = float(sign * mag);
+      const double want = std::expm1(double(y));
+      if (want != 0 && std::isfinite(want))
+        worst_expm1 = std::max(worst_expm1, std::fabs(kernels::lowp::expm1(y) - want) / std::fabs(want));
+    }
+    const float e = float(std::pow(10.0, -38.0 + 68.0 * i / 4000));  // 1e-38 .. 1e30
+    const double want = std::log1p(double(e));
+    worst_log1p = std::max(worst_log1p, std::fabs(kernels::lowp::log1p_nonneg(e) - want) / want);
+  }
+  double worst_ln = 0, worst_log1p_any = 0;
+  for (int i = 0; i <= 4000; ++i) {
+    const float x = float(std::pow(2.0, -149.0 + 277.0 * i / 4000));  // the subnormals .. 2^128
+    for (float v : {x, 1.0f + (x - 0.5f) / 8, 1.0f - x / 16}) {       // and around 1, both sides
+      const double want = std::log(double(v));
+      if (want != 0) worst_ln = std::max(worst_ln, std::fabs(kernels::lowp::ln(v) - want) / std::fabs(want));
+    }
+    const float u = float(std::pow(10.0, -30.0 + 30.0 * i / 4000)) * (i % 2 ? -0.9f : 1.0f);
+    const double want = std::log1p(double(u));
+    worst_log1p_any = std::max(worst_log1p_any, std::fabs(kernels::lowp::log1p(u) - want) / std::fabs(want));
+  }
+  EXPECT_LT(worst_ln, 4e-6);
+  EXPECT_LT(worst_log1p_any, 4e-6);
+  EXPECT_EQ(kernels::lowp::ln(0.0f), -INFINITY);
+  EXPECT_TRUE(std::isnan(kernels::lowp::ln(-1.0f)));
+  EXPECT_EQ(kernels::lowp::log1p(-1.0f), -INFINITY);
+  EXPECT_LT(worst_expm1, 1e-6);
+  EXPECT_LT(worst_log1p, 4e-6);  // just above 1/32: 1 + e rounded, then its log
+  EXPECT_EQ(kernels::lowp::expm1(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(kernels::lowp::expm1(NAN)));
+  EXPECT_EQ(kernels::lowp::log1p_nonneg(0.0f), 0.0f);
+  EXPECT_EQ(kernels::lowp::log1p_nonneg(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(kernels::lowp::log1p_nonneg(NAN)));
+}
+
+// asinh, atanh, logit, erfc and pow in their lowp forms (on the host, with
+// the accurate exp / log / 1/x standing in for the hardware's): the formulas hold relative
+// accuracy near their zeros and in the tails, and give the special values torch's give.
+TEST(LowpMath, FormulasHoldRelativeAccuracy) {
+  namespace lowp = kernels::lowp;
+  auto rel = [](double got, double want) {
+    return want == 0 ? std::fabs(got) : std::fabs(got - want) / std::fabs(want);
+  };
+  double worst[5] = {};  // asinh, atanh, logit, erfc, pow
+  for (int i = 0; i <= 4000; ++i) {
+    const double mag = std::pow(2.0, -140.0 + 200.0 * i / 4000);  // subnormals .. 2^60
+    for (double sign : {-1.0, 1.0}) {
+      const float x = float(sign * mag);
+      worst[0] = std::max(worst[0], rel(lowp::asinh(x), std::asinh(double(x))));
+      const float t = float(sign * std::min(mag, 1.0 - 1.0 / 4096));
+      worst[1] = std::max(worst[1], rel(lowp::atanh(t), std::atanh(double(t))));
+    }
+    const float p = float(i + 0.5) / 4001;  // (0, 1), and the small probabilities
+    for (float v : {p, float(std::pow(2.0, -130.0 + 129.0 * i / 4000))}) {
+      const double want = std::log(double(v) / (1.0 - double(v)));
+      worst[2] = std::max(worst[2], rel(lowp::logit(v), want));
+    }
+    const float z = float(-6.0 + 15.0 * i / 4000);  // erfc from 2 down to 1e-37
+    worst[3] = std::max(worst[3], rel(lowp::erfc(z), std::erfc(double(z))));
+    const float base = float(std::pow(2.0, -20.0 + 40.0 * i / 4000)), e = float(-4.0 + 8.0 * (i % 97) / 96);
+    worst[4] = std::max(worst[4], rel(lowp::pow(base, e), std::pow(double(base), double(e))));
+  }
+  EXPECT_LT(worst[0], 4e-6);
+  EXPECT_LT(worst[1], 4e-6);
+  EXPECT_LT(worst[2], 4e-6);
+  EXPECT_LT(worst[3], 2e-5);
+  EXPECT_LT(worst[4], 4e-6);
+  EXPECT_TRUE(std::signbit(lowp::asinh(-0.0f)));
+  EXPECT_EQ(lowp::asinh(-INFINITY), -INFINITY);
+  EXPECT_EQ(lowp::atanh(1.0f), INFINITY);
+  EXPECT_EQ(lowp::atanh(-1.0f), -INFINITY);
+  EXPECT_TRUE(std::isnan(lowp::atanh(2.0f)));
+  EXPECT_TRUE(std::isnan(lowp::atanh(INFINITY)));
+  EXPECT_EQ(lowp::logit(0.0f), -INFINITY);
+  EXPECT_EQ(lowp::logit(1.0f), INFINITY);
+  EXPECT_EQ(lowp::logit(0.5f), 0.0f);
+  EXPECT_TRUE(std::isnan(lowp::logit(-0.25f)));
+  EXPECT_TRUE(std::isnan(lowp::logit(1.5f)));
+  EXPECT_EQ(lowp::erfc(-INFINITY), 2.0f);
+  EXPECT_EQ(lowp::erfc(INFINITY), 0.0f);
+  EXPECT_EQ(lowp::pow(1.0f, NAN), 1.0f);
+  EXPECT_EQ(lowp::pow(-2.0f, 3.0f), -8.0f);
+  EXPECT_EQ(lowp::pow(0.0f, -1.0f), INFINITY);
+  EXPECT_EQ(lowp::pow(3.0f, 0.0f), 1.0f);
+  for (float v : {NAN}) {
+    EXPECT_TRUE(std::isnan(lowp::asinh(v)) && std::isnan(lowp::atanh(v)));
+    EXPECT_TRUE(std::isnan(lowp::logit(v)) && std::isnan(lowp::erfc(v)) && std::isnan(lowp::pow(v, 2.0f)));
+  }
+}
+
+// lowp::div_floor against c10::div_floor_floating, bit for bit (signed zeros included): random
+// quotients of all sizes, whole and bf16-rounded operands, and the special values.
+TEST(LowpMath, DivFloorIsTorchs) {
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal;
+  const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 3.0f, -3.0f, 1e-40f, -1e-40f, 5e30f, 3e38f, -1e38f,
+                           INFINITY, -INFINITY, NAN};
+  auto same = [](float a, float b) {
+    const float want = c10::div_floor_floating(a, b), got = kernels::lowp::div_floor(a, b);
+    return (std::isnan(want) && std::isnan(got)) || std::memcmp(&want, &got, sizeof(float)) == 0;
+  };
+  int bad = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    float a = normal(gen) * std::ldexp(1.0f, int(gen() % 24) - 12);
+    float b = normal(gen) * std::ldexp(1.0f, int(gen() % 24) - 12);
+    if (i % 3 == 0) a = std::trunc(a);
+    if (i % 5 == 0) b = float(c10::BFloat16(b));
+    bad += !same(a, b);
+  }
+  for (float a : special)
+    for (float b : special) bad += !same(a, b);
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(Dtypes, DispatchInstantiatesOnlyTheSet) {

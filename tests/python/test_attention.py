@@ -6,7 +6,8 @@ non-contiguous [B, S, H, D] layouts; custom scale), against a float64 math refer
 the logsumexp rows (natural log, padded to 32 with +inf), and torch's result layout. Training
 through F.scaled_dot_product_attention: torch's backward takes our forward's outputs, gradients
 against float64 autograd. An additive mask (attn_bias) on Hopper, through the efficient op and
-`_scaled_dot_product_cudnn_attention` (torch's default pick there), which is served only with one.
+`_scaled_dot_product_cudnn_attention` (torch's default pick there), which is served with one, and
+without one where ours is ahead of cudnn (key lengths off 128 multiples, short queries).
 The cases gemforge leaves to torch (unaligned bias rows, dropout, unequal heads) still give
 torch's results and errors. Torch has no cpu kernel for these ops: the module skips on cpu.
 """
@@ -223,10 +224,64 @@ def test_bias_torch_keeps():
     q, k, v = qkv(2, 2, 70, 96, 64, torch.bfloat16)
     (out, _, _, _), served = run_gems(efficient, q, k, v, None, False, 0.5, False, None)
     assert served == 0 and out.shape == q.shape
-    # without a bias the cudnn op stays torch's (ours is not ahead everywhere)
+    # without a bias, at lengths where cudnn leads (128-multiple keys, many queries), the cudnn op
+    # stays torch's
+    q, k, v = qkv(2, 2, 256, 512, 64, torch.bfloat16)
     result, served = run_gems(cudnn, q, k, v, None, True, 0.0, False, None, op=CUDNN)
     assert served == 0
     torch.testing.assert_close(result[0], cudnn(q, k, v, None, True, 0.0, False, None)[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("sq,sk,d,causal,served", [
+    (577, 577, 64, False, True),     # CLIP's patches: keys off a 128 multiple
+    (300, 832, 64, False, True),     # fewer queries than keys
+    (128, 128, 128, True, True),     # a short prompt
+    (1, 136, 128, False, True),      # one decode step over a short cache
+    (16, 2048, 128, False, True),
+    (70, 96, 128, True, True),       # top-left causal
+    (577, 577, 128, False, False),   # cudnn leads or ties: head dim 128 with many queries,
+    (577, 577, 64, True, False),     # causal at head dim 64,
+    (200, 200, 64, False, False),    # short keys,
+    (512, 512, 64, False, False),    # BERT's (multiples of 128),
+    (1, 4096, 128, False, False),    # one query over a long cache (ours has no split over keys),
+    (1, 136, 64, False, False),      # short queries at head dim 64 (not timed)
+])
+def test_cudnn_without_bias(dtype, sq, sk, d, causal, served):
+    """The cudnn op without a bias: ours where it is ahead, with torch's layouts (logsumexp
+    [B, H, Sq, 1]); torch's kernel elsewhere."""
+    torch.manual_seed(sq + sk + d)
+    q, k, v = qkv(2, 3, sq, sk, d, dtype)
+    result, n = run_gems(cudnn, q, k, v, None, True, 0.0, causal, None, op=CUDNN)
+    assert n == (1 if HOPPER and served else 0)
+    ref_out, ref_lse = reference(q, k, v, causal, d ** -0.5)
+    torch.testing.assert_close(result[0].double(), ref_out, atol=TOL[dtype], rtol=TOL[dtype])
+    theirs = cudnn(q, k, v, None, True, 0.0, causal, None)
+    assert result[0].stride() == theirs[0].stride() and result[1].shape == theirs[1].shape == (2, 3, sq, 1)
+    assert (result[4], result[5]) == (theirs[4], theirs[5]) == (sq, sk)
+    finite = torch.isfinite(ref_lse)
+    torch.testing.assert_close(result[1][..., 0][finite].double(), ref_lse[finite], atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cudnn_without_bias_training(dtype):
+    """F.scaled_dot_product_attention on torch's default backend at CLIP's length: forward by
+    gemforge (on Hopper), backward by torch's cudnn kernel on our output and logsumexp."""
+    torch.manual_seed(9)
+    q, k, v = qkv(2, 4, 577, 577, 64, dtype, requires_grad=True)
+    grad = torch.randn(2, 4, 577, 64, device=DEVICE, dtype=dtype)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        out = F.scaled_dot_product_attention(q, k, v)
+        out.backward(grad)
+    if HOPPER:
+        assert served_count(counts, CUDNN) + served_count(counts, OP) + served_count(counts, FLASH) == 1
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, False, 64 ** -0.5)
+    ref.backward(grad.double())
+    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
+    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
 
 
 @pytest.mark.parametrize("case", ["unaligned_rows", "dtype", "shape"])

@@ -778,3 +778,39 @@ def test_kron_lands_on_mul():
     want = torch.kron(a, b)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     torch.testing.assert_close(out, want, rtol=0, atol=0)
+
+
+# ---- linear_backward: torch has kernels only for mkldnn and nested tensors (autograd uses mm for
+# dense ones); gemforge's is grad_output W, grad_output^T input and a sum, through its GEMM --------
+
+@pytest.mark.parametrize("mask", [(True, True, True), (True, False, False), (False, True, False),
+                                  (False, False, True)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_linear_backward(dtype, mask):
+    if BACKEND not in row_backends("linear_backward"):
+        pytest.skip(f"gemforge serves linear_backward on {row_backends('linear_backward')} only")
+    x = make((5, 3, 24), dtype).transpose(0, 1)  # non-contiguous: batch dims flattened by a copy
+    go, w = make((3, 5, 40), dtype), make((40, 24), dtype)
+    with pytest.raises(NotImplementedError):
+        aten.linear_backward(x, go, w, list(mask))  # torch's own: no dense kernel
+    with gemforge.use_gems(backends=[BACKEND]), gemforge.collect_stats() as counts:
+        got = aten.linear_backward(x, go, w, list(mask))
+    assert served_count(counts, "linear_backward") == 1, dict(counts)
+    x64, go64, w64 = (t.detach().cpu().double() for t in (x, go, w))
+    go2 = go64.reshape(-1, 40)
+    wanted = [(go64 @ w64, 40), (go2.t() @ x64.reshape(-1, 24), 15), (go2.sum(0), 15)]
+    for on, result, (want, k) in zip(mask, got, wanted):
+        if not on:
+            assert result is None
+            continue
+        assert result.dtype == dtype and result.shape == want.shape and result.device == x.device
+        _assert_close(result, want, k)
+
+
+def test_linear_backward_errors():
+    if BACKEND not in row_backends("linear_backward"):
+        pytest.skip(f"gemforge serves linear_backward on {row_backends('linear_backward')} only")
+    x, go, w = make((4, 24), torch.float32), make((4, 40), torch.float32), make((40, 24), torch.float32)
+    for args in ((x, go, w[:, :20]), (x, go[:, :30], w), (x, go, w[0])):
+        with gemforge.use_gems(backends=[BACKEND]), pytest.raises(RuntimeError, match="linear_backward"):
+            aten.linear_backward(*args, [True, True, True])

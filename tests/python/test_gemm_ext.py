@@ -457,27 +457,45 @@ scaled = pytest.mark.skipif(not _sm90() or not hasattr(torch, "_scaled_grouped_m
 
 @pytest.mark.cuda
 @scaled
-@pytest.mark.parametrize("kn", [(128, 256), (64, 512), (4096, 1024), (16, 48)], ids=str)
-def test_scaled_grouped_2d_3d(kn):
+@pytest.mark.parametrize("fast", [True, False], ids=["fast_accum", "promoted"])
+@pytest.mark.parametrize("kn", [(128, 256), (64, 512), (4096, 1024), (16, 48), (400, 272)], ids=str)
+def test_scaled_grouped_2d_3d(kn, fast):
     k, n = kn
     ends = (0, 48, 48, 320, 336, 640)  # empty groups, groups ending off a tile
-    check_scaled(_fp8(640, k), _fp8_cm(len(ends), k, n), _scales(640), _scales(len(ends), n), _offs(*ends))
+    check_scaled(_fp8(640, k), _fp8_cm(len(ends), k, n), _scales(640), _scales(len(ends), n), _offs(*ends),
+                 fast=fast)
 
 
 @pytest.mark.cuda
 @scaled
-def test_scaled_grouped_3d_3d_and_3d_2d():
-    check_scaled(_fp8(3, 200, 256), _fp8_cm(3, 256, 272), _scales(3, 200), _scales(3, 272), None)
-    check_scaled(_fp8(3, 144, 128), _fp8_cm(128, 704), _scales(3, 144), _scales(704), _offs(0, 256, 704))
+@pytest.mark.parametrize("fast", [True, False], ids=["fast_accum", "promoted"])
+def test_scaled_grouped_3d_3d_and_3d_2d(fast):
+    check_scaled(_fp8(3, 200, 256), _fp8_cm(3, 256, 272), _scales(3, 200), _scales(3, 272), None, fast=fast)
+    check_scaled(_fp8(3, 144, 128), _fp8_cm(128, 704), _scales(3, 144), _scales(704), _offs(0, 256, 704),
+                 fast=fast)
 
 
 @pytest.mark.cuda
 @scaled
 def test_scaled_grouped_goes_to_torch():
-    a, b, sa, sb, offs = _fp8(256, 128), _fp8_cm(2, 128, 256), _scales(256), _scales(2, 256), _offs(100, 256)
-    check_scaled(a, b, sa, sb, offs, served=False, fast=False)  # torch's promoted accumulation
     # 2-d x 2-d (offsets over k)
     check_scaled(_fp8(64, 256), _fp8_cm(256, 128), _scales(64 * 2), _scales(128 * 2), _offs(128, 256), served=False)
+
+
+@pytest.mark.cuda
+@scaled
+def test_scaled_grouped_default_routing(monkeypatch):
+    """Unforced, ours serves the fast accumulation of deep products (K > 8192), and the promoted
+    one over many experts (32 or more) with at least 256 rows each."""
+    monkeypatch.delenv("GEMFORGE_GROUPED_MM", raising=False)
+    ends = (100, 256)
+    for k, fast, served in ((128, True, False), (8448, True, True), (8448, False, False)):
+        check_scaled(_fp8(256, k), _fp8_cm(2, k, 256), _scales(256), _scales(2, 256), _offs(*ends), fast=fast,
+                     served=served)
+    for groups, rows, served in ((32, 256, True), (32, 240, False), (16, 512, False)):
+        ends = [rows * (g + 1) for g in range(groups)]
+        check_scaled(_fp8(ends[-1], 128), _fp8_cm(groups, 128, 64), _scales(ends[-1]), _scales(groups, 64),
+                     _offs(*ends), fast=False, served=served)
 
 
 @pytest.mark.cuda

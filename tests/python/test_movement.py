@@ -188,7 +188,7 @@ def test_block_diag_promotes_and_raises():
 
 
 # ---- torch's composites that land on served copies: chalf (_to_copy), _conj_copy (clone, copy_)
-# and diff (sub of two narrowed views; logical_xor for bool) ------------------------------------
+# and diff (sub of two narrowed views; logical_xor for bool); conj_physical ----------------------
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64, torch.int32], ids=str)
 def test_chalf(dtype):
@@ -203,6 +203,33 @@ def test_conj_copy():
         check(lambda a: op(a), [transposed((3, 4), dtype)], served="clone", reference="exact")
         check(lambda a, o: op.out(a, out=o), [make((3, 4), dtype), torch.empty(3, 4, dtype=dtype, device=DEVICE)],
               served="copy_", reference="exact")
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128, torch.float32, torch.bfloat16, torch.int64,
+                                   torch.bool], ids=str)
+def test_conj_physical(dtype):
+    """conj_physical.out's kernel, and torch's composites over it: the functional form and its
+    underscore form (for complex; a real input is returned as it is). In place, torch copies
+    the conjugate view (copy_)."""
+    x = make((4, 6), dtype)
+    kernel = "conj_physical.out"
+    if dtype.is_complex:
+        for a in (x, transposed((5, 3), dtype), sliced((3, 4), dtype)):
+            check(lambda a: torch.conj_physical(a), [a], served=kernel, reference="exact")
+        check(lambda a: torch.ops.aten._conj_physical(a), [x], served=kernel, reference="exact")
+        check(lambda a: a.mul(1).conj_physical_(), [x], served="copy_", reference="exact")
+        # a conj view: torch clones it, which resolves the conjugation
+        check(lambda a: torch.ops.aten._conj_physical(a.conj()), [x], served="clone", reference="exact")
+    check(lambda a, o: torch.conj_physical(a, out=o), [x, torch.empty(4, 6, dtype=dtype, device=DEVICE)], served=kernel,
+          reference="exact")
+    check(lambda a, o: torch.conj_physical(a, out=o), [transposed((5, 3), dtype), torch.empty(0, dtype=dtype,
+          device=DEVICE)], served=kernel, reference="exact")                              # out resized
+    check(lambda a, o: torch.conj_physical(a, out=o), [make((), dtype), torch.empty((), dtype=dtype, device=DEVICE)],
+          served=kernel, reference="exact")                                               # 0-d
+    check(lambda a, o: torch.conj_physical(a, out=o), [make((0, 3), dtype), torch.empty(0, 3, dtype=dtype,
+          device=DEVICE)], reference="exact")                                          # empty
+    other = torch.float64 if dtype != torch.float64 else torch.float32
+    check(lambda a, o: torch.conj_physical(a, out=o), [x, torch.empty(4, 6, dtype=other, device=DEVICE)])  # error
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool], ids=str)

@@ -144,7 +144,7 @@ __device__ bool find_cluster_work(const GroupedMm& p, int64_t i, int64_t tm, int
   const int64_t n_total = p.n, m_total = p.m;
   w.k_lo = 0;
   w.k_hi = p.k;
-  if (p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK) {
+  if (out_has_groups(p.mode)) {  // a grid of tiles a group
     const int64_t per_group = tm * tn;
     w.g = int(i / per_group);
     int64_t t_m, t_n;
@@ -184,7 +184,7 @@ __device__ bool find_work(const GroupedMm& p, int64_t i, int64_t tm, int64_t tn,
 // operand (k, rows, group), an mn-major one (rows, k, group); the group coordinate is 0 for a
 // 2-d operand. Persistent: cluster c takes linear tiles c, c + clusters, ... (`tiles` of them);
 // the producer runs ahead into the next tile while the consumers store the last one.
-template <bool kFp8, bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK, bool kPromote>
 __global__ void __launch_bounds__(kThreads, 1)
     grouped_mm_kernel(const __grid_constant__ CUtensorMap ta, const __grid_constant__ CUtensorMap tb,
                       const __grid_constant__ CUtensorMap tout, const GroupedMm p, int64_t tm, int64_t tn,
@@ -213,8 +213,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int rank = kCluster > 1 ? int(cluster_rank()) : 0;
   const int64_t first = blockIdx.x / kCluster, step = gridDim.x / kCluster;
 
-  const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
-  const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
+  const bool a_grouped = a_has_groups(p.mode), b_grouped = b_has_groups(p.mode);
   constexpr int kStepK = kBKOf<kFp8>;
   auto steps_of = [](const Work& w) { return int((w.k_hi - w.k_lo + kStepK - 1) / kStepK); };
   if (threadIdx.x < 128) {
@@ -278,6 +277,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t wslabs = ring + kStages * kStageBytes + (cw * 4 + warp) * 2 * kWarpSlabBytes;  // the warp's two
     unsigned char* wslabs_ptr = smem_raw + (wslabs - base);
     float acc[kBN / 2];
+    float part[kBN / 4] = {};  // kPromote: one 128-k step's sums of half the columns
     int it = 0;
     for (int64_t i = first; i < tiles; i += step) {
       Work w;
@@ -308,29 +308,61 @@ __global__ void __launch_bounds__(kThreads, 1)
             consumers_sync();
           }
         }
+        if constexpr (kPromote) {
+          // torch's default accumulation (use_fast_accum=False): the tensor cores' own sums of one
+          // 128-k step (four k32 products: CUTLASS's promotion interval) are added into the fp32
+          // accumulators, half the columns at a time (a second full set of 128 would not fit
+          // the registers). The step's stage goes back at once.
+          if (busy) {
 #pragma unroll
-        for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-        if (busy) {
-          wgmma_fence();
+            for (int half = 0; half < 2; ++half) {
 #pragma unroll
-          for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
-            const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
-                                   : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
-            const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
-            if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
-            else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+              for (int e = 0; e < kBN / 4; ++e) fence_operand(part[e]);
+              wgmma_fence();
+#pragma unroll
+              for (int kk = 0; kk < 4; ++kk) {
+                const uint64_t da = kmajor_desc(sa + cw * 64 * 128 + kk * 32);
+                const uint64_t db = kmajor_desc(sb + half * (kBN / 2) * 128 + kk * 32);
+                if (kk == 0) WgmmaSS8<kBN / 2>::run<0>(part, da, db);  // overwrites the last step's
+                else WgmmaSS8<kBN / 2>::run(part, da, db);
+              }
+              wgmma_commit();
+              wgmma_wait<0>();
+#pragma unroll
+              for (int e = 0; e < kBN / 4; ++e) {
+                fence_operand(part[e]);
+                acc[half * (kBN / 4) + e] += part[e];  // the half's m16n8 fragments, in order
+              }
+            }
           }
-          wgmma_commit();
+          release(s);
+        } else {
+#pragma unroll
+          for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+          if (busy) {
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {  // the four 32-byte k slices of the 128-byte rows
+              const uint64_t da = AK ? kmajor_desc(sa + cw * 64 * 128 + kk * 32)
+                                     : mnmajor_desc(sa + cw * kBoxBytes + kk * 16 * 128, kBoxBytes);
+              const uint64_t db = BK ? kmajor_desc(sb + kk * 32) : mnmajor_desc(sb + kk * 16 * 128, kBoxBytes);
+              if constexpr (kFp8) WgmmaSS8<kBN>::run(acc, da, db);  // k32 a step: the same 32 bytes
+              else WgmmaSST<__nv_bfloat16, kBN>::run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+            }
+            wgmma_commit();
+          }
+          wgmma_wait<1>();  // the previous step's products are done: its stage goes back
+#pragma unroll
+          for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
+          if (kt > 0) release((it - 1) % kStages);
         }
-        wgmma_wait<1>();  // the previous step's products are done: its stage goes back
+      }
+      if constexpr (!kPromote) {
+        wgmma_wait<0>();
 #pragma unroll
         for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-        if (kt > 0) release((it - 1) % kStages);
+        if (k_steps > 0) release((it - 1) % kStages);
       }
-      wgmma_wait<0>();
-#pragma unroll
-      for (int e = 0; e < kBN / 2; ++e) fence_operand(acc[e]);
-      if (k_steps > 0) release((it - 1) % kStages);
 
       // ---- epilogue: each warp stages its 16 rows in 64-column slabs (the ring is the producer's
       // again: it is loading the next tile meanwhile) laid out as a TMA box, and its first thread
@@ -341,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       // once its last store has read it. ----
       const int64_t m_warp = w.m_lo + cw * 64 + warp * 16;  // the warp's first row
       const bool rows_whole = m_warp + 16 <= w.m_hi || w.m_hi == p.m;
-      const int out_g = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK ? w.g : 0;
+      const int out_g = out_has_groups(p.mode) ? w.g : 0;
 #ifdef GEMFORGE_GROUPED_NO_STORE  // scripts/dev/grouped_mm_probe.py: what the epilogue costs
       if (w.m_lo >= 0) continue;
 #endif
@@ -349,8 +381,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       float row_scale[2] = {1.f, 1.f};  // _scaled_grouped_mm: this thread's rows' scales
       const float* col_scale = nullptr;
       if constexpr (kFp8) {
-        const int ga = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN ? w.g : 0;
-        const int gb = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM ? w.g : 0;
+        const int ga = a_grouped ? w.g : 0, gb = b_grouped ? w.g : 0;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int64_t m = m_warp + g + 8 * h;
@@ -444,20 +475,19 @@ CUtensorMap tensor_map(const void* data, int64_t inner, int64_t outer, int64_t g
   return map;
 }
 
-template <bool kFp8, bool AK, bool BK>
+template <bool kFp8, bool AK, bool BK, bool kPromote = false>
 void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t stream) {
-  const bool a_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupN;
-  const bool b_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupM;
+  const bool a_grouped = a_has_groups(p.mode), b_grouped = b_has_groups(p.mode);
   const int64_t ga = a_grouped ? p.groups : 1, gb = b_grouped ? p.groups : 1;
   const CUtensorMap ta = AK ? tensor_map(p.a, p.k, p.m, ga, p.a_ld, p.a_bs, kBM, kFp8)
                             : tensor_map(p.a, p.m, p.k, ga, p.a_ld, p.a_bs, kBK);
-  const bool out_grouped = p.mode == GroupMode::kBatched || p.mode == GroupMode::kGroupK;
+  const bool out_grouped = out_has_groups(p.mode);
   const CUtensorMap tout = tensor_map(p.out, p.n, p.m, out_grouped ? p.groups : 1, p.out_ld, p.out_bs, 16);
   const CUtensorMap tb = BK ? tensor_map(p.b, p.k, p.n, gb, p.b_ld, p.b_bs, kBN / kCluster, kFp8)
                             : tensor_map(p.b, p.n, p.k, gb, p.b_ld, p.b_bs, kBK);
   // Persistent: a cluster an SM pair at most (tiles are cluster tiles).
   const int64_t clusters = std::min<int64_t>(tiles, pw::cuda::sm_count() / kCluster);
-  auto kernel = grouped_mm_kernel<kFp8, AK, BK>;
+  auto kernel = grouped_mm_kernel<kFp8, AK, BK, kPromote>;
   static const bool configured = [&] {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
     return true;
@@ -517,7 +547,8 @@ void grouped_mm_cuda(const GroupedMm& p) {
   if (p.fp8) {
     TORCH_CHECK(p.a_k_major && p.b_k_major && p.mode != GroupMode::kGroupK,
                 "_scaled_grouped_mm: gemforge's kernel takes k-major operands, k not grouped");
-    run<true, true, true>(p, tiles, tm, tn, stream);
+    if (p.fp8_promote) run<true, true, true, true>(p, tiles, tm, tn, stream);
+    else run<true, true, true>(p, tiles, tm, tn, stream);
   } else if (p.a_k_major) {
     p.b_k_major ? run<false, true, true>(p, tiles, tm, tn, stream) : run<false, true, false>(p, tiles, tm, tn, stream);
   } else {

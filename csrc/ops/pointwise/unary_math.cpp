@@ -1,4 +1,4 @@
-// neg; exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, acos, asin, atan, acosh, asinh, atanh,
+// neg, conj_physical.out; exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, acos, asin, atan, acosh, asinh, atanh,
 // cosh, sinh, tan, exp2, expm1, log10, log1p, log2, reciprocal, deg2rad, rad2deg, sinc and angle
 // (integers and bool promote to float, as in torch): functional, out= and in-place forms.
 #include "ops/ops.h"
@@ -15,6 +15,12 @@ GF_UNARY(neg, IterKind::unary,
          TORCH_CHECK(self.scalar_type() != at::kBool,
                      "Negation, the `-` operator, on a bool tensor is not supported. If you are "
                      "trying to invert a mask, use the `~` or `logical_not()` operator instead."))
+// conj_physical.out, torch's kernel under conj_physical, _conj_physical and conj_physical_
+// (composites): neg's iterator, so out must have self's dtype as in torch.
+Tensor& conj_physical_out(const Tensor& self, Tensor& out) {
+  return pw::out_form(out, IterKind::unary, {self}, K<kernels::conj_physical>, {},
+                      GF_FALLBACK(self, conj_physical_outf, self, out));
+}
 GF_UNARY(exp, IterKind::unary_float, )
 GF_UNARY(log, IterKind::unary_float, )
 GF_UNARY(sqrt, IterKind::unary_float, )

@@ -40,6 +40,7 @@ class Op:
     result: str = "same"            # dtype of the output: "same" (promoted) or "bool"
     dtypes: Optional[tuple] = None  # None: the float dtypes asked for; else exactly these
     broadcast: bool = True          # False where a broadcast operand means nothing (fill_)
+    extra_out_bytes: int = 0        # bytes an element of further outputs (frexp's int32 exponent)
 
 
 def _unary(name, call, operand=RANDOM):
@@ -144,7 +145,7 @@ OPS = [
        dtypes=("fp32",)),
     Op("airy_ai", torch.special.airy_ai, (RANDOM,), dtypes=("fp32",)),
     # two outputs: GB/s counts the mantissa only (the int32 exponents add 4 bytes an element)
-    _unary("frexp", torch.frexp),
+    Op("frexp", torch.frexp, (RANDOM,), extra_out_bytes=4),
 
     # ---- more binary math, rounding
     Op("atan2", torch.atan2, (RANDOM, RANDOM)),
@@ -313,6 +314,7 @@ def _case(op: Op, layout: str, dtype_name: str, device: str) -> Case:
         moved += numel * _element_size(kind, dtype)
     if not any(kind in (DST, DST_FP32) for kind in op.operands):  # out of place: the result
         moved += rows * cols * (1 if op.result == "bool" else _element_size(RANDOM, dtype))
+    moved += rows * cols * op.extra_out_bytes
 
     label = "bool" if op.dtypes == ("bool",) else (
         "bf16->fp32" if DST_FP32 in op.operands else dtype_name)

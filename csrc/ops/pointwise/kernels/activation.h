@@ -86,8 +86,16 @@ struct elu : op_base {
     C negcoef, poscoef, negiptcoef;
     GF_HD C operator()(C x) const { return x > C(0) ? x * poscoef : std::expm1(x * negiptcoef) * negcoef; }
   };
+  struct fn_lowp {
+    float negcoef, poscoef, negiptcoef;
+    GF_HD float operator()(float x) const { return x > 0.0f ? x * poscoef : lowp::expm1(x * negiptcoef) * negcoef; }
+  };
   template <class C> static fn<C> make(const Args& args) {
     return {args.s0.to<C>() * args.s1.to<C>(), args.s1.to<C>(), args.s2.to<C>()};
+  }
+  template <class C> static fn_lowp make_lowp(const Args& args) {
+    const auto f = make<C>(args);
+    return {f.negcoef, f.poscoef, f.negiptcoef};
   }
 };
 
@@ -109,7 +117,14 @@ struct softplus : heavy_op {
       return x * beta > threshold ? x : std::log1p(std::exp(x * beta)) / beta;
     }
   };
+  struct fn_lowp {
+    float beta, threshold;
+    GF_HD float operator()(float x) const {
+      return x * beta > threshold ? x : lowp::log1p_nonneg(lowp::exp(x * beta)) / beta;
+    }
+  };
   template <class C> static fn<C> make(const Args& args) { return {args.s0.to<C>(), args.s1.to<C>()}; }
+  template <class C> static fn_lowp make_lowp(const Args& args) { return {args.s0.to<float>(), args.s1.to<float>()}; }
 };
 
 // lambd arrives converted as torch's kernel converts it (see activation.cpp).
@@ -134,9 +149,23 @@ struct hardshrink : op_base {
 };
 
 // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); the cpu's buffer holds exp(-|x|).
-GF_STATELESS(log_sigmoid, kFloating, C, (C x),
-  const C lower = x < C(0) ? x : C(0);
-  return lower - std::log1p(std::exp(-std::abs(x)));)
+struct log_sigmoid : op_base {
+  static constexpr TypeSet types = kFloating;
+  template <class C> struct fn {
+    GF_HD C operator()(C x) const {
+      const C lower = x < C(0) ? x : C(0);
+      return lower - std::log1p(std::exp(-std::abs(x)));
+    }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float x) const {
+      const float lower = x < 0.0f ? x : 0.0f;
+      return lower - lowp::log1p_nonneg(lowp::exp(-std::fabs(x)));
+    }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 GF_STATELESS(log_sigmoid_buffer, kFloating, C, (C x), return std::exp(-std::abs(x));)
 
 // log(x / (1 - x)); with eps (mode 1) x is clamped to [eps, 1 - eps] first.
@@ -150,9 +179,21 @@ struct logit : heavy_op {
       return std::log(x / (C(1) - x));
     }
   };
+  struct fn_lowp {
+    float lo, hi;
+    bool clamp;
+    GF_HD float operator()(float x) const {
+      if (clamp) x = x < lo ? lo : (x > hi ? hi : x);
+      return lowp::logit(x);
+    }
+  };
   template <class C> static fn<C> make(const Args& args) {
     const C eps = args.s0.to<C>();
     return {eps, C(1) - eps, args.mode == 1};
+  }
+  template <class C> static fn_lowp make_lowp(const Args& args) {
+    const fn<C> f = make<C>(args);
+    return {f.lo, f.hi, f.clamp};
   }
 };
 

@@ -1,7 +1,8 @@
-// Pointwise functors: add, sub, mul, div (true, trunc, floor), neg, abs and pow.
+// Pointwise functors: add, sub, mul, div (true, trunc, floor), neg, conj_physical, abs and pow.
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 namespace gemforge::kernels {
 
@@ -36,12 +37,26 @@ template <class C> GF_HD void check_divisor(C b) {
 GF_STATELESS(div_trunc, kReal, C, (C a, C b),
   check_divisor(b);
   if constexpr (std::is_integral_v<C>) return a / b; else return std::trunc(a / b);)
-GF_STATELESS(div_floor, kReal, C, (C a, C b),
-  check_divisor(b);
-  if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
-  else return c10::div_floor_floating(a, b);)
+struct div_floor : op_base {
+  static constexpr TypeSet types = kReal;
+  template <class C> struct fn {
+    GF_HD C operator()(C a, C b) const {
+      check_divisor(b);
+      if constexpr (std::is_integral_v<C>) return c10::div_floor_integer(a, b);
+      else return c10::div_floor_floating(a, b);
+    }
+  };
+  struct fn_lowp {  // 2-byte results: torch's fmod is most of the work there (lowp_math.h)
+    GF_HD float operator()(float a, float b) const { return lowp::div_floor(a, b); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 
 GF_STATELESS(neg, kNumeric, C, (C a), return -a;)
+// The conjugate, materialized (torch's conj_physical.out); real values are copied.
+GF_STATELESS(conj_physical, kAll, C, (C a),
+  if constexpr (is_complex_v<C>) return C(a.real(), -a.imag()); else return a;)
 GF_STATELESS(abs, kReal, C, (C a),
   if constexpr (std::is_unsigned_v<C>) return a;
   else if constexpr (std::is_integral_v<C>) return a < 0 ? C(-a) : a;
@@ -55,7 +70,11 @@ struct pow_tensor : op_base {
       if constexpr (std::is_integral_v<C>) return powi(a, b); else return std::pow(a, b);
     }
   };
+  struct fn_lowp {  // 2-byte results (lowp_math.h)
+    GF_HD float operator()(float a, float b) const { return lowp::pow(a, b); }
+  };
   template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
 };
 
 // Tensor ** Scalar; mode picks the cheaper forms torch also uses for common exponents.
@@ -136,6 +155,6 @@ struct div_constant : op_base {
 #define GF_KERNELS_ARITHMETIC(X) \
   X(add) X(sub) X(mul) X(div_true) X(div_trunc) X(div_floor) X(neg) X(abs) X(pow_tensor) \
   X(pow_scalar_exp) X(pow_scalar_base) X(add_constant) X(mul_constant) \
-  X(div_constant)
+  X(div_constant) X(conj_physical)
 
 }  // namespace gemforge::kernels

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "ops/pointwise/kernels/base.h"
+#include "ops/pointwise/kernels/lowp_math.h"
 
 #include <cstdint>
 
@@ -667,7 +668,19 @@ template <class C> GF_HD C legendre_p(C x, int64_t n) {
   };
 
 GF_SPECIAL_UNARY(erf, kFloating, std::erf(x))
-GF_SPECIAL_UNARY(erfc, kFloating, std::erfc(x))
+// erfc has a lowp form for 2-byte results (lowp_math.h: relative in the upper tail).
+struct erfc : op_base {
+  static constexpr TypeSet types = kFloating;
+  static constexpr bool heavy = true;
+  template <class C> struct fn {
+    GF_HD C operator()(C x) const { return std::erfc(x); }
+  };
+  struct fn_lowp {
+    GF_HD float operator()(float x) const { return lowp::erfc(x); }
+  };
+  template <class C> static fn<C> make(const Args&) { return {}; }
+  template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
+};
 GF_SPECIAL_UNARY(erfinv, kFloating, sf::erfinv(x))
 GF_SPECIAL_UNARY(ndtri, kF32F64, sf::ndtri(x))
 GF_SPECIAL_UNARY(erfcx, kF32F64, sf::erfcx(x))
