@@ -59,6 +59,19 @@ def reference(q, k, v, causal, scale, bias=None, offset=0):
     return p @ v, lse
 
 
+def check_training(out, grad, q, k, v, causal, scale, bias=None):
+    """out (gradient `grad` flowed back) and the gradients of q, k, v against float64 autograd;
+    returns the tolerance used (a float mask's gradient is checked by the caller)."""
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, causal, scale, bias)
+    ref.backward(grad.double())
+    tol = 3e-2 if q.dtype == torch.bfloat16 else 5e-3
+    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    return tol
+
+
 def run_gems(fn, *args, op=OP):
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         result = fn(*args)
@@ -132,13 +145,7 @@ def test_sdpa_training(dtype, causal):
             out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
             out.backward(grad)
     assert served_count(counts, OP) == 1
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    ref, _ = reference(q64, k64, v64, causal, 64 ** -0.5)
-    ref.backward(grad.double())
-    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
-    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
-    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
-        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    check_training(out, grad, q, k, v, causal, 64 ** -0.5)
 
 
 HOPPER = DEVICE == "cuda" and torch.cuda.get_device_capability()[0] == 9
@@ -275,13 +282,7 @@ def test_cudnn_without_bias_training(dtype):
         out.backward(grad)
     if HOPPER:
         assert served_count(counts, CUDNN) + served_count(counts, OP) + served_count(counts, FLASH) == 1
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    ref, _ = reference(q64, k64, v64, False, 64 ** -0.5)
-    ref.backward(grad.double())
-    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
-    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
-    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
-        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    check_training(out, grad, q, k, v, False, 64 ** -0.5)
 
 
 @pytest.mark.parametrize("case", ["unaligned_rows", "dtype", "shape"])
@@ -322,13 +323,7 @@ def test_masked_sdpa_training(dtype, mask):
         out.backward(grad)
     if HOPPER:
         assert served_count(counts, CUDNN) + served_count(counts, OP) == 1
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    ref, _ = reference(q64, k64, v64, False, 64 ** -0.5, bias)
-    ref.backward(grad.double())
-    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
-    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
-    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
-        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    tol = check_training(out, grad, q, k, v, False, 64 ** -0.5, bias)
     if mask == "float":
         finite = keep.expand_as(attn_mask)
         torch.testing.assert_close(attn_mask.grad[finite].double(), bias.grad[finite], atol=4 * tol, rtol=4 * tol)
@@ -396,13 +391,7 @@ def test_flash_training(dtype, causal, d):
             out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
             out.backward(grad)
     assert served_count(counts, FLASH) == 1
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    ref, _ = reference(q64, k64, v64, causal, d ** -0.5)
-    ref.backward(grad.double())
-    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
-    torch.testing.assert_close(out.double(), ref, atol=tol, rtol=tol)
-    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
-        torch.testing.assert_close(ours.double(), theirs, atol=4 * tol, rtol=4 * tol)
+    check_training(out, grad, q, k, v, causal, d ** -0.5)
 
 
 def test_flash_attention_forward_lower_op():
