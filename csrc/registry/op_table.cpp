@@ -1290,6 +1290,8 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("conj_physical", "copy_shape_view", "conj_physical.out"),
       GF_VIA("_conj_physical", "copy_shape_view", "conj_physical.out"),
       GF_VIA("conj_physical_", "copy_shape_view", "copy_"),
+      GF_VIA("resize", "copy_shape_view", "clone"),          // functional resize_: a clone, resized
+      GF_VIA("resize_as", "copy_shape_view", "clone"),
       GF_VIA("diff", "copy_shape_view", "sub.Tensor"),       // narrowed views subtracted (bool: xor)
       GF_MOVE("view_copy", view_copy),
       GF_MOVE("view_copy.out", view_copy_out),

@@ -36,12 +36,14 @@ WORKLOADS = {"bert": ("infer", "train"), "llama": ("infer", "train", "generate")
 
 # Overloads that only make new views or aliases of their input (without saying so in their schema:
 # schema-declared views are found by `is_view`), change its shape or storage size in place, read
-# its metadata, or only allocate: they launch nothing, and serving them would only add host time
-# (issue 7 leaves them to torch).
+# its metadata, or only allocate, or are export's ordering tokens: they launch nothing, and serving
+# them would only add host time (issue 7 leaves them to torch). (`_resize_output`, the functional
+# form of `_resize_output_`, has only a meta kernel in torch.)
 METADATA_ONLY = {"_unsafe_view", "_reshape_alias", "detach", "lift_fresh", "empty.memory_format",
                  "empty_like", "empty_strided", "new_empty", "new_empty_strided", "broadcast_tensors",
-                 "unsafe_chunk", "unsqueeze_", "resize_", "resize_as_", "_resize_output_", "sym_stride",
-                 "sym_storage_offset", "_has_compatible_shallow_copy_type"}
+                 "unsafe_chunk", "unsqueeze_", "resize_", "resize_as_", "_resize_output_", "_resize_output",
+                 "sym_stride", "sym_storage_offset", "_has_compatible_shallow_copy_type", "_make_dep_token",
+                 "_functional_sym_constrain_range", "_functional_sym_constrain_range_for_size"}
 
 
 # ---- building the models -------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_block_diag_promotes_and_raises():
 
 
 # ---- torch's composites that land on served copies: chalf (_to_copy), _conj_copy (clone, copy_)
-# and diff (sub of two narrowed views; logical_xor for bool); conj_physical ----------------------
+# and diff (sub of two narrowed views; logical_xor for bool); conj_physical; resize, resize_as ----
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64, torch.int32], ids=str)
 def test_chalf(dtype):
@@ -230,6 +230,18 @@ def test_conj_physical(dtype):
           device=DEVICE)], reference="exact")                                          # empty
     other = torch.float64 if dtype != torch.float64 else torch.float32
     check(lambda a, o: torch.conj_physical(a, out=o), [x, torch.empty(4, 6, dtype=other, device=DEVICE)])  # error
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.complex64, torch.bool], ids=str)
+def test_resize_functional(dtype):
+    """resize and resize_as, the functional forms of resize_ and resize_as_: torch clones the
+    input, then resizes the clone (shrunk or kept here: grown storage would be uninitialized)."""
+    x = make((4, 6), dtype)
+    check(lambda a: torch.ops.aten.resize(a, [3, 5]), [x], served="clone", reference="exact")
+    check(lambda a: torch.ops.aten.resize(a, [6, 4]), [transposed((4, 6), dtype)], served="clone", reference="exact")
+    check(lambda a, t: torch.ops.aten.resize_as(a, t), [x, make((2, 2, 3), dtype)], served="clone",
+          reference="exact")
+    check(lambda a: torch.ops.aten.resize(a, [-1, 2]), [x])  # torch's error
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool], ids=str)
