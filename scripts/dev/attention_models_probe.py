@@ -45,6 +45,13 @@ def timed_us(fn, reps):
     return times[len(times) // 2]
 
 
+def qkv(b, h, sq, sk, d):
+    """bf16 q, k, v as SDPA usually sees them: [B, S, H, D] memory viewed as [B, H, S, D]."""
+    q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
+    k, v = (torch.randn(b, sk, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(2))
+    return q, k, v
+
+
 def sweep_shapes():
     """(batch, heads, q length, kv length, head dim, causal): lengths on and off 128 multiples at
     8k tokens a batch, and short queries over a longer cache."""
@@ -65,8 +72,7 @@ def sweep(reps):
     print("|---|---:|---:|---:|---:|---:|---|")
     op = "_scaled_dot_product_cudnn_attention"
     for b, h, sq, sk, d, causal in sweep_shapes():
-        q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
-        k, v = (torch.randn(b, sk, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(2))
+        q, k, v = qkv(b, h, sq, sk, d)
 
         def fwd():
             return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
@@ -93,17 +99,15 @@ def main():
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--sweep", action="store_true")
     args = ap.parse_args()
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     if args.sweep:
-        print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
         sweep(args.reps)
         return
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     print("| shape | pass | torch (default) us | gemforge us | speedup | max abs diff |")
     print("|---|---|---:|---:|---:|---:|")
     torch.manual_seed(0)
     for name, b, h, sq, sk, d, causal in SHAPES:
-        q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
-        k, v = (torch.randn(b, sk, h, d, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(2))
+        q, k, v = qkv(b, h, sq, sk, d)
         grad = torch.randn(b, h, sq, d, device="cuda", dtype=torch.bfloat16)
         leaves = [t.detach().requires_grad_() for t in (q, k, v)]
 
