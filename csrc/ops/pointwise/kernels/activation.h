@@ -174,27 +174,21 @@ struct logit : heavy_op {
   template <class C> struct fn {
     C lo, hi;
     bool clamp;
+    GF_HD C clamped(C x) const { return clamp ? (x < lo ? lo : (x > hi ? hi : x)) : x; }
     GF_HD C operator()(C x) const {
-      if (clamp) x = x < lo ? lo : (x > hi ? hi : x);
+      x = clamped(x);
       return std::log(x / (C(1) - x));
     }
   };
   struct fn_lowp {
-    float lo, hi;
-    bool clamp;
-    GF_HD float operator()(float x) const {
-      if (clamp) x = x < lo ? lo : (x > hi ? hi : x);
-      return lowp::logit(x);
-    }
+    fn<float> accurate;  // its bounds
+    GF_HD float operator()(float x) const { return lowp::logit(accurate.clamped(x)); }
   };
   template <class C> static fn<C> make(const Args& args) {
     const C eps = args.s0.to<C>();
     return {eps, C(1) - eps, args.mode == 1};
   }
-  template <class C> static fn_lowp make_lowp(const Args& args) {
-    const fn<C> f = make<C>(args);
-    return {f.lo, f.hi, f.clamp};
-  }
+  template <class C> static fn_lowp make_lowp(const Args& args) { return {make<float>(args)}; }
 };
 
 struct mish : heavy_op {
