@@ -148,6 +148,35 @@ struct EmbeddingBackward {
   int64_t num_weights, dim;
   int64_t padding_idx;
   bool scale_by_freq;
+  // embedding_bag's sum and mean (_embedding_bag_dense_backward), where `bag` is set: index entry
+  // p adds grad row bag[p] (offset2bag, int32, contiguous), times per_sample_weights[p] where
+  // given (grad's dtype), over bag_size[bag[p]] (int32) for mean. grad is then (bags, dim).
+  const int32_t* bag = nullptr;
+  const char* per_sample_weights = nullptr;
+  const int32_t* bag_size = nullptr;
+};
+
+// embedding_bag's max mode: grad_weight[max_indices[b * dim + d] * dim + d] += grad[b * dim + d]
+// for every bag b and column d whose index is a row (not -1, an empty bag's) other than
+// padding_idx. grad and max_indices are (bags, dim) contiguous; cuda adds with atomics, as torch.
+struct EmbeddingBagMax {
+  ScalarType dtype;
+  char* grad_weight;
+  const char* grad;
+  Indices max_indices;
+  int64_t bags, dim, num_weights, padding_idx;
+};
+
+// embedding_bag's per_sample_weights backward (sum): out[p] = grad[bag[p]] . weight[index[p]] (each
+// row contiguous, `dim` long, summed in the accumulation type), 0 where index[p] is padding_idx.
+struct EmbeddingBagWeights {
+  ScalarType dtype;
+  char* out;
+  const char* grad;
+  const char* weight;
+  Indices index;
+  const int32_t* bag;
+  int64_t num_weights, dim, padding_idx;
 };
 
 #define GF_INDEX_LAUNCHERS(dev)                        \
@@ -157,6 +186,8 @@ struct EmbeddingBackward {
   void scatter_add_elems_##dev(const Elems& e);        \
   void scatter_elems_##dev(const Elems& e);            \
   void embedding_backward_##dev(const EmbeddingBackward& e); \
+  void embedding_bag_max_backward_##dev(const EmbeddingBagMax& e); \
+  void embedding_bag_weights_backward_##dev(const EmbeddingBagWeights& e); \
   void scatter_reduce_elems_##dev(const Elems& e, Reduce op); \
   void put_rows_##dev(const RowsPut& r);               \
   void take_##dev(const Take& t);                      \

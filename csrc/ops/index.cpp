@@ -354,6 +354,100 @@ Tensor& embedding_dense_backward_out(const Tensor& grad_output, const Tensor& in
   return out;
 }
 
+// ---- embedding_bag's backward ops (called by torch's _embedding_bag_backward) --------------------
+namespace {
+constexpr int64_t kBagSum = 0, kBagMean = 1, kBagMax = 2;
+constexpr int64_t kIndexLimit = (int64_t(1) << 31) - 1;
+
+bool bag_index(const Tensor& t, const Tensor& like, int64_t min_numel) {
+  return plain(t) && index_dtype(t) && t.dim() == 1 && t.device() == like.device() && t.numel() >= min_numel;
+}
+
+// The first n entries of an offset2bag or bag_size, as contiguous int32 (every value below n).
+Tensor as_int32(const Tensor& t, int64_t n) { return t.narrow(0, 0, n).to(at::kInt).contiguous(); }
+}  // namespace
+
+Tensor _embedding_bag_dense_backward(const Tensor& grad, const Tensor& indices, const Tensor& offset2bag,
+                                     const Tensor& bag_size, const Tensor& maximum_indices,
+                                     c10::SymInt num_weights_, bool scale_grad_by_freq, int64_t mode,
+                                     const std::optional<Tensor>& per_sample_weights, int64_t padding_idx) {
+  const int64_t num_weights = num_weights_.guard_int(__FILE__, __LINE__);
+  const int64_t n = indices.numel();
+  const bool weighted = per_sample_weights.has_value() && per_sample_weights->defined();
+  bool served = plain(grad) && grad.dim() == 2 && has(index::kEmbeddingBackwardTypes, grad.scalar_type()) &&
+                bag_index(indices, grad, 0) && n < kIndexLimit && grad.size(0) < kIndexLimit &&
+                num_weights >= 0 && num_weights < kIndexLimit;
+  if (served && (mode == kBagSum || mode == kBagMean)) {
+    served = bag_index(offset2bag, grad, n) && (mode == kBagSum || bag_index(bag_size, grad, grad.size(0))) &&
+             (!weighted || (mode == kBagSum && plain(*per_sample_weights) && per_sample_weights->dim() == 1 &&
+                            per_sample_weights->numel() == n &&
+                            per_sample_weights->scalar_type() == grad.scalar_type() &&
+                            per_sample_weights->device() == grad.device()));
+  } else if (served && mode == kBagMax) {
+    // atomic adds, as torch's kernel: under deterministic algorithms torch's raises or warns
+    served = !weighted && plain(maximum_indices) && index_dtype(maximum_indices) &&
+             maximum_indices.sizes().equals(grad.sizes()) && maximum_indices.device() == grad.device() &&
+             !deterministic_cuda(grad);
+  } else {
+    served = false;
+  }
+  if (!served)
+    return GF_FALLBACK(grad, _embedding_bag_dense_backward, grad, indices, offset2bag, bag_size, maximum_indices,
+                       num_weights, scale_grad_by_freq, mode, per_sample_weights, padding_idx)();
+  const int64_t dim = grad.size(1);
+  Tensor grad_weight = at::zeros({num_weights, dim}, grad.options());
+  if (dim == 0 || num_weights == 0) return grad_weight;
+  const Tensor g = grad.contiguous();
+  OnDevice on(grad_weight);
+  if (mode == kBagMax) {
+    const Tensor max_indices = maximum_indices.contiguous();
+    const index::EmbeddingBagMax e{grad.scalar_type(), static_cast<char*>(grad_weight.data_ptr()),
+                                   static_cast<const char*>(g.const_data_ptr()), indices_of(max_indices.view(-1)),
+                                   grad.size(0), dim, num_weights, padding_idx};
+    GF_INDEX(grad_weight, embedding_bag_max_backward, e);
+    return grad_weight;
+  }
+  if (n == 0) return grad_weight;
+  const Tensor bag = as_int32(offset2bag, n);
+  const Tensor sizes = mode == kBagMean ? as_int32(bag_size, grad.size(0)) : Tensor();
+  const Tensor weights = weighted ? per_sample_weights->contiguous() : Tensor();
+  index::EmbeddingBackward e{grad.scalar_type(), static_cast<char*>(grad_weight.data_ptr()),
+                             static_cast<const char*>(g.const_data_ptr()), indices_of(indices),
+                             num_weights, dim, padding_idx, scale_grad_by_freq};
+  e.bag = bag.const_data_ptr<int32_t>();
+  e.per_sample_weights = weighted ? static_cast<const char*>(weights.const_data_ptr()) : nullptr;
+  e.bag_size = sizes.defined() ? sizes.const_data_ptr<int32_t>() : nullptr;
+  GF_INDEX(grad_weight, embedding_backward, e);
+  return grad_weight;
+}
+
+Tensor _embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tensor& weight, const Tensor& indices,
+                                                  const Tensor& offsets, const Tensor& offset2bag, int64_t mode,
+                                                  int64_t padding_idx) {
+  const int64_t n = indices.numel();
+  // torch's cpu forward may leave offset2bag empty (its sum fast path); its kernel then builds one
+  const bool served = mode == kBagSum && plain(grad) && grad.dim() == 2 &&
+                      has(index::kEmbeddingBackwardTypes, grad.scalar_type()) && plain(weight) &&
+                      weight.dim() == 2 && weight.size(1) == grad.size(1) &&
+                      weight.scalar_type() == grad.scalar_type() && weight.device() == grad.device() &&
+                      bag_index(indices, grad, 0) && n < kIndexLimit && grad.size(0) < kIndexLimit &&
+                      (n == 0 || bag_index(offset2bag, grad, n));
+  if (!served)
+    return GF_FALLBACK(grad, _embedding_bag_per_sample_weights_backward, grad, weight, indices, offsets, offset2bag,
+                       mode, padding_idx)();
+  Tensor out = at::empty({n}, grad.options());
+  if (n == 0) return out;
+  if (grad.size(1) == 0) return out.zero_();
+  const Tensor g = grad.contiguous(), w = weight.contiguous(), bag = as_int32(offset2bag, n);
+  const index::EmbeddingBagWeights e{grad.scalar_type(), static_cast<char*>(out.data_ptr()),
+                                     static_cast<const char*>(g.const_data_ptr()),
+                                     static_cast<const char*>(w.const_data_ptr()), indices_of(indices),
+                                     bag.const_data_ptr<int32_t>(), weight.size(0), grad.size(1), padding_idx};
+  OnDevice on(out);
+  GF_INDEX(out, embedding_bag_weights_backward, e);
+  return out;
+}
+
 // ---- scatter (src, value) -------------------------------------------------------------------------
 namespace {
 // The calls the kernel serves (src or value); out of self's dtype is checked by the caller.

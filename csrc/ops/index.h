@@ -1,12 +1,15 @@
 // Entry points of the index family (ops/index.cpp): index_select, gather, embedding and its
-// dense backward, scatter (src, value, reduce), scatter_add, scatter_reduce, index_add,
-// index_copy, index_fill, index_reduce, take, isin. Exact signatures of their aten overloads.
+// dense backward, embedding_bag's backward ops, scatter (src, value, reduce), scatter_add,
+// scatter_reduce, index_add, index_copy, index_fill, index_reduce, take, isin. Exact signatures of
+// their aten overloads.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
 #include <c10/core/SymInt.h>
 #include <c10/util/string_view.h>
+
+#include <optional>
 
 namespace gemforge::ops {
 
@@ -28,6 +31,14 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
 Tensor& embedding_dense_backward_out(const Tensor& grad_output, const Tensor& indices,
                                      c10::SymInt num_weights, c10::SymInt padding_idx,
                                      bool scale_grad_by_freq, Tensor& out);
+
+Tensor _embedding_bag_dense_backward(const Tensor& grad, const Tensor& indices, const Tensor& offset2bag,
+                                     const Tensor& bag_size, const Tensor& maximum_indices,
+                                     c10::SymInt num_weights, bool scale_grad_by_freq, int64_t mode,
+                                     const std::optional<Tensor>& per_sample_weights, int64_t padding_idx);
+Tensor _embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tensor& weight, const Tensor& indices,
+                                                  const Tensor& offsets, const Tensor& offset2bag, int64_t mode,
+                                                  int64_t padding_idx);
 
 Tensor scatter_src(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor scatter_value(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value);

@@ -688,6 +688,7 @@ bool equal(const Tensor& self, const Tensor& other);
 Tensor _is_all_true(const Tensor& self);
 Tensor _is_any_true(const Tensor& self);
 bool allclose(const Tensor& self, const Tensor& other, double rtol, double atol, bool equal_nan);
+bool is_nonzero(const Tensor& self);
 Tensor norm_scalar(const Tensor& self, const Scalar& p);
 Tensor& norm_scalar_out(const Tensor& self, const Scalar& p, Tensor& out);
 Tensor norm_scalaropt_dtype(const Tensor& self, const std::optional<Scalar>& p, at::ScalarType dtype);

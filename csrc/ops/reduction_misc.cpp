@@ -1,5 +1,5 @@
 // Small reductions built on the reduction engine's entry points (ops/reduction.cpp) and the
-// pointwise ops: trace, equal, _is_all_true / _is_any_true, allclose, norm without dims,
+// pointwise ops: trace, equal, _is_all_true / _is_any_true, allclose, is_nonzero, norm without dims,
 // renorm, and weight norm (_weight_norm_interface and its backward). Each checks what torch
 // checks; what it does not serve (complex, other layouts, mixed dtypes) goes to torch's kernel.
 #include "ops/ops.h"
@@ -92,6 +92,19 @@ Tensor _is_any_true(const Tensor& self) {
 bool allclose(const Tensor& self, const Tensor& other, double rtol, double atol, bool equal_nan) {
   // isclose is torch's composite of served ops (its checks: dtypes, rtol/atol >= 0, shapes)
   return ops::all(at::isclose(self, other, rtol, atol, equal_nan)).item<bool>();
+}
+
+// is_nonzero (Python's bool(tensor)): torch's checks, then the one value read back (on cuda by
+// gemforge's _local_scalar_dense).
+bool is_nonzero(const Tensor& self) {
+  const int64_t n = self.numel();
+  TORCH_CHECK(n != 0, "Boolean value of Tensor with no values is ambiguous");
+  TORCH_CHECK(n <= 1, "Boolean value of Tensor with more than one value is ambiguous");
+  const Scalar v = self.item();
+  if (v.isFloatingPoint()) return v.to<double>() != 0;
+  if (v.isComplex()) return v.to<c10::complex<double>>() != c10::complex<double>(0.0, 0.0);
+  if (v.isBoolean()) return v.to<bool>();
+  return v.to<int64_t>() != 0;
 }
 
 // ---- norm over every element: linalg_vector_norm -----------------------------------------------

@@ -1005,6 +1005,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_is_all_true", "reduction", _is_all_true, kBoth),
       GF_OP("_is_any_true", "reduction", _is_any_true, kBoth),
       GF_OP("allclose", "reduction", allclose, kBoth),
+      GF_OP("is_nonzero", "reduction", is_nonzero, kBoth),  // a composite in torch: bool(tensor)
       GF_OP("norm.Scalar", "reduction", norm_scalar, kBoth),
       GF_OP("norm.Scalar_out", "reduction", norm_scalar_out, kBoth),
       GF_OP("norm.ScalarOpt_dtype", "reduction", norm_scalaropt_dtype, kBoth),
@@ -1255,6 +1256,9 @@ const std::vector<OpRow>& op_table() {
       GF_OP("embedding_dense_backward", "embedding", embedding_dense_backward, kBoth),
       GF_OP("embedding_dense_backward.out", "embedding", embedding_dense_backward_out, kBoth),
       GF_VIA("embedding_backward", "embedding", "embedding_dense_backward"),
+      GF_OP("_embedding_bag_dense_backward", "embedding", _embedding_bag_dense_backward, kBoth),
+      GF_OP("_embedding_bag_per_sample_weights_backward", "embedding", _embedding_bag_per_sample_weights_backward,
+            kBoth),
 
       // ---- movement (issue 7) ----
 #define GF_MOVE(overload, fn) GF_OP(overload, "copy_shape_view", fn, kBoth)

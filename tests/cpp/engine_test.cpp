@@ -126,6 +126,38 @@ TEST(LowpMath, FormulasHoldRelativeAccuracy) {
   }
 }
 
+// lowp::sinc against sin(pi r) / (pi x) in double, r = x - rint(x) exact: relative accuracy at
+// every size, near the zeros (x just off an integer) included; its special values.
+TEST(LowpMath, SincHoldsRelativeAccuracy) {
+  auto want = [](float x) {
+    const double n = std::rint(double(x)), r = double(x) - n;
+    const double s = std::sin(M_PI * r) * (std::fmod(std::fabs(n), 2.0) == 1.0 ? -1.0 : 1.0);
+    return s / (M_PI * double(x));
+  };
+  double worst = 0;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> unit(-0.5f, 0.5f);
+  for (int i = 0; i <= 20000; ++i) {
+    const float mag = float(std::pow(2.0, -13.0 + 36.0 * i / 20000));  // 2^-13 .. 2^23
+    for (float x : {mag, -mag, std::nextafter(std::rint(mag), INFINITY), float(std::rint(mag) + unit(gen) * 1e-3f)}) {
+      if (std::rint(x) == x && x != 0) {
+        EXPECT_EQ(kernels::lowp::sinc(x), 0.0f) << x;
+        continue;
+      }
+      const double w = want(x);
+      worst = std::max(worst, std::fabs(kernels::lowp::sinc(x) - w) / std::fabs(w));
+    }
+  }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_EQ(kernels::lowp::sinc(0.0f), 1.0f);
+  EXPECT_EQ(kernels::lowp::sinc(-1e-30f), 1.0f);
+  EXPECT_EQ(kernels::lowp::sinc(0x1p-14f), 1.0f);
+  EXPECT_EQ(kernels::lowp::sinc(1e30f), 0.0f);
+  EXPECT_TRUE(std::isnan(kernels::lowp::sinc(INFINITY)));
+  EXPECT_TRUE(std::isnan(kernels::lowp::sinc(-INFINITY)));
+  EXPECT_TRUE(std::isnan(kernels::lowp::sinc(NAN)));
+}
+
 // lowp::div_floor against c10::div_floor_floating, bit for bit (signed zeros included): random
 // quotients of all sizes, whole and bf16-rounded operands, and the special values.
 TEST(LowpMath, DivFloorIsTorchs) {

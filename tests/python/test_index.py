@@ -1,5 +1,7 @@
 """The index family: index_select (+out), gather (+out), embedding (+out) and
-embedding_dense_backward (+out, padding_idx, scale_grad_by_freq), scatter (src and value),
+embedding_dense_backward (+out, padding_idx, scale_grad_by_freq), embedding_bag's backward ops
+(_embedding_bag_dense_backward in its sum, mean and max modes, _embedding_bag_per_sample_weights_backward,
+through F.embedding_bag's autograd), scatter (src and value),
 scatter_add and index_add (alpha) in their functional, in-place and out= forms, and the autograd
 composites that reach them (gather_backward -> scatter_add_, index_select_backward -> index_add_,
 embedding_backward -> embedding_dense_backward); scatter(reduce='add'/'multiply'), scatter_reduce
@@ -396,6 +398,88 @@ def test_embedding_autograd(dtype, padding_idx, scale):
     assert served_count(counts, "embedding") == 1
     assert served_count(counts, "embedding_dense_backward") == 1
     assert_same_values(w.grad, expected)
+
+
+# ---- embedding_bag's backward ops (_embedding_bag_dense_backward, its per-sample weights) --------
+
+def bag_inputs(mode, index_dtype, last_offset):
+    """indices into 11 rows with a repeat, the padding row 2 and an empty bag; offsets of 5 bags."""
+    idx = rand_index(0, 11, shape=(23,), dtype=index_dtype)
+    idx[:4] = torch.tensor([2, 7, 7, 2])
+    offsets = torch.tensor([0, 4, 4, 9, 17] + ([23] if last_offset else []), device=DEVICE, dtype=index_dtype)
+    return idx, offsets
+
+
+def bag_grads(w, idx, offsets, psw, **kw):
+    """d(loss)/d(weight) and d(loss)/d(per_sample_weights) of a fixed random loss over F.embedding_bag."""
+    w = w.detach().requires_grad_()
+    psw = psw.detach().requires_grad_() if psw is not None else None
+    out = F.embedding_bag(idx, w, offsets, per_sample_weights=psw, **kw)
+    gen = torch.Generator(device="cpu").manual_seed(5)
+    up = torch.rand(out.shape, generator=gen, dtype=torch.float64).to(out.device, out.dtype)
+    (out * up).sum().backward()
+    return [w.grad] + ([psw.grad] if psw is not None else [])
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("mode,weighted,padding_idx,scale", [
+    ("sum", False, None, False), ("sum", True, 2, False), ("sum", False, 2, True), ("sum", True, None, True),
+    ("mean", False, None, False), ("mean", False, 2, True), ("max", False, None, False), ("max", False, 2, False)])
+def test_embedding_bag_backward(dtype, mode, weighted, padding_idx, scale):
+    for index_dtype, last_offset in [(torch.int64, False), (torch.int32, True)]:
+        idx, offsets = bag_inputs(mode, index_dtype, last_offset)
+        w = make((11, 20), dtype)
+        psw = make((23,), dtype) if weighted else None
+        kw = dict(mode=mode, padding_idx=padding_idx, scale_grad_by_freq=scale, include_last_offset=last_offset)
+        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            got = bag_grads(w, idx, offsets, psw, **kw)
+        assert served_count(counts, "_embedding_bag_dense_backward") == 1, dict(counts)
+        if weighted:
+            assert served_count(counts, "_embedding_bag_per_sample_weights_backward") == 1, dict(counts)
+        # the reference: torch in float64 (max mode's picks are the same: the values are dtype's)
+        ref = bag_grads(w.double(), idx, offsets, psw.double() if weighted else None, **kw)
+        rtol, atol = SUM_TOLERANCES[dtype]
+        for a, r in zip(got, ref):
+            assert a.dtype == dtype and a.shape == r.shape
+            torch.testing.assert_close(a.double(), r, rtol=rtol, atol=atol * 3)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_backward_2d_and_empty(mode):
+    # a 2-d input (bags of equal length, no offsets) and an input with no indices at all
+    w = make((9, 16), torch.float32)
+    idx = rand_index(0, 9, shape=(6, 4))
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        got = bag_grads(w, idx, None, None, mode=mode)[0]
+    assert served_count(counts, "_embedding_bag_dense_backward") == 1
+    torch.testing.assert_close(got, bag_grads(w, idx, None, None, mode=mode)[0])
+    empty = torch.empty(0, dtype=torch.int64, device=DEVICE)
+    offsets = torch.zeros(3, dtype=torch.int64, device=DEVICE)
+    with gemforge.use_gems():
+        got = bag_grads(w, empty, offsets, None, mode=mode)[0]
+    assert got.shape == (9, 16) and not got.any()
+
+
+def test_embedding_bag_backward_direct_calls():
+    w = make((11, 20), torch.float32)
+    idx, offsets = bag_inputs("sum", torch.int64, False)
+    psw = make((23,), torch.float32)
+    _, offset2bag, bag_size, max_indices = torch.ops.aten._embedding_bag(w, idx, offsets, False, 0, False, psw)
+    g = make((5, 20), torch.float32)
+    dense = torch.ops.aten._embedding_bag_dense_backward
+    weights = torch.ops.aten._embedding_bag_per_sample_weights_backward
+    # a transposed grad (made contiguous), per-sample weights; then a mode torch does not know
+    gt = make((20, 5), torch.float32).t()
+    check(lambda g_, p_: dense(g_, idx, offset2bag, bag_size, max_indices, 11, False, 0, p_, -1), [gt, psw],
+          served="_embedding_bag_dense_backward", reference="torch")
+    check(lambda g_, w_: weights(g_, w_, idx, offsets, offset2bag, 0, 7), [g, w],
+          served="_embedding_bag_per_sample_weights_backward", reference="torch")
+    for call in [lambda: dense(g, idx, offset2bag, bag_size, max_indices, 11, False, 3, None, -1),
+                 lambda: weights(g, w, idx, offsets, offset2bag, 1, -1)]:
+        err = raised(call)
+        with gemforge.use_gems():
+            assert_same_error(err, raised(call))
+        assert err is not None
 
 
 # ---- scatter (src, value) ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Small reductions: trace (+ out=), equal, _is_all_true / _is_any_true, allclose, norm without
-dims (norm.Scalar, norm.ScalarOpt_dtype and their out=), renorm (functional, in-place, out=),
+"""Small reductions: trace (+ out=), equal, _is_all_true / _is_any_true, allclose, is_nonzero, norm
+without dims (norm.Scalar, norm.ScalarOpt_dtype and their out=), renorm (functional, in-place, out=),
 weight norm (_weight_norm_interface, its backward, and the _weight_norm composite). Every dtype
 torch supports, non-contiguous and empty operands, NaN / inf, autograd, and torch's errors.
 """
@@ -109,6 +109,27 @@ def test_is_all_any_true():
     check(lambda a: aten._is_any_true(a[::2]), [t], served="_is_any_true", reference="exact")
     check(aten._is_all_true, [make((3,), torch.int64)])
     check(aten._is_any_true, [make((3,), torch.float32)])
+
+
+@pytest.mark.parametrize("dtype", [torch.bool] + INTS + FLOATS + [torch.complex64], ids=str)
+def test_is_nonzero(dtype):
+    # bool(tensor) reaches is_nonzero: one element (any shape), zero and nonzero; NaN is nonzero
+    one = make((1, 1), dtype)
+    served_bool(aten.is_nonzero, [one], "is_nonzero")
+    served_bool(aten.is_nonzero, [torch.zeros((), dtype=dtype, device=DEVICE)], "is_nonzero")
+    served_bool(lambda t: bool(t), [make((), dtype)], "is_nonzero")
+    if dtype.is_floating_point:
+        served_bool(aten.is_nonzero, [torch.tensor(float("nan"), dtype=dtype, device=DEVICE)], "is_nonzero")
+        served_bool(aten.is_nonzero, [torch.tensor(-0.0, dtype=dtype, device=DEVICE)], "is_nonzero")
+    if dtype.is_complex:
+        served_bool(aten.is_nonzero, [torch.tensor(1j, dtype=dtype, device=DEVICE)], "is_nonzero")
+    served_bool(aten.is_nonzero, [make((4, 2), dtype)[::2, :1]], "is_nonzero")  # one element, strided
+    # torch's errors: no values, more than one
+    for bad in (make((0,), dtype), make((2,), dtype)):
+        with pytest.raises(RuntimeError, match="ambiguous"):
+            aten.is_nonzero(bad)
+        with gemforge.use_gems(), pytest.raises(RuntimeError, match="ambiguous"):
+            aten.is_nonzero(bad)
 
 
 @pytest.mark.parametrize("dtype", INTS[-1:] + FLOATS, ids=str)

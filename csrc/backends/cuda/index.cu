@@ -301,10 +301,27 @@ struct EmbeddingRuns {
   const int32_t* num_runs;
   int64_t num_weights, dim;
   bool scale_by_freq;
+  const int32_t* bag;                  // embedding_bag: as EmbeddingBackward's
+  const void* per_sample_weights;
+  const int32_t* bag_size;
 };
 
+// An entry's grad row and its factor: the entry's own row for embedding; for embedding_bag its
+// bag's, times its per-sample weight, over its bag's size (mean).
+template <class T, bool Bag>
+__device__ __forceinline__ int64_t entry_row(const EmbeddingRuns& a, int32_t p, opmath_t<T>& w) {
+  if constexpr (!Bag) {
+    return p;
+  } else {
+    const int32_t row = a.bag[p];
+    if (a.per_sample_weights) w *= static_cast<opmath_t<T>>(static_cast<const T*>(a.per_sample_weights)[p]);
+    if (a.bag_size) w /= static_cast<opmath_t<T>>(a.bag_size[row]);
+    return row;
+  }
+}
+
 // One thread per V columns of one run: the run's grad rows summed in order (deterministic).
-template <class T, int V>
+template <class T, int V, bool Bag>
 __global__ void __launch_bounds__(kRowThreads) embedding_runs_kernel(EmbeddingRuns a) {
   pdl_begin();
   using M = opmath_t<T>;
@@ -324,20 +341,25 @@ __global__ void __launch_bounds__(kRowThreads) embedding_runs_kernel(EmbeddingRu
     int j = 0;
     for (; j + kUnroll <= count; j += kUnroll) {
       Vec v[kUnroll];
+      M w[kUnroll];
 #pragma unroll
       for (int q = 0; q < kUnroll; ++q) {
-        v[q] = *reinterpret_cast<const Vec*>(grad + int64_t(a.positions[start + j + q]) * a.dim + col);
+        w[q] = scale;
+        const int64_t row = entry_row<T, Bag>(a, a.positions[start + j + q], w[q]);
+        v[q] = *reinterpret_cast<const Vec*>(grad + row * a.dim + col);
       }
 #pragma unroll
       for (int q = 0; q < kUnroll; ++q) {
 #pragma unroll
-        for (int c = 0; c < V; ++c) acc[c] += static_cast<M>(v[q].v[c]) * scale;
+        for (int c = 0; c < V; ++c) acc[c] += static_cast<M>(v[q].v[c]) * w[q];
       }
     }
     for (; j < count; ++j) {
-      const Vec v = *reinterpret_cast<const Vec*>(grad + int64_t(a.positions[start + j]) * a.dim + col);
+      M w = scale;
+      const int64_t row = entry_row<T, Bag>(a, a.positions[start + j], w);
+      const Vec v = *reinterpret_cast<const Vec*>(grad + row * a.dim + col);
 #pragma unroll
-      for (int c = 0; c < V; ++c) acc[c] += static_cast<M>(v.v[c]) * scale;
+      for (int c = 0; c < V; ++c) acc[c] += static_cast<M>(v.v[c]) * w;
     }
     Vec out;
 #pragma unroll
@@ -346,6 +368,44 @@ __global__ void __launch_bounds__(kRowThreads) embedding_runs_kernel(EmbeddingRu
   }
 }
 
+
+// ---- embedding_bag's max mode and per-sample weights ---------------------------------------------
+// One thread an element of grad (bags, dim): an atomic add into the row its bag's max came from.
+template <class T, class I>
+__global__ void __launch_bounds__(kFlatThreads) embedding_bag_max_kernel(EmbeddingBagMax e) {
+  pdl_begin();
+  const int64_t n = e.bags * e.dim;
+  for (int64_t p = int64_t(blockIdx.x) * kFlatThreads + threadIdx.x; p < n; p += int64_t(gridDim.x) * kFlatThreads) {
+    const int64_t i = index_at<I>(e.max_indices.data, p);
+    if (i < 0 || i >= e.num_weights || i == e.padding_idx) continue;
+    atomic_add(reinterpret_cast<T*>(e.grad_weight) + i * e.dim + p % e.dim, reinterpret_cast<const T*>(e.grad)[p]);
+  }
+}
+
+// One warp an entry: the dot product of its bag's grad row and its weight row, lanes striding the
+// columns, then a shuffle sum.
+template <class T, class I>
+__global__ void __launch_bounds__(kFlatThreads) embedding_bag_weights_kernel(EmbeddingBagWeights e) {
+  pdl_begin();
+  using M = opmath_t<T>;
+  constexpr int kWarps = kFlatThreads / 32;
+  const int lane = threadIdx.x % 32;
+  const T* grad = reinterpret_cast<const T*>(e.grad);
+  const T* weight = reinterpret_cast<const T*>(e.weight);
+  for (int64_t p = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; p < e.index.numel;
+       p += int64_t(gridDim.x) * kWarps) {
+    const int64_t i = index_at<I>(e.index.data, p * e.index.stride);
+    M acc = M(0);
+    if (i != e.padding_idx && i >= 0 && i < e.num_weights) {
+      const T* g = grad + int64_t(e.bag[p]) * e.dim;
+      const T* w = weight + i * e.dim;
+      for (int64_t j = lane; j < e.dim; j += 32) acc += static_cast<M>(g[j]) * static_cast<M>(w[j]);
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) reinterpret_cast<T*>(e.out)[p] = static_cast<T>(acc);
+  }
+}
 
 // ---- reductions at an index (scatter reduce=, scatter_reduce, index_reduce) ----------------------
 // *p = f(*p) as one atomic step: a compare-and-swap loop on the word holding *p (a 16-bit value
@@ -751,7 +811,7 @@ void embedding_backward_cuda(const EmbeddingBackward& e) {
   C10_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(temp, temp_bytes, counts, offsets, ni, s));
 
   const EmbeddingRuns a{e.grad_weight, e.grad, run_keys, counts, offsets, pos_out, num_runs,
-                        e.num_weights, e.dim, e.scale_by_freq};
+                        e.num_weights, e.dim, e.scale_by_freq, e.bag, e.per_sample_weights, e.bag_size};
   dispatch_dtype<kEmbeddingBackwardTypes>(e.dtype, [&](auto ttag) {
     using T = typename decltype(ttag)::type;
     constexpr int V = 16 / sizeof(T);
@@ -760,8 +820,40 @@ void embedding_backward_cuda(const EmbeddingBackward& e) {
                      reinterpret_cast<uintptr_t>(e.grad_weight) % 16 == 0;
     const int64_t per_block = int64_t(kRowThreads) * (vec ? V : 1);
     const dim3 grid(unsigned((e.dim + per_block - 1) / per_block), unsigned(std::min<int64_t>(n, 8192)));
-    if (vec) launch(embedding_runs_kernel<T, V>, grid, dim3(kRowThreads), s, a);
-    else launch(embedding_runs_kernel<T, 1>, grid, dim3(kRowThreads), s, a);
+    if (e.bag) {
+      if (vec) launch(embedding_runs_kernel<T, V, true>, grid, dim3(kRowThreads), s, a);
+      else launch(embedding_runs_kernel<T, 1, true>, grid, dim3(kRowThreads), s, a);
+    } else {
+      if (vec) launch(embedding_runs_kernel<T, V, false>, grid, dim3(kRowThreads), s, a);
+      else launch(embedding_runs_kernel<T, 1, false>, grid, dim3(kRowThreads), s, a);
+    }
+  });
+}
+
+void embedding_bag_max_backward_cuda(const EmbeddingBagMax& e) {
+  const int64_t n = e.bags * e.dim;
+  if (n == 0) return;
+  dispatch_dtype<kEmbeddingBackwardTypes>(e.dtype, [&](auto ttag) {
+    using T = typename decltype(ttag)::type;
+    dispatch_index(e.max_indices.is32, [&](auto itag) {
+      using I = typename decltype(itag)::type;
+      launch(embedding_bag_max_kernel<T, I>, dim3(blocks_for(n, kFlatThreads, kGridCap)), dim3(kFlatThreads),
+             stream(), e);
+    });
+  });
+}
+
+void embedding_bag_weights_backward_cuda(const EmbeddingBagWeights& e) {
+  const int64_t n = e.index.numel;
+  if (n == 0) return;
+  constexpr int kWarps = kFlatThreads / 32;
+  dispatch_dtype<kEmbeddingBackwardTypes>(e.dtype, [&](auto ttag) {
+    using T = typename decltype(ttag)::type;
+    dispatch_index(e.index.is32, [&](auto itag) {
+      using I = typename decltype(itag)::type;
+      launch(embedding_bag_weights_kernel<T, I>, dim3(unsigned(std::min<int64_t>((n + kWarps - 1) / kWarps, kGridCap))),
+             dim3(kFlatThreads), stream(), e);
+    });
   });
 }
 

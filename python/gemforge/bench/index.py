@@ -1,5 +1,6 @@
 """Index family at LLM sizes: index_select of rows, gather along the last and the first dim,
-embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, scatter_add and
+embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, embedding_bag's
+backward ops (bags of 8 tokens; max mode's indices drawn at random), scatter_add and
 index_add, index_copy_/index_fill_/index_reduce_ of rows, scatter_reduce, take and isin. bytes = each input read once (index included, table rows only as picked) + each
 output written once; the backward also writes the zeroed gradient table."""
 
@@ -53,6 +54,44 @@ def cases(setup):
                               shape=f"{tokens}x{hidden}->{vocab}", make_inputs=grads,
                               run=lambda x: aten.embedding_dense_backward(x[0], x[1], vocab, -1, False),
                               bytes=tokens * hidden * es + tokens * 8 + vocab * hidden * es))
+
+        bag = 8  # embedding_bag: tokens in bags of 8
+        if setup.wants_op("_embedding_bag_dense_backward"):
+            def bags(dt=dt):
+                idx = torch.randint(0, vocab, (tokens,), device=dev)
+                offset2bag = torch.arange(tokens, device=dev) // bag
+                sizes = torch.full((tokens // bag,), bag, device=dev)
+                return (torch.randn(tokens // bag, hidden, device=dev).to(dt), idx, offset2bag, sizes)
+
+            for name, mode in (("sum", 0), ("mean", 1)):
+                found.append(Case(family=FAMILY_NAME, op="_embedding_bag_dense_backward", name=name, dtype=dtype,
+                                  shape=f"{tokens}/{bag}x{hidden}->{vocab}", make_inputs=bags,
+                                  run=lambda x, mode=mode: aten._embedding_bag_dense_backward(
+                                      x[0], x[1], x[2], x[3], x[3], vocab, False, mode, None, -1),
+                                  bytes=tokens * hidden * es + 2 * tokens * 8 + vocab * hidden * es))
+
+            def bag_max(dt=dt):
+                idx = torch.randint(0, vocab, (tokens // bag, hidden), device=dev)
+                return (torch.randn(tokens // bag, hidden, device=dev).to(dt), idx)
+
+            found.append(Case(family=FAMILY_NAME, op="_embedding_bag_dense_backward", name="max", dtype=dtype,
+                              shape=f"{tokens}/{bag}x{hidden}->{vocab}", make_inputs=bag_max,
+                              run=lambda x: aten._embedding_bag_dense_backward(
+                                  x[0], x[1][:, 0], x[1][:, 0], x[1][:, 0], x[1], vocab, False, 2, None, -1),
+                              bytes=tokens // bag * hidden * (es + 8) + vocab * hidden * es))
+
+        if setup.wants_op("_embedding_bag_per_sample_weights_backward"):
+            def bag_weights(dt=dt):
+                return (torch.randn(tokens // bag, hidden, device=dev).to(dt),
+                        torch.randn(vocab, hidden, device=dev).to(dt),
+                        torch.randint(0, vocab, (tokens,), device=dev),
+                        torch.arange(tokens, device=dev) // bag)
+
+            found.append(Case(family=FAMILY_NAME, op="_embedding_bag_per_sample_weights_backward", name="sum",
+                              dtype=dtype, shape=f"{tokens}/{bag}x{hidden} of {vocab}", make_inputs=bag_weights,
+                              run=lambda x: aten._embedding_bag_per_sample_weights_backward(
+                                  x[0], x[1], x[2], x[3][::bag], x[3], 0, -1),
+                              bytes=2 * tokens * hidden * es + 2 * tokens * 8 + tokens * es))
 
         if setup.wants_op("index_select"):
             def picked(dt=dt):

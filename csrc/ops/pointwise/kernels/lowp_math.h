@@ -180,4 +180,27 @@ GF_HD float normal_cdf(float x) {
   return x >= 0.0f ? 1.0f - half_erfc : x != x ? x : half_erfc;
 }
 
+// sin(pi x) / (pi x) with relative accuracy near its zeros: x = n + r, n the nearest integer and
+// r exact in [-1/2, 1/2], so sin(pi x) = (-1)^n sin(pi r), with sin(pi r) from its Taylor series
+// through r^13 (truncation below 1e-9 at r = 1/2). torch's float sin(pi x) loses the zeros' digits
+// in rounding pi x. Below 2^-13, 1 - (pi x)^2 / 6 rounds to 1; from 2^23 every float is an integer
+// (0; torch's rounding noise there is below 4e-8); inf and NaN give NaN.
+GF_HD float sinc(float x) {
+  const float a = std::fabs(x);
+  if (a < 0x1p-13f) return 1.0f;
+  if (!(a < 0x1p23f)) return x - x;
+  const float n = std::rint(x);
+  const float r = x - n;
+  const float r2 = r * r;
+  float p = 4.663028058e-04f;
+  p = p * r2 - 7.370430946e-03f;
+  p = p * r2 + 8.214588661e-02f;
+  p = p * r2 - 5.992645293e-01f;
+  p = p * r2 + 2.550164040e+00f;
+  p = p * r2 - 5.167712780e+00f;
+  p = p * r2 + 3.141592654e+00f;
+  const float s = (static_cast<int>(n) & 1) ? -(r * p) : r * p;  // sin(pi x)
+  return s * rcp(3.14159265f * x);
+}
+
 }  // namespace gemforge::kernels::lowp

@@ -12,7 +12,7 @@
 namespace gemforge::kernels {
 
 GF_STATELESS(exp, kFloating | kComplex, C, (C a), return std::exp(a);)
-// The logarithms, expm1, asinh and atanh have lowp forms for 2-byte results
+// The logarithms, expm1, asinh, atanh and sinc have lowp forms for 2-byte results
 // (lowp_math.h: relative accuracy near their zeros too).
 #define GF_UNARY_WITH_LOWP_OF(Base, Name, Types, Accurate, Lowp)                   \
   struct Name : Base {                                                              \
@@ -74,10 +74,13 @@ GF_STATELESS(rad2deg, kFloating, C, (C a), return a * C(180.0 / c10::detail::pi<
 GF_STATELESS(angle, kFloating, C, (C a),
   return is_nan(a) ? a : (a < C(0) ? C(c10::detail::pi<double>()) : C(0));)
 // pi * a as a complex product for complex a, as torch computes it (inf parts give NaN there).
-GF_STATELESS_OF(heavy_op, sinc, kFloating | kComplex, C, (C a),
+// 2-byte results take lowp::sinc (relative near the zeros, where torch's loses digits).
+template <class C> GF_HD C sinc_of(C a) {
   if (a == C(0)) return C(1);
   const C x = C(c10::detail::pi<double>()) * a;
-  return std::sin(x) / x;)
+  return std::sin(x) / x;
+}
+GF_UNARY_WITH_LOWP_OF(heavy_op, sinc, kFloating | kComplex, sinc_of, lowp::sinc)
 
 // The family's kernels; each backend instantiates its run<Op> for every one.
 // (in two lists, so that the cuda backend compiles them in parallel)
