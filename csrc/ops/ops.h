@@ -64,6 +64,7 @@ Tensor& pow_scalar_out(const Scalar& self, const Tensor& exponent, Tensor& out);
   Tensor& name##_(Tensor& self);
 GF_DECLARE_UNARY(neg)
 Tensor& conj_physical_out(const Tensor& self, Tensor& out);
+Tensor& conj_physical_(Tensor& self);
 GF_DECLARE_UNARY(abs)
 GF_DECLARE_UNARY(exp)
 GF_DECLARE_UNARY(log)

@@ -57,6 +57,7 @@ const std::vector<OpRow>& op_table() {
       GF_OP("neg.out", "pointwise_unary", neg_out, kBoth),
       GF_OP("neg_", "pointwise_unary", neg_, kBoth),
       GF_OP("conj_physical.out", "copy_shape_view", conj_physical_out, kBoth),
+      GF_OP("conj_physical_", "copy_shape_view", conj_physical_, kBoth),
       GF_OP("abs", "pointwise_unary", abs, kBoth),
       GF_OP("abs.out", "pointwise_unary", abs_out, kBoth),
       GF_OP("abs_", "pointwise_unary", abs_, kBoth),
@@ -1289,11 +1290,9 @@ const std::vector<OpRow>& op_table() {
       GF_VIA("_conj_copy", "copy_shape_view", "clone"),      // a clone of the conjugate view
       GF_VIA("_conj_copy.out", "copy_shape_view", "copy_"),
       // conj_physical: the input itself for real dtypes; for complex, torch's composites over
-      // conj_physical.out (a clone where the input is a conj view); in place, a copy_ of the
-      // conjugate view
+      // conj_physical.out (a clone where the input is a conj view)
       GF_VIA("conj_physical", "copy_shape_view", "conj_physical.out"),
       GF_VIA("_conj_physical", "copy_shape_view", "conj_physical.out"),
-      GF_VIA("conj_physical_", "copy_shape_view", "copy_"),
       GF_VIA("resize", "copy_shape_view", "clone"),          // functional resize_: a clone, resized
       GF_VIA("resize_as", "copy_shape_view", "clone"),
       GF_VIA("diff", "copy_shape_view", "sub.Tensor"),       // narrowed views subtracted (bool: xor)

@@ -209,17 +209,18 @@ def test_conj_copy():
                                    torch.bool], ids=str)
 def test_conj_physical(dtype):
     """conj_physical.out's kernel, and torch's composites over it: the functional form and its
-    underscore form (for complex; a real input is returned as it is). In place, torch copies
-    the conjugate view (copy_)."""
+    underscore form (for complex; a real input is returned as it is), and the in-place form."""
     x = make((4, 6), dtype)
     kernel = "conj_physical.out"
     if dtype.is_complex:
         for a in (x, transposed((5, 3), dtype), sliced((3, 4), dtype)):
             check(lambda a: torch.conj_physical(a), [a], served=kernel, reference="exact")
         check(lambda a: torch.ops.aten._conj_physical(a), [x], served=kernel, reference="exact")
-        check(lambda a: a.mul(1).conj_physical_(), [x], served="copy_", reference="exact")
+        check(lambda a: a.mul(1).conj_physical_(), [x], served="conj_physical_", reference="exact")
+        check(lambda a: a.t().mul(1).conj_physical_(), [x], served="conj_physical_", reference="exact")
         # a conj view: torch clones it, which resolves the conjugation
         check(lambda a: torch.ops.aten._conj_physical(a.conj()), [x], served="clone", reference="exact")
+    check(lambda a: a.clone().conj_physical_(), [x], served="conj_physical_", reference="exact")
     check(lambda a, o: torch.conj_physical(a, out=o), [x, torch.empty(4, 6, dtype=dtype, device=DEVICE)], served=kernel,
           reference="exact")
     check(lambda a, o: torch.conj_physical(a, out=o), [transposed((5, 3), dtype), torch.empty(0, dtype=dtype,

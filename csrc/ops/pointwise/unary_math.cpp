@@ -1,6 +1,7 @@
-// neg, conj_physical.out; exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, acos, asin, atan, acosh, asinh, atanh,
-// cosh, sinh, tan, exp2, expm1, log10, log1p, log2, reciprocal, deg2rad, rad2deg, sinc and angle
-// (integers and bool promote to float, as in torch): functional, out= and in-place forms.
+// neg, conj_physical.out and conj_physical_; exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, acos,
+// asin, atan, acosh, asinh, atanh, cosh, sinh, tan, exp2, expm1, log10, log1p, log2, reciprocal,
+// deg2rad, rad2deg, sinc and angle (integers and bool promote to float, as in torch): functional,
+// out= and in-place forms.
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/arithmetic.h"
@@ -20,6 +21,12 @@ GF_UNARY(neg, IterKind::unary,
 Tensor& conj_physical_out(const Tensor& self, Tensor& out) {
   return pw::out_form(out, IterKind::unary, {self}, K<kernels::conj_physical>, {},
                       GF_FALLBACK(self, conj_physical_outf, self, out));
+}
+// In place: torch's cuda kernel conjugates through its own stub, reaching no other op (its cpu
+// path copies the conjugate view); both are this kernel here. A real tensor is its own conjugate.
+Tensor& conj_physical_(Tensor& self) {
+  if (!self.is_complex()) return self;
+  return ops::conj_physical_out(self, self);
 }
 GF_UNARY(exp, IterKind::unary_float, )
 GF_UNARY(log, IterKind::unary_float, )
