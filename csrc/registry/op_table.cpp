@@ -14,6 +14,7 @@
 #include "ops/random.h"
 #include "ops/sort.h"
 #include "ops/search.h"
+#include "ops/segment.h"
 #include "registry/registry.h"
 
 namespace gemforge::reg {
@@ -1245,6 +1246,10 @@ const std::vector<OpRow>& op_table() {
       GF_OP("index_fill.int_Tensor_out", "index_scatter_gather", index_fill_tensor_out, kBoth),
       GF_OP("take", "index_scatter_gather", take, kBoth),
       GF_OP("take.out", "index_scatter_gather", take_out, kBoth),
+      GF_OP("segment_reduce", "index_scatter_gather", segment_reduce, kBoth),
+      GF_OP("segment_reduce.out", "index_scatter_gather", segment_reduce_out, kBoth),
+      GF_OP("_segment_reduce_backward", "index_scatter_gather", _segment_reduce_backward, kBoth),
+      GF_OP("_segment_reduce_backward.out", "index_scatter_gather", _segment_reduce_backward_out, kBoth),
       GF_VIA("one_hot", "index_scatter_gather", "scatter_.value"),
       GF_OP("isin.Tensor_Tensor", "bitwise_logical_compare", isin_tensor_tensor, kBoth),
       GF_OP("isin.Tensor_Tensor_out", "bitwise_logical_compare", isin_tensor_tensor_out, kBoth),
