@@ -1262,9 +1262,12 @@ const std::vector<OpRow>& op_table() {
       GF_OP("embedding_dense_backward", "embedding", embedding_dense_backward, kBoth),
       GF_OP("embedding_dense_backward.out", "embedding", embedding_dense_backward_out, kBoth),
       GF_VIA("embedding_backward", "embedding", "embedding_dense_backward"),
-      GF_OP("_embedding_bag_dense_backward", "embedding", _embedding_bag_dense_backward, kBoth),
+      // cuda only: torch's cpu kernels differ from its cuda ones (an empty bag's max index is 0
+      // there, not -1, and scale_grad_by_freq with padding_idx or per-sample weights counts
+      // otherwise); gemforge's follow the cuda ones
+      GF_OP("_embedding_bag_dense_backward", "embedding", _embedding_bag_dense_backward, kCuda),
       GF_OP("_embedding_bag_per_sample_weights_backward", "embedding", _embedding_bag_per_sample_weights_backward,
-            kBoth),
+            kCuda),
 
       // ---- movement (issue 7) ----
 #define GF_MOVE(overload, fn) GF_OP(overload, "copy_shape_view", fn, kBoth)
