@@ -1,6 +1,7 @@
 """Index family at LLM sizes: index_select of rows, gather along the last and the first dim,
 embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, embedding_bag's
-backward ops (bags of 8 tokens; max mode's indices drawn at random), scatter_add and
+backward ops (bags of 8 tokens; max mode's indices drawn at random), segment_reduce over segments of
+64 (a flat tensor, a matrix's rows) and its max backward, scatter_add and
 index_add, index_copy_/index_fill_/index_reduce_ of rows, scatter_reduce, take and isin. bytes = each input read once (index included, table rows only as picked) + each
 output written once; the backward also writes the zeroed gradient table."""
 
@@ -92,6 +93,36 @@ def cases(setup):
                               run=lambda x: aten._embedding_bag_per_sample_weights_backward(
                                   x[0], x[1], x[2], x[3][::bag], x[3], 0, -1),
                               bytes=2 * tokens * hidden * es + 2 * tokens * 8 + tokens * es))
+
+        if setup.wants_op("segment_reduce") or setup.wants_op("_segment_reduce_backward"):
+            n, c = s["rows"]
+            seg = 64  # segments of 64 elements of a flat tensor, or of 64 rows of a matrix
+
+            def flat(dt=dt):
+                return (torch.randn(n * c, device=dev).to(dt), torch.full((n * c // seg,), seg, device=dev))
+
+            def matrix(dt=dt):
+                return (torch.randn(n, c, device=dev).to(dt), torch.full((n // seg,), seg, device=dev))
+
+            for name, make, size in ((f"1-d /{seg}", flat, f"{n * c}"), (f"dim0 /{seg}", matrix, f"{n}x{c}")):
+                found.append(Case(family=FAMILY_NAME, op="segment_reduce", name=f"sum {name}", dtype=dtype,
+                                  shape=size, make_inputs=make,
+                                  run=lambda x: torch.segment_reduce(x[0], "sum", lengths=x[1], unsafe=True),
+                                  bytes=n * c * es * (1 + 1 / seg)))
+                found.append(Case(family=FAMILY_NAME, op="segment_reduce", name=f"max {name}", dtype=dtype,
+                                  shape=size, make_inputs=make,
+                                  run=lambda x: torch.segment_reduce(x[0], "max", lengths=x[1], unsafe=True),
+                                  bytes=n * c * es * (1 + 1 / seg)))
+
+            def backward_inputs(make=flat):
+                data, lengths = make()
+                out = torch.segment_reduce(data, "max", lengths=lengths)
+                return data, lengths, out, torch.randn_like(out)
+
+            found.append(Case(family=FAMILY_NAME, op="_segment_reduce_backward", name=f"max 1-d /{seg}", dtype=dtype,
+                              shape=f"{n * c}", make_inputs=backward_inputs,
+                              run=lambda x: aten._segment_reduce_backward(x[3], x[2], x[0], "max", lengths=x[1]),
+                              bytes=n * c * es * (2 + 2 / seg)))
 
         if setup.wants_op("index_select"):
             def picked(dt=dt):
