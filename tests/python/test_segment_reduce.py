@@ -47,7 +47,8 @@ def check_reduce(data, reduce, served="segment_reduce", **kw):
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
         got = torch.segment_reduce(data, reduce, **kw)
     assert served_count(counts, served) == 1, dict(counts)
-    ref = torch.segment_reduce(data.double(), reduce, **kw)
+    # the exact result in the dtype (a product of 30 fp16 values may overflow to inf, as torch's)
+    ref = torch.segment_reduce(data.double(), reduce, **kw).to(data.dtype).double()
     assert got.dtype == data.dtype and got.shape == ref.shape
     rtol, atol = GRAD_TOLERANCES[data.dtype]
     torch.testing.assert_close(got.double(), ref, rtol=rtol, atol=atol, equal_nan=True)
@@ -102,7 +103,10 @@ def test_segment_reduce_backward(dtype, reduce):
                                 device=DEVICE)
                 with gemforge.use_gems(), gemforge.collect_stats() as counts:
                     got = grads(data, up)
-                assert served_count(counts, "_segment_reduce_backward") == 1, dict(counts)
+                # one-element rows are torch's on cuda (ops/segment.cpp)
+                one_element_rows = axis == len(shape) - 1
+                served = 0 if DEVICE == "cuda" and one_element_rows else 1
+                assert served_count(counts, "_segment_reduce_backward") == served, dict(counts)
                 ref = grads(data.double(), up)
                 rtol, atol = GRAD_TOLERANCES[dtype]
                 assert got.dtype == dtype
@@ -110,8 +114,10 @@ def test_segment_reduce_backward(dtype, reduce):
 
 
 def test_segment_reduce_backward_special():
-    # NaN ties NaN in max; prod's gradient at 0 and NaN is the product of the others; out=
-    data = torch.tensor([1.0, float("nan"), 3.0, 0.0, 2.0, 0.0, 4.0, 5.0], device=DEVICE)
+    # NaN ties NaN in max; prod's gradient at 0 and NaN is the product of the others; out=.
+    # Two columns (rows of two elements: gemforge's on every device)
+    column = torch.tensor([1.0, float("nan"), 3.0, 0.0, 2.0, 0.0, 4.0, 5.0], device=DEVICE)
+    data = torch.stack([column, column.flip(0)], dim=1)
     lengths = lengths_of([3, 2, 3])
     for reduce in ("max", "prod"):
         out = torch.segment_reduce(data, reduce, lengths=lengths)

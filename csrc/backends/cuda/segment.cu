@@ -1,8 +1,9 @@
 // cuda kernels of segment_reduce and its backward (backends/segment.h), on the current stream.
-// Rows of one element (inner == 1, a 1-d input or a reduction over the last dim): a warp per
-// segment, its lanes reading consecutive elements and combining through shuffles (torch's cuda
-// kernel runs a segmented reduction there too). Otherwise a thread per output element, adjacent
-// threads on adjacent inner positions (coalesced), each walking its segment.
+// The forward over rows of one element (inner == 1, a 1-d input or a reduction over the last dim):
+// a warp per segment, its lanes reading consecutive elements and combining through shuffles.
+// Otherwise, and for every backward (the op leaves one-element rows to torch there), a thread per
+// output element, adjacent threads on adjacent inner positions (coalesced), each walking its
+// segment.
 #include "backends/segment.h"
 #include "backends/cuda/launch.cuh"
 
@@ -23,12 +24,6 @@ constexpr int64_t kGridCap = 132 * 32;
 template <class M> __device__ __forceinline__ M warp_combine(Kind kind, M v) {
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) v = combine(kind, v, __shfl_xor_sync(0xffffffffu, v, off));
-  return v;
-}
-
-__device__ __forceinline__ int64_t warp_sum(int64_t v) {
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;
 }
 
@@ -66,32 +61,6 @@ __global__ void __launch_bounds__(kThreads) forward_thread_kernel(Forward f) {
     M acc = start_value<M>(f.kind, f.has_initial, f.initial);
     for (int64_t j = begin; j < end; ++j) acc = combine(f.kind, acc, static_cast<M>(col[j * f.inner]));
     static_cast<T*>(f.out)[e] = static_cast<T>(finish(f.kind, acc, end - begin, f.has_initial, f.initial));
-  }
-}
-
-template <class T>
-__global__ void __launch_bounds__(kThreads) backward_warp_kernel(Backward b) {
-  pdl_begin();
-  using M = opmath_t<T>;
-  const int lane = threadIdx.x % 32;
-  const M init_prod = b.has_initial ? static_cast<M>(b.initial) : M(1);
-  const int64_t total = b.outer * b.segments;
-  for (int64_t w = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; w < total; w += int64_t(gridDim.x) * kWarps) {
-    const int64_t o = w / b.segments, s = w % b.segments;
-    int64_t begin, end;
-    bounds(b.offsets, b.segments, b.size, o, s, begin, end);
-    const T* row = static_cast<const T*>(b.data) + o * b.size;
-    const M g = static_cast<M>(static_cast<const T*>(b.grad)[w]);
-    const M out = static_cast<M>(static_cast<const T*>(b.output)[w]);
-    int64_t tied = 0;
-    if (b.kind == Kind::Max || b.kind == Kind::Min) {
-      for (int64_t j = begin + lane; j < end; j += 32) tied += ties(static_cast<M>(row[j]), out);
-      tied = warp_sum(tied);
-    }
-    T* gi = static_cast<T*>(b.grad_input) + o * b.size;
-    for (int64_t j = begin + lane; j < end; j += 32)
-      gi[j] = static_cast<T>(element_grad<T, M>(b.kind, g, out, static_cast<M>(row[j]), end - begin, tied, row, begin,
-                                                end, 1, j, init_prod));
   }
 }
 
@@ -139,8 +108,7 @@ void backward_cuda(const Backward& b) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   dispatch_dtype<kSegmentTypes>(b.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (b.inner == 1) launch(backward_warp_kernel<T>, dim3(grid_for(b.outer * b.segments, kWarps)), dim3(kThreads), stream, b);
-    else launch(backward_thread_kernel<T>, dim3(grid_for(b.outer * b.segments * b.inner, kThreads)), dim3(kThreads), stream, b);
+    launch(backward_thread_kernel<T>, dim3(grid_for(b.outer * b.segments * b.inner, kThreads)), dim3(kThreads), stream, b);
   });
 }
 

@@ -1,7 +1,7 @@
 """Index family at LLM sizes: index_select of rows, gather along the last and the first dim,
 embedding forward (8192 tokens of a 32000 x 4096 table) and its dense backward, embedding_bag's
 backward ops (bags of 8 tokens; max mode's indices drawn at random), segment_reduce over segments of
-64 (a flat tensor, a matrix's rows) and its max backward, scatter_add and
+64 (a flat tensor, a matrix's rows) and its max backward over a matrix's rows, scatter_add and
 index_add, index_copy_/index_fill_/index_reduce_ of rows, scatter_reduce, take and isin. bytes = each input read once (index included, table rows only as picked) + each
 output written once; the backward also writes the zeroed gradient table."""
 
@@ -114,13 +114,14 @@ def cases(setup):
                                   run=lambda x: torch.segment_reduce(x[0], "max", lengths=x[1], unsafe=True),
                                   bytes=n * c * es * (1 + 1 / seg)))
 
-            def backward_inputs(make=flat):
+            # (gemforge leaves one-element rows, a flat tensor's, to torch's backward on cuda)
+            def backward_inputs(make=matrix):
                 data, lengths = make()
                 out = torch.segment_reduce(data, "max", lengths=lengths)
                 return data, lengths, out, torch.randn_like(out)
 
-            found.append(Case(family=FAMILY_NAME, op="_segment_reduce_backward", name=f"max 1-d /{seg}", dtype=dtype,
-                              shape=f"{n * c}", make_inputs=backward_inputs,
+            found.append(Case(family=FAMILY_NAME, op="_segment_reduce_backward", name=f"max dim0 /{seg}",
+                              dtype=dtype, shape=f"{n}x{c}", make_inputs=backward_inputs,
                               run=lambda x: aten._segment_reduce_backward(x[3], x[2], x[0], "max", lengths=x[1]),
                               bytes=n * c * es * (2 + 2 / seg)))
 
