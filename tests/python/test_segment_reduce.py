@@ -81,6 +81,8 @@ def test_segment_reduce_special(reduce):
     check(lambda d, n, o: torch.ops.aten.segment_reduce.out(d, reduce, lengths=n, out=o),
           [data[:4], lengths_of([1, 3]), torch.empty(0, device=DEVICE)], served="segment_reduce.out",
           reference="torch")
+    check(lambda d, n, o: torch.ops.aten.segment_reduce.out(d, reduce, lengths=n, out=o),
+          [data[:4], lengths_of([1, 3]), torch.empty(0, device=DEVICE, dtype=torch.float64)])  # torch's error
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
@@ -103,9 +105,9 @@ def test_segment_reduce_backward(dtype, reduce):
                                 device=DEVICE)
                 with gemforge.use_gems(), gemforge.collect_stats() as counts:
                     got = grads(data, up)
-                # one-element rows are torch's on cuda (ops/segment.cpp)
-                one_element_rows = axis == len(shape) - 1
-                served = 0 if DEVICE == "cuda" and one_element_rows else 1
+                # on cuda, one-element rows and 4- and 8-byte dtypes are torch's (ops/segment.cpp)
+                torchs = axis == len(shape) - 1 or dtype.itemsize >= 4
+                served = 0 if DEVICE == "cuda" and torchs else 1
                 assert served_count(counts, "_segment_reduce_backward") == served, dict(counts)
                 ref = grads(data.double(), up)
                 rtol, atol = GRAD_TOLERANCES[dtype]
@@ -115,19 +117,21 @@ def test_segment_reduce_backward(dtype, reduce):
 
 def test_segment_reduce_backward_special():
     # NaN ties NaN in max; prod's gradient at 0 and NaN is the product of the others; out=.
-    # Two columns (rows of two elements: gemforge's on every device)
+    # Two bf16 columns (rows of two 2-byte elements: gemforge's on every device)
     column = torch.tensor([1.0, float("nan"), 3.0, 0.0, 2.0, 0.0, 4.0, 5.0], device=DEVICE)
-    data = torch.stack([column, column.flip(0)], dim=1)
+    data = torch.stack([column, column.flip(0)], dim=1).bfloat16()
     lengths = lengths_of([3, 2, 3])
     for reduce in ("max", "prod"):
         out = torch.segment_reduce(data, reduce, lengths=lengths)
-        grad = make(out.shape, torch.float32)
+        grad = make(out.shape, torch.bfloat16)
         call = lambda g, o, d: torch.ops.aten._segment_reduce_backward(g, o, d, reduce, lengths=lengths)
         check(call, [grad, out, data], served="_segment_reduce_backward", reference="torch")
     out = torch.segment_reduce(data, "sum", lengths=lengths)
     check(lambda g, o, d, r: torch.ops.aten._segment_reduce_backward.out(g, o, d, "sum", lengths=lengths, out=r),
-          [out, out, data, torch.empty(0, device=DEVICE)], served="_segment_reduce_backward.out",
-          reference="torch")
+          [out, out, data, torch.empty(0, device=DEVICE, dtype=torch.bfloat16)],
+          served="_segment_reduce_backward.out", reference="torch")
+    check(lambda g, o, d, r: torch.ops.aten._segment_reduce_backward.out(g, o, d, "sum", lengths=lengths, out=r),
+          [out, out, data, torch.empty(0, device=DEVICE)])  # out of another dtype: torch's error
 
 
 def test_segment_reduce_errors():
