@@ -18,6 +18,19 @@ namespace {
 
 using at::native::ReductionType;
 
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_SEGMENT(t, fn, ...) ((t).is_cuda() ? segment::fn##_cuda(__VA_ARGS__) : segment::fn##_cpu(__VA_ARGS__))
+#else
+#define GF_SEGMENT(t, fn, ...) segment::fn##_cpu(__VA_ARGS__)
+#endif
+
+struct OnDevice {  // the device of t current while a kernel launches
+  c10::OptionalDeviceGuard guard;
+  explicit OnDevice(const Tensor& t) {
+    if (t.is_cuda()) guard.reset_device(t.device());
+  }
+};
+
 segment::Kind kind_of(ReductionType r) {
   switch (r) {
     case ReductionType::MAX: return segment::Kind::Max;
@@ -116,14 +129,8 @@ Tensor segment_reduce(const Tensor& data, c10::string_view reduce, const std::op
   const segment::Forward f{data.scalar_type(), kind_of(reduction), out.data_ptr(), p->data.const_data_ptr(),
                            p->offsets.const_data_ptr<int64_t>(), p->outer, p->size, p->segments, p->inner,
                            p->has_initial, p->initial};
-  c10::OptionalDeviceGuard guard;
-  if (data.is_cuda()) guard.reset_device(data.device());
-#ifdef GEMFORGE_WITH_CUDA
-  if (data.is_cuda()) segment::forward_cuda(f);
-  else segment::forward_cpu(f);
-#else
-  segment::forward_cpu(f);
-#endif
+  OnDevice on(data);
+  GF_SEGMENT(data, forward, f);
   return out;
 }
 
@@ -160,14 +167,8 @@ Tensor _segment_reduce_backward(const Tensor& grad, const Tensor& output, const 
   const segment::Backward b{data.scalar_type(), kind_of(reduction), grad_input.data_ptr(), g.const_data_ptr(),
                             o.const_data_ptr(), p->data.const_data_ptr(), p->offsets.const_data_ptr<int64_t>(),
                             p->outer, p->size, p->segments, p->inner, p->has_initial, p->initial};
-  c10::OptionalDeviceGuard guard;
-  if (data.is_cuda()) guard.reset_device(data.device());
-#ifdef GEMFORGE_WITH_CUDA
-  if (data.is_cuda()) segment::backward_cuda(b);
-  else segment::backward_cpu(b);
-#else
-  segment::backward_cpu(b);
-#endif
+  OnDevice on(data);
+  GF_SEGMENT(data, backward, b);
   return grad_input;
 }
 

@@ -48,19 +48,31 @@ __global__ void __launch_bounds__(kThreads) forward_warp_kernel(Forward f) {
   }
 }
 
+// Output element e of (outer, segments, inner): its column of the data and its segment's bounds.
+struct Output {
+  int64_t column;  // the data offset of element 0 of its (o, i) column
+  int64_t begin, end;
+};
+__device__ __forceinline__ Output output_at(const int64_t* offsets, int64_t segments, int64_t size, int64_t inner,
+                                            int64_t e) {
+  const int64_t i = e % inner, os = e / inner, o = os / segments, s = os % segments;
+  Output r;
+  r.column = o * size * inner + i;
+  bounds(offsets, segments, size, o, s, r.begin, r.end);
+  return r;
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads) forward_thread_kernel(Forward f) {
   pdl_begin();
   using M = opmath_t<T>;
   const int64_t total = f.outer * f.segments * f.inner;
   for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < total; e += int64_t(gridDim.x) * kThreads) {
-    const int64_t i = e % f.inner, os = e / f.inner, o = os / f.segments, s = os % f.segments;
-    int64_t begin, end;
-    bounds(f.offsets, f.segments, f.size, o, s, begin, end);
-    const T* col = static_cast<const T*>(f.data) + o * f.size * f.inner + i;
+    const Output at = output_at(f.offsets, f.segments, f.size, f.inner, e);
+    const T* col = static_cast<const T*>(f.data) + at.column;
     M acc = start_value<M>(f.kind, f.has_initial, f.initial);
-    for (int64_t j = begin; j < end; ++j) acc = combine(f.kind, acc, static_cast<M>(col[j * f.inner]));
-    static_cast<T*>(f.out)[e] = static_cast<T>(finish(f.kind, acc, end - begin, f.has_initial, f.initial));
+    for (int64_t j = at.begin; j < at.end; ++j) acc = combine(f.kind, acc, static_cast<M>(col[j * f.inner]));
+    static_cast<T*>(f.out)[e] = static_cast<T>(finish(f.kind, acc, at.end - at.begin, f.has_initial, f.initial));
   }
 }
 
@@ -71,16 +83,15 @@ __global__ void __launch_bounds__(kThreads) backward_thread_kernel(Backward b) {
   const M init_prod = b.has_initial ? static_cast<M>(b.initial) : M(1);
   const int64_t total = b.outer * b.segments * b.inner;
   for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < total; e += int64_t(gridDim.x) * kThreads) {
-    const int64_t i = e % b.inner, os = e / b.inner, o = os / b.segments, s = os % b.segments;
-    int64_t begin, end;
-    bounds(b.offsets, b.segments, b.size, o, s, begin, end);
-    const T* col = static_cast<const T*>(b.data) + o * b.size * b.inner + i;
+    const Output at = output_at(b.offsets, b.segments, b.size, b.inner, e);
+    const int64_t begin = at.begin, end = at.end;
+    const T* col = static_cast<const T*>(b.data) + at.column;
     const M g = static_cast<M>(static_cast<const T*>(b.grad)[e]);
     const M out = static_cast<M>(static_cast<const T*>(b.output)[e]);
     int64_t tied = 0;
     if (b.kind == Kind::Max || b.kind == Kind::Min)
       for (int64_t j = begin; j < end; ++j) tied += ties(static_cast<M>(col[j * b.inner]), out);
-    T* gi = static_cast<T*>(b.grad_input) + o * b.size * b.inner + i;
+    T* gi = static_cast<T*>(b.grad_input) + at.column;
     for (int64_t j = begin; j < end; ++j)
       gi[j * b.inner] = static_cast<T>(element_grad<T, M>(b.kind, g, out, static_cast<M>(col[j * b.inner]),
                                                           end - begin, tied, col, begin, end, b.inner, j, init_prod));
