@@ -4,6 +4,7 @@
 #include "ops/advanced_index.h"
 
 #include "backends/advanced_index.h"
+#include "ops/on_device.h"
 #include "registry/calls.h"
 
 #include <ATen/CPUFunctions.h>
@@ -47,13 +48,6 @@ using adv::kMaxIndices;
 bool on_backend(const Tensor& t) {
   return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized();
 }
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 template <int N> bool space_of(const at::TensorIteratorBase& iter, adv::Space<N>& s) {
   if (iter.ndim() > kMaxDims) return false;

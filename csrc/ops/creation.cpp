@@ -2,6 +2,7 @@
 // triu, polar. Their functional factories (torch.arange, torch.eye, torch.zeros, ...) are torch's
 // composites: they allocate and call the out= or fill_ overloads served here.
 #include "backends/creation.h"
+#include "ops/on_device.h"
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/creation.h"
@@ -26,13 +27,6 @@ namespace {
 #endif
 
 bool on_backend(const Tensor& t) { return t.is_cpu() || t.is_cuda(); }
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // write(Dense) fills out's elements in order; a non-contiguous out gets them through a
 // contiguous temporary, as torch does.

@@ -7,6 +7,7 @@
 // raises torch's errors for malformed calls.
 #include "backends/index.h"
 #include "ops/index.h"
+#include "ops/on_device.h"
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 
@@ -32,13 +33,6 @@ namespace {
 #else
 #define GF_INDEX(t, fn, ...) index::fn##_cpu(__VA_ARGS__)
 #endif
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // A plain dense tensor on a served device, none of conj/neg/quantized.
 bool plain(const Tensor& t) {

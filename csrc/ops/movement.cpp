@@ -6,6 +6,7 @@
 #include "ops/movement.h"
 
 #include "backends/movement.h"
+#include "ops/on_device.h"
 #include "ops/ops.h"
 #include "registry/registry.h"
 
@@ -58,13 +59,6 @@ bool on_backend(const Tensor& t) {
   return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() &&
          !t.has_names();
 }
-
-struct OnDevice {  // t's device current while kernels launch
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // New tensors straight from the device's allocator (at::empty's dispatcher round trip is host
 // time a tiny call would feel).

@@ -10,6 +10,7 @@
 #include "ops/random.h"
 
 #include "backends/random.h"
+#include "ops/on_device.h"
 #include "ops/ops.h"
 #include "ops/pointwise/common.h"
 
@@ -42,13 +43,6 @@ using templates_generator = at::Generator;
 #else
 #define GF_RANDOM(t, fn, ...) random::fn##_cpu(__VA_ARGS__)
 #endif
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // The Philox key and counter base of one call on t's device (its device current); none while a
 // CUDA graph is being captured.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "engine/rows.h"
+#include "ops/on_device.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/native/Resize.h>
@@ -21,13 +22,6 @@ inline bool on_backend(const Tensor& t) {
 }
 
 inline bool row_dtype(const Tensor& t) { return has(rows::kRowTypes, t.scalar_type()); }
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // out resized like torch's out= (a warning when a non-empty out changes shape), then
 // write(dense) fills a contiguous tensor that is out itself or a temporary copied into it.

@@ -7,6 +7,7 @@
 #include "backends/search.h"
 #include "backends/sort.h"
 #include "ops/index.h"
+#include "ops/on_device.h"
 #include "ops/pointwise/common.h"
 #include "registry/calls.h"
 
@@ -31,13 +32,6 @@ namespace {
 #endif
 
 bool on_backend(const Tensor& t) { return t.is_cpu() || t.is_cuda(); }
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // A Scalar as torch's searchsorted sees it: a 0-d wrapped number on the boundaries' device.
 Tensor scalar_values(const Scalar& value, const Tensor& boundaries) {

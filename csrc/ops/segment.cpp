@@ -5,6 +5,7 @@
 #include "ops/segment.h"
 
 #include "backends/segment.h"
+#include "ops/on_device.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
@@ -23,13 +24,6 @@ using at::native::ReductionType;
 #else
 #define GF_SEGMENT(t, fn, ...) segment::fn##_cpu(__VA_ARGS__)
 #endif
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 segment::Kind kind_of(ReductionType r) {
   switch (r) {

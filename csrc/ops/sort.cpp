@@ -7,6 +7,7 @@
 #include "ops/sort.h"
 
 #include "backends/sort.h"
+#include "ops/on_device.h"
 #include "ops/ops.h"
 #include "registry/calls.h"
 
@@ -57,13 +58,6 @@ bool outs_fit(const Tensor& self, const Tensor& values, const Tensor& indices) {
          values.device() == self.device() && indices.device() == self.device() &&
          values.layout() == at::kStrided && indices.layout() == at::kStrided;
 }
-
-struct OnDevice {  // the device of t current while a kernel launches
-  c10::OptionalDeviceGuard guard;
-  explicit OnDevice(const Tensor& t) {
-    if (t.is_cuda()) guard.reset_device(t.device());
-  }
-};
 
 // t with `dim` moved last (0-d: t itself).
 Tensor dim_last(const Tensor& t, int64_t dim) { return t.dim() == 0 ? t : t.movedim(dim, -1); }
