@@ -148,7 +148,7 @@ struct EmbeddingBackward {
   int64_t num_weights, dim;
   int64_t padding_idx;
   bool scale_by_freq;
-  // embedding_bag's sum and mean (_embedding_bag_dense_backward), where `bag` is set: index entry
+  // embedding_bag's sum and mean (_embedding_bag_dense_backward, cuda only), where `bag` is set: index entry
   // p adds grad row bag[p] (offset2bag, int32, contiguous), times per_sample_weights[p] where
   // given (grad's dtype), over bag_size[bag[p]] (int32) for mean. grad is then (bags, dim).
   const int32_t* bag = nullptr;
@@ -186,8 +186,6 @@ struct EmbeddingBagWeights {
   void scatter_add_elems_##dev(const Elems& e);        \
   void scatter_elems_##dev(const Elems& e);            \
   void embedding_backward_##dev(const EmbeddingBackward& e); \
-  void embedding_bag_max_backward_##dev(const EmbeddingBagMax& e); \
-  void embedding_bag_weights_backward_##dev(const EmbeddingBagWeights& e); \
   void scatter_reduce_elems_##dev(const Elems& e, Reduce op); \
   void put_rows_##dev(const RowsPut& r);               \
   void take_##dev(const Take& t);                      \
@@ -195,6 +193,9 @@ struct EmbeddingBagWeights {
 GF_INDEX_LAUNCHERS(cpu)
 GF_INDEX_LAUNCHERS(cuda)
 #undef GF_INDEX_LAUNCHERS
+// embedding_bag's backward ops are served on cuda only (registry/op_table.cpp says why)
+void embedding_bag_max_backward_cuda(const EmbeddingBagMax& e);
+void embedding_bag_weights_backward_cuda(const EmbeddingBagWeights& e);
 
 // isin's search key of a value: an unsigned integer K (of T's size) ordered as the values are,
 // -0.0 mapped to +0.0's key. Callers test NaN first (it matches nothing).

@@ -349,6 +349,18 @@ Tensor& embedding_dense_backward_out(const Tensor& grad_output, const Tensor& in
 }
 
 // ---- embedding_bag's backward ops (called by torch's _embedding_bag_backward) --------------------
+// cuda only (registry/op_table.cpp says why): no cpu launcher, and nothing served without cuda.
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_BAG_CUDA(fn, ...) index::fn##_cuda(__VA_ARGS__)
+constexpr bool kBagBuilt = true;
+#else
+#define GF_BAG_CUDA(fn, ...)                             \
+  do {                                                    \
+    (void)(__VA_ARGS__);                                  \
+    TORCH_INTERNAL_ASSERT(false, "built without cuda");   \
+  } while (0)
+constexpr bool kBagBuilt = false;
+#endif
 namespace {
 constexpr int64_t kBagSum = 0, kBagMean = 1, kBagMax = 2;
 constexpr int64_t kIndexLimit = (int64_t(1) << 31) - 1;
@@ -368,7 +380,8 @@ Tensor _embedding_bag_dense_backward(const Tensor& grad, const Tensor& indices, 
   const int64_t num_weights = num_weights_.guard_int(__FILE__, __LINE__);
   const int64_t n = indices.numel();
   const bool weighted = per_sample_weights.has_value() && per_sample_weights->defined();
-  bool served = plain(grad) && grad.dim() == 2 && has(index::kEmbeddingBackwardTypes, grad.scalar_type()) &&
+  bool served = kBagBuilt && grad.is_cuda() && plain(grad) && grad.dim() == 2 &&
+                has(index::kEmbeddingBackwardTypes, grad.scalar_type()) &&
                 bag_index(indices, grad, 0) && n < kIndexLimit && grad.size(0) < kIndexLimit &&
                 num_weights >= 0 && num_weights < kIndexLimit;
   if (served && (mode == kBagSum || mode == kBagMean)) {
@@ -398,7 +411,7 @@ Tensor _embedding_bag_dense_backward(const Tensor& grad, const Tensor& indices, 
     const index::EmbeddingBagMax e{grad.scalar_type(), static_cast<char*>(grad_weight.data_ptr()),
                                    static_cast<const char*>(g.const_data_ptr()), indices_of(max_indices.view(-1)),
                                    grad.size(0), dim, num_weights, padding_idx};
-    GF_INDEX(grad_weight, embedding_bag_max_backward, e);
+    GF_BAG_CUDA(embedding_bag_max_backward, e);
     return grad_weight;
   }
   if (n == 0) return grad_weight;
@@ -411,7 +424,7 @@ Tensor _embedding_bag_dense_backward(const Tensor& grad, const Tensor& indices, 
   e.bag = bag.const_data_ptr<int32_t>();
   e.per_sample_weights = weighted ? static_cast<const char*>(weights.const_data_ptr()) : nullptr;
   e.bag_size = sizes.defined() ? sizes.const_data_ptr<int32_t>() : nullptr;
-  GF_INDEX(grad_weight, embedding_backward, e);
+  GF_BAG_CUDA(embedding_backward, e);
   return grad_weight;
 }
 
@@ -419,8 +432,7 @@ Tensor _embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tens
                                                   const Tensor& offsets, const Tensor& offset2bag, int64_t mode,
                                                   int64_t padding_idx) {
   const int64_t n = indices.numel();
-  // torch's cpu forward may leave offset2bag empty (its sum fast path); its kernel then builds one
-  const bool served = mode == kBagSum && plain(grad) && grad.dim() == 2 &&
+  const bool served = kBagBuilt && grad.is_cuda() && mode == kBagSum && plain(grad) && grad.dim() == 2 &&
                       has(index::kEmbeddingBackwardTypes, grad.scalar_type()) && plain(weight) &&
                       weight.dim() == 2 && weight.size(1) == grad.size(1) &&
                       weight.scalar_type() == grad.scalar_type() && weight.device() == grad.device() &&
@@ -438,7 +450,7 @@ Tensor _embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tens
                                      static_cast<const char*>(w.const_data_ptr()), indices_of(indices),
                                      bag.const_data_ptr<int32_t>(), weight.size(0), grad.size(1), padding_idx};
   OnDevice on(out);
-  GF_INDEX(out, embedding_bag_weights_backward, e);
+  GF_BAG_CUDA(embedding_bag_weights_backward, e);
   return out;
 }
 

@@ -169,53 +169,12 @@ void embedding_backward_cpu(const EmbeddingBackward& e) {
       const int64_t i = index_at(e.index, k);
       // an index out of range has no row to add to (torch's cpu kernel leaves it undefined)
       if (i == e.padding_idx || i < 0 || i >= e.num_weights) continue;
-      M scale = e.scale_by_freq ? M(1) / static_cast<M>(counts[i]) : M(1);
-      int64_t from = k;  // the grad row: the entry's own, or its bag's
-      if (e.bag) {
-        from = e.bag[k];
-        if (e.per_sample_weights) scale *= static_cast<M>(reinterpret_cast<const T*>(e.per_sample_weights)[k]);
-        if (e.bag_size) scale /= static_cast<M>(e.bag_size[from]);
-      }
+      const M scale = e.scale_by_freq ? M(1) / static_cast<M>(counts[i]) : M(1);
       T* row = gw + i * e.dim;
-      const T* g = grad + from * e.dim;
+      const T* g = grad + k * e.dim;
       for (int64_t j = 0; j < e.dim; ++j) {
         row[j] = static_cast<T>(static_cast<M>(row[j]) + static_cast<M>(g[j]) * scale);
       }
-    }
-  });
-}
-
-void embedding_bag_max_backward_cpu(const EmbeddingBagMax& e) {
-  dispatch_dtype<kEmbeddingBackwardTypes>(e.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using M = opmath_t<T>;
-    T* gw = reinterpret_cast<T*>(e.grad_weight);
-    const T* grad = reinterpret_cast<const T*>(e.grad);
-    for (int64_t p = 0; p < e.bags * e.dim; ++p) {
-      const int64_t i = index_at(e.max_indices, p);
-      if (i < 0 || i >= e.num_weights || i == e.padding_idx) continue;
-      T& to = gw[i * e.dim + p % e.dim];
-      to = static_cast<T>(static_cast<M>(to) + static_cast<M>(grad[p]));
-    }
-  });
-}
-
-void embedding_bag_weights_backward_cpu(const EmbeddingBagWeights& e) {
-  dispatch_dtype<kEmbeddingBackwardTypes>(e.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using M = opmath_t<T>;
-    T* out = reinterpret_cast<T*>(e.out);
-    const T* grad = reinterpret_cast<const T*>(e.grad);
-    const T* weight = reinterpret_cast<const T*>(e.weight);
-    for (int64_t p = 0; p < e.index.numel; ++p) {
-      const int64_t i = index_at(e.index, p);
-      M acc = M(0);
-      if (i != e.padding_idx && i >= 0 && i < e.num_weights) {
-        const T* g = grad + int64_t(e.bag[p]) * e.dim;
-        const T* w = weight + i * e.dim;
-        for (int64_t j = 0; j < e.dim; ++j) acc += static_cast<M>(g[j]) * static_cast<M>(w[j]);
-      }
-      out[p] = static_cast<T>(acc);
     }
   });
 }
