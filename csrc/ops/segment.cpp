@@ -114,8 +114,12 @@ Tensor segment_reduce(const Tensor& data, c10::string_view reduce, const std::op
   std::optional<Plan> p = plan(data, axis, bounds, by_offsets, initial);
   if (!p) return torchs();
   if (!by_offsets && !unsafe) {
-    TORCH_CHECK(bounds.min().item<int64_t>() >= 0, "lengths contains negative value!");
-    TORCH_CHECK(at::all(bounds.sum({-1}) == data.size(axis)).item<bool>(),
+    // torch's two checks, read back in one sync (torch syncs twice): no negative length, and every
+    // row of lengths sums to the data's size along axis (where the plan's offsets end)
+    const Tensor checks =
+        at::stack({bounds.min() >= 0, at::all(p->offsets.select(-1, -1) == data.size(axis))}).cpu();
+    TORCH_CHECK(checks[0].item<bool>(), "lengths contains negative value!");
+    TORCH_CHECK(checks[1].item<bool>(),
                 "segment_reduce(): Expected all rows of lengths along axis to sum to data.size(lengths.dim()-1) "
                 "when !unsafe.");
   }
