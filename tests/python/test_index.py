@@ -414,21 +414,15 @@ def bag_inputs(mode, index_dtype, last_offset):
     return idx, offsets
 
 
-def bag_grads(w, idx, offsets, psw, **kw):
-    """d(loss)/d(weight) and d(loss)/d(per_sample_weights) of a fixed random loss over F.embedding_bag.
-    Its weights come from torch's generator: the first call (outside gemforge, whose cpu backend
-    draws its own numbers) draws them, and the calls with the same output shape reuse them."""
+def bag_grads(w, idx, offsets, psw, up, **kw):
+    """d(loss)/d(weight) and d(loss)/d(per_sample_weights) of the loss sum(F.embedding_bag(...) * up);
+    up (the bags' shape) is drawn by the caller outside gemforge, whose cpu backend has its own
+    generator."""
     w = w.detach().requires_grad_()
     psw = psw.detach().requires_grad_() if psw is not None else None
     out = F.embedding_bag(idx, w, offsets, per_sample_weights=psw, **kw)
-    if out.shape not in _UPSTREAM:
-        assert not gemforge.is_enabled()
-        _UPSTREAM[out.shape] = torch.rand(out.shape, dtype=torch.float64, device=out.device)
-    (out * _UPSTREAM[out.shape].to(out.dtype)).sum().backward()
+    (out * up.to(out.dtype)).sum().backward()
     return [w.grad] + ([psw.grad] if psw is not None else [])
-
-
-_UPSTREAM = {}
 
 
 @cuda_only
@@ -443,11 +437,11 @@ def test_embedding_bag_backward(dtype, mode, weighted, padding_idx, scale):
         w = make((11, 20), dtype)
         psw = make((23,), dtype) if weighted else None
         kw = dict(mode=mode, padding_idx=padding_idx, scale_grad_by_freq=scale, include_last_offset=last_offset)
-        _UPSTREAM.clear()
+        up = torch.rand(5, 20, dtype=torch.float64, device=DEVICE)  # 5 bags
         # the reference: torch in float64 (max mode's picks are the same: the values are dtype's)
-        ref = bag_grads(w.double(), idx, offsets, psw.double() if weighted else None, **kw)
+        ref = bag_grads(w.double(), idx, offsets, psw.double() if weighted else None, up, **kw)
         with gemforge.use_gems(), gemforge.collect_stats() as counts:
-            got = bag_grads(w, idx, offsets, psw, **kw)
+            got = bag_grads(w, idx, offsets, psw, up, **kw)
         assert served_count(counts, "_embedding_bag_dense_backward") == 1, dict(counts)
         if weighted:
             assert served_count(counts, "_embedding_bag_per_sample_weights_backward") == 1, dict(counts)
@@ -463,17 +457,16 @@ def test_embedding_bag_backward_2d_and_empty(mode):
     # a 2-d input (bags of equal length, no offsets) and an input with no indices at all
     w = make((9, 16), torch.float32)
     idx = rand_index(0, 9, shape=(6, 4))
-    _UPSTREAM.clear()
-    expected = bag_grads(w, idx, None, None, mode=mode)[0]
+    up = torch.rand(6, 16, dtype=torch.float64, device=DEVICE)
+    expected = bag_grads(w, idx, None, None, up, mode=mode)[0]
     with gemforge.use_gems(), gemforge.collect_stats() as counts:
-        got = bag_grads(w, idx, None, None, mode=mode)[0]
+        got = bag_grads(w, idx, None, None, up, mode=mode)[0]
     assert served_count(counts, "_embedding_bag_dense_backward") == 1
     torch.testing.assert_close(got, expected)
     empty = torch.empty(0, dtype=torch.int64, device=DEVICE)
     offsets = torch.zeros(3, dtype=torch.int64, device=DEVICE)
-    bag_grads(w, empty, offsets, None, mode=mode)
     with gemforge.use_gems():
-        got = bag_grads(w, empty, offsets, None, mode=mode)[0]
+        got = bag_grads(w, empty, offsets, None, torch.rand(3, 16, device=DEVICE), mode=mode)[0]
     assert got.shape == (9, 16) and not got.any()
 
 
