@@ -5,6 +5,7 @@
 #include "ops/attention.h"
 #include "ops/attention_bwd.h"
 #include "ops/conv.h"
+#include "ops/fake_quant.h"
 #include "ops/gemm.h"
 #include "ops/gemm_ext.h"
 #include "ops/index.h"
@@ -1449,6 +1450,37 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_grouped_mm", "matmul_blas", grouped_mm, kCuda),
       GF_OP("_scaled_grouped_mm", "matmul_blas", scaled_grouped_mm, kCuda),
       GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
+      // ---- fake quantization (issue 5) ----
+      GF_OP("fake_quantize_per_tensor_affine_cachemask", "quantization", fake_quantize_per_tensor_affine_cachemask,
+            kBoth),
+      GF_VIA("fake_quantize_per_tensor_affine_cachemask.out", "quantization",
+             "fake_quantize_per_tensor_affine_cachemask"),
+      GF_VIA("fake_quantize_per_tensor_affine", "quantization", "fake_quantize_per_tensor_affine_cachemask"),
+      GF_OP("_fake_quantize_per_tensor_affine_cachemask_tensor_qparams", "quantization",
+            fake_quantize_per_tensor_affine_cachemask_tensor_qparams, kBoth),
+      GF_VIA("_fake_quantize_per_tensor_affine_cachemask_tensor_qparams.out", "quantization",
+             "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams"),
+      GF_VIA("fake_quantize_per_tensor_affine.tensor_qparams", "quantization",
+             "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams"),
+      GF_VIA("fake_quantize_per_tensor_affine_cachemask_backward", "quantization", "mul.Tensor"),
+      GF_OP("fake_quantize_per_channel_affine_cachemask", "quantization", fake_quantize_per_channel_affine_cachemask,
+            kBoth),
+      GF_VIA("fake_quantize_per_channel_affine_cachemask.out", "quantization",
+             "fake_quantize_per_channel_affine_cachemask"),
+      GF_VIA("fake_quantize_per_channel_affine", "quantization", "fake_quantize_per_channel_affine_cachemask"),
+      GF_VIA("fake_quantize_per_channel_affine_cachemask_backward", "quantization", "mul.Tensor"),
+      GF_OP("_fake_quantize_learnable_per_tensor_affine", "quantization", fake_quantize_learnable_per_tensor_affine,
+            kBoth),
+      GF_VIA("_fake_quantize_learnable_per_tensor_affine.out", "quantization",
+             "_fake_quantize_learnable_per_tensor_affine"),
+      GF_OP("_fake_quantize_learnable_per_tensor_affine_backward", "quantization",
+            fake_quantize_learnable_per_tensor_affine_backward, kBoth),
+      GF_OP("_fake_quantize_learnable_per_channel_affine", "quantization",
+            fake_quantize_learnable_per_channel_affine, kBoth),
+      GF_VIA("_fake_quantize_learnable_per_channel_affine.out", "quantization",
+             "_fake_quantize_learnable_per_channel_affine"),
+      GF_OP("dequantize.self", "quantization", dequantize_self, kBoth),
+      GF_VIA("dequantize.self_out", "quantization", "dequantize.self"),
   };
   return rows;
 }

@@ -1,0 +1,195 @@
+// Fake quantization (ops/fake_quant.cpp): x -> (clamp(round(x / scale) + zero_point) - zero_point)
+// * scale, with a mask of the elements whose quantized value fell inside [quant_min, quant_max]
+// (the gradient's support), per tensor or per channel; and the learnable per-tensor form's
+// backward, whose scale and zero-point gradients are sums over the tensor.
+//
+// The kernels walk x, out and mask in memory order: the op hands them dense operands of one
+// layout. The per-element arithmetic below is shared by both backends; no ATen.
+//
+// torch's cpu and cuda kernels round in different orders and convert NaN and out-of-range values
+// to int64 differently (x86's conversion gives INT64_MIN for either; the GPU's gives 0 for NaN
+// and saturates), so their results differ on ties, NaN and infinities. Each backend here
+// follows its own torch kernel: the kCuda template argument picks which.
+#pragma once
+
+#include "engine/dtypes.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace gemforge::fake_quant {
+
+constexpr TypeSet kTypes = kFloating;  // x's dtypes in torch's kernels
+
+// Where a per-tensor scale and zero point come from.
+enum class Source : int {
+  Values,     // Forward::scale / zero_point (the float/int overload)
+  Tensors,    // *scale_ptr (float32), *zp_ptr (int32), *enabled_ptr (int64): off gives (x, true)
+  Learnable,  // *scale_ptr (float32), *zp_ptr (float32) rounded and clamped to the range
+};
+
+struct Forward {
+  ScalarType dtype;  // x's and out's
+  int64_t n;         // elements
+  const void* x;
+  void* out;
+  bool* mask;  // null: no mask (the learnable forms)
+  int64_t quant_min, quant_max;
+  // per tensor (channels == 0)
+  Source source;
+  float scale;
+  int64_t zero_point;
+  const float* scale_ptr;
+  const void* zp_ptr;
+  const int64_t* enabled_ptr;
+  // per channel (channels > 0): the channel of the element at memory offset i is
+  // (i / channel_stride) % channels; scales and zero points are 1-d and contiguous
+  int64_t channels, channel_stride;
+  const void* scales;
+  ScalarType scale_dtype;  // float32 or bfloat16
+  const void* zero_points;
+  ScalarType zp_dtype;  // int32, float32 or float16 (learnable: any floating dtype)
+  bool learnable_zp;    // round and clamp the zero points, then use them as integers
+};
+
+// _fake_quantize_learnable_per_tensor_affine_backward over float32 x and grad (n elements):
+// grad_x (x's layout), and the sums of the scale's and zero point's gradients into
+// grad_scale[0] and grad_zero_point[0].
+struct Backward {
+  int64_t n;
+  const float* x;
+  const float* grad;
+  float* grad_x;
+  float* grad_scale;
+  float* grad_zero_point;
+  const float* scale_ptr;  // float32 scale[0]
+  const float* zp_ptr;     // float32 zero_point[0]
+  int64_t quant_min, quant_max;
+  float grad_factor;
+};
+
+void forward_cpu(const Forward& f);
+void forward_cuda(const Forward& f);
+void backward_cpu(const Backward& b);
+void backward_cuda(const Backward& b);
+
+// ---- per-element arithmetic ------------------------------------------------------------------
+
+template <class C> GF_HD C round_even(C v) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(C) == 4) return ::rintf(v); else return ::rint(v);
+#else
+  return std::nearbyint(v);
+#endif
+}
+
+// C++'s float -> int64 as each machine does it: x86 gives INT64_MIN for NaN and values out of
+// range, the GPU 0 for NaN and the nearest end of the range otherwise.
+template <bool kCuda, class C> GF_HD int64_t to_int64(C v) {
+  constexpr C kTwo63 = C(9223372036854775808.0);
+  if (v >= -kTwo63 && v < kTwo63) return static_cast<int64_t>(v);
+  if (!kCuda || v != v) return kCuda ? 0 : std::numeric_limits<int64_t>::min();
+  return v > C(0) ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
+// Per tensor. C: float (x of 2 or 4 bytes) or double. torch computes the value in float for
+// every dtype and rounds it to x's.
+template <bool kCuda, class C>
+GF_HD float per_tensor(C x, float scale, float inv_scale, int64_t zp, int64_t qmin, int64_t qmax, bool& in_range) {
+  C q = round_even(x * C(inv_scale)) + C(zp);
+  if (kCuda) q = C(to_int64<true>(q));  // NaN -> 0 before the range test (torch's cast)
+  in_range = C(qmin) <= q && q <= C(qmax);
+  const double low = double(q) > double(qmin) ? double(q) : double(qmin);  // cpu: NaN -> quant_min
+  const double clamped = low < double(qmax) ? low : double(qmax);
+  return float(static_cast<int64_t>(clamped) - zp) * scale;
+}
+
+// The learnable forms' zero point: rounded (forward) and clamped to the range.
+GF_HD int64_t learnable_zero_point(float zp, int64_t qmin, int64_t qmax) {
+  const float r = round_even(zp);
+  const float low = r > float(qmin) ? r : float(qmin);
+  return static_cast<int64_t>(low < float(qmax) ? low : float(qmax));
+}
+
+// A per-tensor call's scale, 1 / scale and zero point, read once a thread (on cuda from device
+// memory: no host sync); enabled is false where fake_quant_enabled is 0.
+struct Resolved {
+  float scale, inv_scale;
+  int64_t zero_point;
+  bool enabled;
+};
+GF_HD Resolved resolve(const Forward& f) {
+  switch (f.source) {
+    case Source::Tensors: {
+      const float s = *f.scale_ptr;
+      return {s, 1.0f / s, int64_t(*static_cast<const int32_t*>(f.zp_ptr)), *f.enabled_ptr != 0};
+    }
+    case Source::Learnable: {
+      const float s = *f.scale_ptr;
+      return {s, 1.0f / s, learnable_zero_point(*static_cast<const float*>(f.zp_ptr), f.quant_min, f.quant_max),
+              true};
+    }
+    default: return {f.scale, 1.0f / f.scale, f.zero_point, true};
+  }
+}
+
+// A per-channel operand (scale or zero point) read as C.
+template <class C> GF_HD C load_as(const void* p, ScalarType t, int64_t i) {
+  switch (t) {
+    case ScalarType::Int: return C(static_cast<const int32_t*>(p)[i]);
+    case ScalarType::Half: return C(float(static_cast<const c10::Half*>(p)[i]));
+    case ScalarType::BFloat16: return C(float(static_cast<const c10::BFloat16*>(p)[i]));
+    case ScalarType::Double: return C(static_cast<const double*>(p)[i]);
+    default: return C(static_cast<const float*>(p)[i]);
+  }
+}
+
+// Per channel, zp as its operand type (int32 read as int64, float or half read as float). cuda:
+// round(x / scale + zp); cpu: zp + round(x / scale) with an integer zp, round(float(zp + x /
+// scale)) with a floating one. The value is computed in double, as torch's min/max promote it.
+template <bool kCuda, class C>
+GF_HD double per_channel(C x, float scale, C zp, bool int_zp, int64_t qmin, int64_t qmax, bool& in_range) {
+  const float inv_scale = 1.0f / scale;
+  double q;
+  if (kCuda) {
+    const C qc = round_even(x * C(inv_scale) + zp);
+    in_range = C(qmin) <= qc && qc <= C(qmax);
+    q = double(qc);  // std::max(quant_min, NaN) is quant_min below
+  } else {
+    const int64_t qi = int_zp ? to_int64<false>(zp + round_even(x * C(inv_scale)))
+                              : to_int64<false>(round_even(float(zp + x * C(inv_scale))));
+    in_range = qmin <= qi && qi <= qmax;
+    q = double(qi);
+  }
+  const double bounded = q > double(qmin) ? q : double(qmin);
+  return ((bounded < double(qmax) ? bounded : double(qmax)) - double(zp)) * double(scale);
+}
+
+// The learnable per-tensor backward's terms for one element: grad_x, and the element's share of
+// the scale's and zero point's gradients.
+template <bool kCuda>
+GF_HD void learnable_grads(float x, float dy, float scale, float inv_scale, int64_t zp, int64_t qmin,
+                           int64_t qmax, float grad_factor, float& dx, float& dscale, float& dzp) {
+  const int64_t xq = kCuda ? to_int64<true>(round_even(x * inv_scale) + float(zp))
+                           : to_int64<false>(round_even(float(zp) + x * inv_scale));
+  const bool inside = xq >= qmin && xq <= qmax;
+  dx = dy * float(inside);
+  if (!inside) {
+    dzp = dy * -1.0f * scale * grad_factor;
+    dscale = (xq < qmin ? dy * float(qmin - zp) : dy * float(qmax - zp)) * grad_factor;
+  } else {
+    const int64_t bounded = xq < qmax ? (xq > qmin ? xq : qmin) : qmax;
+    const float xfq = float(bounded - zp) * scale;
+    dzp = 0.0f;
+    dscale = dy * (xfq - x) * inv_scale * grad_factor;
+  }
+}
+
+// The backward's zero point: zp + 0.5 truncated, clamped to the range.
+GF_HD int64_t backward_zero_point(float zp, int64_t qmin, int64_t qmax) {
+  const float low = zp + 0.5f > float(qmin) ? zp + 0.5f : float(qmin);
+  return static_cast<int64_t>(low < float(qmax) ? low : float(qmax));
+}
+
+}  // namespace gemforge::fake_quant

@@ -1,0 +1,254 @@
+// Fake quantization: the quantize-dequantize round trip of quantization-aware training, per tensor
+// or per channel, with the mask of in-range elements that its backward multiplies the gradient
+// by; the learnable forms (scale and zero point as tensors that get gradients) and the
+// learnable per-tensor backward; dequantize of a plain tensor.
+//
+// gemforge's kernels (backends/fake_quant.h) serve floating inputs on cpu and cuda. Every case
+// they do not take, and every argument torch rejects, goes to torch's own kernel: its checks
+// then raise torch's errors. Where torch reads the scale and zero point with .item() (a host
+// sync on cuda), the kernels read them from device memory instead.
+#include "ops/fake_quant.h"
+
+#include "backends/fake_quant.h"
+#include "ops/on_device.h"
+#include "ops/pointwise/common.h"
+
+#include <ATen/ATen.h>
+
+namespace gemforge::ops {
+namespace {
+
+namespace fq = fake_quant;
+
+#ifdef GEMFORGE_WITH_CUDA
+#define GF_FQ(t, fn, ...) ((t).is_cuda() ? fq::fn##_cuda(__VA_ARGS__) : fq::fn##_cpu(__VA_ARGS__))
+#else
+#define GF_FQ(t, fn, ...) fq::fn##_cpu(__VA_ARGS__)
+#endif
+
+bool plain(const Tensor& t) {
+  return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() && !t.is_conj() &&
+         !t.is_neg();
+}
+
+bool served_input(const Tensor& self) { return plain(self) && has(fq::kTypes, self.scalar_type()); }
+
+// A qparam tensor the kernels read from memory: on self's device, of `dtype`, 1-d (torch reads
+// element 0 of it) and not empty.
+bool device_param(const Tensor& t, const Tensor& self, at::ScalarType dtype) {
+  return plain(t) && t.device() == self.device() && t.scalar_type() == dtype && t.dim() == 1 && t.numel() >= 1;
+}
+
+// x in a dense layout, its own where it has one (the outputs then take it, as torch's
+// empty_like(self, Preserve) does), and the outputs.
+struct Dense {
+  Tensor x, out, mask;
+};
+Dense dense_operands(const Tensor& self, bool with_mask) {
+  Tensor x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  Tensor out = at::empty_like(x);
+  Tensor mask = with_mask ? at::empty_like(x, x.options().dtype(at::kBool)) : Tensor();
+  return {x, out, mask};
+}
+
+fq::Forward forward_of(const Dense& d, int64_t quant_min, int64_t quant_max) {
+  fq::Forward f{};
+  f.dtype = d.x.scalar_type();
+  f.n = d.x.numel();
+  f.x = d.x.const_data_ptr();
+  f.out = d.out.data_ptr();
+  f.mask = d.mask.defined() ? d.mask.data_ptr<bool>() : nullptr;
+  f.quant_min = quant_min;
+  f.quant_max = quant_max;
+  f.source = fq::Source::Values;
+  return f;
+}
+
+void run_forward(const Tensor& self, const fq::Forward& f) {
+  if (f.n == 0) return;
+  OnDevice on(self);
+  GF_FQ(self, forward, f);
+}
+
+// Per channel: the checks torch makes before its kernel, false where any fails (torch's kernel
+// then raises) or gemforge has no kernel. A learnable call's zero points are rounded and clamped
+// into the range first, so they need no range check.
+bool channel_served(const Tensor& self, const Tensor& scale, const Tensor& zero_point, int64_t axis,
+                    int64_t quant_min, int64_t quant_max, bool learnable) {
+  const auto zt = zero_point.scalar_type();
+  const bool zp_type = learnable ? (at::isFloatingType(zt) || zt == at::kInt)
+                                 : (zt == at::kInt || zt == at::kFloat || zt == at::kHalf);
+  if (!served_input(self) || !plain(scale) || !plain(zero_point) || scale.device() != self.device() ||
+      zero_point.device() != self.device() ||
+      (scale.scalar_type() != at::kFloat && scale.scalar_type() != at::kBFloat16) || !zp_type ||
+      scale.dim() != 1 || zero_point.dim() != 1 || scale.numel() != zero_point.numel() || axis < 0 ||
+      axis >= self.dim() || scale.numel() != self.size(axis) || quant_min > quant_max)
+    return false;
+  if (learnable || zt != at::kInt) return true;
+  // torch checks integer zero points against the range (one read back, as torch's .item()s)
+  const Tensor host = zero_point.to(at::kCPU).contiguous();
+  const int32_t* z = host.const_data_ptr<int32_t>();
+  for (int64_t c = 0; c < host.numel(); ++c)
+    if (z[c] < quant_min || z[c] > quant_max) return false;
+  return true;
+}
+
+Tensor per_channel(const Tensor& self, const Tensor& scale, const Tensor& zero_point, int64_t axis,
+                   int64_t quant_min, int64_t quant_max, bool learnable, bool with_mask, Tensor* mask) {
+  const Dense d = dense_operands(self, with_mask);
+  fq::Forward f = forward_of(d, quant_min, quant_max);
+  const Tensor s = scale.contiguous(), z = zero_point.contiguous();
+  f.channels = self.size(axis);
+  f.channel_stride = f.channels == 1 ? 1 : d.x.stride(axis);  // (i / stride) % channels: dense layouts
+  f.scales = s.const_data_ptr();
+  f.scale_dtype = s.scalar_type();
+  f.zero_points = z.const_data_ptr();
+  f.zp_dtype = z.scalar_type();
+  f.learnable_zp = learnable;
+  run_forward(self, f);
+  if (mask) *mask = d.mask;
+  return d.out;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> fake_quantize_per_tensor_affine_cachemask(const Tensor& self, double scale,
+                                                                     int64_t zero_point, int64_t quant_min,
+                                                                     int64_t quant_max) {
+  if (!served_input(self) || quant_min > quant_max || zero_point < quant_min || zero_point > quant_max) {
+    reg::note_fallback();
+    return GF_TORCH(self, fake_quantize_per_tensor_affine_cachemask, self, scale, zero_point, quant_min,
+                    quant_max);
+  }
+  const Dense d = dense_operands(self, true);
+  fq::Forward f = forward_of(d, quant_min, quant_max);
+  f.scale = float(scale);
+  f.zero_point = zero_point;
+  run_forward(self, f);
+  return {d.out, d.mask};
+}
+
+std::tuple<Tensor, Tensor> fake_quantize_per_tensor_affine_cachemask_tensor_qparams(
+    const Tensor& self, const Tensor& scale, const Tensor& zero_point, const Tensor& fake_quant_enabled,
+    int64_t quant_min, int64_t quant_max) {
+  // torch's cpu kernel reads each with .item() (one element only), its cuda kernel element 0 of
+  // a float32 scale, an int32 zero point and an int64 flag
+  auto one = [&](const Tensor& t, at::ScalarType dtype) {
+    return device_param(t, self, dtype) && (self.is_cuda() || t.numel() == 1);
+  };
+  if (!served_input(self) || quant_min > quant_max || !one(scale, at::kFloat) || !one(zero_point, at::kInt) ||
+      !one(fake_quant_enabled, at::kLong)) {
+    reg::note_fallback();
+    return GF_TORCH(self, _fake_quantize_per_tensor_affine_cachemask_tensor_qparams, self, scale, zero_point,
+                    fake_quant_enabled, quant_min, quant_max);
+  }
+  const Dense d = dense_operands(self, true);
+  fq::Forward f = forward_of(d, quant_min, quant_max);
+  f.source = fq::Source::Tensors;
+  f.scale_ptr = scale.const_data_ptr<float>();
+  f.zp_ptr = zero_point.const_data_ptr<int32_t>();
+  f.enabled_ptr = fake_quant_enabled.const_data_ptr<int64_t>();
+  run_forward(self, f);
+  return {d.out, d.mask};
+}
+
+std::tuple<Tensor, Tensor> fake_quantize_per_channel_affine_cachemask(const Tensor& self, const Tensor& scale,
+                                                                      const Tensor& zero_point, int64_t axis,
+                                                                      int64_t quant_min, int64_t quant_max) {
+  if (!channel_served(self, scale, zero_point, axis, quant_min, quant_max, false)) {
+    reg::note_fallback();
+    return GF_TORCH(self, fake_quantize_per_channel_affine_cachemask, self, scale, zero_point, axis, quant_min,
+                    quant_max);
+  }
+  Tensor mask;
+  Tensor out = per_channel(self, scale, zero_point, axis, quant_min, quant_max, false, true, &mask);
+  return {out, mask};
+}
+
+Tensor fake_quantize_learnable_per_tensor_affine(const Tensor& self, const Tensor& scale, const Tensor& zero_point,
+                                                 int64_t quant_min, int64_t quant_max, double grad_factor) {
+  // torch reads scale[0] and zero_point[0] with .item(): from the host where they live there,
+  // else from device memory (float32 on self's device)
+  const bool on_host = self.is_cuda() && plain(scale) && plain(zero_point) && scale.is_cpu() &&
+                       zero_point.is_cpu() && scale.dim() == 1 && zero_point.dim() == 1 && scale.numel() >= 1 &&
+                       zero_point.numel() >= 1 && at::isFloatingType(scale.scalar_type()) &&
+                       at::isFloatingType(zero_point.scalar_type());
+  const bool on_device = device_param(scale, self, at::kFloat) && device_param(zero_point, self, at::kFloat);
+  if (!served_input(self) || quant_min > quant_max || (!on_host && !on_device)) {
+    reg::note_fallback();
+    return GF_TORCH(self, _fake_quantize_learnable_per_tensor_affine, self, scale, zero_point, quant_min, quant_max,
+                    grad_factor);
+  }
+  const Dense d = dense_operands(self, false);
+  fq::Forward f = forward_of(d, quant_min, quant_max);
+  if (on_device) {
+    f.source = fq::Source::Learnable;
+    f.scale_ptr = scale.const_data_ptr<float>();
+    f.zp_ptr = zero_point.const_data_ptr<float>();
+  } else {
+    f.scale = scale[0].item<float>();
+    f.zero_point = fq::learnable_zero_point(zero_point[0].item<float>(), quant_min, quant_max);
+  }
+  run_forward(self, f);
+  return d.out;
+}
+
+std::tuple<Tensor, Tensor, Tensor> fake_quantize_learnable_per_tensor_affine_backward(
+    const Tensor& grad, const Tensor& self, const Tensor& scale, const Tensor& zero_point, int64_t quant_min,
+    int64_t quant_max, double grad_factor) {
+  const bool served = plain(self) && plain(grad) && self.scalar_type() == at::kFloat &&
+                      grad.scalar_type() == at::kFloat && grad.device() == self.device() &&
+                      grad.sizes() == self.sizes() && self.numel() > 0 && device_param(scale, self, at::kFloat) &&
+                      device_param(zero_point, self, at::kFloat) && quant_min <= 0 && quant_max >= 0;
+  if (!served) {
+    reg::note_fallback();
+    return GF_TORCH(self, _fake_quantize_learnable_per_tensor_affine_backward, grad, self, scale, zero_point,
+                    quant_min, quant_max, grad_factor);
+  }
+  Tensor x = self, dy = grad;
+  if (!x.is_non_overlapping_and_dense() || dy.strides() != x.strides()) {
+    x = x.contiguous();
+    dy = dy.contiguous();
+  }
+  Tensor dx = at::empty_like(x);
+  Tensor dscale = at::empty({1}, scale.options());
+  Tensor dzp = at::empty({1}, zero_point.options());
+  fq::Backward b{};
+  b.n = x.numel();
+  b.x = x.const_data_ptr<float>();
+  b.grad = dy.const_data_ptr<float>();
+  b.grad_x = dx.data_ptr<float>();
+  b.grad_scale = dscale.data_ptr<float>();
+  b.grad_zero_point = dzp.data_ptr<float>();
+  b.scale_ptr = scale.const_data_ptr<float>();
+  b.zp_ptr = zero_point.const_data_ptr<float>();
+  b.quant_min = quant_min;
+  b.quant_max = quant_max;
+  b.grad_factor = float(grad_factor);
+  OnDevice on(self);
+  GF_FQ(self, backward, b);
+  return {dx, dscale, dzp};
+}
+
+Tensor fake_quantize_learnable_per_channel_affine(const Tensor& self, const Tensor& scale,
+                                                  const Tensor& zero_point, int64_t axis, int64_t quant_min,
+                                                  int64_t quant_max, double grad_factor) {
+  if (!channel_served(self, scale, zero_point, axis, quant_min, quant_max, true)) {
+    reg::note_fallback();
+    return GF_TORCH(self, _fake_quantize_learnable_per_channel_affine, self, scale, zero_point, axis, quant_min,
+                    quant_max, grad_factor);
+  }
+  return per_channel(self, scale, zero_point, axis, quant_min, quant_max, true, false, nullptr);
+}
+
+// torch's cpu and cuda kernel for a tensor that is not quantized: a float copy (self itself when
+// it is float already).
+Tensor dequantize_self(const Tensor& self) {
+  if (!plain(self)) {
+    reg::note_fallback();
+    return GF_TORCH(self, dequantize, self);
+  }
+  return self.to(at::kFloat);
+}
+
+}  // namespace gemforge::ops
