@@ -9,8 +9,8 @@ The copy ceiling is always measured first: every memory-bound result is a fracti
 """
 
 from . import (advanced_index, attention, attention_backward, attention_inference, batch_group_norm, ceiling,
-               conv, gemm, gemm_ext, index, movement, overhead, pointwise, random, random_select, reduction, rows,
-               scan_loss, search, sort)
+               conv, gemm, gemm_ext, index, movement, overhead, pointwise, quantize, random, random_select, reduction,
+               rows, scan_loss, search, sort)
 from .harness import Case, Family, Result, Setup
 
 FAMILIES = [
@@ -34,6 +34,7 @@ FAMILIES = [
     attention_backward.FAMILY,
     gemm_ext.FAMILY,
     conv.FAMILY,
+    quantize.FAMILY,
 ]
 
 __all__ = ["FAMILIES", "Case", "Family", "Result", "Setup"]
