@@ -34,10 +34,13 @@ def tied_data(shape, dtype):
 
 
 # (data shape, axis, lengths rows): 1-d with an empty segment, the middle dim of a 3-d input with
-# per-row lengths, the last dim (one element a row: the warp-per-segment kernel on cuda)
+# per-row lengths, the last dim (one element a row: the warp-per-segment kernel on cuda), rows of
+# 16 elements
 LAYOUTS = [((9,), 0, [2, 0, 3, 4]),
            ((3, 7, 5), 1, [[2, 0, 5], [7, 0, 0], [1, 3, 3]]),
-           ((2, 3, 40), 2, [[[10, 0, 30], [40, 0, 0], [1, 1, 38]], [[20, 20, 0], [0, 0, 40], [5, 5, 30]]])]
+           ((2, 3, 40), 2, [[[10, 0, 30], [40, 0, 0], [1, 1, 38]], [[20, 20, 0], [0, 0, 40], [5, 5, 30]]]),
+           # 16 columns a row, segments longer and shorter than 8 rows: cuda's vector kernel
+           ((2, 37, 16), 1, [[20, 0, 17], [9, 28, 0]])]
 
 
 def check_reduce(data, reduce, served="segment_reduce", **kw):

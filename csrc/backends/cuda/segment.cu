@@ -76,6 +76,48 @@ __global__ void __launch_bounds__(kThreads) forward_thread_kernel(Forward f) {
   }
 }
 
+// inner a multiple of V (16 bytes of T): a thread per V adjacent output elements, one vector load
+// a row, kUnroll rows in flight (a thread per element, one 2-byte load at a time, left too few
+// bytes in flight: bf16 4096x4096 in segments of 64 rows ran at 0.90x torch on an H200). Each
+// element still adds its rows in order: the scalar kernel's results, bit for bit.
+template <class T, int V> struct alignas(sizeof(T) * V) Pack { T v[V]; };
+constexpr int kUnroll = 8;
+
+template <class T, int V, Kind K>
+__global__ void __launch_bounds__(kThreads) forward_vector_kernel(Forward f) {
+  pdl_begin();
+  using M = opmath_t<T>;
+  const int64_t packs = f.inner / V;
+  const int64_t total = f.outer * f.segments * packs;
+  for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < total; e += int64_t(gridDim.x) * kThreads) {
+    const Output at = output_at(f.offsets, f.segments, f.size, packs, e);  // in packs of V
+    const Pack<T, V>* col = reinterpret_cast<const Pack<T, V>*>(f.data) + at.column;
+    M acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = start_value<M>(K, f.has_initial, f.initial);
+    int64_t j = at.begin;
+    for (; j + kUnroll <= at.end; j += kUnroll) {
+      Pack<T, V> rows[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) rows[u] = col[(j + u) * packs];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] = combine(K, acc[k], static_cast<M>(rows[u].v[k]));
+    }
+    for (; j < at.end; ++j) {
+      const Pack<T, V> row = col[j * packs];
+#pragma unroll
+      for (int k = 0; k < V; ++k) acc[k] = combine(K, acc[k], static_cast<M>(row.v[k]));
+    }
+    Pack<T, V> out;
+#pragma unroll
+    for (int k = 0; k < V; ++k)
+      out.v[k] = static_cast<T>(finish(K, acc[k], at.end - at.begin, f.has_initial, f.initial));
+    reinterpret_cast<Pack<T, V>*>(f.out)[e] = out;
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads) backward_thread_kernel(Backward b) {
   pdl_begin();
@@ -109,8 +151,24 @@ void forward_cuda(const Forward& f) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   dispatch_dtype<kSegmentTypes>(f.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (f.inner == 1) launch(forward_warp_kernel<T>, dim3(grid_for(f.outer * f.segments, kWarps)), dim3(kThreads), stream, f);
-    else launch(forward_thread_kernel<T>, dim3(grid_for(f.outer * f.segments * f.inner, kThreads)), dim3(kThreads), stream, f);
+    constexpr int V = 16 / int(sizeof(T));
+    const bool vectors = f.inner % V == 0 && reinterpret_cast<uintptr_t>(f.data) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(f.out) % 16 == 0;
+    const dim3 grid = grid_for(f.outer * f.segments * f.inner / V, kThreads);
+    if (f.inner == 1) {
+      launch(forward_warp_kernel<T>, dim3(grid_for(f.outer * f.segments, kWarps)), dim3(kThreads), stream, f);
+    } else if (vectors) {
+      switch (f.kind) {
+        case Kind::Mean: launch(forward_vector_kernel<T, V, Kind::Mean>, grid, dim3(kThreads), stream, f); break;
+        case Kind::Max: launch(forward_vector_kernel<T, V, Kind::Max>, grid, dim3(kThreads), stream, f); break;
+        case Kind::Min: launch(forward_vector_kernel<T, V, Kind::Min>, grid, dim3(kThreads), stream, f); break;
+        case Kind::Prod: launch(forward_vector_kernel<T, V, Kind::Prod>, grid, dim3(kThreads), stream, f); break;
+        default: launch(forward_vector_kernel<T, V, Kind::Sum>, grid, dim3(kThreads), stream, f); break;
+      }
+    } else {
+      launch(forward_thread_kernel<T>, dim3(grid_for(f.outer * f.segments * f.inner, kThreads)), dim3(kThreads),
+             stream, f);
+    }
   });
 }
 
