@@ -2,9 +2,13 @@
 //   addr        out = beta * self + alpha * outer(vec1, vec2): one memory-bound pass (cpu, cuda)
 //   _grouped_mm bf16 MoE products in one launch, offsets read on the device (cuda, sm_90)
 //   _weight_int8pack_mm  int8 weights dequantized in registers, decode shapes (cuda, m <= 256)
+//   _compute_linear_combination  out[i] = sum_j coefficients[i, j] * input[j]: a GEMM over
+//               input's first dim (cuda, through gemforge's mm / addmm_)
 // Calls outside what the kernels take (mixed dtypes, complex, overlapping out=, other devices,
 // layouts the grouped kernel cannot tile) go to torch's own kernel, which raises its errors.
 #include "ops/gemm_ext.h"
+
+#include "ops/ops.h"
 
 #include "backends/gemm_ext.h"
 #include "backends/int8_mm.h"
@@ -28,6 +32,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <type_traits>
+#include <vector>
 
 namespace gemforge::ops {
 namespace {
@@ -502,6 +507,50 @@ Tensor weight_int8pack_mm(const Tensor& self_in, const Tensor& mat2_in, const Te
   (void)self_in, (void)mat2_in, (void)scales;
   TORCH_CHECK(false, "_weight_int8pack_mm: no cuda backend in this build");
 #endif
+}
+
+// ---- _compute_linear_combination -----------------------------------------------------------
+
+namespace {
+
+// What the GEMM takes: input (n, ...) not empty, coefficients (m, n) of input's dtype, both on
+// one cuda device. torch checks only that input is not empty (other shapes read whatever its
+// restrided views reach); those, other dtypes (integers, mixed) and the cpu go to torch.
+bool combination_served(const Tensor& input, const Tensor& coefficients) {
+  const ScalarType t = input.scalar_type();
+  return input.is_cuda() && coefficients.device() == input.device() && input.dim() > 0 && input.numel() > 0 &&
+         coefficients.dim() == 2 && coefficients.size(1) == input.size(0) && coefficients.scalar_type() == t &&
+         (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && !input.is_conj() && !coefficients.is_conj();
+}
+
+std::vector<int64_t> combination_sizes(const Tensor& input, const Tensor& coefficients) {
+  std::vector<int64_t> sizes = input.sizes().vec();
+  sizes[0] = coefficients.size(0);
+  return sizes;
+}
+
+}  // namespace
+
+Tensor compute_linear_combination(const Tensor& input, const Tensor& coefficients) {
+  if (!combination_served(input, coefficients)) {
+    reg::note_fallback();
+    return GF_EXT_TORCH(input.is_cuda(), _compute_linear_combination, input, coefficients);
+  }
+  const Tensor rows = input.reshape({input.size(0), -1});
+  return ops::mm(coefficients, rows).view(combination_sizes(input, coefficients));
+}
+
+// torch adds the combination to out's contents (it accumulates into out, sized by the caller).
+Tensor& compute_linear_combination_out(const Tensor& input, const Tensor& coefficients, Tensor& out) {
+  if (!combination_served(input, coefficients) || out.device() != input.device() ||
+      out.scalar_type() != input.scalar_type() || !out.is_contiguous() ||
+      out.sizes().vec() != combination_sizes(input, coefficients)) {
+    reg::note_fallback();
+    return GF_EXT_TORCH(input.is_cuda(), _compute_linear_combination_out, out, input, coefficients);
+  }
+  Tensor target = out.view({coefficients.size(0), -1});
+  ops::addmm_(target, coefficients, input.reshape({input.size(0), -1}), 1, 1);
+  return out;
 }
 
 }  // namespace gemforge::ops

@@ -1,5 +1,5 @@
 // Entry points of the GEMM family's own kernels (ops/gemm_ext.cpp): addr (cpu and cuda),
-// _grouped_mm, _scaled_grouped_mm and _weight_int8pack_mm (cuda). The cuBLASLt-served ones are
+// _grouped_mm, _scaled_grouped_mm, _weight_int8pack_mm and _compute_linear_combination (cuda). The cuBLASLt-served ones are
 // in ops/gemm.h and ops/ops.h.
 #pragma once
 
@@ -29,5 +29,8 @@ Tensor scaled_grouped_mm(const Tensor& self, const Tensor& mat2, const Tensor& s
                          bool use_fast_accum);
 
 Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& scales);
+
+Tensor compute_linear_combination(const Tensor& input, const Tensor& coefficients);
+Tensor& compute_linear_combination_out(const Tensor& input, const Tensor& coefficients, Tensor& out);
 
 }  // namespace gemforge::ops

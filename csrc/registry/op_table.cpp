@@ -1450,6 +1450,8 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_grouped_mm", "matmul_blas", grouped_mm, kCuda),
       GF_OP("_scaled_grouped_mm", "matmul_blas", scaled_grouped_mm, kCuda),
       GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
+      GF_OP("_compute_linear_combination", "matmul_blas", compute_linear_combination, kCuda),
+      GF_OP("_compute_linear_combination.out", "matmul_blas", compute_linear_combination_out, kCuda),
       // ---- fake quantization (issue 5) ----
       GF_OP("fake_quantize_per_tensor_affine_cachemask", "quantization", fake_quantize_per_tensor_affine_cachemask,
             kBoth),

@@ -609,3 +609,50 @@ def test_int8pack_mm_errors():
             continue
         with gemforge.use_gems(backends=["cuda"]):
             assert_same_error(torch_error, raised(fn))
+
+
+# ---- _compute_linear_combination (cuda: a GEMM over the input's first dim) ----------------------
+
+COMBINATION_TOL = {torch.bfloat16: (2e-2, 2e-2), torch.float16: (2e-3, 2e-3), torch.float32: (1e-5, 1e-5)}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+@pytest.mark.parametrize("shapes", [((3, 4), (2, 3)), ((5, 6, 7), (9, 5)), ((1, 33), (1, 1)), ((18, 64, 64), (6, 18))],
+                         ids=str)
+def test_compute_linear_combination(dtype, shapes):
+    input_shape, coefficient_shape = shapes
+    x, c = make(input_shape, dtype), make(coefficient_shape, dtype)
+    ref = torch.einsum("ij,j...->i...", c.double().cpu(), x.double().cpu())
+    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+        got = torch._compute_linear_combination(x, c)
+    assert served_count(counts, "_compute_linear_combination") == 1
+    assert got.dtype == dtype and got.shape == ref.shape
+    rtol, atol = COMBINATION_TOL[dtype]
+    torch.testing.assert_close(got.double().cpu(), ref, rtol=rtol, atol=atol * input_shape[0] ** 0.5)
+    # out= adds to what out holds, as torch's does; a transposed input is read through a copy
+    out = make(ref.shape, dtype)
+    start = out.double().cpu()
+    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+        torch.ops.aten._compute_linear_combination.out(x, c, out=out)
+    assert served_count(counts, "_compute_linear_combination.out") == 1
+    torch.testing.assert_close(out.double().cpu(), start + ref, rtol=rtol, atol=atol * input_shape[0] ** 0.5)
+    if x.dim() == 3:
+        xt = x.transpose(1, 2)
+        with gemforge.use_gems(backends=["cuda"]):
+            got = torch._compute_linear_combination(xt, c)
+        torch.testing.assert_close(got.double().cpu(), ref.transpose(1, 2), rtol=rtol, atol=atol * input_shape[0] ** 0.5)
+
+
+@pytest.mark.cuda
+def test_compute_linear_combination_goes_to_torch():
+    """Integers, mixed dtypes and an empty input are torch's (its error for the empty one)."""
+    x, c = make((3, 4), torch.int64, low=-5, high=5), make((2, 3), torch.int64, low=-5, high=5)
+    with gemforge.use_gems(backends=["cuda"]):
+        assert torch.equal(torch._compute_linear_combination(x, c), c @ x)
+        mixed = torch._compute_linear_combination(x.float(), c.double())
+    assert mixed.dtype == torch.float64
+    empty = torch.empty(0, 4, device=DEVICE)
+    torch_error = raised(torch._compute_linear_combination, empty, c.float()[:, :0])
+    with gemforge.use_gems(backends=["cuda"]):
+        assert_same_error(torch_error, raised(torch._compute_linear_combination, empty, c.float()[:, :0]))
