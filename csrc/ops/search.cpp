@@ -21,6 +21,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace gemforge::ops {
 namespace {
@@ -521,6 +522,63 @@ std::tuple<Tensor, Tensor, Tensor> unique2(const Tensor& self, bool sorted, bool
     Tensor inverse_flat = inverse.view({n});
     ops::scatter_src_(inverse_flat, 0, order, ids);
   }
+  return {unique, inverse, counts};
+}
+
+// ---- unique_dim (torch.unique with a dim) ------------------------------------------------------
+// The slices along dim as rows (n, k): their lexicographic order from k stable sorts of the
+// columns, the last column first, then the runs of equal rows, the inverse (each slice's run) and
+// the counts. Always sorted, as torch's. Rows of more than kUniqueDimMaxRow elements stay torch's
+// (its comparison sort compares a row at a time; this would sort once a column), and so do empty
+// inputs (torch's errors and special cases).
+constexpr int64_t kUniqueDimMaxRow = 16;
+
+std::tuple<Tensor, Tensor, Tensor> unique_dim(const Tensor& self, int64_t dim, bool sorted, bool return_inverse,
+                                              bool return_counts) {
+  auto torchs = [&]() -> std::tuple<Tensor, Tensor, Tensor> {
+    reg::note_fallback();
+#ifdef GEMFORGE_WITH_CUDA
+    if (self.is_cuda()) return at::cuda::unique_dim(self, dim, sorted, return_inverse, return_counts);
+#endif
+    return at::cpu::unique_dim(self, dim, sorted, return_inverse, return_counts);
+  };
+  if (!on_backend(self) || self.layout() != at::kStrided || self.dim() == 0 || self.numel() == 0 ||
+      !has(sorting::kSortTypes, self.scalar_type()) || self.numel() > std::numeric_limits<int32_t>::max())
+    return torchs();
+  dim = at::maybe_wrap_dim(dim, self.dim());
+  const int64_t n = self.size(dim), k = self.numel() / n;
+  if (k > kUniqueDimMaxRow) return torchs();
+  const at::TensorOptions longs = self.options().dtype(ScalarType::Long);
+  const Tensor moved = self.movedim(dim, 0);
+  const Tensor rows = moved.contiguous().view({n, k});
+  Tensor perm = at::arange(n, longs);
+  {
+    OnDevice on(self);
+    Tensor values = at::empty({n}, self.options()), order = at::empty({n}, longs);
+    for (int64_t c = k - 1; c >= 0; --c) {  // least significant column first; each sort is stable
+      const Tensor keys = rows.select(1, c).index_select(0, perm);
+      const sorting::Rows r{keys.scalar_type(), keys.const_data_ptr(), 1, n};
+#ifdef GEMFORGE_WITH_CUDA
+      if (keys.is_cuda()) sorting::sort_cuda(r, false, values.data_ptr(), order.data_ptr<int64_t>());
+      else sorting::sort_cpu(r, false, values.data_ptr(), order.data_ptr<int64_t>());
+#else
+      sorting::sort_cpu(r, false, values.data_ptr(), order.data_ptr<int64_t>());
+#endif
+      perm = perm.index_select(0, order);
+    }
+  }
+  const Tensor ordered = rows.index_select(0, perm);
+  // a run starts at every row that differs from the one before it
+  Tensor starts = at::ones({n}, self.options().dtype(ScalarType::Bool));
+  if (n > 1) starts.slice(0, 1).copy_(ordered.slice(0, 1).ne(ordered.slice(0, 0, n - 1)).any(1));
+  const Tensor first = starts.nonzero().view({-1});  // reads the run count back, as torch does
+  const int64_t runs = first.size(0);
+  std::vector<int64_t> sizes = moved.sizes().vec();
+  sizes[0] = runs;
+  const Tensor unique = ordered.index_select(0, first).view(sizes).movedim(0, dim);
+  const Tensor ids = starts.cumsum(0).sub_(1);
+  Tensor inverse = at::empty({n}, longs).index_copy_(0, perm, ids);
+  Tensor counts = at::cat({first.slice(0, 1), at::full({1}, n, longs)}).sub_(first);
   return {unique, inverse, counts};
 }
 

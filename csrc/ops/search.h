@@ -41,6 +41,9 @@ std::tuple<Tensor&, Tensor&, Tensor&> unique_consecutive_out(const Tensor& self,
                                                              Tensor& out0, Tensor& out1, Tensor& out2);
 
 // _unique2
+// unique_dim
+std::tuple<Tensor, Tensor, Tensor> unique_dim(const Tensor& self, int64_t dim, bool sorted, bool return_inverse,
+                                              bool return_counts);
 std::tuple<Tensor, Tensor, Tensor> unique2(const Tensor& self, bool sorted, bool return_inverse,
                                            bool return_counts);
 

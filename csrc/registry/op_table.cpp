@@ -1424,6 +1424,8 @@ const std::vector<OpRow>& op_table() {
       GF_OP("mode.values", "sort_topk_select", mode_values, kBoth),
       GF_OP("_unique2", "sort_topk_select", unique2, kBoth),
       GF_VIA("_unique2.out", "sort_topk_select", "_unique2"),
+      GF_OP("unique_dim", "sort_topk_select", unique_dim, kBoth),
+      GF_VIA("unique_dim.out", "sort_topk_select", "unique_dim"),
 
       // ---- pointwise, special-function, creation and reduction gaps (issues 3 and 4) ----
       GF_OP("frexp.Tensor", "pointwise_binary", frexp, kBoth),

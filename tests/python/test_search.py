@@ -419,6 +419,48 @@ def test_unique2_specials_and_layout():
         assert_same_error(err, raised(torch.unique, z))
 
 
+# ---- unique_dim (torch.unique with a dim) --------------------------------------------------------
+# Compared exactly with torch's cpu results: rows (slices along dim) sorted lexicographically,
+# the inverse and the counts.
+
+def check_unique_dim(x, dim, served=True):
+    for inverse, counts in [(False, False), (True, True), (False, True)]:
+        expected = torch.unique(x.cpu(), dim=dim, return_inverse=inverse, return_counts=counts)
+        with gemforge.use_gems(backends=[DEVICE]), gemforge.collect_stats() as stats:
+            actual = torch.unique(x, dim=dim, return_inverse=inverse, return_counts=counts)
+        if served:
+            assert served_count(stats, "unique_dim") == 1, dict(stats)
+        actual = actual if isinstance(actual, tuple) else (actual,)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert a.dtype == e.dtype and a.shape == e.shape and a.device == x.device
+            assert_same_values(a.cpu(), e, exact=True)
+
+
+@pytest.mark.parametrize("dtype", BOOL + REAL, ids=str)
+def test_unique_dim(dtype):
+    # few distinct values: many repeated rows; rows of 1, 2, 3 and 16 elements
+    check_unique_dim(make((50, 2), dtype, low=0, high=2), 0)
+    check_unique_dim(make((3, 40), dtype, low=0, high=2), 1)
+    check_unique_dim(make((2, 30, 8), dtype, low=-1, high=1), 1)
+    check_unique_dim(make((300,), dtype, low=-4, high=4), 0)
+    check_unique_dim(make((1, 5), dtype, low=0, high=2), 0)
+    check_unique_dim(make((5, 12), dtype, low=0, high=1), -1)
+    check_unique_dim(make((7, 2, 3), dtype, low=0, high=1).transpose(0, 2), 0)  # non-contiguous
+
+
+def test_unique_dim_goes_to_torch():
+    """Rows longer than 16 elements, empty inputs and complex stay torch's (its errors too)."""
+    check_unique_dim(make((40, 17), torch.int64, low=0, high=1), 0, served=False)
+    check_unique_dim(torch.empty(0, 3, device=DEVICE), 0, served=False)
+    for x, dim in [(torch.empty(0, 0, 2, device=DEVICE), 0), (make((3,), torch.float32), 1),
+                   (make((4, 2), torch.complex64), 0)]:
+        err = raised(torch.unique, x, dim=dim)
+        with gemforge.use_gems(backends=[DEVICE]):
+            assert_same_error(err, raised(torch.unique, x, dim=dim))
+
+
 def test_unique2_out():
     x = make((30,), torch.float32, low=0, high=3).round()
     outs = [torch.empty(0, device=DEVICE), torch.empty(0, dtype=torch.int64, device=DEVICE),
