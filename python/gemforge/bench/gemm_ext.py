@@ -137,7 +137,32 @@ def _int8_cases(setup):
                        bytes=n * k + 2 * (m * k + m * n + n))
 
 
+def _combination_cases(setup):
+    """_compute_linear_combination as torch.linalg.matrix_exp calls it (up to 18 powers of a batch
+    of matrices), and a wide one: out (m, R) = coefficients (m, n) @ input (n, R)."""
+    dev = setup.device
+    if dev != "cuda":
+        return  # gemforge serves it on cuda only
+    for dtype in ("bf16", "fp32"):
+        if not setup.wants_dtype(dtype):
+            continue
+        dt = DTYPES[dtype]
+        for m, n, rest in ((6, 18, (64, 128, 128)), (16, 16, (4096, 1024))):
+            def make(m=m, n=n, rest=rest, dt=dt):
+                return (torch.randn(n, *rest, device=dev, dtype=dt), torch.randn(m, n, device=dev, dtype=dt))
+            r = 1
+            for d in rest:
+                r *= d
+            elem = torch.empty((), dtype=dt).element_size()
+            yield Case(family=FAMILY_NAME, op="_compute_linear_combination", name=f"{m} of {n}", dtype=dtype,
+                       shape=shapes.fmt((n,) + rest), make_inputs=make,
+                       run=lambda v: torch._compute_linear_combination(*v), flops=2 * m * n * r,
+                       bytes=(n + m) * r * elem)
+
+
 def cases(setup):
+    if setup.wants_op("_compute_linear_combination"):
+        yield from _combination_cases(setup)
     if setup.wants_op("addr"):
         yield from _addr_cases(setup)
     if setup.wants_op("_grouped_mm"):

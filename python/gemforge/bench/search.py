@@ -1,6 +1,6 @@
 """Search: searchsorted (1M values into 1K and 64K sorted values, int64 and fp32, right=, a batch
 of rows), bucketize, bincount (few and many bins, weights), histc, unique_consecutive
-(runs of 8). bytes = values read + positions
+(runs of 8), unique_dim (rows of 2 and 8 int64). bytes = values read + positions
 (int64) written + the sorted sequence read once; bincount: input (and weights) read + bins
 written. bincount and unique_consecutive read a size back to the host, as torch does."""
 
@@ -102,6 +102,18 @@ def cases(setup):
                    shape=f"{count} runs of 8", make_inputs=make_runs,
                    run=lambda x: torch.unique_consecutive(x[0], return_inverse=True, return_counts=True),
                    bytes=count * (8 + 8) + (count // 8) * 16)
+
+
+    if setup.wants_op("unique_dim"):
+        count = s["count"] // 16
+        for width in (2, 8):
+            def make_rows(width=width):
+                return (torch.randint(0, 64, (count, width), device=dev),)
+
+            yield Case(family=FAMILY_NAME, op="unique_dim", name=f"rows of {width} inverse counts", dtype="int64",
+                       shape=f"{count}x{width}", make_inputs=make_rows,
+                       run=lambda x: torch.unique(x[0], dim=0, return_inverse=True, return_counts=True),
+                       bytes=count * width * 8 * 2 + count * 8)
 
 
 def summarize(results, setup):
