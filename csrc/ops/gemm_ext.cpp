@@ -4,6 +4,7 @@
 //   _weight_int8pack_mm  int8 weights dequantized in registers, decode shapes (cuda, m <= 256)
 //   _compute_linear_combination  out[i] = sum_j coefficients[i, j] * input[j]: a GEMM over
 //               input's first dim (cuda, through gemforge's mm / addmm_)
+//   _trilinear  bilinear's form out[b, o] = x1[b] . W[o] . x2[b]: two GEMMs (cuda, mm and bmm)
 // Calls outside what the kernels take (mixed dtypes, complex, overlapping out=, other devices,
 // layouts the grouped kernel cannot tile) go to torch's own kernel, which raises its errors.
 #include "ops/gemm_ext.h"
@@ -20,6 +21,7 @@
 #include <ATen/native/Resize.h>
 #include <c10/core/DeviceGuard.h>
 #include <ATen/CPUFunctions.h>
+#include <ATen/CompositeExplicitAutogradNonFunctionalFunctions.h>
 #ifdef GEMFORGE_WITH_CUDA
 #include <ATen/CUDAFunctions.h>
 #include <ATen/native/GroupedMMUtils.h>
@@ -550,6 +552,47 @@ Tensor& compute_linear_combination_out(const Tensor& input, const Tensor& coeffi
   }
   Tensor target = out.view({coefficients.size(0), -1});
   ops::addmm_(target, coefficients, input.reshape({input.size(0), -1}), 1, 1);
+  return out;
+}
+
+// ---- _trilinear (bilinear's form) ----------------------------------------------------------------
+// torch.nn.functional.bilinear flattens its inputs to x1 (B, I) and x2 (B, J) and calls
+// _trilinear(x1, W (O, I, J), x2, expand1 [1, 3], expand2 [0], expand3 [1, 2], sumdim [2, 3]):
+// out[b, o] = sum_ij x1[b, i] W[o, i, j] x2[b, j]. Here t = x2 @ W.view(O * I, J)^T (B, O * I),
+// then out[b] = t[b].view(O, I) @ x1[b]: two GEMMs where torch loops over the O outputs (two
+// products each). O is split so that t stays under 2^26 elements. Every other form (autograd's
+// backward calls, other dtypes, the cpu) is torch's composite.
+constexpr int64_t kTrilinearChunk = int64_t(1) << 26;
+
+Tensor trilinear(const Tensor& i1, const Tensor& i2, const Tensor& i3, at::IntArrayRef expand1,
+                 at::IntArrayRef expand2, at::IntArrayRef expand3, at::IntArrayRef sumdim, int64_t unroll_dim) {
+  const auto is = [](at::IntArrayRef a, std::initializer_list<int64_t> b) {
+    return a.equals(at::IntArrayRef(b.begin(), b.size()));
+  };
+  const ScalarType t = i1.scalar_type();
+  const bool served = is(expand1, {1, 3}) && is(expand2, {0}) && is(expand3, {1, 2}) && is(sumdim, {2, 3}) &&
+                      i1.is_cuda() && i2.device() == i1.device() && i3.device() == i1.device() && i1.dim() == 2 &&
+                      i2.dim() == 3 && i3.dim() == 2 && i1.size(0) == i3.size(0) && i1.size(1) == i2.size(1) &&
+                      i3.size(1) == i2.size(2) && i2.scalar_type() == t && i3.scalar_type() == t &&
+                      (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && i1.numel() > 0 &&
+                      i2.numel() > 0 && i3.numel() > 0 && !i1.is_conj() && !i2.is_conj() && !i3.is_conj();
+  if (!served) {
+    reg::note_fallback();
+    return at::compositeexplicitautogradnonfunctional::_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim,
+                                                                  unroll_dim);
+  }
+  const int64_t b = i1.size(0), o = i2.size(0), in = i2.size(1), j = i2.size(2);
+  const Tensor w = i2.contiguous();
+  const Tensor x1 = i1.unsqueeze(2);  // (B, I, 1)
+  Tensor out = at::empty({b, o}, i1.options());
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(o, kTrilinearChunk / std::max<int64_t>(1, b * in)));
+  for (int64_t o0 = 0; o0 < o; o0 += chunk) {
+    const int64_t n = std::min(chunk, o - o0);
+    const Tensor tw = ops::mm(i3, w.narrow(0, o0, n).view({n * in, j}).t());  // (B, n * I)
+    const Tensor r = ops::bmm(tw.view({b, n, in}), x1);                        // (B, n, 1)
+    if (n == o) return r.view({b, o});
+    out.narrow(1, o0, n).copy_(r.view({b, n}));
+  }
   return out;
 }
 

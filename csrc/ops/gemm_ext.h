@@ -1,6 +1,6 @@
 // Entry points of the GEMM family's own kernels (ops/gemm_ext.cpp): addr (cpu and cuda),
-// _grouped_mm, _scaled_grouped_mm, _weight_int8pack_mm and _compute_linear_combination (cuda). The cuBLASLt-served ones are
-// in ops/gemm.h and ops/ops.h.
+// _grouped_mm, _scaled_grouped_mm, _weight_int8pack_mm, _compute_linear_combination and
+// _trilinear (cuda). The cuBLASLt-served ones are in ops/gemm.h and ops/ops.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -32,5 +32,8 @@ Tensor weight_int8pack_mm(const Tensor& self, const Tensor& mat2, const Tensor& 
 
 Tensor compute_linear_combination(const Tensor& input, const Tensor& coefficients);
 Tensor& compute_linear_combination_out(const Tensor& input, const Tensor& coefficients, Tensor& out);
+
+Tensor trilinear(const Tensor& i1, const Tensor& i2, const Tensor& i3, at::IntArrayRef expand1,
+                 at::IntArrayRef expand2, at::IntArrayRef expand3, at::IntArrayRef sumdim, int64_t unroll_dim);
 
 }  // namespace gemforge::ops

@@ -1454,6 +1454,8 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_weight_int8pack_mm", "matmul_blas", weight_int8pack_mm, kCuda),
       GF_OP("_compute_linear_combination", "matmul_blas", compute_linear_combination, kCuda),
       GF_OP("_compute_linear_combination.out", "matmul_blas", compute_linear_combination_out, kCuda),
+      GF_OP("_trilinear", "matmul_blas", trilinear, kCuda),
+      GF_VIA("bilinear", "matmul_blas", "_trilinear"),
       // ---- fake quantization (issue 5) ----
       GF_OP("fake_quantize_per_tensor_affine_cachemask", "quantization", fake_quantize_per_tensor_affine_cachemask,
             kBoth),

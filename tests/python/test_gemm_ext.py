@@ -656,3 +656,45 @@ def test_compute_linear_combination_goes_to_torch():
     torch_error = raised(torch._compute_linear_combination, empty, c.float()[:, :0])
     with gemforge.use_gems(backends=["cuda"]):
         assert_same_error(torch_error, raised(torch._compute_linear_combination, empty, c.float()[:, :0]))
+
+
+# ---- _trilinear in bilinear's form (cuda: two GEMMs) -------------------------------------------
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+@pytest.mark.parametrize("shapes", [((5, 7), (3, 7, 4)), ((2, 9, 16), (33, 16, 24)), ((1, 1), (1, 1, 1))], ids=str)
+def test_bilinear(dtype, shapes):
+    x1_shape, w_shape = shapes
+    x1 = make(x1_shape, dtype)
+    x2 = make(x1_shape[:-1] + (w_shape[2],), dtype)
+    w, bias = make(w_shape, dtype), make((w_shape[0],), dtype)
+    ref = torch.einsum("...i,oij,...j->...o", x1.double().cpu(), w.double().cpu(), x2.double().cpu())
+    rtol, atol = COMBINATION_TOL[dtype]
+    atol *= (w_shape[1] * w_shape[2]) ** 0.5 * 2
+    for b in (None, bias):
+        with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+            got = torch.nn.functional.bilinear(x1, x2, w, b)
+        assert served_count(counts, "_trilinear") == 1, dict(counts)
+        expected = ref + (b.double().cpu() if b is not None else 0)
+        assert got.dtype == dtype and got.shape == expected.shape
+        torch.testing.assert_close(got.double().cpu(), expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.cuda
+def test_bilinear_gradients():
+    """nn.Bilinear's backward (torch's composites of _trilinear in other forms) matches torch's."""
+    layer = torch.nn.Bilinear(12, 10, 6).to(DEVICE)
+    x1, x2 = make((8, 12), torch.float32), make((8, 10), torch.float32)
+
+    def grads():
+        layer.zero_grad()
+        a, b = x1.clone().requires_grad_(), x2.clone().requires_grad_()
+        layer(a, b).square().sum().backward()
+        return a.grad, b.grad, layer.weight.grad, layer.bias.grad
+
+    expected = grads()
+    with gemforge.use_gems(backends=["cuda"]), gemforge.collect_stats() as counts:
+        got = grads()
+    assert served_count(counts, "_trilinear") >= 1
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
