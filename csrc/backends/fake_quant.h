@@ -36,6 +36,7 @@ struct Forward {
   void* out;
   bool* mask;  // null: no mask (the learnable forms)
   int64_t quant_min, quant_max;
+  bool small_range;  // |quant_min|, |quant_max| <= kSmallRange: per_tensor_small applies
   // per tensor (channels == 0)
   Source source;
   float scale;
@@ -104,6 +105,21 @@ GF_HD float per_tensor(C x, float scale, float inv_scale, int64_t zp, int64_t qm
   const double clamped = low < double(qmax) ? low : double(qmax);
   return float(static_cast<int64_t>(clamped) - zp) * scale;
 }
+
+// per_tensor<true> without int64: every operand in C. Exact where quant_min, quant_max and the
+// zero point are integers of at most 2^24 in magnitude (Forward::small_range, and the zero point
+// checked where it is read): q is then an integer-valued C, and C compares and clamps it as
+// torch's int64 would. On cuda the int64 and double conversions made 2-byte inputs
+// compute-bound (bf16 4096^2 ran at 54% of copy, 0.82x torch, on an H200).
+template <class C>
+GF_HD float per_tensor_small(C x, float scale, float inv_scale, C zp, C qmin, C qmax, bool& in_range) {
+  C q = round_even(x * C(inv_scale)) + zp;
+  if (q != q) q = C(0);  // torch's cast to int64: NaN -> 0
+  in_range = qmin <= q && q <= qmax;
+  const C clamped = q < qmin ? qmin : (q > qmax ? qmax : q);
+  return float(clamped - zp) * scale;
+}
+constexpr int64_t kSmallRange = int64_t(1) << 24;
 
 // The learnable forms' zero point: rounded (forward) and clamped to the range.
 GF_HD int64_t learnable_zero_point(float zp, int64_t qmin, int64_t qmax) {

@@ -15,6 +15,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+
 namespace gemforge::ops {
 namespace {
 
@@ -60,6 +62,7 @@ fq::Forward forward_of(const Dense& d, int64_t quant_min, int64_t quant_max) {
   f.mask = d.mask.defined() ? d.mask.data_ptr<bool>() : nullptr;
   f.quant_min = quant_min;
   f.quant_max = quant_max;
+  f.small_range = std::abs(quant_min) <= fq::kSmallRange && std::abs(quant_max) <= fq::kSmallRange;
   f.source = fq::Source::Values;
   return f;
 }

@@ -49,6 +49,9 @@ __device__ __forceinline__ T one(const Forward& f, const Resolved& r, const Chan
       inside = true;
       return x;
     }
+    if (f.small_range && r.zero_point >= -kSmallRange && r.zero_point <= kSmallRange)
+      return T(per_tensor_small(C(x), r.scale, r.inv_scale, C(r.zero_point), C(f.quant_min), C(f.quant_max),
+                                inside));
     return T(per_tensor<true>(C(x), r.scale, r.inv_scale, r.zero_point, f.quant_min, f.quant_max, inside));
   }
   const int64_t c = ch.of(i);
