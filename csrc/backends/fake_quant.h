@@ -6,10 +6,12 @@
 // The kernels walk x, out and mask in memory order: the op hands them dense operands of one
 // layout. The per-element arithmetic below is shared by both backends; no ATen.
 //
-// torch's cpu and cuda kernels round in different orders and convert NaN and out-of-range values
-// to int64 differently (x86's conversion gives INT64_MIN for either; the GPU's gives 0 for NaN
-// and saturates), so their results differ on ties, NaN and infinities. Each backend here
-// follows its own torch kernel: the kCuda template argument picks which.
+// torch's cpu and cuda kernels agree per tensor but not per channel: there they round in
+// different orders, compute the result in double (cpu) or float (cuda), and turn NaN and values
+// beyond int64 into int64 differently (x86 gives INT64_MIN for either; the GPU gives INT64_MIN
+// for NaN and saturates the rest, and torch's cuda kernel then adds the zero point in int64,
+// wrapping). Each backend here follows its own torch kernel: the kCuda template argument picks
+// which. (Checked element by element against both on an H200: scripts/dev/fake_quant_diff.py.)
 #pragma once
 
 #include "engine/dtypes.h"
@@ -85,38 +87,36 @@ template <class C> GF_HD C round_even(C v) {
 #endif
 }
 
-// C++'s float -> int64 as each machine does it: x86 gives INT64_MIN for NaN and values out of
-// range, the GPU 0 for NaN and the nearest end of the range otherwise.
+// C++'s float -> int64 as each machine does it: NaN gives INT64_MIN on both; values out of
+// range give INT64_MIN on x86 and the nearest end of the range on the GPU.
 template <bool kCuda, class C> GF_HD int64_t to_int64(C v) {
   constexpr C kTwo63 = C(9223372036854775808.0);
   if (v >= -kTwo63 && v < kTwo63) return static_cast<int64_t>(v);
-  if (!kCuda || v != v) return kCuda ? 0 : std::numeric_limits<int64_t>::min();
-  return v > C(0) ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  if (!kCuda || v != v || v < C(0)) return std::numeric_limits<int64_t>::min();
+  return std::numeric_limits<int64_t>::max();
 }
 
-// Per tensor. C: float (x of 2 or 4 bytes) or double. torch computes the value in float for
-// every dtype and rounds it to x's.
-template <bool kCuda, class C>
+// Per tensor, on both backends. C: float (x of 2 or 4 bytes) or double. q is clamped as a
+// float (NaN to quant_min, outside the range: never in it); torch computes the value in float
+// for every dtype and rounds it to x's.
+template <class C>
 GF_HD float per_tensor(C x, float scale, float inv_scale, int64_t zp, int64_t qmin, int64_t qmax, bool& in_range) {
-  C q = round_even(x * C(inv_scale)) + C(zp);
-  if (kCuda) q = C(to_int64<true>(q));  // NaN -> 0 before the range test (torch's cast)
+  const C q = round_even(x * C(inv_scale)) + C(zp);
   in_range = C(qmin) <= q && q <= C(qmax);
-  const double low = double(q) > double(qmin) ? double(q) : double(qmin);  // cpu: NaN -> quant_min
+  const double low = double(q) > double(qmin) ? double(q) : double(qmin);  // NaN -> quant_min
   const double clamped = low < double(qmax) ? low : double(qmax);
   return float(static_cast<int64_t>(clamped) - zp) * scale;
 }
 
-// per_tensor<true> without int64: every operand in C. Exact where quant_min, quant_max and the
-// zero point are integers of at most 2^24 in magnitude (Forward::small_range, and the zero point
-// checked where it is read): q is then an integer-valued C, and C compares and clamps it as
-// torch's int64 would. On cuda the int64 and double conversions made 2-byte inputs
-// compute-bound (bf16 4096^2 ran at 54% of copy, 0.82x torch, on an H200).
+// per_tensor without int64 or double: every operand in C. The same results where quant_min,
+// quant_max and the zero point are integers of at most 2^24 in magnitude (Forward::small_range,
+// and the zero point checked where it is read). On cuda the int64 and double conversions made
+// 2-byte inputs compute-bound (bf16 4096^2 ran at 54% of copy, 0.82x torch, on an H200).
 template <class C>
 GF_HD float per_tensor_small(C x, float scale, float inv_scale, C zp, C qmin, C qmax, bool& in_range) {
-  C q = round_even(x * C(inv_scale)) + zp;
-  if (q != q) q = C(0);  // torch's cast to int64: NaN -> 0
+  const C q = round_even(x * C(inv_scale)) + zp;
   in_range = qmin <= q && q <= qmax;
-  const C clamped = q < qmin ? qmin : (q > qmax ? qmax : q);
+  const C clamped = q > qmin ? (q < qmax ? q : qmax) : qmin;  // NaN -> quant_min
   return float(clamped - zp) * scale;
 }
 constexpr int64_t kSmallRange = int64_t(1) << 24;
@@ -161,25 +161,32 @@ template <class C> GF_HD C load_as(const void* p, ScalarType t, int64_t i) {
   }
 }
 
-// Per channel, zp as its operand type (int32 read as int64, float or half read as float). cuda:
-// round(x / scale + zp); cpu: zp + round(x / scale) with an integer zp, round(float(zp + x /
-// scale)) with a floating one. The value is computed in double, as torch's min/max promote it.
+// Per channel, zp as its operand type (int32 read as int64, float or half read as float).
+// cpu, integer zp: zp + round(x / scale) as x86 converts it to int64, the value in double;
+// cpu, floating zp: round(float(zp + x / scale)), the value in double;
+// cuda, integer zp: int64(round(x / scale)) + zp in int64 (wrapping), the value in float;
+// cuda, floating zp: int64(round(x / scale + zp)), clamped as a float, the value in float.
 template <bool kCuda, class C>
 GF_HD double per_channel(C x, float scale, C zp, bool int_zp, int64_t qmin, int64_t qmax, bool& in_range) {
   const float inv_scale = 1.0f / scale;
-  double q;
   if (kCuda) {
-    const C qc = round_even(x * C(inv_scale) + zp);
-    in_range = C(qmin) <= qc && qc <= C(qmax);
-    q = double(qc);  // std::max(quant_min, NaN) is quant_min below
-  } else {
-    const int64_t qi = int_zp ? to_int64<false>(zp + round_even(x * C(inv_scale)))
-                              : to_int64<false>(round_even(float(zp + x * C(inv_scale))));
-    in_range = qmin <= qi && qi <= qmax;
-    q = double(qi);
+    if (int_zp) {
+      const int64_t z = static_cast<int64_t>(zp);
+      const int64_t q = static_cast<int64_t>(uint64_t(to_int64<true>(round_even(x * C(inv_scale)))) + uint64_t(z));
+      in_range = qmin <= q && q <= qmax;
+      const int64_t bounded = q < qmin ? qmin : (q > qmax ? qmax : q);
+      return double(float(bounded - z) * scale);
+    }
+    const int64_t q = to_int64<true>(round_even(x * C(inv_scale) + zp));
+    in_range = qmin <= q && q <= qmax;
+    const float low = float(q) > float(qmin) ? float(q) : float(qmin);
+    return double(((low < float(qmax) ? low : float(qmax)) - float(zp)) * scale);
   }
-  const double bounded = q > double(qmin) ? q : double(qmin);
-  return ((bounded < double(qmax) ? bounded : double(qmax)) - double(zp)) * double(scale);
+  const int64_t q = int_zp ? to_int64<false>(zp + round_even(x * C(inv_scale)))
+                           : to_int64<false>(round_even(float(zp + x * C(inv_scale))));
+  in_range = qmin <= q && q <= qmax;
+  const double bounded = double(q < qmin ? qmin : (q > qmax ? qmax : q));
+  return (bounded - double(zp)) * double(scale);
 }
 
 // The learnable per-tensor backward's terms for one element: grad_x, and the element's share of

@@ -22,7 +22,7 @@ template <class T> void forward_typed(const Forward& f) {
     at::parallel_for(0, f.n, kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         bool inside = true;
-        out[i] = r.enabled ? T(per_tensor<false>(C(x[i]), r.scale, r.inv_scale, r.zero_point, f.quant_min,
+        out[i] = r.enabled ? T(per_tensor(C(x[i]), r.scale, r.inv_scale, r.zero_point, f.quant_min,
                                                  f.quant_max, inside))
                            : x[i];
         if (f.mask) f.mask[i] = inside;

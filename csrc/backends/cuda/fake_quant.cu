@@ -52,13 +52,14 @@ __device__ __forceinline__ T one(const Forward& f, const Resolved& r, const Chan
     if (f.small_range && r.zero_point >= -kSmallRange && r.zero_point <= kSmallRange)
       return T(per_tensor_small(C(x), r.scale, r.inv_scale, C(r.zero_point), C(f.quant_min), C(f.quant_max),
                                 inside));
-    return T(per_tensor<true>(C(x), r.scale, r.inv_scale, r.zero_point, f.quant_min, f.quant_max, inside));
+    return T(per_tensor(C(x), r.scale, r.inv_scale, r.zero_point, f.quant_min, f.quant_max, inside));
   }
   const int64_t c = ch.of(i);
   const float scale = load_as<float>(f.scales, f.scale_dtype, c);
   C zp = load_as<C>(f.zero_points, f.zp_dtype, c);
   if (f.learnable_zp) zp = C(learnable_zero_point(float(zp), f.quant_min, f.quant_max));
-  return T(per_channel<true>(C(x), scale, zp, true, f.quant_min, f.quant_max, inside));
+  const bool int_zp = f.learnable_zp || f.zp_dtype == ScalarType::Int;
+  return T(per_channel<true>(C(x), scale, zp, int_zp, f.quant_min, f.quant_max, inside));
 }
 
 // V elements a thread; V == 1 where an operand is not aligned for vectors.
