@@ -160,7 +160,29 @@ def _combination_cases(setup):
                        bytes=(n + m) * r * elem)
 
 
+def _bilinear_cases(setup):
+    """F.bilinear (aten _trilinear): out[b, o] = x1[b] W[o] x2[b], batch 4096, 64 to 256 features."""
+    dev = setup.device
+    if dev != "cuda":
+        return  # gemforge serves it on cuda only
+    for dtype in ("bf16", "fp32"):
+        if not setup.wants_dtype(dtype):
+            continue
+        dt = DTYPES[dtype]
+        for b, o, i, j in ((4096, 64, 64, 64), (4096, 256, 256, 128)):
+            def make(b=b, o=o, i=i, j=j, dt=dt):
+                return (torch.randn(b, i, device=dev, dtype=dt), torch.randn(b, j, device=dev, dtype=dt),
+                        torch.randn(o, i, j, device=dev, dtype=dt) / (i * j) ** 0.5)
+            elem = torch.empty((), dtype=dt).element_size()
+            yield Case(family=FAMILY_NAME, op="_trilinear", name="bilinear", dtype=dtype,
+                       shape=shapes.fmt((b, o, i, j)), make_inputs=make,
+                       run=lambda v: torch.nn.functional.bilinear(*v), flops=2 * b * o * i * (j + 1),
+                       bytes=(b * (i + j + o) + o * i * j) * elem)
+
+
 def cases(setup):
+    if setup.wants_op("_trilinear"):
+        yield from _bilinear_cases(setup)
     if setup.wants_op("_compute_linear_combination"):
         yield from _combination_cases(setup)
     if setup.wants_op("addr"):
