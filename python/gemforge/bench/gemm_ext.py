@@ -137,16 +137,20 @@ def _int8_cases(setup):
                        bytes=n * k + 2 * (m * k + m * n + n))
 
 
+def _cuda_dtypes(setup):
+    """(name, dtype) of bf16 and fp32 where wanted, on cuda only (where gemforge serves the op)."""
+    if setup.device != "cuda":
+        return
+    for dtype in ("bf16", "fp32"):
+        if setup.wants_dtype(dtype):
+            yield dtype, DTYPES[dtype]
+
+
 def _combination_cases(setup):
     """_compute_linear_combination as torch.linalg.matrix_exp calls it (up to 18 powers of a batch
     of matrices), and a wide one: out (m, R) = coefficients (m, n) @ input (n, R)."""
     dev = setup.device
-    if dev != "cuda":
-        return  # gemforge serves it on cuda only
-    for dtype in ("bf16", "fp32"):
-        if not setup.wants_dtype(dtype):
-            continue
-        dt = DTYPES[dtype]
+    for dtype, dt in _cuda_dtypes(setup):
         for m, n, rest in ((6, 18, (64, 128, 128)), (16, 16, (4096, 1024))):
             def make(m=m, n=n, rest=rest, dt=dt):
                 return (torch.randn(n, *rest, device=dev, dtype=dt), torch.randn(m, n, device=dev, dtype=dt))
@@ -163,12 +167,7 @@ def _combination_cases(setup):
 def _bilinear_cases(setup):
     """F.bilinear (aten _trilinear): out[b, o] = x1[b] W[o] x2[b], batch 4096, 64 to 256 features."""
     dev = setup.device
-    if dev != "cuda":
-        return  # gemforge serves it on cuda only
-    for dtype in ("bf16", "fp32"):
-        if not setup.wants_dtype(dtype):
-            continue
-        dt = DTYPES[dtype]
+    for dtype, dt in _cuda_dtypes(setup):
         for b, o, i, j in ((4096, 64, 64, 64), (4096, 256, 256, 128)):
             def make(b=b, o=o, i=i, j=j, dt=dt):
                 return (torch.randn(b, i, device=dev, dtype=dt), torch.randn(b, j, device=dev, dtype=dt),
