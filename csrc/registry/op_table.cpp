@@ -6,6 +6,7 @@
 #include "ops/attention_bwd.h"
 #include "ops/conv.h"
 #include "ops/fake_quant.h"
+#include "ops/loss/ctc.h"
 #include "ops/gemm.h"
 #include "ops/gemm_ext.h"
 #include "ops/index.h"
@@ -1456,6 +1457,16 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_compute_linear_combination.out", "matmul_blas", compute_linear_combination_out, kCuda),
       GF_OP("_trilinear", "matmul_blas", trilinear, kCuda),
       GF_VIA("bilinear", "matmul_blas", "_trilinear"),
+      // ---- CTC loss (issue 4; cpu) ----
+      GF_OP("_ctc_loss", "loss", ctc_loss_forward, kCpu),
+      GF_OP("_ctc_loss.Tensor", "loss", ctc_loss_forward_tensor, kCpu),
+      GF_VIA("_ctc_loss.out", "loss", "_ctc_loss"),
+      GF_VIA("_ctc_loss.Tensor_out", "loss", "_ctc_loss.Tensor"),
+      GF_OP("_ctc_loss_backward", "loss", ctc_loss_backward, kCpu),
+      GF_OP("_ctc_loss_backward.Tensor", "loss", ctc_loss_backward_tensor, kCpu),
+      GF_VIA("_ctc_loss_backward.out", "loss", "_ctc_loss_backward"),
+      GF_VIA("ctc_loss.IntList", "loss", "_ctc_loss"),
+      GF_VIA("ctc_loss.Tensor", "loss", "_ctc_loss"),
       // ---- fake quantization (issue 5) ----
       GF_OP("fake_quantize_per_tensor_affine_cachemask", "quantization", fake_quantize_per_tensor_affine_cachemask,
             kBoth),
