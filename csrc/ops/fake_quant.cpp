@@ -15,6 +15,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 namespace gemforge::ops {
@@ -252,6 +254,98 @@ Tensor dequantize_self(const Tensor& self) {
     return GF_TORCH(self, dequantize, self);
   }
   return self.to(at::kFloat);
+}
+
+// ---- the fused observer (torch.ao's FusedMovingAvgObsFakeQuantize), cpu --------------------------
+// One step of a moving-average min/max observer, the quantization parameters chosen from the
+// running range, then per-tensor fake quantization with them. Per tensor on the cpu; per-row
+// calls and cuda stay torch's (its cuda kernel launches two one-thread kernels between
+// gemforge's aminmax and fake quantization).
+
+namespace {
+
+struct QParams {
+  float scale;
+  int32_t zero_point;
+};
+
+// torch's cpu choice (fbgemm's ChooseQuantizationParams): the range widened to hold 0 (and made
+// symmetric), the scale in double, a floor on tiny scales (fp16's smallest normal) that widens
+// the range, then the zero point from whichever end loses less precision, rounded into range.
+QParams choose_qparams(float lo, float hi, int64_t qmin, int64_t qmax, bool symmetric) {
+  if (lo < 0 && hi > 0 && symmetric) {
+    const int64_t smin = -((qmax - qmin) / 2 + 1), smax = (qmax - qmin) / 2;
+    const double widest = std::max(std::fabs(double(lo) / smin), std::fabs(double(hi) / smax));
+    lo = float(widest * smin);
+    hi = float(widest * smax);
+  }
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  double scale = (double(hi) - lo) / double(qmax - qmin);
+  if (float(scale) == 0.0f || std::isinf(1.0f / float(scale))) scale = 0.1;
+  constexpr float kSmallScale = 6.1e-5f;
+  if (scale < kSmallScale) {
+    const float original = float(scale);
+    scale = kSmallScale;
+    if (lo == 0.0f) {
+      hi = kSmallScale * float(qmax - qmin);
+    } else if (hi == 0.0f) {
+      lo = -kSmallScale * float(qmax - qmin);
+    } else {
+      const float widen = kSmallScale / original;
+      lo *= widen;
+      hi *= widen;
+    }
+  }
+  const double from_min = double(qmin) - lo / scale, from_max = double(qmax) - hi / scale;
+  const double min_error = std::abs(double(qmin)) - std::abs(lo / scale);
+  const double max_error = std::abs(double(qmax)) - std::abs(hi / scale);
+  double zero_point = min_error < max_error ? from_min : from_max;
+  if (lo < 0 && hi > 0 && symmetric) zero_point = double(qmin + qmax) / 2;
+  const int32_t nudged = zero_point < double(qmin)   ? int32_t(qmin)
+                         : zero_point > double(qmax) ? int32_t(qmax)
+                                                     : int32_t(std::nearbyint(zero_point));
+  return {float(scale), nudged};
+}
+
+bool one_cpu(const Tensor& t, at::ScalarType dtype) {
+  return plain(t) && t.is_cpu() && t.scalar_type() == dtype && t.numel() == 1;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, const Tensor& observer_on,
+                                                          const Tensor& fake_quant_on, Tensor& running_min,
+                                                          Tensor& running_max, Tensor& scale, Tensor& zero_point,
+                                                          double averaging_const, int64_t quant_min,
+                                                          int64_t quant_max, int64_t ch_axis,
+                                                          bool per_row_fake_quant, bool symmetric_quant) {
+  const bool served = plain(self) && self.is_cpu() && self.scalar_type() == at::kFloat && self.numel() > 0 &&
+                      !per_row_fake_quant && ch_axis < self.dim() && quant_min < quant_max &&
+                      one_cpu(observer_on, at::kLong) && one_cpu(fake_quant_on, at::kLong) &&
+                      one_cpu(running_min, at::kFloat) && one_cpu(running_max, at::kFloat) &&
+                      one_cpu(scale, at::kFloat) && one_cpu(zero_point, at::kInt);
+  if (!served) {
+    reg::note_fallback();
+    return GF_TORCH(self, _fused_moving_avg_obs_fq_helper, self, observer_on, fake_quant_on, running_min,
+                    running_max, scale, zero_point, averaging_const, quant_min, quant_max, ch_axis,
+                    per_row_fake_quant, symmetric_quant);
+  }
+  float* run_min = running_min.data_ptr<float>();
+  float* run_max = running_max.data_ptr<float>();
+  if (observer_on.item<int64_t>() != 0) {
+    const auto [lo, hi] = at::aminmax(self);
+    const float c = float(averaging_const), x_min = lo.item<float>(), x_max = hi.item<float>();
+    *run_min = std::isinf(*run_min) ? x_min : *run_min + c * (x_min - *run_min);
+    *run_max = std::isinf(*run_max) ? x_max : *run_max + c * (x_max - *run_max);
+  }
+  if (fake_quant_on.item<int64_t>() == 0)
+    return {self.clone(), at::ones_like(self, self.options().dtype(at::kBool), at::MemoryFormat::Preserve)};
+  const QParams q = choose_qparams(*run_min, *run_max, quant_min, quant_max, symmetric_quant);
+  *scale.data_ptr<float>() = q.scale;
+  *zero_point.data_ptr<int32_t>() = q.zero_point;
+  return ops::fake_quantize_per_tensor_affine_cachemask_tensor_qparams(self, scale, zero_point, fake_quant_on,
+                                                                      quant_min, quant_max);
 }
 
 }  // namespace gemforge::ops

@@ -1,6 +1,7 @@
 // Entry points of the fake-quantization family (ops/fake_quant.cpp): per-tensor and per-channel
 // fake quantization with their masks, the learnable forms and the learnable per-tensor backward,
-// and dequantize of a plain tensor. Exact signatures of their aten overloads.
+// dequantize of a plain tensor, and the fused moving-average observer + fake quantization of
+// torch.ao's FusedMovingAvgObsFakeQuantize. Exact signatures of their aten overloads.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -29,5 +30,11 @@ Tensor fake_quantize_learnable_per_channel_affine(const Tensor& self, const Tens
                                                   const Tensor& zero_point, int64_t axis, int64_t quant_min,
                                                   int64_t quant_max, double grad_factor);
 Tensor dequantize_self(const Tensor& self);
+std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, const Tensor& observer_on,
+                                                          const Tensor& fake_quant_on, Tensor& running_min,
+                                                          Tensor& running_max, Tensor& scale, Tensor& zero_point,
+                                                          double averaging_const, int64_t quant_min,
+                                                          int64_t quant_max, int64_t ch_axis,
+                                                          bool per_row_fake_quant, bool symmetric_quant);
 
 }  // namespace gemforge::ops

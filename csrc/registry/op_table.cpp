@@ -1498,6 +1498,9 @@ const std::vector<OpRow>& op_table() {
              "_fake_quantize_learnable_per_channel_affine"),
       GF_OP("dequantize.self", "quantization", dequantize_self, kBoth),
       GF_VIA("dequantize.self_out", "quantization", "dequantize.self"),
+      GF_OP("_fused_moving_avg_obs_fq_helper", "quantization", fused_moving_avg_obs_fq_helper, kCpu),
+      GF_VIA("_fused_moving_avg_obs_fq_helper.out", "quantization", "_fused_moving_avg_obs_fq_helper"),
+      GF_VIA("fused_moving_avg_obs_fake_quant", "quantization", "_fused_moving_avg_obs_fq_helper"),
   };
   return rows;
 }

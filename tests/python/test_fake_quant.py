@@ -300,3 +300,61 @@ def test_errors():
         with gemforge.use_gems():
             gems_error = raised(fn, *args)
         assert_same_error(torch_error, gems_error)
+
+
+# ---- the fused observer (cpu) --------------------------------------------------------------------
+
+def observer_state():
+    return [torch.tensor([float("inf")]), torch.tensor([-float("inf")]), torch.tensor([1.0]),
+            torch.tensor([0], dtype=torch.int32)]
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("qrange", RANGES, ids=str)
+def test_fused_moving_avg_obs_fake_quant(symmetric, qrange):
+    """Steps of torch.ao's fused observer on the cpu: the running min/max, scale and zero point it
+    writes and the fake-quantized output and mask, exactly as torch's, with the observer and the
+    fake quantization switched off in some steps; tiny and all-positive inputs reach the small-scale
+    floor and the one-sided ranges."""
+    qmin, qmax = qrange
+    ours, theirs = observer_state(), observer_state()
+    steps = [(make((8, 16), torch.float32, "cpu", -4, 4), 1, 1), (make((8, 16), torch.float32, "cpu", -1, 6), 1, 0),
+             (make((8, 16), torch.float32, "cpu", -9, 2), 0, 1), (make((3, 5), torch.float32, "cpu", 0, 1e-6), 1, 1),
+             (make((4, 4), torch.float32, "cpu", 1, 3), 1, 1), (make((2, 7), torch.float32, "cpu", -5, -1), 1, 1)]
+    for x, observe, fake in steps:
+        on, fq = torch.tensor([observe]), torch.tensor([fake])
+        expected = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *theirs, 0.01, qmin, qmax, 0, False,
+                                                                  symmetric)
+        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            got = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *ours, 0.01, qmin, qmax, 0, False,
+                                                                 symmetric)
+        assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
+        assert_exact(expected, got)
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fused_observer_module():
+    """torch.ao's FusedMovingAvgObsFakeQuantize training on the cpu: outputs, buffers and the
+    input's gradient as torch's; a per-channel module goes to torch's kernel."""
+    from torch.ao.quantization import FusedMovingAvgObsFakeQuantize
+    for per_channel in (False, True):
+        kwargs = dict(observer=torch.ao.quantization.MovingAveragePerChannelMinMaxObserver, ch_axis=0,
+                      qscheme=torch.per_channel_symmetric, dtype=torch.qint8, quant_min=-128,
+                      quant_max=127) if per_channel else {}
+        fq_torch, fq_gems = FusedMovingAvgObsFakeQuantize(**kwargs), FusedMovingAvgObsFakeQuantize(**kwargs)
+        for step in range(3):
+            x = make((16, 32), torch.float32, "cpu", -3 - step, 3 + 2 * step)
+            xt, xg = x.clone().requires_grad_(), x.clone().requires_grad_()
+            expected = fq_torch(xt)
+            expected.sum().backward()
+            with gemforge.use_gems(), gemforge.collect_stats() as counts:
+                got = fq_gems(xg)
+                got.sum().backward()
+            if not per_channel:
+                assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
+            torch.testing.assert_close(got, expected, rtol=0, atol=0)
+            torch.testing.assert_close(xg.grad, xt.grad, rtol=0, atol=0)
+            for name in ("activation_post_process.min_val", "activation_post_process.max_val", "scale", "zero_point"):
+                a, b = fq_gems.state_dict()[name], fq_torch.state_dict()[name]
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
