@@ -11,7 +11,8 @@
 // beyond int64 into int64 differently (x86 gives INT64_MIN for either; the GPU gives INT64_MIN
 // for NaN and saturates the rest, and torch's cuda kernel then adds the zero point in int64,
 // wrapping). Each backend here follows its own torch kernel: the kCuda template argument picks
-// which. (Checked element by element against both on an H200: scripts/dev/fake_quant_diff.py.)
+// which. (Checked element by element against both on an H200: scripts/dev/fake_quant_diff.py
+// locates differences, scripts/dev/fake_quant_standalone.py compares the cuda kernels exactly.)
 #pragma once
 
 #include "engine/dtypes.h"

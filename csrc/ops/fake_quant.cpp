@@ -11,6 +11,7 @@
 
 #include "backends/fake_quant.h"
 #include "ops/on_device.h"
+#include "ops/plain.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
@@ -29,11 +30,6 @@ namespace fq = fake_quant;
 #else
 #define GF_FQ(t, fn, ...) fq::fn##_cpu(__VA_ARGS__)
 #endif
-
-bool plain(const Tensor& t) {
-  return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() && !t.is_conj() &&
-         !t.is_neg();
-}
 
 bool served_input(const Tensor& self) { return plain(self) && has(fq::kTypes, self.scalar_type()); }
 
@@ -98,9 +94,10 @@ bool channel_served(const Tensor& self, const Tensor& scale, const Tensor& zero_
   return true;
 }
 
+// The fake-quantized tensor; its mask into *mask where mask is given.
 Tensor per_channel(const Tensor& self, const Tensor& scale, const Tensor& zero_point, int64_t axis,
-                   int64_t quant_min, int64_t quant_max, bool learnable, bool with_mask, Tensor* mask) {
-  const Dense d = dense_operands(self, with_mask);
+                   int64_t quant_min, int64_t quant_max, bool learnable, Tensor* mask) {
+  const Dense d = dense_operands(self, mask != nullptr);
   fq::Forward f = forward_of(d, quant_min, quant_max);
   const Tensor s = scale.contiguous(), z = zero_point.contiguous();
   f.channels = self.size(axis);
@@ -166,7 +163,7 @@ std::tuple<Tensor, Tensor> fake_quantize_per_channel_affine_cachemask(const Tens
                     quant_max);
   }
   Tensor mask;
-  Tensor out = per_channel(self, scale, zero_point, axis, quant_min, quant_max, false, true, &mask);
+  Tensor out = per_channel(self, scale, zero_point, axis, quant_min, quant_max, false, &mask);
   return {out, mask};
 }
 
@@ -243,7 +240,7 @@ Tensor fake_quantize_learnable_per_channel_affine(const Tensor& self, const Tens
     return GF_TORCH(self, _fake_quantize_learnable_per_channel_affine, self, scale, zero_point, axis, quant_min,
                     quant_max, grad_factor);
   }
-  return per_channel(self, scale, zero_point, axis, quant_min, quant_max, true, false, nullptr);
+  return per_channel(self, scale, zero_point, axis, quant_min, quant_max, true, nullptr);
 }
 
 // torch's cpu and cuda kernel for a tensor that is not quantized: a float copy (self itself when

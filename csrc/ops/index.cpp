@@ -9,6 +9,7 @@
 #include "ops/index.h"
 #include "ops/on_device.h"
 #include "ops/ops.h"
+#include "ops/plain.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
@@ -33,12 +34,6 @@ namespace {
 #else
 #define GF_INDEX(t, fn, ...) index::fn##_cpu(__VA_ARGS__)
 #endif
-
-// A plain dense tensor on a served device, none of conj/neg/quantized.
-bool plain(const Tensor& t) {
-  return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() &&
-         !t.is_conj() && !t.is_neg();
-}
 
 bool index_dtype(const Tensor& index) {
   return index.scalar_type() == at::kLong || index.scalar_type() == at::kInt;

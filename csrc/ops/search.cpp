@@ -470,6 +470,20 @@ std::tuple<Tensor&, Tensor&, Tensor&> unique_consecutive_out(const Tensor& self,
   return {out0, out1, out2};
 }
 
+namespace {
+
+// keys (1-d, contiguous, on the current device) sorted ascending and stably into values, with
+// the sort's order.
+void stable_sort(const Tensor& keys, Tensor& values, Tensor& order) {
+  const sorting::Rows rows{keys.scalar_type(), keys.const_data_ptr(), 1, keys.numel()};
+#ifdef GEMFORGE_WITH_CUDA
+  if (keys.is_cuda()) return sorting::sort_cuda(rows, false, values.data_ptr(), order.data_ptr<int64_t>());
+#endif
+  sorting::sort_cpu(rows, false, values.data_ptr(), order.data_ptr<int64_t>());
+}
+
+}  // namespace
+
 // ---- _unique2 (torch.unique without dim) --------------------------------------------------------------
 // A stable sort of the flattened input, its runs (unique_consecutive's kernels: NaNs each their
 // own, -0.0 with +0.0), and the inverse scattered back through the sort's order. The output is
@@ -498,13 +512,7 @@ std::tuple<Tensor, Tensor, Tensor> unique2(const Tensor& self, bool sorted, bool
   Tensor order = at::empty({n}, longs);
   Tensor ids = at::empty({n}, longs);
   OnDevice on(flat);
-  const sorting::Rows rows{flat.scalar_type(), flat.const_data_ptr(), 1, n};
-#ifdef GEMFORGE_WITH_CUDA
-  if (flat.is_cuda()) sorting::sort_cuda(rows, false, values.data_ptr(), order.data_ptr<int64_t>());
-  else sorting::sort_cpu(rows, false, values.data_ptr(), order.data_ptr<int64_t>());
-#else
-  sorting::sort_cpu(rows, false, values.data_ptr(), order.data_ptr<int64_t>());
-#endif
+  stable_sort(flat, values, order);
   search::Consecutive c{};
   c.dtype = values.scalar_type();
   c.in = values.const_data_ptr();
@@ -556,14 +564,7 @@ std::tuple<Tensor, Tensor, Tensor> unique_dim(const Tensor& self, int64_t dim, b
     OnDevice on(self);
     Tensor values = at::empty({n}, self.options()), order = at::empty({n}, longs);
     for (int64_t c = k - 1; c >= 0; --c) {  // least significant column first; each sort is stable
-      const Tensor keys = rows.select(1, c).index_select(0, perm);
-      const sorting::Rows r{keys.scalar_type(), keys.const_data_ptr(), 1, n};
-#ifdef GEMFORGE_WITH_CUDA
-      if (keys.is_cuda()) sorting::sort_cuda(r, false, values.data_ptr(), order.data_ptr<int64_t>());
-      else sorting::sort_cpu(r, false, values.data_ptr(), order.data_ptr<int64_t>());
-#else
-      sorting::sort_cpu(r, false, values.data_ptr(), order.data_ptr<int64_t>());
-#endif
+      stable_sort(rows.select(1, c).index_select(0, perm), values, order);
       perm = perm.index_select(0, order);
     }
   }

@@ -6,6 +6,7 @@
 
 #include "backends/segment.h"
 #include "ops/on_device.h"
+#include "ops/plain.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
@@ -33,11 +34,6 @@ segment::Kind kind_of(ReductionType r) {
     case ReductionType::PROD: return segment::Kind::Prod;
     default: return segment::Kind::Sum;
   }
-}
-
-bool plain(const Tensor& t) {
-  return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() && !t.is_conj() &&
-         !t.is_neg();
 }
 
 // The call as gemforge's kernels see it: data (outer, size, inner), offsets (outer, segments + 1).

@@ -6,6 +6,7 @@
 #include "ops/loss/ctc.h"
 
 #include "backends/ctc.h"
+#include "ops/plain.h"
 #include "registry/calls.h"
 
 #include <ATen/ATen.h>
@@ -26,9 +27,7 @@ namespace {
 #define GF_CTC_TORCH(t, fn, ...) at::cpu::fn(__VA_ARGS__)
 #endif
 
-bool plain_cpu(const Tensor& t) {
-  return t.is_cpu() && t.layout() == at::kStrided && !t.is_conj() && !t.is_neg();
-}
+bool plain_cpu(const Tensor& t) { return plain(t) && t.is_cpu(); }
 
 // A call as the kernels take it, with its tensors made dense; none where torch's kernel must
 // answer: log_probs (T, B, C) float or double, targets int32/int64 of one dim (concatenated) or
