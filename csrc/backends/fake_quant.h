@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace gemforge::fake_quant {
 
@@ -190,6 +191,33 @@ GF_HD double per_channel(C x, float scale, C zp, bool int_zp, int64_t qmin, int6
   return (bounded - double(zp)) * double(scale);
 }
 
+// ---- one element of a forward call, on either backend -----------------------------------------
+
+// The arithmetic type of x's dtype: float for 2- and 4-byte floats, double for double.
+template <class T> using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// Element x of a forward call: per tensor (r resolved, c unused) or in channel c. `inside` is
+// its mask bit. per_tensor_small where its operands allow (the same results, no int64).
+template <bool kCuda, class T>
+GF_HD T element(const Forward& f, const Resolved& r, int64_t c, T x, bool& inside) {
+  using C = compute_t<T>;
+  if (f.channels == 0) {
+    if (!r.enabled) {
+      inside = true;
+      return x;
+    }
+    if (f.small_range && r.zero_point >= -kSmallRange && r.zero_point <= kSmallRange)
+      return T(per_tensor_small(C(x), r.scale, r.inv_scale, C(r.zero_point), C(f.quant_min), C(f.quant_max),
+                                inside));
+    return T(per_tensor(C(x), r.scale, r.inv_scale, r.zero_point, f.quant_min, f.quant_max, inside));
+  }
+  const float scale = load_as<float>(f.scales, f.scale_dtype, c);
+  C zp = load_as<C>(f.zero_points, f.zp_dtype, c);
+  if (f.learnable_zp) zp = C(learnable_zero_point(float(zp), f.quant_min, f.quant_max));
+  const bool int_zp = f.learnable_zp || f.zp_dtype == ScalarType::Int;
+  return T(per_channel<kCuda>(C(x), scale, zp, int_zp, f.quant_min, f.quant_max, inside));
+}
+
 // The learnable per-tensor backward's terms for one element: grad_x, and the element's share of
 // the scale's and zero point's gradients.
 template <bool kCuda>
@@ -203,8 +231,7 @@ GF_HD void learnable_grads(float x, float dy, float scale, float inv_scale, int6
     dzp = dy * -1.0f * scale * grad_factor;
     dscale = (xq < qmin ? dy * float(qmin - zp) : dy * float(qmax - zp)) * grad_factor;
   } else {
-    const int64_t bounded = xq < qmax ? (xq > qmin ? xq : qmin) : qmax;
-    const float xfq = float(bounded - zp) * scale;
+    const float xfq = float(xq - zp) * scale;  // xq is in the range: its clamp is itself
     dzp = 0.0f;
     dscale = dy * (xfq - x) * inv_scale * grad_factor;
   }

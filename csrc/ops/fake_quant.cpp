@@ -10,6 +10,7 @@
 #include "ops/fake_quant.h"
 
 #include "backends/fake_quant.h"
+#include "ops/empty.h"
 #include "ops/on_device.h"
 #include "ops/plain.h"
 #include "ops/pointwise/common.h"
@@ -46,8 +47,8 @@ struct Dense {
 };
 Dense dense_operands(const Tensor& self, bool with_mask) {
   Tensor x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
-  Tensor out = at::empty_like(x);
-  Tensor mask = with_mask ? at::empty_like(x, x.options().dtype(at::kBool)) : Tensor();
+  Tensor out = empty_strided_on(x.sizes(), x.strides(), x.scalar_type(), x.device());
+  Tensor mask = with_mask ? empty_strided_on(x.sizes(), x.strides(), at::kBool, x.device()) : Tensor();
   return {x, out, mask};
 }
 
@@ -212,9 +213,9 @@ std::tuple<Tensor, Tensor, Tensor> fake_quantize_learnable_per_tensor_affine_bac
     x = x.contiguous();
     dy = dy.contiguous();
   }
-  Tensor dx = at::empty_like(x);
-  Tensor dscale = at::empty({1}, scale.options());
-  Tensor dzp = at::empty({1}, zero_point.options());
+  Tensor dx = empty_strided_on(x.sizes(), x.strides(), x.scalar_type(), x.device());
+  Tensor dscale = empty_on({1}, scale.scalar_type(), scale.device());
+  Tensor dzp = empty_on({1}, zero_point.scalar_type(), zero_point.device());
   fq::Backward b{};
   b.n = x.numel();
   b.x = x.const_data_ptr<float>();

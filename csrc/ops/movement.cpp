@@ -6,6 +6,7 @@
 #include "ops/movement.h"
 
 #include "backends/movement.h"
+#include "ops/empty.h"
 #include "ops/on_device.h"
 #include "ops/ops.h"
 #include "registry/registry.h"
@@ -58,24 +59,6 @@ Tensor& counted_copy(Tensor& dst, const Tensor& src, bool non_blocking) {
 bool on_backend(const Tensor& t) {
   return (t.is_cpu() || t.is_cuda()) && t.layout() == at::kStrided && !t.is_quantized() &&
          !t.has_names();
-}
-
-// New tensors straight from the device's allocator (at::empty's dispatcher round trip is host
-// time a tiny call would feel).
-Tensor empty_on(at::IntArrayRef sizes, at::ScalarType dtype, c10::Device device,
-                at::MemoryFormat format = at::MemoryFormat::Contiguous) {
-#ifdef GEMFORGE_WITH_CUDA
-  if (device.is_cuda()) return at::detail::empty_cuda(sizes, dtype, device, format);
-#endif
-  return at::detail::empty_cpu(sizes, dtype, false, format);
-}
-
-Tensor empty_strided_on(at::IntArrayRef sizes, at::IntArrayRef strides, at::ScalarType dtype,
-                        c10::Device device) {
-#ifdef GEMFORGE_WITH_CUDA
-  if (device.is_cuda()) return at::detail::empty_strided_cuda(sizes, strides, dtype, device);
-#endif
-  return at::detail::empty_strided_cpu(sizes, strides, dtype);
 }
 
 // A copy of `self` in `dtype`, laid out as torch's clone and _to_copy lay it out.

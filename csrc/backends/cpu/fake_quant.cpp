@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 namespace gemforge::fake_quant {
@@ -14,31 +13,13 @@ namespace {
 constexpr int64_t kGrain = 32768;
 
 template <class T> void forward_typed(const Forward& f) {
-  using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
   const T* x = static_cast<const T*>(f.x);
   T* out = static_cast<T*>(f.out);
-  if (f.channels == 0) {
-    const Resolved r = resolve(f);
-    at::parallel_for(0, f.n, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        bool inside = true;
-        out[i] = r.enabled ? T(per_tensor(C(x[i]), r.scale, r.inv_scale, r.zero_point, f.quant_min,
-                                                 f.quant_max, inside))
-                           : x[i];
-        if (f.mask) f.mask[i] = inside;
-      }
-    });
-    return;
-  }
-  const bool int_zp = f.learnable_zp || f.zp_dtype == ScalarType::Int;
+  const Resolved r = f.channels == 0 ? resolve(f) : Resolved{};
   at::parallel_for(0, f.n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t c = (i / f.channel_stride) % f.channels;
-      const float scale = load_as<float>(f.scales, f.scale_dtype, c);
-      C zp = load_as<C>(f.zero_points, f.zp_dtype, c);
-      if (f.learnable_zp) zp = C(learnable_zero_point(float(zp), f.quant_min, f.quant_max));
       bool inside;
-      out[i] = T(per_channel<false>(C(x[i]), scale, zp, int_zp, f.quant_min, f.quant_max, inside));
+      out[i] = element<false>(f, r, f.channels ? (i / f.channel_stride) % f.channels : 0, x[i], inside);
       if (f.mask) f.mask[i] = inside;
     }
   });
