@@ -196,21 +196,34 @@ GF_HD double per_channel(C x, float scale, C zp, bool int_zp, int64_t qmin, int6
 // The arithmetic type of x's dtype: float for 2- and 4-byte floats, double for double.
 template <class T> using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-// Element x of a forward call: per tensor (r resolved, c unused) or in channel c. `inside` is
-// its mask bit. per_tensor_small where its operands allow (the same results, no int64).
-template <bool kCuda, class T>
-GF_HD T element(const Forward& f, const Resolved& r, int64_t c, T x, bool& inside) {
+// How a per-tensor call computes its elements, decided once a call from its resolved values:
+// fake quantization switched off (x, mask true), per_tensor_small where its operands allow (the
+// same results, no int64), else per_tensor. Each backend runs one loop a form, so that the
+// element loop holds no branch on them.
+enum class TensorForm { Identity, Small, General };
+GF_HD TensorForm form_of(const Forward& f, const Resolved& r) {
+  if (!r.enabled) return TensorForm::Identity;
+  return f.small_range && r.zero_point >= -kSmallRange && r.zero_point <= kSmallRange ? TensorForm::Small
+                                                                                      : TensorForm::General;
+}
+
+// Element x of a per-tensor call; `inside` is its mask bit.
+template <TensorForm kForm, class T>
+GF_HD T tensor_element(const Forward& f, const Resolved& r, T x, bool& inside) {
   using C = compute_t<T>;
-  if (f.channels == 0) {
-    if (!r.enabled) {
-      inside = true;
-      return x;
-    }
-    if (f.small_range && r.zero_point >= -kSmallRange && r.zero_point <= kSmallRange)
-      return T(per_tensor_small(C(x), r.scale, r.inv_scale, C(r.zero_point), C(f.quant_min), C(f.quant_max),
-                                inside));
+  if constexpr (kForm == TensorForm::Identity) {
+    inside = true;
+    return x;
+  } else if constexpr (kForm == TensorForm::Small) {
+    return T(per_tensor_small(C(x), r.scale, r.inv_scale, C(r.zero_point), C(f.quant_min), C(f.quant_max), inside));
+  } else {
     return T(per_tensor(C(x), r.scale, r.inv_scale, r.zero_point, f.quant_min, f.quant_max, inside));
   }
+}
+
+// Element x of a per-channel call, in channel c.
+template <bool kCuda, class T> GF_HD T channel_element(const Forward& f, int64_t c, T x, bool& inside) {
+  using C = compute_t<T>;
   const float scale = load_as<float>(f.scales, f.scale_dtype, c);
   C zp = load_as<C>(f.zero_points, f.zp_dtype, c);
   if (f.learnable_zp) zp = C(learnable_zero_point(float(zp), f.quant_min, f.quant_max));

@@ -10,6 +10,7 @@
 #include "ops/gemm.h"
 #include "ops/gemm_ext.h"
 #include "ops/index.h"
+#include "ops/int4pack.h"
 #include "ops/movement.h"
 #include "ops/ops.h"
 #include "ops/pointwise_more.h"
@@ -1457,13 +1458,13 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_compute_linear_combination.out", "matmul_blas", compute_linear_combination_out, kCuda),
       GF_OP("_trilinear", "matmul_blas", trilinear, kCuda),
       GF_VIA("bilinear", "matmul_blas", "_trilinear"),
-      // ---- CTC loss (issue 4; cpu) ----
-      GF_OP("_ctc_loss", "loss", ctc_loss_forward, kCpu),
-      GF_OP("_ctc_loss.Tensor", "loss", ctc_loss_forward_tensor, kCpu),
+      // ---- CTC loss (issue 4) ----
+      GF_OP("_ctc_loss", "loss", ctc_loss_forward, kBoth),
+      GF_OP("_ctc_loss.Tensor", "loss", ctc_loss_forward_tensor, kBoth),
       GF_VIA("_ctc_loss.out", "loss", "_ctc_loss"),
       GF_VIA("_ctc_loss.Tensor_out", "loss", "_ctc_loss.Tensor"),
-      GF_OP("_ctc_loss_backward", "loss", ctc_loss_backward, kCpu),
-      GF_OP("_ctc_loss_backward.Tensor", "loss", ctc_loss_backward_tensor, kCpu),
+      GF_OP("_ctc_loss_backward", "loss", ctc_loss_backward, kBoth),
+      GF_OP("_ctc_loss_backward.Tensor", "loss", ctc_loss_backward_tensor, kBoth),
       GF_VIA("_ctc_loss_backward.out", "loss", "_ctc_loss_backward"),
       GF_VIA("ctc_loss.IntList", "loss", "_ctc_loss"),
       GF_VIA("ctc_loss.Tensor", "loss", "_ctc_loss"),
@@ -1501,6 +1502,10 @@ const std::vector<OpRow>& op_table() {
       GF_OP("_fused_moving_avg_obs_fq_helper", "quantization", fused_moving_avg_obs_fq_helper, kCpu),
       GF_VIA("_fused_moving_avg_obs_fq_helper.out", "quantization", "_fused_moving_avg_obs_fq_helper"),
       GF_VIA("fused_moving_avg_obs_fake_quant", "quantization", "_fused_moving_avg_obs_fq_helper"),
+      // int4 weights in the layout of torch's tinygemm _weight_int4pack_mm (cuda)
+      GF_OP("_convert_weight_to_int4pack", "quantization", convert_weight_to_int4pack, kCuda),
+      // the reference layout of torch's dynamically quantized int4 matmul (cpu, without KleidiAI)
+      GF_OP("_dyn_quant_pack_4bit_weight", "quantization", dyn_quant_pack_4bit_weight, kCpu),
   };
   return rows;
 }

@@ -12,17 +12,35 @@ namespace {
 
 constexpr int64_t kGrain = 32768;
 
-template <class T> void forward_typed(const Forward& f) {
+// out[i] = element(i, x[i], mask bit) over every element, in parallel chunks.
+template <class T, class Element> void each(const Forward& f, const Element& element) {
   const T* x = static_cast<const T*>(f.x);
   T* out = static_cast<T*>(f.out);
-  const Resolved r = f.channels == 0 ? resolve(f) : Resolved{};
   at::parallel_for(0, f.n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       bool inside;
-      out[i] = element<false>(f, r, f.channels ? (i / f.channel_stride) % f.channels : 0, x[i], inside);
+      out[i] = element(i, x[i], inside);
       if (f.mask) f.mask[i] = inside;
     }
   });
+}
+
+template <class T> void forward_typed(const Forward& f) {
+  if (f.channels > 0) {
+    each<T>(f, [&](int64_t i, T x, bool& inside) {
+      return channel_element<false>(f, (i / f.channel_stride) % f.channels, x, inside);
+    });
+    return;
+  }
+  const Resolved r = resolve(f);
+  switch (form_of(f, r)) {
+    case TensorForm::Identity:
+      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
+    case TensorForm::Small:
+      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
+    case TensorForm::General:
+      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
+  }
 }
 
 }  // namespace

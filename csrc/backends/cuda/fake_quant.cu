@@ -41,13 +41,11 @@ struct Channel {
   }
 };
 
-// A block owns Threads * Vecs * V consecutive elements (V == 1 where an operand is not aligned
-// for vectors); a thread issues all its loads before its first store, so that Vecs 16-byte
-// loads a thread are in flight (one alone left 2-byte inputs at 63% of copy).
-template <class T, int V, int Vecs>
-__global__ void __launch_bounds__(kThreads) forward_kernel(Forward f, Channel ch) {
-  pdl_begin();
-  const Resolved r = f.channels == 0 ? resolve(f) : Resolved{};
+// A block owns kThreads * Vecs * V consecutive elements (V == 1 where an operand is not aligned
+// for vectors); a thread issues all its loads before its first store. element(i, x, inside)
+// computes one element.
+template <class T, int V, int Vecs, class Element>
+__device__ __forceinline__ void tile(const Forward& f, const Element& element) {
   const T* x = static_cast<const T*>(f.x);
   T* out = static_cast<T*>(f.out);
   constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
@@ -55,7 +53,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Forward f, Channel ch
   if (start + kPerBlock > f.n) {  // the partial last block
     for (int64_t i = start + threadIdx.x; i < f.n; i += kThreads) {
       bool inside;
-      out[i] = element<true>(f, r, f.channels ? ch.of(i) : 0, x[i], inside);
+      out[i] = element(i, x[i], inside);
       if (f.mask) f.mask[i] = inside;
     }
     return;
@@ -70,35 +68,58 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Forward f, Channel ch
     Vec<T, V> o;
     Mask<V> m;
 #pragma unroll
-    for (int k = 0; k < V; ++k) o.v[k] = element<true>(f, r, f.channels ? ch.of(i + k) : 0, in[j].v[k], m.v[k]);
+    for (int k = 0; k < V; ++k) o.v[k] = element(i + k, in[j].v[k], m.v[k]);
     *reinterpret_cast<Vec<T, V>*>(out + i) = o;
     if (f.mask) *reinterpret_cast<Mask<V>*>(f.mask + i) = m;
   }
 }
 
+// Per tensor: the form is read from the resolved scale and zero point, once a thread, and each
+// form has its own loop (one loop holding every form's code ran bf16 at half the copy rate).
+template <class T, int V, int Vecs> __global__ void __launch_bounds__(kThreads) tensor_kernel(Forward f) {
+  pdl_begin();
+  const Resolved r = resolve(f);
+  switch (form_of(f, r)) {
+    case TensorForm::Identity:
+      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
+    case TensorForm::Small:
+      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
+    case TensorForm::General:
+      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
+  }
+}
+
+template <class T, int V, int Vecs> __global__ void __launch_bounds__(kThreads) channel_kernel(Forward f, Channel ch) {
+  pdl_begin();
+  tile<T, V, Vecs>(f, [&](int64_t i, T x, bool& in) { return channel_element<true>(f, ch.of(i), x, in); });
+}
+
+template <class T, int V, int Vecs> void launch_forward_as(const Forward& f, cudaStream_t stream) {
+  constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
+  const dim3 blocks(unsigned((f.n + kPerBlock - 1) / kPerBlock));
+  if (f.channels == 0) {
+    launch(tensor_kernel<T, V, Vecs>, blocks, dim3(kThreads), stream, f);
+    return;
+  }
+  Channel ch{};
+  ch.small = f.n < (int64_t(1) << 31);
+  ch.stride64 = f.channel_stride;
+  ch.channels64 = f.channels;
+  if (ch.small) {
+    ch.stride = fast_div(uint32_t(std::min<int64_t>(f.channel_stride, f.n)));
+    ch.channels = fast_div(uint32_t(std::min<int64_t>(f.channels, f.n)));
+  }
+  launch(channel_kernel<T, V, Vecs>, blocks, dim3(kThreads), stream, f, ch);
+}
+
+// Two 16-byte vectors a thread in flight; element by element (four a thread) where an operand
+// is not aligned for vectors.
 template <class T> void launch_forward(const Forward& f, cudaStream_t stream) {
   constexpr int V = 16 / int(sizeof(T));
-  Channel ch{};
-  if (f.channels > 0) {
-    ch.small = f.n < (int64_t(1) << 31);
-    ch.stride64 = f.channel_stride;
-    ch.channels64 = f.channels;
-    if (ch.small) {
-      ch.stride = fast_div(uint32_t(std::min<int64_t>(f.channel_stride, f.n)));
-      ch.channels = fast_div(uint32_t(std::min<int64_t>(f.channels, f.n)));
-    }
-  }
   const bool aligned = reinterpret_cast<uintptr_t>(f.x) % 16 == 0 && reinterpret_cast<uintptr_t>(f.out) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(f.mask) % V == 0;
-  if (aligned) {
-    constexpr int64_t kPerBlock = int64_t(kThreads) * 2 * V;
-    launch(forward_kernel<T, V, 2>, dim3(unsigned((f.n + kPerBlock - 1) / kPerBlock)), dim3(kThreads), stream, f,
-           ch);
-  } else {
-    constexpr int64_t kPerBlock = int64_t(kThreads) * 4;
-    launch(forward_kernel<T, 1, 4>, dim3(unsigned((f.n + kPerBlock - 1) / kPerBlock)), dim3(kThreads), stream, f,
-           ch);
-  }
+  if (aligned) launch_forward_as<T, V, 2>(f, stream);
+  else launch_forward_as<T, 1, 4>(f, stream);
 }
 
 constexpr int kBackwardThreads = 256;

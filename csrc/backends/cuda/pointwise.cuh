@@ -11,6 +11,7 @@
 #pragma once
 
 #include "backends/cuda/launch.cuh"
+#include "backends/cuda/pointwise_table.cuh"
 #include "engine/dtypes.h"
 #include "engine/fast_div.h"
 #include "engine/pointwise_launch.h"
@@ -532,6 +533,9 @@ namespace gemforge::pw {
 
 // Op's functor for storage S, computing in C, launched over L.
 template <class Op, class S, class C> void run_cuda_as(const Launch& L, const Args& args) {
+  if constexpr (sizeof(S) == 2 && std::is_same_v<C, float> && Op::by_table) {
+    if (cuda::launch_by_table<Op, S>(Op::template make<C>(args), L, args)) return;
+  }
   if constexpr (sizeof(S) == 2 && std::is_same_v<C, float> && kernels::has_lowp<Op, C>::value) {
     const auto f = Op::template make_lowp<C>(args);  // stored in fp16 / bf16: lowp math
     cuda::launch_functor<Op, S, C>(f, L, std::make_index_sequence<fn_traits<decltype(f)>::arity>{});

@@ -2,7 +2,11 @@
 tensor-qparams form torch.ao's FakeQuantize calls, per-channel (int32 zero points over the rows
 of a weight), the learnable per-tensor forward and backward. 4096x4096 on cuda.
 bytes = x read + out written + the bool mask written (1 byte an element); the backward reads x
-and grad and writes grad_x."""
+and grad and writes grad_x.
+
+_convert_weight_to_int4pack (cuda): Llama-7B's weights (n x k: attention 4096x4096, MLP
+11008x4096) as int4 pairs in uint8, packed into tinygemm's layout with innerKTiles 8 (what
+gpt-fast and torchao use) and 2; bytes = the n * k / 2 read + the n * k / 2 written."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from .report import bandwidth_line
 
 FAMILY_NAME = "quantize"
 A = torch.ops.aten
+INT4PACK = [(4096, 4096), (11008, 4096)]  # (n, k) of the weight
 
 
 def cases(setup):
@@ -65,6 +70,16 @@ def cases(setup):
                    dtype="fp32", shape=shape, make_inputs=backward_inputs,
                    run=lambda x: A._fake_quantize_learnable_per_tensor_affine_backward(*x, -128, 127, 1.0),
                    bytes=n * 3 * 4)
+
+    if dev == "cuda" and setup.wants_op("_convert_weight_to_int4pack"):  # torch: cuda only
+        for n_rows, k in INT4PACK:
+            for inner_k_tiles in (8, 2):
+                def int4_weight(n_rows=n_rows, k=k):
+                    return (torch.randint(0, 256, (n_rows, k // 2), dtype=torch.uint8, device=dev),)
+
+                yield Case(family=FAMILY_NAME, op="_convert_weight_to_int4pack", name=f"innerKTiles {inner_k_tiles}",
+                           dtype="uint8", shape=f"{n_rows}x{k}", make_inputs=int4_weight,
+                           run=lambda x, t=inner_k_tiles: A._convert_weight_to_int4pack(x[0], t), bytes=n_rows * k)
 
 
 def summarize(results, setup):

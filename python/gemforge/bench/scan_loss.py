@@ -1,7 +1,8 @@
 """Scans and losses: cumsum (rows and columns, many rows and few long rows), cumprod, cummax,
 logcumsumexp; nll_loss forward and backward, cross_entropy end to end, mse_loss forward and
 backward; binary_cross_entropy (forward, backward), binary_cross_entropy_with_logits (forward,
-forward + autograd backward), soft_margin_loss, renorm, trace. bytes = each input read once + each output written once (cross_entropy: its input
+forward + autograd backward), soft_margin_loss, renorm, trace; ctc_loss (forward, forward +
+autograd backward). bytes = each input read once + each output written once (cross_entropy: its input
 read and its log_softmax written, the least an unfused composite moves)."""
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def cases(setup):
                    bytes=3 * elems * 4)
 
     yield from _logistic_cases(setup, s, label)
+    yield from _ctc_cases(setup)
 
 
 def _logistic_cases(setup, s, label):
@@ -177,6 +179,35 @@ def _logistic_cases(setup, s, label):
         yield Case(family=FAMILY_NAME, op="trace", name="", dtype="fp32", shape=label(big),
                    make_inputs=lambda: (torch.randn(big, device=dev),),
                    run=lambda x: torch.trace(x[0]), bytes=big[0] * 4)
+
+
+def _ctc_cases(setup):
+    """F.ctc_loss (mean) of T steps, B entries, C labels and targets of L labels (every length
+    full), forward and forward + autograd backward. The targets are padded int64 on the device:
+    torch's cudnn path (int32 targets on the host) stays out. bytes: log_probs read and the alpha
+    table (B, T, 2L + 1) written; the backward reads both again and writes the gradient."""
+    dev = setup.device
+    if not setup.wants_dtype("fp32") or not setup.wants_op("ctc_loss"):
+        return
+    full = dev == "cuda" and not setup.quick
+    T, B, L = (500, 32, 100) if full else (100, 8, 20)
+    lengths = ([T] * B, [L] * B)
+
+    def fwd_bwd(x):
+        lp = x[0].detach().requires_grad_()
+        F.ctc_loss(lp, x[1], *lengths).backward()
+        return lp.grad
+
+    for C in (64, 4096) if full else (64,):
+        def make(C=C):
+            return (torch.randn(T, B, C, device=dev).log_softmax(2), torch.randint(1, C, (B, L), device=dev))
+
+        elems, alpha = T * B * C, B * T * (2 * L + 1)
+        shape = f"T{T} B{B} C{C} L{L}"
+        yield Case(family=FAMILY_NAME, op="ctc_loss", name="mean", dtype="fp32", shape=shape, make_inputs=make,
+                   run=lambda x: F.ctc_loss(x[0], x[1], *lengths), bytes=4 * (elems + alpha))
+        yield Case(family=FAMILY_NAME, op="ctc_loss", name="mean fwd+bwd", dtype="fp32", shape=shape,
+                   make_inputs=make, run=fwd_bwd, bytes=4 * (3 * elems + 2 * alpha))
 
 
 FAMILY = Family(FAMILY_NAME, cases, bandwidth_lines)

@@ -9,7 +9,7 @@
 namespace gemforge::kernels {
 
 GF_STATELESS(relu, kReal, C, (C a), return (is_nan(a) || a > C(0)) ? a : C(0);)
-struct silu : op_base {
+struct silu : table_op {
   static constexpr TypeSet types = kFloating | kComplex;
   template <class C> struct fn {
     GF_HD C operator()(C a) const { return a / (C(1) + std::exp(-a)); }
@@ -20,7 +20,7 @@ struct silu : op_base {
   template <class C> static fn<C> make(const Args&) { return {}; }
   template <class C> static fn_lowp make_lowp(const Args&) { return {}; }
 };
-struct gelu : op_base {  // mode 0: exact (erf), mode 1: tanh approximation
+struct gelu : table_op {  // mode 0: exact (erf), mode 1: tanh approximation
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     bool tanh_approx;
@@ -80,7 +80,7 @@ GF_STATELESS(hardsigmoid, kFloating, C, (C x), return relu6_of(x + C(3)) * C(1.0
 GF_STATELESS(hardswish, kFloating, C, (C x), return x * relu6_of(x + C(3)) * C(1.0f / 6.0f);)
 
 // x > 0 ? scale * x : alpha * scale * expm1(input_scale * x); celu and selu are elu's.
-struct elu : op_base {
+struct elu : table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C negcoef, poscoef, negiptcoef;
@@ -109,7 +109,7 @@ struct leaky_relu : op_base {
 };
 
 // log1p(exp(beta * x)) / beta, linear past beta * x > threshold.
-struct softplus : heavy_op {
+struct softplus : heavy_table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C beta, threshold;
@@ -149,7 +149,7 @@ struct hardshrink : op_base {
 };
 
 // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); the cpu's buffer holds exp(-|x|).
-struct log_sigmoid : op_base {
+struct log_sigmoid : table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     GF_HD C operator()(C x) const {
@@ -169,7 +169,7 @@ struct log_sigmoid : op_base {
 GF_STATELESS(log_sigmoid_buffer, kFloating, C, (C x), return std::exp(-std::abs(x));)
 
 // log(x / (1 - x)); with eps (mode 1) x is clamped to [eps, 1 - eps] first.
-struct logit : heavy_op {
+struct logit : heavy_table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C lo, hi;
@@ -191,7 +191,7 @@ struct logit : heavy_op {
   template <class C> static fn_lowp make_lowp(const Args& args) { return {make<float>(args)}; }
 };
 
-struct mish : heavy_op {
+struct mish : heavy_table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     GF_HD C operator()(C x) const { return x * std::tanh(std::log1p(std::exp(x))); }

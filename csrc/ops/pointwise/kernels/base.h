@@ -37,9 +37,18 @@ struct op_base {
   // casting the inputs to it: an in-place or out= of another dtype); its cpu kernel computes in
   // the common dtype and casts the result.
   static constexpr bool cuda_computes_in_output = false;
+  // A unary op the cuda backend runs by table over fp16 / bf16 (backends/cuda/pointwise_table.cuh):
+  // math heavy enough that a shared-memory lookup an element beats computing it.
+  static constexpr bool by_table = false;
 };
 struct heavy_op : op_base {
   static constexpr bool heavy = true;
+};
+struct table_op : op_base {
+  static constexpr bool by_table = true;
+};
+struct heavy_table_op : heavy_op {
+  static constexpr bool by_table = true;
 };
 struct output_dtype_op : op_base {
   static constexpr bool cuda_computes_in_output = true;

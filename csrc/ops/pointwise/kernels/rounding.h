@@ -15,7 +15,7 @@ GF_ROUNDING(round, std::nearbyint(a))
 #undef GF_ROUNDING
 
 // round(a * 10^d) / 10^d; a negative d (mode 1) rounds to tens, hundreds, ...
-struct round_decimals : op_base {
+struct round_decimals : table_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     C scale;

@@ -649,9 +649,8 @@ template <class C> GF_HD C legendre_p(C x, int64_t n) {
 
 // ---- the functors ---------------------------------------------------------------------------------
 #define GF_SPECIAL_UNARY(name, Types, ...)                         \
-  struct name : op_base {                                          \
+  struct name : heavy_table_op {                                   \
     static constexpr TypeSet types = Types;                        \
-    static constexpr bool heavy = true;                            \
     template <class C> struct fn {                                 \
       GF_HD C operator()(C x) const { return __VA_ARGS__; }        \
     };                                                             \
@@ -669,9 +668,8 @@ template <class C> GF_HD C legendre_p(C x, int64_t n) {
 
 GF_SPECIAL_UNARY(erf, kFloating, std::erf(x))
 // erfc has a lowp form for 2-byte results (lowp_math.h: relative in the upper tail).
-struct erfc : op_base {
+struct erfc : heavy_table_op {
   static constexpr TypeSet types = kFloating;
-  static constexpr bool heavy = true;
   template <class C> struct fn {
     GF_HD C operator()(C x) const { return std::erfc(x); }
   };
@@ -747,9 +745,8 @@ GF_POLYNOMIAL(legendre_p, legendre_p(W(x), sf::degree(y)))
 #undef GF_SPECIAL_BINARY
 #undef GF_CUDA_MATH
 
-struct polygamma : op_base {  // Args.mode: n >= 0
+struct polygamma : heavy_table_op {  // Args.mode: n >= 0
   static constexpr TypeSet types = kFloating;
-  static constexpr bool heavy = true;
   template <class C> struct fn {
     int n;
     GF_HD C operator()(C x) const { return sf::polygamma(n, x); }
@@ -759,9 +756,8 @@ struct polygamma : op_base {  // Args.mode: n >= 0
 
 // log of the multivariate gamma function of dimension p (Args.mode):
 // p(p-1)/4 log(pi) + sum_{j<p} lgamma(x - j/2)
-struct mvlgamma : op_base {
+struct mvlgamma : heavy_table_op {
   static constexpr TypeSet types = kFloating;
-  static constexpr bool heavy = true;
   template <class C> struct fn {
     int p;
     GF_HD C operator()(C x) const {

@@ -29,13 +29,13 @@ GF_STATELESS(exp, kFloating | kComplex, C, (C a), return std::exp(a);)
 #define GF_UNARY_WITH_LOWP(Name, Types, Accurate, Lowp) GF_UNARY_WITH_LOWP_OF(op_base, Name, Types, Accurate, Lowp)
 GF_HD float lowp_log2(float a) { return lowp::ln(a) * 1.4426950408889634f; }
 GF_HD float lowp_log10(float a) { return lowp::ln(a) * 0.43429448190325182f; }
-GF_UNARY_WITH_LOWP(log, kFloating | kComplex, std::log, lowp::ln)
+GF_UNARY_WITH_LOWP_OF(table_op, log, kFloating | kComplex, std::log, lowp::ln)
 GF_STATELESS(sqrt, kFloating | kComplex, C, (C a), return std::sqrt(a);)
 GF_STATELESS(rsqrt, kFloating | kComplex, C, (C a), return rsqrt_of(a);)
-GF_STATELESS(sin, kFloating | kComplex, C, (C a), return std::sin(a);)
-GF_STATELESS(cos, kFloating | kComplex, C, (C a), return std::cos(a);)
-GF_STATELESS(tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
-struct sigmoid : op_base {
+GF_STATELESS_OF(table_op, sin, kFloating | kComplex, C, (C a), return std::sin(a);)
+GF_STATELESS_OF(table_op, cos, kFloating | kComplex, C, (C a), return std::cos(a);)
+GF_STATELESS_OF(table_op, tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
+struct sigmoid : table_op {
   static constexpr TypeSet types = kFloating | kComplex;
   template <class C> struct fn {
     GF_HD C operator()(C a) const { return C(1) / (C(1) + std::exp(-a)); }
@@ -48,23 +48,23 @@ struct sigmoid : op_base {
 };
 
 // Complex forms come from c10's complex math (std::acos(c10::complex) ...), as in torch's kernels.
-GF_STATELESS(acos, kFloating | kComplex, C, (C a), return std::acos(a);)
-GF_STATELESS(asin, kFloating | kComplex, C, (C a), return std::asin(a);)
-GF_STATELESS(atan, kFloating | kComplex, C, (C a), return std::atan(a);)
+GF_STATELESS_OF(table_op, acos, kFloating | kComplex, C, (C a), return std::acos(a);)
+GF_STATELESS_OF(table_op, asin, kFloating | kComplex, C, (C a), return std::asin(a);)
+GF_STATELESS_OF(table_op, atan, kFloating | kComplex, C, (C a), return std::atan(a);)
 // acosh's lowp form (log1p(u + sqrt(u (2 + u))), u = x - 1) ran slower than acoshf in bf16 (H100
 // stop 23: 68% of copy against 76%): it keeps torch's.
-GF_STATELESS_OF(heavy_op, acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
-GF_UNARY_WITH_LOWP(asinh, kFloating | kComplex, std::asinh, lowp::asinh)
-GF_UNARY_WITH_LOWP_OF(heavy_op, atanh, kFloating | kComplex, std::atanh, lowp::atanh)
-GF_STATELESS(cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
-GF_STATELESS(sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
-GF_STATELESS(tan, kFloating | kComplex, C, (C a), return std::tan(a);)
-GF_UNARY_WITH_LOWP(expm1, kFloating | kComplex, std::expm1, lowp::expm1)
-GF_UNARY_WITH_LOWP(log10, kFloating | kComplex, std::log10, lowp_log10)
-GF_UNARY_WITH_LOWP(log1p, kFloating | kComplex, std::log1p, lowp::log1p)
+GF_STATELESS_OF(heavy_table_op, acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
+GF_UNARY_WITH_LOWP_OF(table_op, asinh, kFloating | kComplex, std::asinh, lowp::asinh)
+GF_UNARY_WITH_LOWP_OF(heavy_table_op, atanh, kFloating | kComplex, std::atanh, lowp::atanh)
+GF_STATELESS_OF(table_op, cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
+GF_STATELESS_OF(table_op, sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
+GF_STATELESS_OF(table_op, tan, kFloating | kComplex, C, (C a), return std::tan(a);)
+GF_UNARY_WITH_LOWP_OF(table_op, expm1, kFloating | kComplex, std::expm1, lowp::expm1)
+GF_UNARY_WITH_LOWP_OF(table_op, log10, kFloating | kComplex, std::log10, lowp_log10)
+GF_UNARY_WITH_LOWP_OF(table_op, log1p, kFloating | kComplex, std::log1p, lowp::log1p)
 // Complex exp2, log2 and reciprocal stay with torch: its cuda kernel has no complex exp2, and its
 // complex log2 and reciprocal treat infinite and NaN parts differently on each device.
-GF_UNARY_WITH_LOWP(log2, kFloating, std::log2, lowp_log2)
+GF_UNARY_WITH_LOWP_OF(table_op, log2, kFloating, std::log2, lowp_log2)
 GF_STATELESS(exp2, kFloating, C, (C a), return std::exp2(a);)
 GF_STATELESS(reciprocal, kFloating, C, (C a), return C(1) / a;)
 
@@ -80,7 +80,7 @@ template <class C> GF_HD C sinc_of(C a) {
   const C x = C(c10::detail::pi<double>()) * a;
   return std::sin(x) / x;
 }
-GF_UNARY_WITH_LOWP_OF(heavy_op, sinc, kFloating | kComplex, sinc_of, lowp::sinc)
+GF_UNARY_WITH_LOWP_OF(heavy_table_op, sinc, kFloating | kComplex, sinc_of, lowp::sinc)
 
 // The family's kernels; each backend instantiates its run<Op> for every one.
 // (in two lists, so that the cuda backend compiles them in parallel)
