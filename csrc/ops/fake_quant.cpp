@@ -170,28 +170,20 @@ std::tuple<Tensor, Tensor> fake_quantize_per_channel_affine_cachemask(const Tens
 
 Tensor fake_quantize_learnable_per_tensor_affine(const Tensor& self, const Tensor& scale, const Tensor& zero_point,
                                                  int64_t quant_min, int64_t quant_max, double grad_factor) {
-  // torch reads scale[0] and zero_point[0] with .item(): from the host where they live there,
-  // else from device memory (float32 on self's device)
-  const bool on_host = self.is_cuda() && plain(scale) && plain(zero_point) && scale.is_cpu() &&
-                       zero_point.is_cpu() && scale.dim() == 1 && zero_point.dim() == 1 && scale.numel() >= 1 &&
-                       zero_point.numel() >= 1 && at::isFloatingType(scale.scalar_type()) &&
-                       at::isFloatingType(zero_point.scalar_type());
-  const bool on_device = device_param(scale, self, at::kFloat) && device_param(zero_point, self, at::kFloat);
-  if (!served_input(self) || quant_min > quant_max || (!on_host && !on_device)) {
+  // torch reads scale[0] and zero_point[0] with .item(); the kernels read them from device memory
+  // (float32 on self's device: torch's cuda kernel rejects operands on another device)
+  const bool served = served_input(self) && quant_min <= quant_max && device_param(scale, self, at::kFloat) &&
+                      device_param(zero_point, self, at::kFloat);
+  if (!served) {
     reg::note_fallback();
     return GF_TORCH(self, _fake_quantize_learnable_per_tensor_affine, self, scale, zero_point, quant_min, quant_max,
                     grad_factor);
   }
   const Dense d = dense_operands(self, false);
   fq::Forward f = forward_of(d, quant_min, quant_max);
-  if (on_device) {
-    f.source = fq::Source::Learnable;
-    f.scale_ptr = scale.const_data_ptr<float>();
-    f.zp_ptr = zero_point.const_data_ptr<float>();
-  } else {
-    f.scale = scale[0].item<float>();
-    f.zero_point = fq::learnable_zero_point(zero_point[0].item<float>(), quant_min, quant_max);
-  }
+  f.source = fq::Source::Learnable;
+  f.scale_ptr = scale.const_data_ptr<float>();
+  f.zp_ptr = zero_point.const_data_ptr<float>();
   run_forward(self, f);
   return d.out;
 }

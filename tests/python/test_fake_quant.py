@@ -329,7 +329,7 @@ def test_fused_moving_avg_obs_fake_quant(symmetric, qrange):
         on, fq = torch.tensor([observe]), torch.tensor([fake])
         expected = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *theirs, 0.01, qmin, qmax, 0, False,
                                                                   symmetric)
-        with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        with gemforge.use_gems(backends=["cpu"]), gemforge.collect_stats() as counts:
             got = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *ours, 0.01, qmin, qmax, 0, False,
                                                                  symmetric)
         assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
@@ -352,7 +352,7 @@ def test_fused_observer_module():
             xt, xg = x.clone().requires_grad_(), x.clone().requires_grad_()
             expected = fq_torch(xt)
             expected.sum().backward()
-            with gemforge.use_gems(), gemforge.collect_stats() as counts:
+            with gemforge.use_gems(backends=["cpu"]), gemforge.collect_stats() as counts:
                 got = fq_gems(xg)
                 got.sum().backward()
             if not per_channel:

@@ -283,11 +283,11 @@ def test_dyn_quant_pack_edges_and_errors():
     for bad in [(w.to(torch.int8), scales_zeros, None, 32, 64, 8), (w.float(), scales_zeros, None, 32, 64, 8),
                 (w, scales_zeros, None, 128, 64, 8), (w, scales_zeros, None, 48, 96, 8)]:
         torch_error = raised(torch.ops.aten._dyn_quant_pack_4bit_weight, *bad)
-        with gemforge.use_gems():
+        with gemforge.use_gems(backends=["cpu"]):
             gems_error = raised(torch.ops.aten._dyn_quant_pack_4bit_weight, *bad)
         assert_same_error(torch_error, gems_error)
         assert str(gems_error).split("\n")[0] == str(torch_error).split("\n")[0]
     # a block size of 0 makes torch's kernel divide by zero (the process dies): gemforge raises
-    with gemforge.use_gems():
+    with gemforge.use_gems(backends=["cpu"]):
         with pytest.raises(RuntimeError, match="Group size should be multiple of 32"):
             torch.ops.aten._dyn_quant_pack_4bit_weight(w, scales_zeros, None, 0, 64, 8)

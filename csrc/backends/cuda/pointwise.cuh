@@ -534,7 +534,7 @@ namespace gemforge::pw {
 // Op's functor for storage S, computing in C, launched over L.
 template <class Op, class S, class C> void run_cuda_as(const Launch& L, const Args& args) {
   if constexpr (sizeof(S) == 2 && std::is_same_v<C, float> && Op::by_table) {
-    if (cuda::launch_by_table<Op, S>(Op::template make<C>(args), L, args)) return;
+    if (Op::table_args(args) && cuda::launch_by_table<Op, S>(Op::template make<C>(args), L, args)) return;
   }
   if constexpr (sizeof(S) == 2 && std::is_same_v<C, float> && kernels::has_lowp<Op, C>::value) {
     const auto f = Op::template make_lowp<C>(args);  // stored in fp16 / bf16: lowp math

@@ -24,4 +24,9 @@ bool pdl_enabled() {
   return on;
 }
 
+bool table_enabled() {
+  static const bool on = env_flag("GEMFORGE_PW_TABLE", true);
+  return on;
+}
+
 }  // namespace gemforge::pw::cuda

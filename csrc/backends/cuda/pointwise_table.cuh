@@ -3,9 +3,12 @@
 // once at every bit pattern, then each call looks its elements up in shared memory. The results
 // are those of the functor, bit for bit (NaN payloads and denormals included), for about five
 // instructions an element where the math-heavy ops take tens: they were bound by instruction
-// issue, not by bytes (bf16 4096^2 on an H200: asinh 64%, logit 65%, gelu 81% of copy, digamma
-// 12%). Ops opt in through op_base::by_table; large dense calls only, since each block stages
-// the whole table.
+// issue, not by bytes. H200, bf16 4096^2, table off / on (benchmarks/results/h200/stop26/):
+// asinh 64% / 87% of copy, gelu 81% / 87%, lgamma 36% / 89%, digamma 12% / 89%. Ops opt in
+// through op_base::by_table (and table_args, per call) where the table measured faster than
+// their own kernel (not cosh, mish, sigmoid, silu, tanh, gelu's tanh form: light enough to reach
+// 88-91% as they are); large dense calls only, since each block stages the whole table.
+// GEMFORGE_PW_TABLE=0 turns the path off (A/B runs).
 //
 // The tables live for the process, one per (op, dtype, device, arguments): filled on first use
 // on the current stream, which is then synchronized once so that any stream may read them.
@@ -31,9 +34,10 @@ namespace gemforge::pw::cuda {
 constexpr int kTableEntries = 1 << 16;
 constexpr size_t kTableBytes = kTableEntries * 2;          // 128 KiB
 constexpr int kTableThreads = 1024;                        // one block an SM (its shared memory)
-constexpr int kTableVecs = 4;                              // 16-byte loads of x a thread per tile
-constexpr int64_t kTableTile = int64_t(kTableThreads) * kTableVecs * 8;  // elements
+constexpr int kTableVecs = 4;                              // 16-byte loads of x a thread per step
 constexpr int64_t kTableMinElements = int64_t(1) << 22;    // below, staging the table costs more
+
+bool table_enabled();  // pointwise_launch.cu: GEMFORGE_PW_TABLE=0 switches the table path off
 
 // table[i] = f(the 2-byte value with bits i), stored as OutS.
 template <class F, class OutS, class InS> __global__ void __launch_bounds__(256) table_fill_kernel(F f, OutS* table) {
@@ -56,9 +60,10 @@ __device__ __forceinline__ uint4 look_up(const uint16_t* t, uint4 v) {
 }
 
 // A persistent block an SM: the table staged into shared memory by cp.async (before the wait on
-// the previous kernel: it does not depend on it), then tiles of kTableTile elements, the next
-// tile's loads in flight while this one is looked up; the elements past the last full tile one at
-// a time.
+// the previous kernel: it does not depend on it), then the block's share of the 16-byte vectors
+// (an even split, so that no SM runs a last partial wave alone) in steps of Vecs a thread, the
+// next step's loads in flight while this one is looked up; the last n % 8 elements one at a
+// time.
 template <int Vecs>
 __global__ void __launch_bounds__(kTableThreads, 1)
 table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint16_t* in) {
@@ -68,31 +73,37 @@ table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint1
     cuda_mma::cp_async16(base + k * 16, reinterpret_cast<const char*>(table) + k * 16, 16);
   cuda_mma::cp_async_commit();
   pdl_begin();
-  constexpr int64_t kTile = int64_t(kTableThreads) * Vecs * 8;
-  const int64_t tiles = n / kTile;
-  auto load = [&](int64_t tile, uint4 (&v)[Vecs]) {
+  const int64_t vectors = n / 8;
+  const int64_t share = (vectors + gridDim.x - 1) / gridDim.x;
+  const int64_t first = int64_t(blockIdx.x) * share;
+  const int64_t last = first + share < vectors ? first + share : vectors;
+  constexpr int64_t kStep = int64_t(kTableThreads) * Vecs;  // vectors
+  const uint4* src = reinterpret_cast<const uint4*>(in);
+  uint4* dst = reinterpret_cast<uint4*>(out);
+  auto load = [&](int64_t step, uint4 (&v)[Vecs]) {
 #pragma unroll
-    for (int j = 0; j < Vecs; ++j)
-      v[j] = *reinterpret_cast<const uint4*>(in + tile * kTile + (int64_t(j) * kTableThreads + threadIdx.x) * 8);
+    for (int j = 0; j < Vecs; ++j) {
+      const int64_t i = step + int64_t(j) * kTableThreads + threadIdx.x;
+      if (i < last) v[j] = src[i];
+    }
   };
   uint4 next[Vecs];
-  int64_t tile = blockIdx.x;
-  if (tile < tiles) load(tile, next);
+  load(first, next);
   cuda_mma::cp_async_wait<0>();
   __syncthreads();
-  for (; tile < tiles; tile += gridDim.x) {
+  for (int64_t step = first; step < last; step += kStep) {
     uint4 cur[Vecs];
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) cur[j] = next[j];
-    if (tile + gridDim.x < tiles) load(tile + gridDim.x, next);
+    load(step + kStep, next);
 #pragma unroll
-    for (int j = 0; j < Vecs; ++j)
-      *reinterpret_cast<uint4*>(out + tile * kTile + (int64_t(j) * kTableThreads + threadIdx.x) * 8) =
-          look_up(t, cur[j]);
+    for (int j = 0; j < Vecs; ++j) {
+      const int64_t i = step + int64_t(j) * kTableThreads + threadIdx.x;
+      if (i < last) dst[i] = look_up(t, cur[j]);
+    }
   }
-  for (int64_t i = tiles * kTile + int64_t(blockIdx.x) * kTableThreads + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * kTableThreads)
-    out[i] = t[in[i]];
+  if (blockIdx.x == gridDim.x - 1)
+    for (int64_t i = vectors * 8 + threadIdx.x; i < n; i += kTableThreads) out[i] = t[in[i]];
 }
 
 // The table of (Op, InS) for these arguments on the current device, filled on first use; null
@@ -142,15 +153,14 @@ template <class Op, class S, class F> bool launch_by_table(const F& f, const Lau
   } else {
     constexpr ScalarType dtype = c10::CppTypeToScalarType<S>::value;
     using OutS = storage_of<typename traits::result, float, S>;
-    if (L.ntensors != 2 || !L.contiguous || L.numel < kTableMinElements || L.cpu_scalar[1] ||
+    if (!table_enabled() || L.ntensors != 2 || !L.contiguous || L.numel < kTableMinElements || L.cpu_scalar[1] ||
         L.dtype[1] != dtype || L.dtype[0] != c10::CppTypeToScalarType<OutS>::value ||
         reinterpret_cast<uintptr_t>(L.data[0]) % 16 != 0 || reinterpret_cast<uintptr_t>(L.data[1]) % 16 != 0)
       return false;
     cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     const uint16_t* table = table_for<Op, S>(f, args, stream);
     if (!table) return false;
-    const int64_t tiles = L.numel / kTableTile;
-    const int blocks = int(std::max<int64_t>(1, std::min<int64_t>(sm_count(), tiles)));
+    const int blocks = sm_count();  // L.numel >= kTableMinElements: every block has work
     launch_with_smem(table_lookup_kernel<kTableVecs>, dim3(blocks), dim3(kTableThreads), kTableBytes, stream, table,
                      L.numel, reinterpret_cast<uint16_t*>(L.data[0]), reinterpret_cast<const uint16_t*>(L.data[1]));
     return true;

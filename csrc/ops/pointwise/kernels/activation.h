@@ -9,7 +9,7 @@
 namespace gemforge::kernels {
 
 GF_STATELESS(relu, kReal, C, (C a), return (is_nan(a) || a > C(0)) ? a : C(0);)
-struct silu : table_op {
+struct silu : op_base {
   static constexpr TypeSet types = kFloating | kComplex;
   template <class C> struct fn {
     GF_HD C operator()(C a) const { return a / (C(1) + std::exp(-a)); }
@@ -22,6 +22,7 @@ struct silu : table_op {
 };
 struct gelu : table_op {  // mode 0: exact (erf), mode 1: tanh approximation
   static constexpr TypeSet types = kFloating;
+  static bool table_args(const Args& args) { return args.mode == 0; }  // the tanh form is light enough
   template <class C> struct fn {
     bool tanh_approx;
     GF_HD C operator()(C a) const {
@@ -191,7 +192,7 @@ struct logit : heavy_table_op {
   template <class C> static fn_lowp make_lowp(const Args& args) { return {make<float>(args)}; }
 };
 
-struct mish : heavy_table_op {
+struct mish : heavy_op {
   static constexpr TypeSet types = kFloating;
   template <class C> struct fn {
     GF_HD C operator()(C x) const { return x * std::tanh(std::log1p(std::exp(x))); }

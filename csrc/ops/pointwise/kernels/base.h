@@ -38,8 +38,10 @@ struct op_base {
   // the common dtype and casts the result.
   static constexpr bool cuda_computes_in_output = false;
   // A unary op the cuda backend runs by table over fp16 / bf16 (backends/cuda/pointwise_table.cuh):
-  // math heavy enough that a shared-memory lookup an element beats computing it.
+  // math heavy enough that a shared-memory lookup an element beats computing it; table_args says
+  // so per call where an argument picks a lighter formula.
   static constexpr bool by_table = false;
+  static bool table_args(const Args&) { return true; }
 };
 struct heavy_op : op_base {
   static constexpr bool heavy = true;

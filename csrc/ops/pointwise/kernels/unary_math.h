@@ -34,8 +34,8 @@ GF_STATELESS(sqrt, kFloating | kComplex, C, (C a), return std::sqrt(a);)
 GF_STATELESS(rsqrt, kFloating | kComplex, C, (C a), return rsqrt_of(a);)
 GF_STATELESS_OF(table_op, sin, kFloating | kComplex, C, (C a), return std::sin(a);)
 GF_STATELESS_OF(table_op, cos, kFloating | kComplex, C, (C a), return std::cos(a);)
-GF_STATELESS_OF(table_op, tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
-struct sigmoid : table_op {
+GF_STATELESS(tanh, kFloating | kComplex, C, (C a), return std::tanh(a);)
+struct sigmoid : op_base {
   static constexpr TypeSet types = kFloating | kComplex;
   template <class C> struct fn {
     GF_HD C operator()(C a) const { return C(1) / (C(1) + std::exp(-a)); }
@@ -56,7 +56,7 @@ GF_STATELESS_OF(table_op, atan, kFloating | kComplex, C, (C a), return std::atan
 GF_STATELESS_OF(heavy_table_op, acosh, kFloating | kComplex, C, (C a), return std::acosh(a);)
 GF_UNARY_WITH_LOWP_OF(table_op, asinh, kFloating | kComplex, std::asinh, lowp::asinh)
 GF_UNARY_WITH_LOWP_OF(heavy_table_op, atanh, kFloating | kComplex, std::atanh, lowp::atanh)
-GF_STATELESS_OF(table_op, cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
+GF_STATELESS(cosh, kFloating | kComplex, C, (C a), return std::cosh(a);)
 GF_STATELESS_OF(table_op, sinh, kFloating | kComplex, C, (C a), return std::sinh(a);)
 GF_STATELESS_OF(table_op, tan, kFloating | kComplex, C, (C a), return std::tan(a);)
 GF_UNARY_WITH_LOWP_OF(table_op, expm1, kFloating | kComplex, std::expm1, lowp::expm1)
