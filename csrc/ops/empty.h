@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <ATen/EmptyTensor.h>
+#include <c10/util/Exception.h>
 #ifdef GEMFORGE_WITH_CUDA
 #include <ATen/cuda/EmptyTensor.h>
 #endif
@@ -15,6 +16,7 @@ inline at::Tensor empty_on(at::IntArrayRef sizes, at::ScalarType dtype, c10::Dev
 #ifdef GEMFORGE_WITH_CUDA
   if (device.is_cuda()) return at::detail::empty_cuda(sizes, dtype, device, format);
 #endif
+  TORCH_INTERNAL_ASSERT(device.is_cpu(), "gemforge: no allocator for ", device);
   return at::detail::empty_cpu(sizes, dtype, false, format);
 }
 
@@ -23,6 +25,7 @@ inline at::Tensor empty_strided_on(at::IntArrayRef sizes, at::IntArrayRef stride
 #ifdef GEMFORGE_WITH_CUDA
   if (device.is_cuda()) return at::detail::empty_strided_cuda(sizes, strides, dtype, device);
 #endif
+  TORCH_INTERNAL_ASSERT(device.is_cpu(), "gemforge: no allocator for ", device);
   return at::detail::empty_strided_cpu(sizes, strides, dtype);
 }
 

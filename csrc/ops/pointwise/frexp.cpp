@@ -1,14 +1,10 @@
 // frexp: mantissa and int32 exponent of a floating tensor, both from one read of it
 // (ops/pointwise/kernels/frexp.h). torch's checks, then the iterator torch builds (two outputs,
 // one input, no promotion); fp16, bf16, float and double.
+#include "ops/empty.h"
 #include "ops/pointwise/common.h"
 #include "ops/pointwise/kernels/frexp.h"
 #include "ops/pointwise_more.h"
-
-#include <ATen/EmptyTensor.h>
-#ifdef GEMFORGE_WITH_CUDA
-#include <ATen/cuda/EmptyTensor.h>
-#endif
 
 namespace gemforge::ops {
 namespace {
@@ -32,12 +28,13 @@ bool run_frexp(const Tensor& self, Tensor& mantissa, Tensor& exponent) {
 // A contiguous output straight from the device's allocator (no dispatcher round trip), else
 // torch's empty_like (the input's dense layout).
 Tensor output_like(const Tensor& self, at::ScalarType dtype) {
-  if (self.is_contiguous() && self.layout() == at::kStrided) {
 #ifdef GEMFORGE_WITH_CUDA
-    if (self.is_cuda()) return at::detail::empty_cuda(self.sizes(), dtype, self.device(), std::nullopt);
+  const bool own_allocator = self.is_cpu() || self.is_cuda();
+#else
+  const bool own_allocator = self.is_cpu();
 #endif
-    if (self.is_cpu()) return at::detail::empty_cpu(self.sizes(), dtype);
-  }
+  if (self.is_contiguous() && self.layout() == at::kStrided && own_allocator)
+    return empty_on(self.sizes(), dtype, self.device());
   return at::empty_like(self, self.options().dtype(dtype));
 }
 
