@@ -12,14 +12,17 @@
 #include "backends/fake_quant.h"
 #include "ops/empty.h"
 #include "ops/on_device.h"
+#include "ops/ops.h"
 #include "ops/plain.h"
 #include "ops/pointwise/common.h"
 
 #include <ATen/ATen.h>
+#include <ATen/TensorUtils.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 namespace gemforge::ops {
 namespace {
@@ -40,13 +43,18 @@ bool device_param(const Tensor& t, const Tensor& self, at::ScalarType dtype) {
   return plain(t) && t.device() == self.device() && t.scalar_type() == dtype && t.dim() == 1 && t.numel() >= 1;
 }
 
-// x in a dense layout, its own where it has one (the outputs then take it, as torch's
-// empty_like(self, Preserve) does), and the outputs.
+// x in a dense layout: its own where it has one, else a dense copy in its order of dims (the
+// outputs then take that layout, as torch's empty_like(self, Preserve) gives them), and the outputs.
 struct Dense {
   Tensor x, out, mask;
 };
 Dense dense_operands(const Tensor& self, bool with_mask) {
-  Tensor x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  Tensor x = self;
+  if (!self.is_non_overlapping_and_dense()) {
+    x = empty_strided_on(self.sizes(), at::infer_dense_strides(self.sizes(), self.strides()), self.scalar_type(),
+                         self.device());
+    ops::copy_(x, self, false);
+  }
   Tensor out = empty_strided_on(x.sizes(), x.strides(), x.scalar_type(), x.device());
   Tensor mask = with_mask ? empty_strided_on(x.sizes(), x.strides(), at::kBool, x.device()) : Tensor();
   return {x, out, mask};
@@ -302,6 +310,53 @@ bool one_cpu(const Tensor& t, at::ScalarType dtype) {
   return plain(t) && t.is_cpu() && t.scalar_type() == dtype && t.numel() == 1;
 }
 
+// A per-row observer buffer: cpu, of `dtype`, 1-d and contiguous (empty before the first call).
+bool row_buffer(const Tensor& t, at::ScalarType dtype) {
+  return plain(t) && t.is_cpu() && t.scalar_type() == dtype && t.dim() == 1 && t.is_contiguous();
+}
+
+// One moving-average step of the running minima and maxima (n of each) from this call's.
+void moving_average(const float* x_min, const float* x_max, float* run_min, float* run_max, int64_t n, float c) {
+  for (int64_t i = 0; i < n; ++i) {
+    run_min[i] = std::isinf(run_min[i]) ? x_min[i] : run_min[i] + c * (x_min[i] - run_min[i]);
+    run_max[i] = std::isinf(run_max[i]) ? x_max[i] : run_max[i] + c * (x_max[i] - run_max[i]);
+  }
+}
+
+// The fused observer per row (torch's per_row_fake_quant: channels along dim 0, the only axis
+// torch takes): per-channel running minima and maxima (sized and filled with +-inf on the first
+// call, as torch does), each channel's scale and zero point by the same rule, then gemforge's
+// per-channel fake quantization.
+std::tuple<Tensor, Tensor> fused_observer_per_row(const Tensor& self, bool observe, bool fake_quant,
+                                                  Tensor& running_min, Tensor& running_max, Tensor& scale,
+                                                  Tensor& zero_point, float averaging_const, int64_t quant_min,
+                                                  int64_t quant_max, bool symmetric_quant) {
+  const int64_t channels = self.size(0);
+  if (running_min.numel() == 0) {
+    running_min.resize_({channels}).fill_(std::numeric_limits<float>::infinity());
+    running_max.resize_({channels}).fill_(-std::numeric_limits<float>::infinity());
+    scale.resize_({channels});
+    zero_point.resize_({channels});
+  }
+  float* run_min = running_min.data_ptr<float>();
+  float* run_max = running_max.data_ptr<float>();
+  if (observe) {
+    const auto [lo, hi] = at::aminmax(self.flatten(1), 1);
+    moving_average(lo.const_data_ptr<float>(), hi.const_data_ptr<float>(), run_min, run_max, channels,
+                   averaging_const);
+  }
+  if (!fake_quant)
+    return {self.clone(), at::ones_like(self, self.options().dtype(at::kBool), at::MemoryFormat::Preserve)};
+  float* s = scale.data_ptr<float>();
+  int32_t* z = zero_point.data_ptr<int32_t>();
+  for (int64_t c = 0; c < channels; ++c) {
+    const QParams q = choose_qparams(run_min[c], run_max[c], quant_min, quant_max, symmetric_quant);
+    s[c] = q.scale;
+    z[c] = q.zero_point;
+  }
+  return ops::fake_quantize_per_channel_affine_cachemask(self, scale, zero_point, 0, quant_min, quant_max);
+}
+
 }  // namespace
 
 std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, const Tensor& observer_on,
@@ -310,28 +365,39 @@ std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, co
                                                           double averaging_const, int64_t quant_min,
                                                           int64_t quant_max, int64_t ch_axis,
                                                           bool per_row_fake_quant, bool symmetric_quant) {
-  const bool served = plain(self) && self.is_cpu() && self.scalar_type() == at::kFloat && self.numel() > 0 &&
-                      !per_row_fake_quant && ch_axis < self.dim() && quant_min < quant_max &&
-                      one_cpu(observer_on, at::kLong) && one_cpu(fake_quant_on, at::kLong) &&
-                      one_cpu(running_min, at::kFloat) && one_cpu(running_max, at::kFloat) &&
-                      one_cpu(scale, at::kFloat) && one_cpu(zero_point, at::kInt);
-  if (!served) {
+  const bool common = plain(self) && self.is_cpu() && self.scalar_type() == at::kFloat && self.numel() > 0 &&
+                      ch_axis < self.dim() && quant_min < quant_max && one_cpu(observer_on, at::kLong) &&
+                      one_cpu(fake_quant_on, at::kLong);
+  // per row: channels along dim 0 of a 2-d or wider input, buffers empty or one entry a channel
+  const bool per_row =
+      per_row_fake_quant && ch_axis == 0 && self.dim() >= 2 && row_buffer(running_min, at::kFloat) &&
+      row_buffer(running_max, at::kFloat) && row_buffer(scale, at::kFloat) && row_buffer(zero_point, at::kInt) &&
+      (running_min.numel() == 0 ||
+       (running_min.numel() == self.size(0) && running_max.numel() == self.size(0) &&
+        scale.numel() == self.size(0) && zero_point.numel() == self.size(0)));
+  const bool per_tensor = !per_row_fake_quant && one_cpu(running_min, at::kFloat) &&
+                          one_cpu(running_max, at::kFloat) && one_cpu(scale, at::kFloat) &&
+                          one_cpu(zero_point, at::kInt);
+  if (!common || (!per_row && !per_tensor)) {
     reg::note_fallback();
     return GF_TORCH(self, _fused_moving_avg_obs_fq_helper, self, observer_on, fake_quant_on, running_min,
                     running_max, scale, zero_point, averaging_const, quant_min, quant_max, ch_axis,
                     per_row_fake_quant, symmetric_quant);
   }
-  float* run_min = running_min.data_ptr<float>();
-  float* run_max = running_max.data_ptr<float>();
-  if (observer_on.item<int64_t>() != 0) {
+  const bool observe = observer_on.item<int64_t>() != 0, fake_quant = fake_quant_on.item<int64_t>() != 0;
+  if (per_row)
+    return fused_observer_per_row(self, observe, fake_quant, running_min, running_max, scale, zero_point,
+                                  float(averaging_const), quant_min, quant_max, symmetric_quant);
+  if (observe) {
     const auto [lo, hi] = at::aminmax(self);
-    const float c = float(averaging_const), x_min = lo.item<float>(), x_max = hi.item<float>();
-    *run_min = std::isinf(*run_min) ? x_min : *run_min + c * (x_min - *run_min);
-    *run_max = std::isinf(*run_max) ? x_max : *run_max + c * (x_max - *run_max);
+    moving_average(lo.const_data_ptr<float>(), hi.const_data_ptr<float>(), running_min.data_ptr<float>(),
+                   running_max.data_ptr<float>(), 1, float(averaging_const));
   }
-  if (fake_quant_on.item<int64_t>() == 0)
+  if (!fake_quant)
     return {self.clone(), at::ones_like(self, self.options().dtype(at::kBool), at::MemoryFormat::Preserve)};
-  const QParams q = choose_qparams(*run_min, *run_max, quant_min, quant_max, symmetric_quant);
+  const QParams q =
+      choose_qparams(*running_min.data_ptr<float>(), *running_max.data_ptr<float>(), quant_min, quant_max,
+                     symmetric_quant);
   *scale.data_ptr<float>() = q.scale;
   *zero_point.data_ptr<int32_t>() = q.zero_point;
   return ops::fake_quantize_per_tensor_affine_cachemask_tensor_qparams(self, scale, zero_point, fake_quant_on,

@@ -172,9 +172,11 @@ def test_per_channel(dtype, zp_dtype):
         view[axis] = -1
         if zp_dtype == torch.int32 and x.numel():
             assert_formula(x, got[0], got[1], scale.view(view).double(), zero_point.view(view).double(), qmin, qmax)
-    # a transpose, a slice and channels-last: the channel found through the input's own layout
+    # a transpose, a slice and channels-last: the channel found through the input's own layout; a
+    # sliced permutation (not dense): the outputs laid out in its order of dims, as torch's
     x = make((6, 8, 5, 4), dtype, low=-20, high=20)
-    for view, axis in [(x.transpose(0, 1), 0), (x[:, ::2], 1), (x.contiguous(memory_format=torch.channels_last), 1)]:
+    for view, axis in [(x.transpose(0, 1), 0), (x[:, ::2], 1), (x.contiguous(memory_format=torch.channels_last), 1),
+                       (x.permute(0, 3, 1, 2)[..., ::2], 2)]:
         scale, zero_point = channel_params(view.shape[axis], zp_dtype, qmin, qmax)
         assert_exact(*run_both(A.fake_quantize_per_channel_affine_cachemask, view, scale, zero_point, axis, qmin, qmax,
                                served="fake_quantize_per_channel_affine_cachemask"))
@@ -338,9 +340,46 @@ def test_fused_moving_avg_obs_fake_quant(symmetric, qrange):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("shape", [(6, 16), (5, 3, 7), (4, 2, 3, 5)], ids=str)
+def test_fused_observer_per_row(shape, symmetric):
+    """The fused observer per row (channels along dim 0) on the cpu: the buffers sized on the first
+    call, the per-channel running min/max, scales and zero points, the output and mask exactly as
+    torch's, with the observer and the fake quantization switched off in some steps; a sliced
+    input; another axis goes to torch's kernel, which raises."""
+    def buffers():
+        return [torch.empty(0), torch.empty(0), torch.empty(0), torch.empty(0, dtype=torch.int32)]
+
+    ours, theirs = buffers(), buffers()
+    steps = [(make(shape, torch.float32, "cpu", -4, 4), 1, 0), (make(shape, torch.float32, "cpu", -4, 4), 1, 1),
+             (make(shape, torch.float32, "cpu", -1, 6), 0, 1), (make(shape, torch.float32, "cpu", -9, 2), 1, 1),
+             (make(shape, torch.float32, "cpu", 0, 1e-6), 1, 1),
+             (make((shape[0], 2 * shape[-1]) + shape[1:-1], torch.float32, "cpu").movedim(1, -1)[..., ::2], 1, 1)]
+    for k, (x, observe, fake) in enumerate(steps):
+        on, fq = torch.tensor([observe]), torch.tensor([fake])
+        expected = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *theirs, 0.01, -128, 127, 0, True,
+                                                                  symmetric)
+        with gemforge.use_gems(backends=["cpu"]), gemforge.collect_stats() as counts:
+            got = torch.ops.aten._fused_moving_avg_obs_fq_helper(x, on, fq, *ours, 0.01, -128, 127, 0, True,
+                                                                 symmetric)
+        assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
+        assert_exact(expected, got)
+        checked = ours[:2] if k == 0 else ours  # the scales and zero points are written by a fake-quant step
+        for a, b in zip(checked, theirs):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    x = make(shape, torch.float32, "cpu")
+    torch_error = raised(torch.ops.aten._fused_moving_avg_obs_fq_helper, x, torch.tensor([1]), torch.tensor([1]),
+                         *buffers(), 0.01, -128, 127, 1, True, symmetric)
+    with gemforge.use_gems(backends=["cpu"]):
+        gems_error = raised(torch.ops.aten._fused_moving_avg_obs_fq_helper, x, torch.tensor([1]),
+                            torch.tensor([1]), *buffers(), 0.01, -128, 127, 1, True, symmetric)
+    assert_same_error(torch_error, gems_error)
+
+
 def test_fused_observer_module():
-    """torch.ao's FusedMovingAvgObsFakeQuantize training on the cpu: outputs, buffers and the
-    input's gradient as torch's; a per-channel module goes to torch's kernel."""
+    """torch.ao's FusedMovingAvgObsFakeQuantize training on the cpu, per tensor and per channel (the
+    default QAT weight fake-quantizer's form): outputs, buffers and the input's gradient as
+    torch's."""
     from torch.ao.quantization import FusedMovingAvgObsFakeQuantize
     for per_channel in (False, True):
         kwargs = dict(observer=torch.ao.quantization.MovingAveragePerChannelMinMaxObserver, ch_axis=0,
@@ -355,8 +394,7 @@ def test_fused_observer_module():
             with gemforge.use_gems(backends=["cpu"]), gemforge.collect_stats() as counts:
                 got = fq_gems(xg)
                 got.sum().backward()
-            if not per_channel:
-                assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
+            assert served_count(counts, "_fused_moving_avg_obs_fq_helper") == 1, dict(counts)
             torch.testing.assert_close(got, expected, rtol=0, atol=0)
             torch.testing.assert_close(xg.grad, xt.grad, rtol=0, atol=0)
             for name in ("activation_post_process.min_val", "activation_post_process.max_val", "scale", "zero_point"):
