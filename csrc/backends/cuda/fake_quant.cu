@@ -1,9 +1,8 @@
 // cuda kernels of fake quantization (backends/fake_quant.h), with torch's cuda arithmetic.
 // Forward: a thread per two 16-byte vectors of x (vector loads and stores of out, the mask bytes
 // of a vector in one store), the partial last block and unaligned operands element by element,
-// the arithmetic of fake_quant::element. Per channel,
-// the channel of an element is (i / channel_stride) % channels, by multiply-high below 2^31
-// elements. Backward: grad_x per element, the two gradient sums through a fixed grid of block
+// the arithmetic of backends/fake_quant.h. Per channel, the channel of an element is
+// (i / channel_stride) % channels, by multiply-high below 2^31 elements. Backward: grad_x per element, the two gradient sums through a fixed grid of block
 // partials (chnorm's fixed-order block sums) added in order by a second one-block kernel (the
 // same result on every run).
 #include "backends/cuda/launch.cuh"
