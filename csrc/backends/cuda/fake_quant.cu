@@ -2,9 +2,9 @@
 // Forward: a thread per two 16-byte vectors of x (vector loads and stores of out, the mask bytes
 // of a vector in one store), the partial last block and unaligned operands element by element,
 // the arithmetic of backends/fake_quant.h. Per channel, the channel of an element is
-// (i / channel_stride) % channels, by multiply-high below 2^31 elements. Backward: grad_x per element, the two gradient sums through a fixed grid of block
-// partials (chnorm's fixed-order block sums) added in order by a second one-block kernel (the
-// same result on every run).
+// (i / channel_stride) % channels, by multiply-high below 2^31 elements. Backward: grad_x per
+// element, the two gradient sums through a fixed grid of block partials (chnorm's fixed-order
+// block sums) added in order by a second one-block kernel (the same result on every run).
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/norm_stats.cuh"
 #include "backends/fake_quant.h"
