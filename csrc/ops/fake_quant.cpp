@@ -256,9 +256,10 @@ Tensor dequantize_self(const Tensor& self) {
 
 // ---- the fused observer (torch.ao's FusedMovingAvgObsFakeQuantize), cpu --------------------------
 // One step of a moving-average min/max observer, the quantization parameters chosen from the
-// running range, then per-tensor fake quantization with them. Per tensor on the cpu; per-row
-// calls and cuda stay torch's (its cuda kernel launches two one-thread kernels between
-// gemforge's aminmax and fake quantization).
+// running range, then fake quantization with them: per tensor, or per row (torch's
+// per_row_fake_quant: channels along dim 0, the only axis torch takes; the running ranges, scales
+// and zero points sized and filled on the first call, as torch does). cuda stays torch's (its
+// cuda kernel launches two one-thread kernels between gemforge's aminmax and fake quantization).
 
 namespace {
 
@@ -315,48 +316,6 @@ bool row_buffer(const Tensor& t, at::ScalarType dtype) {
   return plain(t) && t.is_cpu() && t.scalar_type() == dtype && t.dim() == 1 && t.is_contiguous();
 }
 
-// One moving-average step of the running minima and maxima (n of each) from this call's.
-void moving_average(const float* x_min, const float* x_max, float* run_min, float* run_max, int64_t n, float c) {
-  for (int64_t i = 0; i < n; ++i) {
-    run_min[i] = std::isinf(run_min[i]) ? x_min[i] : run_min[i] + c * (x_min[i] - run_min[i]);
-    run_max[i] = std::isinf(run_max[i]) ? x_max[i] : run_max[i] + c * (x_max[i] - run_max[i]);
-  }
-}
-
-// The fused observer per row (torch's per_row_fake_quant: channels along dim 0, the only axis
-// torch takes): per-channel running minima and maxima (sized and filled with +-inf on the first
-// call, as torch does), each channel's scale and zero point by the same rule, then gemforge's
-// per-channel fake quantization.
-std::tuple<Tensor, Tensor> fused_observer_per_row(const Tensor& self, bool observe, bool fake_quant,
-                                                  Tensor& running_min, Tensor& running_max, Tensor& scale,
-                                                  Tensor& zero_point, float averaging_const, int64_t quant_min,
-                                                  int64_t quant_max, bool symmetric_quant) {
-  const int64_t channels = self.size(0);
-  if (running_min.numel() == 0) {
-    running_min.resize_({channels}).fill_(std::numeric_limits<float>::infinity());
-    running_max.resize_({channels}).fill_(-std::numeric_limits<float>::infinity());
-    scale.resize_({channels});
-    zero_point.resize_({channels});
-  }
-  float* run_min = running_min.data_ptr<float>();
-  float* run_max = running_max.data_ptr<float>();
-  if (observe) {
-    const auto [lo, hi] = at::aminmax(self.flatten(1), 1);
-    moving_average(lo.const_data_ptr<float>(), hi.const_data_ptr<float>(), run_min, run_max, channels,
-                   averaging_const);
-  }
-  if (!fake_quant)
-    return {self.clone(), at::ones_like(self, self.options().dtype(at::kBool), at::MemoryFormat::Preserve)};
-  float* s = scale.data_ptr<float>();
-  int32_t* z = zero_point.data_ptr<int32_t>();
-  for (int64_t c = 0; c < channels; ++c) {
-    const QParams q = choose_qparams(run_min[c], run_max[c], quant_min, quant_max, symmetric_quant);
-    s[c] = q.scale;
-    z[c] = q.zero_point;
-  }
-  return ops::fake_quantize_per_channel_affine_cachemask(self, scale, zero_point, 0, quant_min, quant_max);
-}
-
 }  // namespace
 
 std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, const Tensor& observer_on,
@@ -384,22 +343,36 @@ std::tuple<Tensor, Tensor> fused_moving_avg_obs_fq_helper(const Tensor& self, co
                     running_max, scale, zero_point, averaging_const, quant_min, quant_max, ch_axis,
                     per_row_fake_quant, symmetric_quant);
   }
-  const bool observe = observer_on.item<int64_t>() != 0, fake_quant = fake_quant_on.item<int64_t>() != 0;
-  if (per_row)
-    return fused_observer_per_row(self, observe, fake_quant, running_min, running_max, scale, zero_point,
-                                  float(averaging_const), quant_min, quant_max, symmetric_quant);
-  if (observe) {
-    const auto [lo, hi] = at::aminmax(self);
-    moving_average(lo.const_data_ptr<float>(), hi.const_data_ptr<float>(), running_min.data_ptr<float>(),
-                   running_max.data_ptr<float>(), 1, float(averaging_const));
+  const int64_t channels = per_row ? self.size(0) : 1;  // a running range, scale and zero point each
+  if (per_row && running_min.numel() == 0) {
+    running_min.resize_({channels}).fill_(std::numeric_limits<float>::infinity());
+    running_max.resize_({channels}).fill_(-std::numeric_limits<float>::infinity());
+    scale.resize_({channels});
+    zero_point.resize_({channels});
   }
-  if (!fake_quant)
+  float* run_min = running_min.data_ptr<float>();
+  float* run_max = running_max.data_ptr<float>();
+  if (observer_on.item<int64_t>() != 0) {
+    const auto [lo, hi] = per_row ? at::aminmax(self.flatten(1), 1) : at::aminmax(self);
+    const float* x_min = lo.const_data_ptr<float>();
+    const float* x_max = hi.const_data_ptr<float>();
+    const float c = float(averaging_const);
+    for (int64_t i = 0; i < channels; ++i) {
+      run_min[i] = std::isinf(run_min[i]) ? x_min[i] : run_min[i] + c * (x_min[i] - run_min[i]);
+      run_max[i] = std::isinf(run_max[i]) ? x_max[i] : run_max[i] + c * (x_max[i] - run_max[i]);
+    }
+  }
+  if (fake_quant_on.item<int64_t>() == 0)
     return {self.clone(), at::ones_like(self, self.options().dtype(at::kBool), at::MemoryFormat::Preserve)};
-  const QParams q =
-      choose_qparams(*running_min.data_ptr<float>(), *running_max.data_ptr<float>(), quant_min, quant_max,
-                     symmetric_quant);
-  *scale.data_ptr<float>() = q.scale;
-  *zero_point.data_ptr<int32_t>() = q.zero_point;
+  float* s = scale.data_ptr<float>();
+  int32_t* z = zero_point.data_ptr<int32_t>();
+  for (int64_t i = 0; i < channels; ++i) {
+    const QParams q = choose_qparams(run_min[i], run_max[i], quant_min, quant_max, symmetric_quant);
+    s[i] = q.scale;
+    z[i] = q.zero_point;
+  }
+  if (per_row)
+    return ops::fake_quantize_per_channel_affine_cachemask(self, scale, zero_point, 0, quant_min, quant_max);
   return ops::fake_quantize_per_tensor_affine_cachemask_tensor_qparams(self, scale, zero_point, fake_quant_on,
                                                                       quant_min, quant_max);
 }
