@@ -163,32 +163,49 @@ template <class C> GF_HD C load_as(const void* p, ScalarType t, int64_t i) {
   }
 }
 
-// Per channel, zp as its operand type (int32 read as int64, float or half read as float).
+// Per channel, zp as its operand type (int32 read as int64, float or half read as float), inv_scale
+// = 1 / scale in float (torch divides per element; its operands are the channel's).
 // cpu, integer zp: zp + round(x / scale) as x86 converts it to int64, the value in double;
 // cpu, floating zp: round(float(zp + x / scale)), the value in double;
 // cuda, integer zp: int64(round(x / scale)) + zp in int64 (wrapping), the value in float;
 // cuda, floating zp: int64(round(x / scale + zp)), clamped as a float, the value in float.
+// On cuda, with a small range (Forward::small_range), float operands whose rounded quotient and
+// zero point are below 2^30 in magnitude take 32-bit integers (no sum can wrap there, and a float
+// converts the same from either width): the int64 conversions and compares made the per-channel
+// kernel compute-bound.
 template <bool kCuda, class C>
-GF_HD double per_channel(C x, float scale, C zp, bool int_zp, int64_t qmin, int64_t qmax, bool& in_range) {
-  const float inv_scale = 1.0f / scale;
-  if (kCuda) {
+GF_HD std::conditional_t<kCuda, float, double> per_channel(C x, float scale, float inv_scale, C zp, bool int_zp,
+                                                            int64_t qmin, int64_t qmax, bool small_range,
+                                                            bool& in_range) {
+  if constexpr (kCuda) {
+    constexpr C kSmall = C(1 << 30);
     if (int_zp) {
+      const C r = round_even(x * C(inv_scale));
+      if (std::is_same_v<C, float> && small_range && r > -kSmall && r < kSmall && zp > -kSmall && zp < kSmall) {
+        const int32_t z = static_cast<int32_t>(zp), q = static_cast<int32_t>(r) + z;
+        in_range = qmin <= q && q <= qmax;
+        const int32_t bounded = q < qmin ? int32_t(qmin) : (q > qmax ? int32_t(qmax) : q);
+        return float(bounded - z) * scale;
+      }
       const int64_t z = static_cast<int64_t>(zp);
-      const int64_t q = static_cast<int64_t>(uint64_t(to_int64<true>(round_even(x * C(inv_scale)))) + uint64_t(z));
+      const int64_t q = static_cast<int64_t>(uint64_t(to_int64<true>(r)) + uint64_t(z));
       in_range = qmin <= q && q <= qmax;
       const int64_t bounded = q < qmin ? qmin : (q > qmax ? qmax : q);
-      return double(float(bounded - z) * scale);
+      return float(bounded - z) * scale;
     }
-    const int64_t q = to_int64<true>(round_even(x * C(inv_scale) + zp));
+    const C v = round_even(x * C(inv_scale) + zp);
+    const int64_t q = std::is_same_v<C, float> && v > -kSmall && v < kSmall ? int64_t(static_cast<int32_t>(v))
+                                                                             : to_int64<true>(v);
     in_range = qmin <= q && q <= qmax;
     const float low = float(q) > float(qmin) ? float(q) : float(qmin);
-    return double(((low < float(qmax) ? low : float(qmax)) - float(zp)) * scale);
+    return ((low < float(qmax) ? low : float(qmax)) - float(zp)) * scale;
+  } else {
+    const int64_t q = int_zp ? to_int64<false>(zp + round_even(x * C(inv_scale)))
+                             : to_int64<false>(round_even(float(zp + x * C(inv_scale))));
+    in_range = qmin <= q && q <= qmax;
+    const double bounded = double(q < qmin ? qmin : (q > qmax ? qmax : q));
+    return (bounded - double(zp)) * double(scale);
   }
-  const int64_t q = int_zp ? to_int64<false>(zp + round_even(x * C(inv_scale)))
-                           : to_int64<false>(round_even(float(zp + x * C(inv_scale))));
-  in_range = qmin <= q && q <= qmax;
-  const double bounded = double(q < qmin ? qmin : (q > qmax ? qmax : q));
-  return (bounded - double(zp)) * double(scale);
 }
 
 // ---- one element of a forward call, on either backend -----------------------------------------
@@ -221,14 +238,26 @@ GF_HD T tensor_element(const Forward& f, const Resolved& r, T x, bool& inside) {
   }
 }
 
-// Element x of a per-channel call, in channel c.
-template <bool kCuda, class T> GF_HD T channel_element(const Forward& f, int64_t c, T x, bool& inside) {
-  using C = compute_t<T>;
+// A channel's operands as its elements use them: read, and the learnable zero point rounded,
+// once a channel where the caller can (a vector of one channel), else once an element.
+template <class C> struct Channel {
+  float scale, inv_scale;
+  C zp;
+  bool int_zp;
+};
+template <class C> GF_HD Channel<C> channel_of(const Forward& f, int64_t c) {
   const float scale = load_as<float>(f.scales, f.scale_dtype, c);
   C zp = load_as<C>(f.zero_points, f.zp_dtype, c);
   if (f.learnable_zp) zp = C(learnable_zero_point(float(zp), f.quant_min, f.quant_max));
-  const bool int_zp = f.learnable_zp || f.zp_dtype == ScalarType::Int;
-  return T(per_channel<kCuda>(C(x), scale, zp, int_zp, f.quant_min, f.quant_max, inside));
+  return {scale, 1.0f / scale, zp, f.learnable_zp || f.zp_dtype == ScalarType::Int};
+}
+
+// Element x of a per-channel call, in channel ch.
+template <bool kCuda, class T>
+GF_HD T channel_element(const Forward& f, const Channel<compute_t<T>>& ch, T x, bool& inside) {
+  using C = compute_t<T>;
+  return T(per_channel<kCuda>(C(x), ch.scale, ch.inv_scale, ch.zp, ch.int_zp, f.quant_min, f.quant_max, f.small_range,
+                              inside));
 }
 
 // The learnable per-tensor backward's terms for one element: grad_x, and the element's share of

@@ -4,8 +4,10 @@
 
 Compiles backends/cuda/fake_quant.cu alone as a torch extension (about a minute, against the
 several of a full build) and compares its per-tensor, per-channel (int32 / float32 / float16 zero
-points, learnable) results and masks with torch's cuda kernels, exactly, on random values with
-NaN, the infinities, values beyond int64 and rounding ties. Prints one line a case.
+points, learnable; channels along the rows, which take the once-a-vector path, and along the
+columns) results and masks with torch's cuda kernels, exactly, on random values with NaN, the
+infinities, values beyond int64 and rounding ties. Prints one line a case, then the per-channel
+times at 4096^2 against torch's.
 """
 
 from __future__ import annotations
@@ -111,6 +113,27 @@ def main() -> int:
         compare(f"learnable per channel {dtype}",
                 (A._fake_quantize_learnable_per_channel_affine(x, scale, zp, 1, -128, 127, 1.0),),
                 ext.per_channel(x, scale, zp, 1, -128, 127, True)[:1])
+        # channels along the rows: a vector of one channel where the row length allows
+        for cols in (256, 129):
+            w = (torch.rand(96, cols, device="cuda", dtype=torch.float64) * 80 - 40).to(dtype)
+            w.view(-1)[:10] = specials.to("cuda", dtype)
+            s_rows = torch.rand(96, device="cuda") * 0.2 + 0.02
+            for zp in (torch.randint(-128, 128, (96,), device="cuda").to(torch.int32),
+                       torch.rand(96, device="cuda") * 255 - 128):
+                compare(f"per channel rows {dtype} {cols} cols zp {zp.dtype}",
+                        A.fake_quantize_per_channel_affine_cachemask(w, s_rows, zp, 0, -128, 127),
+                        ext.per_channel(w, s_rows, zp, 0, -128, 127, False))
+            zp = torch.rand(96, device="cuda") * 255 - 128
+            compare(f"learnable per channel rows {dtype} {cols} cols",
+                    (A._fake_quantize_learnable_per_channel_affine(w, s_rows, zp, 0, -128, 127, 1.0),),
+                    ext.per_channel(w, s_rows, zp, 0, -128, 127, True)[:1])
+        zp = torch.zeros(129, device="cuda", dtype=torch.int32)
+        try:  # a range past int32: the 64-bit path
+            expected = A.fake_quantize_per_channel_affine_cachemask(x, scale, zp, 1, -(2**33), 2**33)
+        except RuntimeError as err:
+            print(f"per channel {dtype} wide range: torch raises ({str(err).splitlines()[0]})")
+        else:
+            compare(f"per channel {dtype} wide range", expected, ext.per_channel(x, scale, zp, 1, -(2**33), 2**33, False))
     x = torch.rand(257, 129, device="cuda") * 80 - 40
     x.view(-1)[:10] = specials.cuda()
     dy = torch.randn_like(x)
@@ -119,6 +142,28 @@ def main() -> int:
     g = ext.backward(dy, x, s, z, -128, 127, 0.7)
     compare("learnable backward grad_x", e[:1], g[:1])
     print(f"learnable backward sums: torch {e[1].item()!r} {e[2].item()!r} ours {g[1].item()!r} {g[2].item()!r}")
+
+    def timed(fn, *args):
+        for _ in range(3):
+            fn(*args)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(20):
+            fn(*args)
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 20 * 1e3
+
+    for dtype in (torch.bfloat16, torch.float32):
+        x = torch.randn(4096, 4096, device="cuda").to(dtype)
+        scale = torch.rand(4096, device="cuda") * 0.2 + 0.02
+        zp = torch.randint(-128, 128, (4096,), device="cuda").to(torch.int32)
+        for axis in (0, 1):
+            t = timed(A.fake_quantize_per_channel_affine_cachemask, x, scale, zp, axis, -128, 127)
+            o = timed(ext.per_channel, x, scale, zp, axis, -128, 127, False)
+            gbs = x.numel() * (2 * x.element_size() + 1) / o / 1e3
+            print(f"per channel {dtype} 4096x4096 axis {axis}: torch {t:.1f} us, ours {o:.1f} us ({gbs:.0f} GB/s), "
+                  f"{t / o:.2f}x")
     return 0
 
 

@@ -28,7 +28,7 @@ template <class T, class Element> void each(const Forward& f, const Element& ele
 template <class T> void forward_typed(const Forward& f) {
   if (f.channels > 0) {
     each<T>(f, [&](int64_t i, T x, bool& inside) {
-      return channel_element<false>(f, (i / f.channel_stride) % f.channels, x, inside);
+      return channel_element<false>(f, channel_of<compute_t<T>>(f, (i / f.channel_stride) % f.channels), x, inside);
     });
     return;
   }

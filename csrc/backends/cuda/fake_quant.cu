@@ -27,7 +27,7 @@ template <class T, int V> struct alignas(sizeof(T) * V) Vec { T v[V]; };
 template <int V> struct alignas(V) Mask { bool v[V]; };
 
 // The channel of element i: 32-bit multiply-high where every index fits, else 64-bit division.
-struct Channel {
+struct ChannelIndex {
   fast_div stride, channels;
   int64_t stride64, channels64;
   bool small;
@@ -41,10 +41,10 @@ struct Channel {
 };
 
 // A block owns kThreads * Vecs * V consecutive elements (V == 1 where an operand is not aligned
-// for vectors); a thread issues all its loads before its first store. element(i, x, inside)
-// computes one element.
-template <class T, int V, int Vecs, class Element>
-__device__ __forceinline__ void tile(const Forward& f, const Element& element) {
+// for vectors); a thread issues all its loads before its first store. vector(i, in, out, mask)
+// computes the V elements from i on, element(i, x, inside) one (the partial last block).
+template <class T, int V, int Vecs, class Vector, class Element>
+__device__ __forceinline__ void tile(const Forward& f, const Vector& vector, const Element& element) {
   const T* x = static_cast<const T*>(f.x);
   T* out = static_cast<T*>(f.out);
   constexpr int64_t kPerBlock = int64_t(kThreads) * Vecs * V;
@@ -66,11 +66,22 @@ __device__ __forceinline__ void tile(const Forward& f, const Element& element) {
     const int64_t i = start + (int64_t(j) * kThreads + threadIdx.x) * V;
     Vec<T, V> o;
     Mask<V> m;
-#pragma unroll
-    for (int k = 0; k < V; ++k) o.v[k] = element(i + k, in[j].v[k], m.v[k]);
+    vector(i, in[j], o, m);
     *reinterpret_cast<Vec<T, V>*>(out + i) = o;
     if (f.mask) *reinterpret_cast<Mask<V>*>(f.mask + i) = m;
   }
+}
+
+// tile with every element on its own.
+template <class T, int V, int Vecs, class Element>
+__device__ __forceinline__ void tile_each(const Forward& f, const Element& element) {
+  tile<T, V, Vecs>(
+      f,
+      [&](int64_t i, const Vec<T, V>& in, Vec<T, V>& o, Mask<V>& m) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) o.v[k] = element(i + k, in.v[k], m.v[k]);
+      },
+      element);
 }
 
 // Per tensor: the form is read from the resolved scale and zero point, once a thread, and each
@@ -80,17 +91,34 @@ template <class T, int V, int Vecs> __global__ void __launch_bounds__(kThreads) 
   const Resolved r = resolve(f);
   switch (form_of(f, r)) {
     case TensorForm::Identity:
-      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
+      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
     case TensorForm::Small:
-      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
+      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
     case TensorForm::General:
-      return tile<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
+      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
   }
 }
 
-template <class T, int V, int Vecs> __global__ void __launch_bounds__(kThreads) channel_kernel(Forward f, Channel ch) {
+// Per channel. kVectorChannel: the V elements of a vector share a channel (the channel stride a
+// multiple of V, or one channel), whose operands are then read and prepared once a vector, as in
+// a weight's rows; else once an element.
+template <class T, int V, int Vecs, bool kVectorChannel>
+__global__ void __launch_bounds__(kThreads) channel_kernel(Forward f, ChannelIndex index) {
   pdl_begin();
-  tile<T, V, Vecs>(f, [&](int64_t i, T x, bool& in) { return channel_element<true>(f, ch.of(i), x, in); });
+  using C = compute_t<T>;
+  auto element = [&](int64_t i, T x, bool& in) { return channel_element<true>(f, channel_of<C>(f, index.of(i)), x, in); };
+  if constexpr (kVectorChannel) {
+    tile<T, V, Vecs>(
+        f,
+        [&](int64_t i, const Vec<T, V>& in, Vec<T, V>& o, Mask<V>& m) {
+          const Channel<C> ch = channel_of<C>(f, index.of(i));
+#pragma unroll
+          for (int k = 0; k < V; ++k) o.v[k] = channel_element<true>(f, ch, in.v[k], m.v[k]);
+        },
+        element);
+  } else {
+    tile_each<T, V, Vecs>(f, element);
+  }
 }
 
 template <class T, int V, int Vecs> void launch_forward_as(const Forward& f, cudaStream_t stream) {
@@ -100,15 +128,21 @@ template <class T, int V, int Vecs> void launch_forward_as(const Forward& f, cud
     launch(tensor_kernel<T, V, Vecs>, blocks, dim3(kThreads), stream, f);
     return;
   }
-  Channel ch{};
-  ch.small = f.n < (int64_t(1) << 31);
-  ch.stride64 = f.channel_stride;
-  ch.channels64 = f.channels;
-  if (ch.small) {
-    ch.stride = fast_div(uint32_t(std::min<int64_t>(f.channel_stride, f.n)));
-    ch.channels = fast_div(uint32_t(std::min<int64_t>(f.channels, f.n)));
+  ChannelIndex index{};
+  index.small = f.n < (int64_t(1) << 31);
+  index.stride64 = f.channel_stride;
+  index.channels64 = f.channels;
+  if (index.small) {
+    index.stride = fast_div(uint32_t(std::min<int64_t>(f.channel_stride, f.n)));
+    index.channels = fast_div(uint32_t(std::min<int64_t>(f.channels, f.n)));
   }
-  launch(channel_kernel<T, V, Vecs>, blocks, dim3(kThreads), stream, f, ch);
+  if constexpr (V > 1) {
+    if (f.channels == 1 || f.channel_stride % V == 0) {
+      launch(channel_kernel<T, V, Vecs, true>, blocks, dim3(kThreads), stream, f, index);
+      return;
+    }
+  }
+  launch(channel_kernel<T, V, Vecs, false>, blocks, dim3(kThreads), stream, f, index);
 }
 
 // Two 16-byte vectors a thread in flight; element by element (four a thread) where an operand
