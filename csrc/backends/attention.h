@@ -19,7 +19,7 @@ struct Operand {
 // out = softmax(q k^T * scale + bias + causal mask) v, per (batch, query head); the key and
 // value head of query head h is h / (heads_q / heads_kv) (GQA/MQA).
 struct Forward {
-  ScalarType dtype;          // Half or BFloat16: q, k, v, out (and bias)
+  ScalarType dtype;          // Half, BFloat16 or Float: q, k, v, out (and bias)
   Operand q, k, v, out;
   int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
   float scale;
@@ -47,9 +47,14 @@ struct Forward {
 #ifdef GEMFORGE_WITH_CUDA
 namespace cuda {
 // Whether the kernel takes this problem: Half/BFloat16, head_dim a multiple of 8 up to 256,
-// 16-byte aligned rows, grid dimensions within limits.
+// 16-byte aligned rows, grid dimensions within limits; Float as fp32_supported.
 bool supported(const Forward& p);
 void forward(const Forward& p);  // on the current stream
+// The float32 kernel (attention_fp32.cu, 3xTF32 on tensor cores), used by supported() and
+// forward() for Float: head_dim a multiple of 4 up to 64 (beyond, torch's kernel is faster),
+// 16-byte aligned rows, dense operands (no packed sequences).
+bool fp32_supported(const Forward& p);
+void forward_fp32(const Forward& p);
 // The Hopper kernel (attention_fwd_sm90.cu), used by forward(): false where it does not apply
 // (another card, head dims other than 64/128/256, a bias not in 16-byte aligned rows or with
 // packed sequences), having launched nothing. The only path for packed sequences.

@@ -238,6 +238,16 @@ GF_HD T tensor_element(const Forward& f, const Resolved& r, T x, bool& inside) {
   }
 }
 
+// visit(form) with the call's form as a std::integral_constant<TensorForm, ...>: the caller
+// writes its loop once and gets one copy a form, the form decided before any loop runs.
+template <class Visit> GF_HD void with_form(const Forward& f, const Resolved& r, Visit&& visit) {
+  switch (form_of(f, r)) {
+    case TensorForm::Identity: return visit(std::integral_constant<TensorForm, TensorForm::Identity>{});
+    case TensorForm::Small: return visit(std::integral_constant<TensorForm, TensorForm::Small>{});
+    case TensorForm::General: return visit(std::integral_constant<TensorForm, TensorForm::General>{});
+  }
+}
+
 // A channel's operands as its elements use them: read, and the learnable zero point rounded,
 // once a channel where the caller can (a vector of one channel), else once an element.
 template <class C> struct Channel {

@@ -9,7 +9,8 @@
 //   H100, about 2x torch's flash kernel.
 // - `_scaled_dot_product_efficient_attention` without dropout: 3.5-4x torch's memory-efficient
 //   kernel; with an additive mask (attn_bias) where the Hopper kernel takes it (rows 16-byte
-//   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096).
+//   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096). In float32 at
+//   head dims up to 64 (attention_fp32.cu), 1.2x.
 // - The cudnn op, torch's default pick for fp16/bf16 on Hopper, with an attn_bias: there ours is
 //   1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by the
 //   producer warpgroup). Without a bias, only where ours is ahead (cudnn_loses_to_ours).
@@ -48,10 +49,14 @@ attention::Operand packed_operand(const Tensor& t) {
 // Runs gemforge's kernel on [batch, heads, seq, head_dim] views when it takes the problem
 // (attention_forward_problem). False, having launched nothing, otherwise.
 // An additive mask (bias: undefined for none) is taken in q's dtype, broadcastable to
-// [batch, heads, seq_q, seq_k], and only where the Hopper kernel reads it (sm90_takes): the other
-// kernel's bias path is slower than torch's.
+// [batch, heads, seq_q, seq_k]: in fp16/bf16 only where the Hopper kernel reads it (sm90_takes;
+// the other kernel's bias path is slower than torch's), in float32 in the rows torch's kernel
+// takes (fp32_supported). fp32: whether float32 is taken at all (the efficient op's; torch's
+// flash and cudnn ops raise for it).
 bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                 bool causal, int64_t causal_offset, std::optional<double> scale, const Tensor& bias = {}) {
+                 bool causal, int64_t causal_offset, std::optional<double> scale, const Tensor& bias = {},
+                 bool fp32 = false) {
+  if (q.scalar_type() == at::kFloat && !fp32) return false;
   attention::Forward p;
   if (!attention_forward_problem(p, q, k, v, out, lse, scale, causal, causal_offset)) return false;
   if (bias.defined()) {
@@ -65,7 +70,8 @@ bool run_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
     p.bias_head_stride = b.stride(1);
     p.bias_row_stride = b.stride(2);
     p.bias_col_stride = b.stride(3);
-    if (!attention::cuda::sm90_takes(p)) return false;
+    if (p.dtype == ScalarType::Float ? !attention::cuda::fp32_supported(p) : !attention::cuda::sm90_takes(p))
+      return false;
   }
   c10::DeviceGuard guard(q.device());
   attention::cuda::forward(p);
@@ -101,7 +107,8 @@ bool attention_forward_problem(attention::Forward& f, const Tensor& q, const Ten
                                int64_t causal_offset, const PackedSeqs* packed) {
   if (packed == nullptr) {
     if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !q.is_cuda()) return false;
-    if (q.scalar_type() != at::kHalf && q.scalar_type() != at::kBFloat16) return false;
+    if (q.scalar_type() != at::kHalf && q.scalar_type() != at::kBFloat16 && q.scalar_type() != at::kFloat)
+      return false;
     if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type()) return false;
     if (k.device() != q.device() || v.device() != q.device()) return false;
     const int64_t B = q.size(0), H = q.size(1), Sk = k.size(2), D = q.size(3);
@@ -161,7 +168,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> scaled_dot_product_efficient_attentio
     Tensor lse = at::empty({B, H, compute_log_sumexp ? (Sq + 31) / 32 * 32 : 0}, query.options().dtype(at::kFloat));
     // top-left causal alignment, as torch's efficient kernel
     if (run_forward(query, key, value, out, compute_log_sumexp ? lse : Tensor(), is_causal, 0, scale,
-                    attn_bias.value_or(Tensor())))
+                    attn_bias.value_or(Tensor()), /*fp32=*/true))
       // Torch's seed and offset when there is no dropout: unused 0-d cpu tensors.
       return {out, lse, at::empty({}, at::kLong), at::empty({}, at::kLong)};
   }

@@ -21,7 +21,7 @@ struct PackedSeqs {
 
 // Fills f with out = softmax(q k^T * scale) v (scale: 1/sqrt(head_dim) when absent) and returns
 // whether the kernel takes it (attention::cuda::supported); false, f unspecified, otherwise.
-// - dense (packed null): [batch, heads, seq, head_dim] views; false unless fp16/bf16 on one cuda
+// - dense (packed null): [batch, heads, seq, head_dim] views; false unless fp16/bf16/fp32 on one cuda
 //   device, head dims equal and contiguous, query heads a multiple of the key/value heads, at
 //   least one key. lse: float [batch, heads, rows >= seq_q] (rows past seq_q get +inf), or
 //   undefined. The causal mask aligns query i with key i + causal_offset.

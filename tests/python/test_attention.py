@@ -9,7 +9,9 @@ against float64 autograd. An additive mask (attn_bias) on Hopper, through the ef
 `_scaled_dot_product_cudnn_attention` (torch's default pick there), which is served with one, and
 without one where ours is ahead of cudnn (key lengths off 128 multiples, short queries).
 The cases gemforge leaves to torch (unaligned bias rows, dropout, unequal heads) still give
-torch's results and errors. Torch has no cpu kernel for these ops: the module skips on cpu.
+torch's results and errors. float32 through the efficient op (torch's pick for fp32): served at
+head dims up to 64 (3xTF32), with and without a bias, within fp32-level tolerances; head dim 128
+stays torch's. Torch has no cpu kernel for these ops: the module skips on cpu.
 """
 
 from __future__ import annotations
@@ -435,3 +437,83 @@ def test_flash_errors(case):
     else:
         q, k, v = qkv(2, 4, 16, 16, 20, torch.bfloat16)
     same_outcome(flash, q, k, v, False, None)
+
+
+# float32: the 3xTF32 kernel keeps fp32's accuracy (about 5e-6 relative against float64); one
+# pass of tf32 would miss these tolerances by an order of magnitude.
+FP32_TOL = 1e-4
+
+
+@pytest.mark.parametrize("d", [64, 40, 4, 128])
+@pytest.mark.parametrize("sq,sk", [(1, 1), (64, 64), (100, 77), (77, 300), (257, 130), (0, 5)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_fp32_forward(d, sq, sk, causal):
+    """The efficient op in float32: served at head dims up to 64, torch's at 128; out and the
+    logsumexp rows against float64, torch's layouts."""
+    torch.manual_seed(sq * 1000 + sk + d + 5)
+    q, k, v = qkv(2, 3, sq, sk, d, torch.float32)
+    scale = 0.3 if d == 40 else None
+    (out, lse, seed, offset), served = run_gems(efficient, q, k, v, None, True, 0.0, causal, scale)
+    assert served == (1 if d <= 64 else 0)
+    ref_out, ref_lse = reference(q, k, v, causal, scale if scale is not None else d ** -0.5)
+    torch.testing.assert_close(out.double(), ref_out, atol=FP32_TOL, rtol=FP32_TOL)
+    assert lse.shape == (2, 3, (sq + 31) // 32 * 32) and lse.dtype == torch.float32
+    torch.testing.assert_close(lse[..., :sq].double(), ref_lse, atol=FP32_TOL, rtol=FP32_TOL)
+    assert torch.isposinf(lse[..., sq:]).all()
+    t_out, t_lse, t_seed, t_offset = efficient(q, k, v, None, True, 0.0, causal, scale)
+    assert out.stride() == t_out.stride() and out.dtype == t_out.dtype
+    assert (seed.shape, seed.dtype, offset.shape) == (t_seed.shape, t_seed.dtype, t_offset.shape)
+
+
+@pytest.mark.parametrize("kind", list(BIAS_SHAPES))
+@pytest.mark.parametrize("sq,sk,causal", [(100, 77, False), (257, 300, True), (1, 40, False)])
+def test_fp32_bias(kind, sq, sk, causal):
+    """A float32 additive mask in 16-byte aligned rows (as SDPA pads it), -inf in places and one
+    fully masked query row (zeros and -inf, as torch's kernel)."""
+    torch.manual_seed(sq + sk + 11)
+    b, h, d = 2, 3, 64
+    q, k, v = qkv(b, h, sq, sk, d, torch.float32)
+    shape = BIAS_SHAPES[kind](b, h, sq, sk)
+    bias = padded_bias(shape, torch.float32, fully_masked_row=0 if shape[-2] > 1 else None).expand(b, h, sq, sk)
+    (out, lse, _, _), served = run_gems(efficient, q, k, v, bias, True, 0.0, causal, None)
+    assert served == 1
+    ref_out, ref_lse = reference(q, k, v, causal, d ** -0.5, bias)
+    torch.testing.assert_close(out.double(), ref_out, atol=FP32_TOL, rtol=FP32_TOL)
+    finite = torch.isfinite(ref_lse)
+    assert torch.equal(torch.isfinite(lse[..., :sq]), finite)
+    torch.testing.assert_close(lse[..., :sq][finite].double(), ref_lse[finite], atol=FP32_TOL, rtol=FP32_TOL)
+    theirs = efficient(q, k, v, bias, True, 0.0, causal, None)[0]
+    assert not (out.isnan() & ~theirs.isnan()).any()
+
+
+def test_fp32_bias_torch_keeps():
+    """A float32 bias in rows torch's kernel refuses (not 16-byte aligned): torch's error; a
+    bf16 bias with fp32 q: torch's error."""
+    q, k, v = qkv(2, 2, 70, 102, 64, torch.float32)
+    same_outcome(efficient, q, k, v, torch.randn(2, 2, 70, 102, device=DEVICE), True, 0.0, False, None)
+    same_outcome(efficient, q, k, v, torch.randn(2, 2, 70, 104, device=DEVICE, dtype=torch.bfloat16)[..., :102],
+                 True, 0.0, False, None)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fp32_sdpa_training(causal, masked):
+    """F.scaled_dot_product_attention in float32 (torch picks the efficient op): forward by
+    gemforge, backward by torch's kernel on our output and logsumexp; gradients of q, k, v
+    against float64 autograd."""
+    torch.manual_seed(9)
+    q, k, v = qkv(2, 4, 190, 190, 64, torch.float32, requires_grad=True)
+    grad = torch.randn(2, 4, 190, 64, device=DEVICE)
+    mask = (torch.rand(2, 1, 190, 190, device=DEVICE) > 0.2) if masked else None
+    bias = None if mask is None else torch.zeros(mask.shape, device=DEVICE, dtype=torch.float64).masked_fill(
+        ~mask, -math.inf)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and not masked)
+        out.backward(grad)
+    assert served_count(counts, OP) == 1
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    ref, _ = reference(q64, k64, v64, causal and not masked, 64 ** -0.5, bias)
+    ref.backward(grad.double())
+    torch.testing.assert_close(out.double(), ref, atol=FP32_TOL, rtol=FP32_TOL)
+    for ours, theirs in ((q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        torch.testing.assert_close(ours.double(), theirs, atol=4 * FP32_TOL, rtol=4 * FP32_TOL)

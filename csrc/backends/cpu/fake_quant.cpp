@@ -33,14 +33,9 @@ template <class T> void forward_typed(const Forward& f) {
     return;
   }
   const Resolved r = resolve(f);
-  switch (form_of(f, r)) {
-    case TensorForm::Identity:
-      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
-    case TensorForm::Small:
-      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
-    case TensorForm::General:
-      return each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
-  }
+  with_form(f, r, [&](auto form) {
+    each<T>(f, [&](int64_t, T x, bool& in) { return tensor_element<decltype(form)::value>(f, r, x, in); });
+  });
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 // fragment stores hit 8 different bank groups. Head dims up to 256 run in tiles of 64, 128 or
 // 256 columns, columns past the real head dim zero-filled on load and never stored.
 #include "backends/attention_bwd.h"
+#include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
@@ -400,8 +401,7 @@ void launch(const Backward& p) {
 
   constexpr size_t smem = smem_bytes<D>();
   auto kernel = backward_kernel<T, D>;
-  if (smem > 48 * 1024)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  if (smem > 48 * 1024) pw::cuda::raise_smem_limit(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>((p.seq_k + kBlockN - 1) / kBlockN), static_cast<unsigned>(p.heads_kv),
                   static_cast<unsigned>(p.batch));
   kernel<<<grid, kThreads, smem, stream>>>(p, rows_padded, dq_acc);

@@ -14,6 +14,7 @@
 // Head dims up to 256 run in one of three tile widths (64, 128, 256 columns); columns past the
 // real head dim are zero-filled on load, so they add nothing to Q K^T and are never stored.
 #include "backends/attention.h"
+#include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
 #include "backends/cuda/wgmma.cuh"
 
@@ -195,59 +196,14 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
       }
     }
 
-    // Scores into the log2 domain, bias and masks applied.
-    // Within the tile, in 32 bits: key jj is past the end when jj >= kv_left, and hidden from
-    // row r when jj > limit[r].
-    const bool tail = n0 + BN > p.seq_k;
-    const bool diag = p.causal && n0 + BN - 1 > m0 + p.causal_offset;
-    const int kv_left = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
-    int limit[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int64_t l = row0 + r * 8 + p.causal_offset - n0;
-      limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
-    }
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2, jj = nt * 8 + 2 * t + (e % 2);
-        float x = s[nt][e] * scale_log2;
-        if constexpr (kBias) {
-          const int64_t i = row0 + r * 8;
-          if (i < p.seq_q && jj < kv_left)
-            x += Mma<T>::load(bias_plane + (i * p.bias_row_stride + (n0 + jj) * p.bias_col_stride) * es) * kLog2e;
-        }
-        if ((tail && jj >= kv_left) || (diag && jj > limit[r])) x = -INFINITY;
-        s[nt][e] = x;
-      }
-    }
-
-    // Online softmax: new running max, rescale what was summed so far.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = row_max[r];
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
-      const float alpha = fast_exp2(row_max[r] - base);
-      row_max[r] = mx;
-      float sum = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        s[nt][2 * r] = fast_exp2(s[nt][2 * r] - base);
-        s[nt][2 * r + 1] = fast_exp2(s[nt][2 * r + 1] - base);
-        sum += s[nt][2 * r] + s[nt][2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha + sum;  // this thread's columns; the quad adds up at the end
-#pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        o[dt][2 * r] *= alpha;
-        o[dt][2 * r + 1] *= alpha;
-      }
-    }
+    // Scores into the log2 domain, bias and masks applied; the online softmax step.
+    scores_log2<kBias, BN>(s, scale_log2, t, row0, m0, n0, p.seq_k, p.causal, p.causal_offset, [&](int r, int jj) {
+      const int64_t i = row0 + r * 8;
+      return i < p.seq_q
+                 ? Mma<T>::load(bias_plane + (i * p.bias_row_stride + (n0 + jj) * p.bias_col_stride) * es) * kLog2e
+                 : 0.f;
+    });
+    online_softmax(s, o, row_max, row_sum, [](float x) { return fast_exp2(x); });
 
     // O += P V: P's A fragments are S's accumulators, two n8 tiles per k16 step.
     uint32_t pa[BN / 16][4];
@@ -293,8 +249,7 @@ template <class T, int D, bool kWg>
 void launch(const Forward& p) {
   const size_t smem = size_t(kBlockM + 4 * kBlockN<D>) * D * sizeof(T) + (kWg ? 1024 : 0);
   auto kernel = p.bias != nullptr ? forward_kernel<T, D, true, kWg> : forward_kernel<T, D, false, kWg>;
-  if (smem > 48 * 1024)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  if (smem > 48 * 1024) pw::cuda::raise_smem_limit(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
                   static_cast<unsigned>(p.batch));
   kernel<<<grid, kThreads, smem, c10::cuda::getCurrentCUDAStream()>>>(p);
@@ -319,6 +274,7 @@ void launch_arch(const Forward& p) {
 }  // namespace
 
 bool supported(const Forward& p) {
+  if (p.dtype == ScalarType::Float) return fp32_supported(p);
   if (p.dtype != ScalarType::Half && p.dtype != ScalarType::BFloat16) return false;
   if (p.head_dim <= 0 || p.head_dim > 256 || p.head_dim % 8 != 0) return false;
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return false;
@@ -333,6 +289,7 @@ bool supported(const Forward& p) {
 }
 
 void forward(const Forward& p) {
+  if (p.dtype == ScalarType::Float) return forward_fp32(p);
   if (p.batch == 0 || p.heads_q == 0 || p.seq_q == 0) return;
   if (p.dtype == ScalarType::BFloat16) launch_arch<__nv_bfloat16>(p);
   else launch_arch<__half>(p);

@@ -534,11 +534,7 @@ void launch(const Forward& p) {
   const CUtensorMap tk = tensor_map(p.k, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
   const CUtensorMap tv = tensor_map(p.v, p.dtype, map_batch, p.heads_kv, packed ? p.total_k : p.seq_k, p.head_dim, BN);
   auto kernel = forward_sm90_kernel<T, D, kBias, C>;
-  static const bool configured = [&] {
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    return true;
-  }();
-  (void)configured;
+  pw::cuda::raise_smem_limit(reinterpret_cast<const void*>(kernel), smem);
   // Persistent: one block an SM, a block's next tile loading while it finishes the last one.
   // Under a causal mask tiles differ in length: a counter hands them out, so that blocks that
   // drew short ones take more (5-10% faster than a static split at S4096, for a zeroed counter
@@ -592,6 +588,7 @@ bool bias_in_chunks(const Forward& p) {
 // 16-byte aligned strides (TMA's rule), a bias only in chunks (bias_in_chunks) and not with packed
 // sequences, the rest in supported()'s limits (checked by the caller).
 bool sm90_takes(const Forward& p) {
+  if (p.dtype != ScalarType::Half && p.dtype != ScalarType::BFloat16) return false;
   if (!(p.scale > 0.f) || (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)) return false;
   if (p.bias != nullptr && (p.cu_seqlens_q != nullptr || !bias_in_chunks(p))) return false;
   if (at::cuda::getCurrentDeviceProperties()->major != 9) return false;

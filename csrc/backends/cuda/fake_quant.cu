@@ -89,14 +89,10 @@ __device__ __forceinline__ void tile_each(const Forward& f, const Element& eleme
 template <class T, int V, int Vecs> __global__ void __launch_bounds__(kThreads) tensor_kernel(Forward f) {
   pdl_begin();
   const Resolved r = resolve(f);
-  switch (form_of(f, r)) {
-    case TensorForm::Identity:
-      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Identity>(f, r, x, in); });
-    case TensorForm::Small:
-      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::Small>(f, r, x, in); });
-    case TensorForm::General:
-      return tile_each<T, V, Vecs>(f, [&](int64_t, T x, bool& in) { return tensor_element<TensorForm::General>(f, r, x, in); });
-  }
+  with_form(f, r, [&](auto form) {
+    tile_each<T, V, Vecs>(
+        f, [&](int64_t, T x, bool& in) { return tensor_element<decltype(form)::value>(f, r, x, in); });
+  });
 }
 
 // Per channel. kVectorChannel: the V elements of a vector share a channel (the channel stride a

@@ -488,11 +488,7 @@ void run(const GroupedMm& p, int64_t tiles, int64_t tm, int64_t tn, cudaStream_t
   // Persistent: a cluster an SM pair at most (tiles are cluster tiles).
   const int64_t clusters = std::min<int64_t>(tiles, pw::cuda::sm_count() / kCluster);
   auto kernel = grouped_mm_kernel<kFp8, AK, BK, kPromote>;
-  static const bool configured = [&] {
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
-    return true;
-  }();
-  (void)configured;
+  pw::cuda::raise_smem_limit(reinterpret_cast<const void*>(kernel), kSmemBytes);
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = kCluster;

@@ -11,6 +11,8 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <map>
+#include <mutex>
 #include <utility>
 
 namespace gemforge::pw::cuda {
@@ -38,12 +40,28 @@ inline int sm_count() {
   return sms;
 }
 
+// Raises kernel's dynamic shared memory limit on the current device to smem bytes where it is
+// lower. cudaFuncSetAttribute costs host time on every call, and the attention and
+// pointwise-table paths launch above 48 KiB on every call; the limit holds per (kernel, device)
+// and serves every smaller launch, so it is set once and again only for a larger smem.
+// Keyed by the kernel's address: launch_with_smem is one instantiation for every kernel of
+// the same argument types.
+inline void raise_smem_limit(const void* kernel, size_t smem) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, size_t> limits;  // (kernel, device) -> bytes set
+  const std::pair<const void*, int> key(kernel, c10::cuda::current_device());
+  const std::lock_guard<std::mutex> lock(mutex);
+  size_t& limit = limits[key];
+  if (smem <= limit) return;
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  limit = smem;
+}
+
 // smem: dynamic shared memory bytes (above 48 KiB the kernel's limit is raised first).
 template <class... KArgs, class... Args>
 void launch_with_smem(void (*kernel)(KArgs...), dim3 blocks, dim3 threads, size_t smem,
                       cudaStream_t stream, Args&&... args) {
-  if (smem > 48 * 1024)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  if (smem > 48 * 1024) raise_smem_limit(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;

@@ -1,6 +1,7 @@
 // Tensor-core building blocks shared by the attention kernels (sm_80+): cp.async copies,
 // ldmatrix, mma.sync m16n8k16 with fp32 accumulation, the packing of fp32 pairs into the
-// 16-bit operand registers, and the forward kernels' output epilogue.
+// 16-bit operand registers, the forward kernels' score masking and online softmax on mma's
+// accumulator layout, and their output epilogue.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -95,6 +96,73 @@ template <> struct Mma<__half> {
   }
   static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
 };
+
+// The scores of a warp's 16 query rows (this thread's: row0 and row0 + 8) against a tile of BN
+// keys from n0, S in the fp32 accumulator layout of mma.sync m16n8 (s[nt][e]: row r = e / 2,
+// key nt * 8 + 2t + e % 2), into the log2 domain: scaled, bias(r, jj) added where kBias (the
+// caller's value for row r and tile key jj, in the log2 domain), keys past seq_k and (causal)
+// past row i + causal_offset set to -inf. m0: the block's first row.
+template <bool kBias, int BN, int NT, class Bias>
+__device__ __forceinline__ void scores_log2(float (&s)[NT][4], float scale_log2, int t, int64_t row0, int64_t m0,
+                                            int64_t n0, int64_t seq_k, bool causal, int64_t causal_offset,
+                                            const Bias& bias) {
+  // Within the tile, in 32 bits: key jj is past the end when jj >= kv_left, and hidden from row
+  // r when jj > limit[r].
+  const bool tail = n0 + BN > seq_k;
+  const bool diag = causal && n0 + BN - 1 > m0 + causal_offset;
+  const int kv_left = static_cast<int>(seq_k - n0 < BN ? seq_k - n0 : BN);
+  int limit[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t l = row0 + r * 8 + causal_offset - n0;
+    limit[r] = static_cast<int>(l < -1 ? -1 : (l > BN ? BN : l));
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e / 2, jj = nt * 8 + 2 * t + (e % 2);
+      float x = s[nt][e] * scale_log2;
+      if constexpr (kBias) {
+        if (jj < kv_left) x += bias(r, jj);
+      }
+      if ((tail && jj >= kv_left) || (diag && jj > limit[r])) x = -INFINITY;
+      s[nt][e] = x;
+    }
+  }
+}
+
+// One online-softmax step over S (log2 domain, layout as above): the rows' new running max,
+// P = 2^(S - max) in place, the running sums and the O accumulator (DT n8 tiles) rescaled by
+// what the max moved. exp2: the 2^x taken (fast_exp2 where 16-bit P rounds anyway).
+template <int NT, int DT, class Exp2>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT][4], float (&row_max)[2],
+                                               float (&row_sum)[2], const Exp2& exp2) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = row_max[r];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float base = mx == -INFINITY ? 0.f : mx;  // a row with no key yet stays at zero
+    const float alpha = exp2(row_max[r] - base);
+    row_max[r] = mx;
+    float sum = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      s[nt][2 * r] = exp2(s[nt][2 * r] - base);
+      s[nt][2 * r + 1] = exp2(s[nt][2 * r + 1] - base);
+      sum += s[nt][2 * r] + s[nt][2 * r + 1];
+    }
+    row_sum[r] = row_sum[r] * alpha + sum;  // this thread's columns; the quad adds up at the end
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      o[dt][2 * r] *= alpha;
+      o[dt][2 * r + 1] *= alpha;
+    }
+  }
+}
 
 // The end of a forward tile for this thread's rows row0 and row0 + 8 (r = 0, 1), from its O
 // accumulator in the fp32 layout of mma.sync m16n8 and wgmma (o[dt][2r], o[dt][2r + 1] at columns

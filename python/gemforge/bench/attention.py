@@ -10,6 +10,8 @@ H32 (H16 at head dim 256), S 512 to 16k with 16k tokens a batch (B4 at S4096), h
 - `masked`: F.scaled_dot_product_attention with a boolean attn_mask (a random one per query
   row, or a padding mask of the last 100 keys), as a user calls it: torch's default pick
   (cudnn) against the same call with gemforge enabled (the cudnn op served by our kernel).
+- fp32 (`efficient`, `masked`): float32 SDPA, which torch runs on its memory-efficient kernel,
+  at head dim 64 (the sample models' BERT and CLIP shapes, a long causal one, a padding mask).
 flops = 4 B H Sq Sk D (halved when causal)."""
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ def _flash(x, causal):
 
 def cases(setup):
     dev = setup.device
-    if dev != "cuda" or not setup.wants_dtype("bf16"):
+    if dev != "cuda":
+        return
+    if setup.wants_dtype("fp32"):
+        yield from fp32_cases(setup)
+    if not setup.wants_dtype("bf16"):
         return
     seqs = (256,) if setup.quick else (512, 1024, 2048, 4096, 8192, 16384)
     for d in (64, 128, 256):
@@ -87,10 +93,39 @@ def cases(setup):
                        flops=4 * b * h * s * s * d, bytes=4 * b * h * s * d * 2)
 
 
+def fp32_cases(setup):
+    dev = setup.device
+    shapes = ((2, 4, 256, 64, False),) if setup.quick else (
+        (8, 12, 512, 64, False), (2, 16, 577, 64, False), (4, 32, 4096, 64, True))
+    for b, h, s, d, causal in shapes:
+        def make(b=b, h=h, s=s, d=d):
+            return tuple(torch.randn(b, s, h, d, device=dev).transpose(1, 2) for _ in range(3))
+
+        shape = f"B{b} H{h} S{s} D{d}{' causal' if causal else ''}"
+        if setup.wants_op("efficient"):
+            yield Case(family=FAMILY_NAME, op="efficient", name="fwd", dtype="fp32", shape=shape, make_inputs=make,
+                       run=lambda x, c=causal: _efficient(x, c), flops=4 * b * h * s * s * d // (2 if causal else 1),
+                       bytes=4 * b * h * s * d * 4)
+    if setup.wants_op("masked") and not setup.quick:
+        b, h, s, d = 8, 12, 512, 64
+
+        def make_masked():
+            q, k, v = (torch.randn(b, s, h, d, device=dev).transpose(1, 2) for _ in range(3))
+            mask = torch.ones(b, 1, 1, s, device=dev, dtype=torch.bool)
+            mask[..., s - 100:] = False
+            return q, k, v, mask
+
+        yield Case(family=FAMILY_NAME, op="masked", name="padding mask", dtype="fp32", shape=f"B{b} H{h} S{s} D{d}",
+                   make_inputs=make_masked,
+                   run=lambda x: F.scaled_dot_product_attention(x[0], x[1], x[2], attn_mask=x[3]),
+                   flops=4 * b * h * s * s * d, bytes=4 * b * h * s * d * 4)
+
+
 def summarize(results, setup):
     lines = []
     for r in results:
-        if r.speedup and r.tflops and ("S4096 D128" in r.case.shape or r.case.op == "masked"):
+        if r.speedup and r.tflops and ("S4096 D128" in r.case.shape or r.case.op == "masked"
+                                       or r.case.dtype == "fp32"):
             lines.append((f"attention {r.case.op} {r.case.shape}",
                           tflops_line(r)))
     return lines
