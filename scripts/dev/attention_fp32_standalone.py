@@ -23,19 +23,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CUDA = r"""
 #include "backends/cuda/attention_fp32.cu"
 namespace gemforge::attention::cuda {
-// The kernel as served (0, head dims up to 64), and head dim 128's tile shapes, which
-// gemforge leaves to torch (measured slower): (key tile, warps).
+// The kernel as served (0: head dims up to 64, 4 or 8 warps by the grid's size), each block
+// size alone, and head dim 128's tiles, which gemforge leaves to torch (measured slower at
+// some shapes): (key tile, warps).
 void forward_variant(const Forward& p, int variant) {
   switch (variant) {
-    case 1: return launch<128, 32, 4>(p);
-    case 2: return launch<128, 16, 4>(p);
+    case 1: return launch<64, 32, 4>(p);
+    case 2: return launch<64, 32, 8>(p);
     case 3: return launch<128, 32, 8>(p);
+    case 4: return launch<128, 16, 8>(p);
     default: TORCH_CHECK(fp32_supported(p), "not supported"); return forward_fp32(p);
   }
 }
 }  // namespace gemforge::attention::cuda
 """
-VARIANTS = {0: "as served", 1: "D128 BN32 4 warps", 2: "D128 BN16 4 warps", 3: "D128 BN32 8 warps"}
+VARIANTS = {0: "as served", 1: "D64 BN32 4 warps", 2: "D64 BN32 8 warps", 3: "D128 BN32 8 warps", 4: "D128 BN16 8 warps"}
 
 CPP = r"""
 #include <torch/extension.h>
@@ -111,7 +113,8 @@ def main():
         q = torch.randn(B, H, Sq, D, device="cuda")
         k = torch.randn(B, Hk, Sk, D, device="cuda")
         v = torch.randn(B, Hk, Sk, D, device="cuda")
-        bias = torch.randn(B, 1, Sq, Sk, device="cuda") if with_bias else None
+        # rows padded to 16 floats, as SDPA pads them (torch's kernel takes 16-byte aligned rows only)
+        bias = torch.randn(B, 1, Sq, (Sk + 15) // 16 * 16, device="cuda")[..., :Sk] if with_bias else None
         if with_bias:
             bias[:, :, 3, :] = float("-inf")  # a fully masked row: zeros and -inf, as torch's
         scale = D ** -0.5
@@ -120,7 +123,7 @@ def main():
             ref[:, :, 3] = 0
         fin = torch.isfinite(ref_lse)
         line = []
-        for variant in ((0,) if D <= 64 else (1, 2, 3)):
+        for variant in ((0, 1, 2) if D <= 64 else (3, 4)):
             out, lse = ext.forward(q, k, v, bias, causal, scale, variant)
             err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
             lerr = (lse[..., :Sq].double() - ref_lse)[fin].abs().max().item()
@@ -145,7 +148,7 @@ def main():
             t_torch = timeit(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
         flops = 4 * B * H * S * S * D / (2 if causal else 1)
         line = []
-        for variant in ((0,) if D <= 64 else (1, 2, 3)):
+        for variant in ((0, 1, 2) if D <= 64 else (3, 4)):
             t_ours = timeit(lambda: ext.forward(q, k, v, None, causal, D ** -0.5, variant))
             line.append(f"v{variant} {t_ours:.0f} us {t_torch / t_ours:.2f}x")
         print(f"{name} B{B} H{H} S{S} D{D} causal={causal}: torch {t_torch:.0f} us ({flops / t_torch / 1e6:.1f} TFLOP/s); "
