@@ -69,16 +69,17 @@ std::tuple<Tensor, Tensor, Tensor> norm_forward(const Tensor& input, at::IntArra
   return {y, rms ? mean : mean.view(shp), rstd.view(shp)};
 }
 
-// dx (mask[0]), dweight (mask[1]) and dbias (mask[2]; layer norm only).
+// dx (mask[0]), dweight (mask[1]) and dbias (mask[2]; layer norm only), the last two shaped as
+// weight and bias (either may come without the other).
 std::tuple<Tensor, Tensor, Tensor> norm_backward(const Tensor& grad, const Tensor& input, const Tensor& mean,
-                                                 const Tensor& rstd, const Tensor& weight,
+                                                 const Tensor& rstd, const Tensor& weight, const Tensor& bias,
                                                  std::array<bool, 3> mask, bool rms, Rows r) {
   const Tensor g = grad.contiguous(), x = input.contiguous(), w = dense_or_undefined(weight);
   const Tensor mu = rms ? Tensor() : mean.contiguous(), rs = rstd.contiguous();
   Tensor dx = mask[0] ? at::empty(input.sizes(), x.options()) : Tensor();
   Tensor dw, db;
   if (mask[1]) dw = r.m > 0 ? at::empty(weight.sizes(), x.options()) : at::zeros(weight.sizes(), x.options());
-  if (mask[2]) db = r.m > 0 ? at::empty(weight.sizes(), x.options()) : at::zeros(weight.sizes(), x.options());
+  if (mask[2]) db = r.m > 0 ? at::empty(bias.sizes(), x.options()) : at::zeros(bias.sizes(), x.options());
   if (r.m > 0 && (mask[0] || mask[1] || mask[2])) {
     rows::NormBwd p{x.scalar_type(), rs.scalar_type(), g.data_ptr(), x.data_ptr(), ptr_or_null(mu),
                     rs.data_ptr(), ptr_or_null(w), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
@@ -123,7 +124,7 @@ std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(
   if (!served)
     return GF_FALLBACK(input, native_layer_norm_backward, grad_out, input, shape, mean, rstd, weight, bias,
                        output_mask)();
-  return norm_backward(grad_out, input, mean, rstd, w, output_mask, /*rms=*/false, *r);
+  return norm_backward(grad_out, input, mean, rstd, w, b, output_mask, /*rms=*/false, *r);
 }
 
 std::tuple<Tensor, Tensor> _fused_rms_norm(const Tensor& input, at::IntArrayRef normalized_shape,
@@ -153,7 +154,7 @@ std::tuple<Tensor, Tensor> _fused_rms_norm_backward(const Tensor& grad_out, cons
                       grad_out.device() == input.device() && stats_match(rstd, input, true, r->m) &&
                       (!output_mask[1] || w.defined());
   if (served) {
-    auto [dx, dw, db] = norm_backward(grad_out, input, Tensor(), rstd, w,
+    auto [dx, dw, db] = norm_backward(grad_out, input, Tensor(), rstd, w, Tensor(),
                                       {output_mask[0], output_mask[1], false}, /*rms=*/true, *r);
     return {dx, dw};
   }

@@ -20,15 +20,15 @@ aten = torch.ops.aten
 SHAPES = [((4, 1), (1,)), ((3, 7), (7,)), ((2, 3, 33), (33,)), ((5, 1000), (1000,)), ((2, 4097), (4097,)),
           ((2, 8200), (8200,)),
           ((2, 3, 5), (3, 5)), ((7,), (7,)), ((1, 64), (64,))]
-AFFINE = ["none", "weight", "both"]
+AFFINE = ["none", "weight", "bias", "both"]
 
 
 def _params(norm, dtype, affine):
     n = 1
     for s in norm:
         n *= s
-    w = make(norm, dtype, low=0.5, high=1.5) if affine != "none" else None
-    b = make(norm, dtype) if affine == "both" else None
+    w = make(norm, dtype, low=0.5, high=1.5) if affine in ("weight", "both") else None
+    b = make(norm, dtype) if affine in ("bias", "both") else None
     return w, b
 
 
@@ -99,9 +99,10 @@ def test_layer_norm_autograd(dtype, shape, norm, affine):
     w, b = _params(norm, dtype, affine)
     inputs = [x] + [t for t in (w, b) if t is not None]
 
-    def fn(t, *wb):
-        w_ = wb[0] if len(wb) > 0 else None
-        b_ = wb[1] if len(wb) > 1 else None
+    def fn(t, *wb):  # the affine tensors present, in order (a bias may come without a weight)
+        given = iter(wb)
+        w_ = next(given) if w is not None else None
+        b_ = next(given) if b is not None else None
         return F.layer_norm(t, norm, w_, b_)
     check_grads(fn, inputs, ["native_layer_norm", "native_layer_norm_backward"])
 

@@ -2,9 +2,12 @@
 
 Every OpInfo, on the test device (the cpu backend without a GPU), float32 and int64 (bfloat16
 too on cuda), its first samples: gemforge's results equal torch's within fp32-level tolerances
-(integers and bools exactly), or both raise the same exception type. A catch-all next to the
-per-family tests: it exercises argument combinations those do not spell out (keyword forms,
-scalar operands, odd shapes), through the public Python API, as users call it.
+(integers and bools exactly), or both raise the same exception type. And for the OpInfos with
+autograd, float32: the gradients of every input that requires one, for the same output
+gradients, within 1e-4 of the largest (forward and backward under gemforge, against both under
+torch). A catch-all next to the per-family tests: it exercises argument combinations those do
+not spell out (keyword forms, scalar operands, odd shapes, a bias without a weight), through the
+public Python API, as users call it.
 
 Left out: random ops and samples (dropout, training-mode rrelu and attention, random pooling,
 randomized SVD): their streams are gemforge's own, and test_random.py checks their
@@ -15,6 +18,7 @@ reached a gemforge kernel is skipped, not passed: it would only compare torch wi
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -125,5 +129,90 @@ def test_opinfo_samples(op):
                         compare(op, expected, got, dtype)
                     except AssertionError as failure:
                         raise AssertionError(f"{where}: {failure}") from None
+    if not served_any:
+        pytest.skip("no sample reached a gemforge kernel")
+
+
+GRAD_SAMPLES = 4
+GRAD_OPS = [op for op in OPS if op.supports_autograd and torch.float32 in op.supported_dtypes(DEVICE)]
+
+
+def fresh(x):
+    """A leaf copy of x (requires_grad as x), through lists and tuples."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone().requires_grad_(x.requires_grad)
+    if isinstance(x, (list, tuple)):
+        return type(x)(fresh(y) for y in x)
+    return x
+
+
+def gems(backends):
+    return gemforge.use_gems(backends=backends) if backends is not None else contextlib.nullcontext()
+
+
+def gradients(op, sample, output_grads, backends):
+    """The op's input gradients for `output_grads` (made on the first call when None): under
+    gemforge (backends) or torch (None). (grads, output_grads, calls gemforge served)."""
+    inp, args = fresh(sample.input), fresh(list(sample.args))
+    kwargs = {k: fresh(v) for k, v in sample.kwargs.items()}
+    leaves = [t for t in tensors(inp) + tensors(args) + tensors(list(kwargs.values()))
+              if isinstance(t, torch.Tensor) and t.requires_grad]
+    with gems(backends), gemforge.collect_stats() as forward:
+        out = op(inp, *args, **kwargs)
+    outs = [o for o in tensors(out) if isinstance(o, torch.Tensor) and o.requires_grad and o.is_floating_point()]
+    if not outs or not leaves:
+        return None, output_grads, 0
+    if output_grads is None:  # made outside gemforge: its random stream is its own
+        gen = torch.Generator(device=DEVICE).manual_seed(0)
+        output_grads = [torch.randn(o.shape, generator=gen, device=DEVICE, dtype=o.dtype) for o in outs]
+    with gems(backends), gemforge.collect_stats() as backward:
+        grads = torch.autograd.grad(outs, leaves, output_grads, allow_unused=True)
+    return grads, output_grads, sum(forward.values()) + sum(backward.values())
+
+
+@pytest.mark.parametrize("op", GRAD_OPS, ids=[f"{op.name}.{op.variant_test_name}" if op.variant_test_name
+                                              else op.name for op in GRAD_OPS])
+def test_opinfo_gradients(op):
+    backends = ["cuda"] if DEVICE == "cuda" else ["cpu"]
+    served_any = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            samples = list(op.sample_inputs(DEVICE, torch.float32, requires_grad=True))[:GRAD_SAMPLES]
+        except Exception:  # an OpInfo whose sample generator needs what this build lacks
+            pytest.skip("no samples in this build")
+        for index, sample in enumerate(samples):
+            if random_sample(sample):
+                continue
+            try:
+                expected, output_grads, _ = gradients(op, sample, None, None)
+                expected_error = None
+            except Exception as error:
+                expected, output_grads, expected_error = None, None, error
+            try:
+                got, _, served = gradients(op, sample, output_grads, backends)
+                error = None
+            except Exception as failure:
+                got, served, error = None, 1, failure
+            served_any = served_any or served > 0
+            where = f"sample {index}"
+            if expected_error is not None or error is not None:
+                assert type(error) is type(expected_error), f"{where}: gemforge raised {error!r}, torch {expected_error!r}"
+                continue
+            if expected is None:
+                continue
+            dense = [e for e in expected if e is not None and e.layout == torch.strided]
+            scale = max([e[e.isfinite()].abs().max().item() for e in dense if e.isfinite().any()] + [1.0])
+            for i, (g, e) in enumerate(zip(got, expected)):
+                assert (g is None) == (e is None), f"{where}: gradient {i} defined on one side only"
+                if e is None or e.layout != torch.strided:
+                    continue
+                assert (g.dtype, g.shape) == (e.dtype, e.shape), f"{where}: gradient {i}: {g.dtype}{tuple(g.shape)}"
+                if e.numel():
+                    g64, e64 = g.double(), e.double()
+                    # equal (infinities included) or NaN on both sides: no difference
+                    diff = torch.where((g64 == e64) | (g64.isnan() & e64.isnan()), 0.0, (g64 - e64).abs())
+                    err = diff.nan_to_num(nan=float("inf")).max().item()
+                    assert err <= 1e-4 * scale, f"{where}: gradient {i} differs by {err:.3g} (largest {scale:.3g})"
     if not served_any:
         pytest.skip("no sample reached a gemforge kernel")
