@@ -478,7 +478,7 @@ Tensor logsumexp(const Tensor& self, at::IntArrayRef dim, bool keepdim) {
 }
 
 Tensor& logsumexp_out(const Tensor& self, at::IntArrayRef dim, bool keepdim, Tensor& out) {
-  TORCH_CHECK(at::isFloatingType(out.scalar_type()),
+  TORCH_CHECK(at::isFloatingType(out.scalar_type()) || at::isComplexType(out.scalar_type()),  // torch 2.11's rule
               "logsumexp(): Expected floating point type for result tensor, but got: ", out.scalar_type());
   const ScalarType type = at::isIntegralType(self.scalar_type(), true)
                               ? at::typeMetaToScalarType(at::get_default_dtype())

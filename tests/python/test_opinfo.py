@@ -1,6 +1,6 @@
 """PyTorch's own sample inputs (the OpInfos of op_db) through gemforge against torch's kernels.
 
-Every OpInfo, on the test device (the cpu backend without a GPU), float32 and int64 (bfloat16
+Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64 and complex64 (bfloat16
 too on cuda), its first samples: gemforge's results equal torch's within fp32-level tolerances
 (integers and bools exactly), or both raise the same exception type. And for the OpInfos with
 autograd, float32: the gradients of every input that requires one, for the same output
@@ -30,7 +30,7 @@ from conftest import DEVICE
 op_db = pytest.importorskip("torch.testing._internal.common_methods_invocations").op_db
 
 SAMPLES = 8  # the first samples of each OpInfo and dtype
-DTYPES = [torch.float32, torch.int64] + ([torch.bfloat16] if DEVICE == "cuda" else [])
+DTYPES = [torch.float32, torch.int64, torch.complex64] + ([torch.bfloat16] if DEVICE == "cuda" else [])
 TOL = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-7, 1e-7), torch.bfloat16: (1.6e-2, 1e-2),
        torch.float16: (2e-3, 1e-3)}
 RANDOM = ("rand", "dropout", "bernoulli", "normal", "multinomial", "uniform", "exponential", "geometric",

@@ -491,6 +491,16 @@ def test_logsumexp(dtype):
         check(lambda t: torch.logsumexp(t, 0, keepdim=True), [y], served="logsumexp")
 
 
+def test_logsumexp_complex_and_out_dtypes():
+    """Complex inputs and complex results are torch's (gemforge leaves them to it); an integer
+    result raises torch's error."""
+    x = make((3, 4), torch.complex64)
+    check(lambda t: torch.logsumexp(t, 1), [x])
+    check(lambda t, o: torch.logsumexp(t, 1, out=o), [x, torch.empty(3, dtype=torch.complex64, device=DEVICE)])
+    y = make((3, 4), torch.float32)
+    check(lambda t, o: torch.logsumexp(t, 1, out=o), [y, torch.empty(3, dtype=torch.int64, device=DEVICE)])
+
+
 ORDS = [2, 1, 0, INF, -INF, 3, 0.5, -1]
 
 
