@@ -51,8 +51,9 @@ namespace cuda {
 bool supported(const Forward& p);
 void forward(const Forward& p);  // on the current stream
 // The float32 kernel (attention_fp32.cu, 3xTF32 on tensor cores), used by supported() and
-// forward() for Float: head_dim a multiple of 4 up to 64 (beyond, torch's kernel is faster),
-// 16-byte aligned rows, dense operands (no packed sequences).
+// forward() for Float: head_dim a multiple of 4 up to 128 (beyond 64 only for grids of 6 waves
+// of the card or more; torch's kernel is faster on fewer), 16-byte aligned rows, dense operands
+// (no packed sequences).
 bool fp32_supported(const Forward& p);
 void forward_fp32(const Forward& p);
 // The Hopper kernel (attention_fwd_sm90.cu), used by forward(): false where it does not apply

@@ -10,8 +10,8 @@ against float64 autograd. An additive mask (attn_bias) on Hopper, through the ef
 without one where ours is ahead of cudnn (key lengths off 128 multiples, short queries).
 The cases gemforge leaves to torch (unaligned bias rows, dropout, unequal heads) still give
 torch's results and errors. float32 through the efficient op (torch's pick for fp32): served at
-head dims up to 64 (3xTF32), with and without a bias, within fp32-level tolerances; head dim 128
-stays torch's. Torch has no cpu kernel for these ops: the module skips on cpu.
+head dims up to 64 (3xTF32), with and without a bias, within fp32-level tolerances; head dims up to
+128 on grids of six waves of the card or more, torch's below. Torch has no cpu kernel for these ops: the module skips on cpu.
 """
 
 from __future__ import annotations
@@ -448,8 +448,8 @@ FP32_TOL = 1e-4
 @pytest.mark.parametrize("sq,sk", [(1, 1), (64, 64), (100, 77), (77, 300), (257, 130), (0, 5)])
 @pytest.mark.parametrize("causal", [False, True])
 def test_fp32_forward(d, sq, sk, causal):
-    """The efficient op in float32: served at head dims up to 64, torch's at 128; out and the
-    logsumexp rows against float64, torch's layouts."""
+    """The efficient op in float32: served at head dims up to 64, torch's at 128 on this small
+    grid; out and the logsumexp rows against float64, torch's layouts."""
     torch.manual_seed(sq * 1000 + sk + d + 5)
     q, k, v = qkv(2, 3, sq, sk, d, torch.float32)
     scale = 0.3 if d == 40 else None
@@ -463,6 +463,26 @@ def test_fp32_forward(d, sq, sk, causal):
     t_out, t_lse, t_seed, t_offset = efficient(q, k, v, None, True, 0.0, causal, scale)
     assert out.stride() == t_out.stride() and out.dtype == t_out.dtype
     assert (seed.shape, seed.dtype, offset.shape) == (t_seed.shape, t_seed.dtype, t_offset.shape)
+
+
+@pytest.mark.parametrize("d", [128, 96, 68])
+@pytest.mark.parametrize("causal,bias", [(False, False), (True, False), (False, True)])
+def test_fp32_forward_wide_heads(d, causal, bias):
+    """Head dims 68-128 in float32: served on a grid of six waves of the card (one 128-row block
+    of queries for each of 6 x SMs heads), torch's one head fewer; out and logsumexp against
+    float64."""
+    torch.manual_seed(d + causal + 2 * bias)
+    heads, sq, sk = 6 * torch.cuda.get_device_properties(DEVICE).multi_processor_count, 100, 77
+    q, k, v = qkv(1, heads, sq, sk, d, torch.float32)
+    mask = padded_bias((1, heads, sq, sk), torch.float32, fully_masked_row=None) if bias else None
+    (out, lse, _, _), served = run_gems(efficient, q, k, v, mask, True, 0.0, causal, None)
+    assert served == 1
+    ref_out, ref_lse = reference(q, k, v, causal, d ** -0.5, mask)
+    torch.testing.assert_close(out.double(), ref_out, atol=FP32_TOL, rtol=FP32_TOL)
+    torch.testing.assert_close(lse[..., :sq].double(), ref_lse, atol=FP32_TOL, rtol=FP32_TOL)
+    fewer = [t[:, 1:] for t in (q, k, v)]
+    (out, _, _, _), served = run_gems(efficient, *fewer, None if mask is None else mask[:, 1:], True, 0.0, causal, None)
+    assert served == 0
 
 
 @pytest.mark.parametrize("kind", list(BIAS_SHAPES))

@@ -3,27 +3,22 @@
 // 8 warps owns 16 query rows a warp of one (batch, head) and walks the key/value tiles with an
 // online softmax.
 //
-// The products run on tensor cores in 3xTF32: each fp32 operand is split into a tf32 high part
-// and a remainder, and a b = hi(a) hi(b) + hi(a) lo(b) + lo(a) hi(b) on mma.sync m16n8k8 (the
-// lo lo term lies below fp32's rounding). That keeps fp32's accuracy (1e-6 to 5e-6 relative
-// against float64; torch's kernel 3e-7 to 1e-6) at several times the speed of fp32 FMAs.
+// The products run on tensor cores in 3xTF32 (backends/cuda/tf32x3.cuh), which keeps fp32's
+// accuracy (1e-6 to 5e-6 relative against float64; torch's kernel 3e-7 to 1e-6) at several times
+// the speed of fp32 FMAs. The kernel is bound by instruction issue, so each K and V tile is split
+// once: it lands raw (cp.async, one buffer: tile j + 1 loads while j is used), the whole block
+// splits K by column pairs and V by row pairs, then every warp uses it. Q's fragments are read
+// in column pairs and split on the fly; P V takes P straight from S's accumulator registers.
 //
-// The kernel is bound by instruction issue, so the splitting is done once: each K and V tile
-// lands raw (cp.async, one buffer: tile j + 1 loads while j is used), the whole block splits it
-// into shared rows that hand each lane its fragment's high and low parts in one 16-byte load
-// (K: (hi, hi, lo, lo) per pair of columns; V: (hi, hi, lo, lo) per column of a pair of keys),
-// then every warp uses it. Q K^T reads its k index in column pairs (logical k = t is column 2t,
-// k = t + 4 column 2t + 1), so that a Q fragment's two columns are one 8-byte load, and P V takes
-// P straight from S's accumulator registers by the same reordering over keys. Row pitches are
-// padded so that each of these loads hits every bank once.
-//
-// Head dims up to 64 (H200, scripts/dev/attention_fp32_standalone.py, against torch's efficient
-// kernel): 1.36-1.50x at BERT's, CLIP's and S4096 shapes (each warp splitting what it reads:
-// 1.27x). At head dim 128 the best tiles ran 0.88-1.06x (the 128-wide O accumulator leaves
-// one block of 8 warps an SM): those go to torch.
+// H200, scripts/dev/attention_fp32_standalone.py, against torch's efficient kernel: head dims up
+// to 64 1.40-1.50x at BERT's, CLIP's and S4096 shapes (each warp splitting what it reads: 1.27x);
+// head dims 72-128 (the 128-wide O accumulator: one block of 8 warps an SM) 1.13x at Llama's
+// B4 H32 S1024 and 1.19x at S4096, but 0.98x at Llava's B2 H32 S832, whose 448 blocks fill
+// 3.4 waves of the card and idle most of it in the last: there it is served from 6 waves up.
 #include "backends/attention.h"
 #include "backends/cuda/launch.cuh"
 #include "backends/cuda/mma_sync.cuh"
+#include "backends/cuda/tf32x3.cuh"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
@@ -35,103 +30,18 @@ namespace gemforge::attention::cuda {
 namespace {
 
 using namespace gemforge::cuda_mma;
+using namespace gemforge::cuda_tf32x3;
 
 constexpr float kLog2e = 1.4426950408889634f;
-
-__device__ __forceinline__ uint32_t to_tf32(float x) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-  return r;
-}
-// The remainder is left unrounded: the tensor core reads its top 19 bits, which truncates it by
-// at most 2^-10 of itself (2^-21 of x); rounding it too cost 10% of the kernel's time.
-__device__ __forceinline__ void split(float x, uint32_t& hi, uint32_t& lo) {
-  hi = to_tf32(x);
-  lo = __float_as_uint(x - __uint_as_float(hi));
-}
-
-// c[16 x 8] += a[16 x 8] b[8 x 8] in tf32.
-__device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// An A fragment (a0..a3) split into high and low parts.
-struct SplitA {
-  uint32_t hi[4], lo[4];
-  __device__ __forceinline__ SplitA(float a0, float a1, float a2, float a3) {
-    split(a0, hi[0], lo[0]);
-    split(a1, hi[1], lo[1]);
-    split(a2, hi[2], lo[2]);
-    split(a3, hi[3], lo[3]);
-  }
-};
-
-// c += a b in 3xTF32, b's fragment split: (hi(b0), hi(b1), lo(b0), lo(b1)); the small terms first.
-__device__ __forceinline__ void mma_split(float (&c)[4], const SplitA& a, uint4 b) {
-  mma_tf32(c, a.lo, b.x, b.y);
-  mma_tf32(c, a.hi, b.z, b.w);
-  mma_tf32(c, a.hi, b.x, b.y);
-}
-
-// Rows [0, R) of a tile of D float columns from global (row r at src + r * stride bytes) into
-// shared rows of Pitch floats; rows >= rows_valid and 16-byte chunks >= chunks_valid are
-// zero-filled (their source is the always-valid `base`).
-template <int R, int D, int kThreads, int Pitch>
-__device__ __forceinline__ void load_rows(uint32_t dst, const char* src, int64_t stride, int rows_valid,
-                                          int chunks_valid, const void* base) {
-  constexpr int CH = D / 4;
-  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
-#pragma unroll
-  for (int k = 0; k < R * CH / kThreads; ++k) {
-    const int i = threadIdx.x + k * kThreads;
-    const int r = i / CH, c = i % CH;
-    const bool ok = r < rows_valid && c < chunks_valid;
-    cp_async16(dst + (r * Pitch + c * 4) * 4, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
-               ok ? 16 : 0);
-  }
-}
-
-// out = O / sum; lse = ln(sum) + max, for this thread's rows row0 and row0 + 8 of (b, h). A row
-// that saw no key gets zeros and -inf; rows seq_q .. lse_rows - 1 are padding and get +inf.
-template <int DT>
-__device__ __forceinline__ void store_out_lse(const Forward& p, const float (&o)[DT][4], const float (&row_max)[2],
-                                              const float (&row_sum)[2], int64_t b, int64_t h, int64_t row0, int t) {
-  constexpr float kLn2 = 0.6931471805599453f;
-  constexpr int64_t es = sizeof(float);
-  char* out = static_cast<char*>(p.out.data) + (b * p.out.batch_stride + h * p.out.head_stride) * es;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int64_t row = row0 + r * 8;
-    float* lse = p.lse != nullptr ? p.lse + b * p.lse_batch_stride + h * p.lse_head_stride + row : nullptr;
-    if (row >= p.seq_q) {
-      if (lse && t == 0 && row < p.lse_rows) *lse = INFINITY;
-      continue;
-    }
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    float* orow = reinterpret_cast<float*>(out + row * p.out.row_stride * es);
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
-      const int col = dt * 8 + 2 * t;
-      if (col < p.head_dim) *reinterpret_cast<float2*>(orow + col) = make_float2(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
-    }
-    if (lse && t == 0) *lse = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
-  }
-}
 
 // A block: Warps warps of 16 query rows each, key tiles of BN rows, head dims up to D.
 template <int D, int BN, int Warps, bool kBias>
 __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward p) {
   constexpr int kThreads = Warps * 32;
   constexpr int kBlockM = Warps * 16;
-  constexpr int PQ = D + 8;       // floats a Q row: 8-byte loads of 16 lanes hit 32 banks
-  constexpr int PK = 2 * D + 16;  // a split K row; 16-byte loads of 8 lanes hit 8 bank groups
-  constexpr int PV = 4 * D + 8;   // a split pair of V rows; likewise
+  constexpr int PQ = kPairPitch<D>;
+  constexpr int PK = kColumnPairPitch<D>;
+  constexpr int PV = kRowPairPitch<D>;
   constexpr int NT = BN / 8, DT = D / 8;
   extern __shared__ __align__(16) float smem[];
   float* sQ = smem;
@@ -142,9 +52,9 @@ __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward 
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
-  const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
-  const int64_t mb = p.causal ? num_m - 1 - blockIdx.x : blockIdx.x;  // the longest causal blocks first
-  const int64_t m0 = mb * kBlockM;
+  const QueryBlock block = query_block<kBlockM, BN>(p.seq_q, p.seq_k, p.causal, p.causal_offset);
+  const int64_t m0 = block.m0;
+  const int num_n = block.num_n;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t hk = h / (p.heads_q / p.heads_kv);
   const int chunks_valid = static_cast<int>(p.head_dim / 4);
@@ -153,13 +63,6 @@ __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward 
   const char* k = static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + hk * p.k.head_stride) * es;
   const char* v = static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + hk * p.v.head_stride) * es;
 
-  int64_t kv_end = p.seq_k;
-  if (p.causal) {
-    const int64_t last_row = (m0 + kBlockM < p.seq_q ? m0 + kBlockM : p.seq_q) - 1;
-    const int64_t lim = last_row + p.causal_offset + 1;
-    kv_end = lim < kv_end ? lim : kv_end;
-  }
-  const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
   auto load_raw = [&](int jb) {
     const int64_t n0 = int64_t(jb) * BN;
     const int rows_valid = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
@@ -190,21 +93,8 @@ __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward 
     const int64_t n0 = int64_t(jb) * BN;
     cp_async_wait<0>();
     __syncthreads();  // the raw tile has landed, and every warp is done with the last split tile
-    for (int i = threadIdx.x; i < BN * D / 2; i += kThreads) {  // K: row r, column pair c
-      const int r = i / (D / 2), c = i % (D / 2);
-      const float2 x = *reinterpret_cast<const float2*>(sRaw + r * D + 2 * c);
-      uint32_t h0, l0, h1, l1;
-      split(x.x, h0, l0);
-      split(x.y, h1, l1);
-      *reinterpret_cast<uint4*>(sK + r * PK + 4 * c) = make_uint4(h0, h1, l0, l1);
-    }
-    for (int i = threadIdx.x; i < BN / 2 * D; i += kThreads) {  // V: key pair r, column c
-      const int r = i / D, c = i % D;
-      uint32_t h0, l0, h1, l1;
-      split(sRaw[(BN + 2 * r) * D + c], h0, l0);
-      split(sRaw[(BN + 2 * r + 1) * D + c], h1, l1);
-      *reinterpret_cast<uint4*>(sV + r * PV + 4 * c) = make_uint4(h0, h1, l0, l1);
-    }
+    split_by_column_pairs<BN, D, kThreads>(sRaw, sK);
+    split_by_row_pairs<BN, D, kThreads>(sRaw + BN * D, sV);
     __syncthreads();  // the split tile is ready; the raw buffer is free for the next tile
     if (jb + 1 < num_n) load_raw(jb + 1);
     cp_async_commit();
@@ -218,7 +108,7 @@ __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward 
       const float2 bottom = *reinterpret_cast<const float2*>(qf + 8 * PQ + kk * 8);
       const SplitA a(top.x, bottom.x, top.y, bottom.y);
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) mma_split(s[nt], a, *reinterpret_cast<const uint4*>(kf + nt * 8 * PK + kk * 16));
+      mma_split_n(s, a, kf + kk * 16, 8 * PK);
     }
     scores_log2<kBias, BN>(s, scale_log2, t, row0, m0, n0, p.seq_k, p.causal, p.causal_offset, [&](int r, int jj) {
       const int64_t i = row0 + r * 8;
@@ -231,17 +121,23 @@ __global__ void __launch_bounds__(Warps * 32) forward_fp32_kernel(const Forward 
     for (int kk = 0; kk < NT; ++kk) {
       const SplitA a(s[kk][0], s[kk][2], s[kk][1], s[kk][3]);
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) mma_split(o[dt], a, *reinterpret_cast<const uint4*>(vf + kk * 4 * PV + dt * 32));
+      mma_split_n(o, a, vf + kk * 4 * PV, 32);
     }
   }
   cp_async_wait<0>();
-  store_out_lse(p, o, row_max, row_sum, b, h, row0, t);
+  // out = O / sum; lse = ln(sum) + max (mma_sync.cuh).
+  store_out_lse<float>(o, row_max, row_sum, row0, t, p.seq_q, p.lse_rows,
+                       static_cast<char*>(p.out.data) + (b * p.out.batch_stride + h * p.out.head_stride) * es,
+                       p.out.row_stride, p.head_dim, p.lse != nullptr, [&](int64_t row) -> float& {
+                         return p.lse[b * p.lse_batch_stride + h * p.lse_head_stride + row];
+                       });
 }
 
 template <int D, int BN, int Warps>
 void launch(const Forward& p) {
   constexpr int kBlockM = Warps * 16;
-  const size_t smem = size_t(kBlockM * (D + 8) + 2 * BN * D + BN * (2 * D + 16) + BN / 2 * (4 * D + 8)) * sizeof(float);
+  const size_t smem =
+      size_t(kBlockM * kPairPitch<D> + 2 * BN * D + BN * kColumnPairPitch<D> + BN / 2 * kRowPairPitch<D>) * sizeof(float);
   auto kernel = p.bias != nullptr ? forward_fp32_kernel<D, BN, Warps, true> : forward_fp32_kernel<D, BN, Warps, false>;
   if (smem > 48 * 1024) pw::cuda::raise_smem_limit(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>((p.seq_q + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.heads_q),
@@ -254,7 +150,8 @@ void launch(const Forward& p) {
 
 bool fp32_supported(const Forward& p) {
   if (p.dtype != ScalarType::Float || p.cu_seqlens_q != nullptr) return false;
-  if (p.head_dim <= 0 || p.head_dim > 64 || p.head_dim % 4 != 0) return false;
+  if (p.head_dim <= 0 || p.head_dim > 128 || p.head_dim % 4 != 0) return false;
+  if (p.head_dim > 64 && p.batch * p.heads_q * ((p.seq_q + 127) / 128) < 6 * pw::cuda::sm_count()) return false;
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return false;
   if (p.batch > 65535 || p.heads_q > 65535 || (p.seq_q + 15) / 16 > INT32_MAX) return false;
   if (p.seq_q >= (int64_t(1) << 31) || p.seq_k >= (int64_t(1) << 31)) return false;
@@ -276,7 +173,8 @@ void forward_fp32(const Forward& p) {
   if (p.batch == 0 || p.heads_q == 0 || p.seq_q == 0) return;
   // 8 warps (two blocks an SM) where their 128-row blocks fill the card at least once: 1.50x
   // torch at BERT's shape against 1.36x; fewer blocks (CLIP's B2 H16): 4 warps, 1.42x against 1.19x.
-  if (p.batch * p.heads_q * ((p.seq_q + 127) / 128) >= 2 * pw::cuda::sm_count()) launch<64, 32, 8>(p);
+  if (p.head_dim > 64) launch<128, 32, 8>(p);
+  else if (p.batch * p.heads_q * ((p.seq_q + 127) / 128) >= 2 * pw::cuda::sm_count()) launch<64, 32, 8>(p);
   else launch<64, 32, 4>(p);
 }
 

@@ -77,10 +77,9 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
-  const int64_t num_m = (p.seq_q + kBlockM - 1) / kBlockM;
-  // Causal blocks near the end see the most keys: start them first.
-  const int64_t mb = p.causal ? num_m - 1 - blockIdx.x : blockIdx.x;
-  const int64_t m0 = mb * kBlockM;
+  const QueryBlock block = query_block<kBlockM, BN>(p.seq_q, p.seq_k, p.causal, p.causal_offset);
+  const int64_t m0 = block.m0;
+  const int num_n = block.num_n;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t hk = h / (p.heads_q / p.heads_kv);
   const int chunks_valid = static_cast<int>(p.head_dim / 8);
@@ -89,15 +88,6 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Forward p) {
   const char* q = static_cast<const char*>(p.q.data) + (b * p.q.batch_stride + h * p.q.head_stride + m0 * p.q.row_stride) * es;
   const char* k = static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + hk * p.k.head_stride) * es;
   const char* v = static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + hk * p.v.head_stride) * es;
-
-  // Key tiles this block needs: all, or (causal) up to the last row's limit.
-  int64_t kv_end = p.seq_k;
-  if (p.causal) {
-    const int64_t last_row = (m0 + kBlockM < p.seq_q ? m0 + kBlockM : p.seq_q) - 1;
-    const int64_t lim = last_row + p.causal_offset + 1;
-    kv_end = lim < kv_end ? lim : kv_end;
-  }
-  const int num_n = kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0;
 
   // Key and value tile jb into buffer jb % 2.
   auto load_kv = [&](int jb) {

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace gemforge::cuda_mma {
 
@@ -97,6 +98,26 @@ template <> struct Mma<__half> {
   static __device__ __forceinline__ float load(const void* p) { return __half2float(*static_cast<const __half*>(p)); }
 };
 
+// A forward block's place among the query blocks of BM rows (blockIdx.x; causal: the last ones,
+// which see the most keys, start first): its first row m0, and the key tiles of BN rows it needs
+// (all, or, causal, up to its last row's limit: query i sees key j when j <= i + causal_offset).
+struct QueryBlock {
+  int64_t m0;
+  int num_n;
+};
+template <int BM, int BN>
+__device__ __forceinline__ QueryBlock query_block(int64_t seq_q, int64_t seq_k, bool causal, int64_t causal_offset) {
+  const int64_t num_m = (seq_q + BM - 1) / BM;
+  const int64_t m0 = (causal ? num_m - 1 - blockIdx.x : blockIdx.x) * BM;
+  int64_t kv_end = seq_k;
+  if (causal) {
+    const int64_t last_row = (m0 + BM < seq_q ? m0 + BM : seq_q) - 1;
+    const int64_t lim = last_row + causal_offset + 1;
+    kv_end = lim < kv_end ? lim : kv_end;
+  }
+  return {m0, kv_end > 0 ? static_cast<int>((kv_end + BN - 1) / BN) : 0};
+}
+
 // The scores of a warp's 16 query rows (this thread's: row0 and row0 + 8) against a tile of BN
 // keys from n0, S in the fp32 accumulator layout of mma.sync m16n8 (s[nt][e]: row r = e / 2,
 // key nt * 8 + 2t + e % 2), into the log2 domain: scaled, bias(r, jj) added where kBias (the
@@ -164,6 +185,13 @@ __device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT]
   }
 }
 
+// Two adjacent fp32 results stored as T: a 16-bit pair as one 32-bit store, floats as one
+// 8-byte store.
+template <class T> __device__ __forceinline__ void store_pair(T* dst, float a, float b) {
+  if constexpr (std::is_same_v<T, float>) *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+  else *reinterpret_cast<uint32_t*>(dst) = Mma<T>::pack(a, b);
+}
+
 // The end of a forward tile for this thread's rows row0 and row0 + 8 (r = 0, 1), from its O
 // accumulator in the fp32 layout of mma.sync m16n8 and wgmma (o[dt][2r], o[dt][2r + 1] at columns
 // dt * 8 + 2t, + 1), running max (log2 domain) and sum (this thread's columns; the quad adds up
@@ -192,8 +220,7 @@ __device__ __forceinline__ void store_out_lse(const float (&o)[DT][4], const flo
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
       const int col = dt * 8 + 2 * t;
-      if (col < cols)
-        *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+      if (col < cols) store_pair(orow + col, o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
     }
     if (has_lse && t == 0) lse_at(row) = sum > 0.f ? (row_max[r] + log2f(sum)) * kLn2 : -INFINITY;
   }

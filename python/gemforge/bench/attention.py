@@ -10,8 +10,9 @@ H32 (H16 at head dim 256), S 512 to 16k with 16k tokens a batch (B4 at S4096), h
 - `masked`: F.scaled_dot_product_attention with a boolean attn_mask (a random one per query
   row, or a padding mask of the last 100 keys), as a user calls it: torch's default pick
   (cudnn) against the same call with gemforge enabled (the cudnn op served by our kernel).
-- fp32 (`efficient`, `masked`): float32 SDPA, which torch runs on its memory-efficient kernel,
-  at head dim 64 (the sample models' BERT and CLIP shapes, a long causal one, a padding mask).
+- fp32 (`efficient`, `masked`): float32 SDPA, which torch runs on its memory-efficient kernel:
+  the sample models' shapes (BERT and CLIP at head dim 64, Llama and Llava's text model at 128,
+  the last left to torch: too few blocks), long ones at both head dims, a padding mask.
 flops = 4 B H Sq Sk D (halved when causal)."""
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def cases(setup):
 def fp32_cases(setup):
     dev = setup.device
     shapes = ((2, 4, 256, 64, False),) if setup.quick else (
-        (8, 12, 512, 64, False), (2, 16, 577, 64, False), (4, 32, 4096, 64, True))
+        (8, 12, 512, 64, False), (2, 16, 577, 64, False), (4, 32, 4096, 64, True), (4, 32, 1024, 128, True),
+        (2, 32, 832, 128, True), (4, 32, 4096, 128, False))
     for b, h, s, d, causal in shapes:
         def make(b=b, h=h, s=s, d=d):
             return tuple(torch.randn(b, s, h, d, device=dev).transpose(1, 2) for _ in range(3))
