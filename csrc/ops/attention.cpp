@@ -9,8 +9,9 @@
 //   H100, about 2x torch's flash kernel.
 // - `_scaled_dot_product_efficient_attention` without dropout: 3.5-4x torch's memory-efficient
 //   kernel; with an additive mask (attn_bias) where the Hopper kernel takes it (rows 16-byte
-//   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096). In float32 at
-//   head dims up to 64 (attention_fp32.cu), 1.2x.
+//   aligned, as torch's own padding leaves them), 2.8-4.2x (H200, S512-4096). In float32
+//   (attention_fp32.cu): head dims up to 64 1.4-1.55x, with a padding mask 1.2x; up to 128 on
+//   grids of 6 waves of the card or more, 1.13-1.21x.
 // - The cudnn op, torch's default pick for fp16/bf16 on Hopper, with an attn_bias: there ours is
 //   1.1-2x cudnn's (H200, S512-4096: the bias tile is staged through shared memory by the
 //   producer warpgroup). Without a bias, only where ours is ahead (cudnn_loses_to_ours).
