@@ -13,7 +13,7 @@ namespace gemforge::attention {
 // and value head of query head h is h / (heads_q / heads_kv) (GQA/MQA), so grad_k and
 // grad_v of a kv head sum over the query heads of its group.
 struct Backward {
-  ScalarType dtype;  // Half or BFloat16: every operand below
+  ScalarType dtype;  // Half, BFloat16 or Float: every operand below
   Operand q, k, v, out, grad_out;
   Operand grad_q;          // [batch, heads_q, seq_q, head_dim]; ignored when dq_wanted is false
   Operand grad_k, grad_v;  // [batch, heads_kv, seq_k, head_dim]
@@ -39,9 +39,14 @@ namespace cuda {
 int64_t workspace_floats(const Backward& p);
 // Whether the kernels take this problem: non-empty, Half/BFloat16, head_dim a multiple of 8 up to 256
 // (when the card has the shared memory for it), 16-byte aligned rows, grid within limits,
-// a card of compute capability 8.0 or newer.
+// a card of compute capability 8.0 or newer; Float as fp32_supported.
 bool supported(const Backward& p);
 void backward(const Backward& p);  // on the current stream
+// The float32 kernels (attention_fp32_bwd.cu, 3xTF32), used by the three above for Float: head
+// dims a multiple of 4 up to 64, equal heads, 16-byte aligned rows.
+int64_t fp32_workspace_floats(const Backward& p);
+bool fp32_supported(const Backward& p);
+void backward_fp32(const Backward& p);
 }  // namespace cuda
 #endif
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="the fused attention op
 FWD = "_scaled_dot_product_efficient_attention"
 BWD = "_scaled_dot_product_efficient_attention_backward"
 # Largest |error| over the largest |gradient|: the kernel rounds P and dS to the input dtype.
-TOL = {torch.bfloat16: 3e-2, torch.float16: 6e-3}
+TOL = {torch.bfloat16: 3e-2, torch.float16: 6e-3, torch.float32: 1e-4}  # fp32: 3xTF32, fp32-level
 
 
 def qkv(b, h, sq, sk, d, dtype, *, bshd=True):
@@ -140,3 +140,37 @@ def test_torch_keeps_bias_and_dropout():
     q.grad = k.grad = v.grad = None
     counts = train(q, k, v, grad, False, dropout=0.5)
     assert served_count(counts, BWD) == 0 and q.grad.shape == q.shape
+
+
+@pytest.mark.parametrize("d", [64, 40, 4, 128])
+@pytest.mark.parametrize("sq,sk", [(1, 1), (100, 77), (77, 300), (257, 130)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_fp32_backward(d, sq, sk, causal):
+    """float32 (3xTF32): served at head dims up to 64, as the forward; 128 stays torch's."""
+    torch.manual_seed(sq * 1000 + sk + d + 1)
+    q, k, v = qkv(2, 3, sq, sk, d, torch.float32)
+    grad = torch.randn(2, 3, sq, d, device=DEVICE)
+    counts = train(q, k, v, grad, causal)
+    assert served_count(counts, FWD) == served_count(counts, BWD) == (1 if d <= 64 else 0)
+    assert_grads((q.grad, k.grad, v.grad), reference_grads(q, k, v, grad, causal, d ** -0.5), torch.float32)
+
+
+@pytest.mark.parametrize("mask", [(True, False, False), (False, True, True)])
+def test_fp32_grad_input_mask(mask):
+    torch.manual_seed(9)
+    q, k, v = (t.detach() for t in qkv(2, 2, 70, 96, 64, torch.float32))
+    grad = torch.randn(2, 2, 70, 64, device=DEVICE)
+    out, lse, seed, offset = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True, 0.0, False)
+    args = (grad, q, k, v, None, out, lse, seed, offset, 0.0, list(mask) + [False], False)
+    op = torch.ops.aten._scaled_dot_product_efficient_attention_backward
+    expected = op(*args)
+    with gemforge.use_gems(), gemforge.collect_stats() as counts:
+        got = op(*args)
+    assert served_count(counts, BWD) == 1
+    wanted = (mask[0], mask[1] or mask[2], mask[1] or mask[2])
+    for want, g, e in zip(wanted, got, expected):
+        if want:
+            assert g.shape == e.shape
+            assert (g.double() - e.double()).abs().max() < TOL[torch.float32] * e.double().abs().max()
+        else:
+            assert g is None

@@ -434,10 +434,12 @@ bool aligned(const Operand& o) {
 }  // namespace
 
 int64_t workspace_floats(const Backward& p) {
+  if (p.dtype == ScalarType::Float) return fp32_workspace_floats(p);
   return stats_floats(p) + (p.dq_wanted ? p.batch * p.heads_q * p.seq_q * p.head_dim : 0);
 }
 
 bool supported(const Backward& p) {
+  if (p.dtype == ScalarType::Float) return fp32_supported(p);
   if (p.dtype != ScalarType::Half && p.dtype != ScalarType::BFloat16) return false;
   if (p.head_dim <= 0 || p.head_dim > 256 || p.head_dim % 8 != 0) return false;
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return false;
@@ -457,6 +459,7 @@ bool supported(const Backward& p) {
 }
 
 void backward(const Backward& p) {
+  if (p.dtype == ScalarType::Float) return backward_fp32(p);
   if (p.batch <= 0 || p.heads_q <= 0 || p.seq_q <= 0 || p.seq_k <= 0) return;
   if (p.dtype == ScalarType::BFloat16) launch_dim<__nv_bfloat16>(p);
   else launch_dim<__half>(p);

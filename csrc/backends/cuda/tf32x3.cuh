@@ -110,15 +110,15 @@ __device__ __forceinline__ void split_by_column_pairs(const float* src, float* d
   }
 }
 
-// The split of raw rows [0, R) (D floats each, at src) by row pairs into dst (R / 2 rows of
-// kRowPairPitch<D>), by the block's kThreads threads.
-template <int R, int D, int kThreads>
+// The split of raw rows [0, R) (D floats each, rows SrcPitch floats apart at src) by row pairs
+// into dst (R / 2 rows of kRowPairPitch<D>), by the block's kThreads threads.
+template <int R, int D, int kThreads, int SrcPitch = D>
 __device__ __forceinline__ void split_by_row_pairs(const float* src, float* dst) {
   for (int i = threadIdx.x; i < R / 2 * D; i += kThreads) {
     const int r = i / D, c = i % D;
     uint32_t h0, l0, h1, l1;
-    split(src[2 * r * D + c], h0, l0);
-    split(src[(2 * r + 1) * D + c], h1, l1);
+    split(src[2 * r * SrcPitch + c], h0, l0);
+    split(src[(2 * r + 1) * SrcPitch + c], h1, l1);
     *reinterpret_cast<uint4*>(dst + r * kRowPairPitch<D> + 4 * c) = make_uint4(h0, h1, l0, l1);
   }
 }
