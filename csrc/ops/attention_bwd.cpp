@@ -3,7 +3,8 @@
 // lower `_efficient_attention_backward`), served by gemforge's FlashAttention-2-style kernel
 // (backends/cuda/attention_bwd.cu) for the cases the forward serves: no bias, no dropout,
 // fp16/bf16, equal heads, equal head dims up to 256; and float32 at head dims up to 64
-// (attention_fp32_bwd.cu, 3xTF32). Everything else goes to torch's kernel.
+// (attention_fp32_bwd.cu, 3xTF32) unless deterministic algorithms are asked for. Everything else
+// goes to torch's kernel.
 //
 // Layouts as torch's: the gradients are [B, S, H, D] in memory viewed as [B, H, S, D]. Where
 // grad_input_mask asks for neither dQ, or neither dK nor dV, those come back undefined (as
@@ -47,8 +48,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> scaled_dot_product_efficient_attentio
     return t.defined() && t.dim() == 4 && t.is_cuda() && t.device() == query.device() &&
            t.scalar_type() == query.scalar_type();
   };
+  // float32 adds dQ with atomics (its order varies run to run): not under
+  // torch.use_deterministic_algorithms.
+  const bool fp32 = query.scalar_type() == at::kFloat && !at::globalContext().deterministicAlgorithms();
   const bool plain = grad_out_.defined() && dropout_p == 0.0 && !attn_bias.defined() &&
-      (query.scalar_type() == at::kHalf || query.scalar_type() == at::kBFloat16 || query.scalar_type() == at::kFloat) &&
+      (query.scalar_type() == at::kHalf || query.scalar_type() == at::kBFloat16 || fp32) &&
       same(query) && same(key) &&
       same(value) && same(out) && same(grad_out_) && key.size(0) == query.size(0) && value.size(0) == query.size(0) &&
       key.size(1) == query.size(1) && value.size(1) == query.size(1) && value.size(2) == key.size(2) &&

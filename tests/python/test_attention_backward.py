@@ -174,3 +174,18 @@ def test_fp32_grad_input_mask(mask):
             assert (g.double() - e.double()).abs().max() < TOL[torch.float32] * e.double().abs().max()
         else:
             assert g is None
+
+
+def test_fp32_deterministic_goes_to_torch():
+    """float32's dQ adds across key blocks with atomics, in an order that varies run to run: under
+    torch.use_deterministic_algorithms the backward is torch's (the forward stays ours)."""
+    torch.manual_seed(4)
+    q, k, v = qkv(2, 3, 100, 77, 64, torch.float32)
+    grad = torch.randn(2, 3, 100, 64, device=DEVICE)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        counts = train(q, k, v, grad, False)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert served_count(counts, FWD) == 1 and served_count(counts, BWD) == 0
+    assert_grads((q.grad, k.grad, v.grad), reference_grads(q, k, v, grad, False, 64 ** -0.5), torch.float32)
