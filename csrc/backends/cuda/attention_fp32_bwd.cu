@@ -9,11 +9,12 @@
 //     dK += dS^T Q; the tile's dS goes through shared memory into dQ += dS K over the block's
 //     keys, added into dQ with atomics (FlashAttention-2's scheme: 5 products). dK and dV are
 //     written once, times scale at the end.
-// Where dQ is not wanted, or deterministic results are (ops/attention_bwd.cpp sends those to
-// torch), the same kernel without dQ, or dQ in a kernel of its own: a block per block of query
-// rows walks the key tiles (S = Q K^T, P, dP = dO V^T, dS, dQ += dS K), which recomputes S and
-// dP: 7 products; measured 0.92x torch at BERT's shape against the fused kernel's 0.96x (query
-// tile 16, H200).
+// Where dQ is not wanted, the same kernel without its dQ half. Deterministic results are left to
+// torch (ops/attention_bwd.cpp). Kept for comparison until the fused kernel is measured at its
+// query tile of 32 (scripts/dev/attention_fp32_bwd_standalone.py, variant 1): dQ in a kernel of
+// its own, a block per block of query rows walking the key tiles (S = Q K^T, P, dP = dO V^T, dS,
+// dQ += dS K), no atomics but S and dP recomputed: 7 products, 0.92x torch at BERT's shape
+// against the fused kernel's 0.96x at a query tile of 16 (H200).
 //
 // Each tile an operand of a product's B side is split once by the whole block (by column pairs
 // where the product reads it as X^T, by row pairs where it reads X); the A sides are the block's
