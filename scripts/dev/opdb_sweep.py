@@ -5,7 +5,11 @@ artifact (its bf16 intermediate rounding, an overflow of its own) is told apart 
 bug. Random ops are left out (their results need not match).
 
     python scripts/dev/opdb_sweep.py [--device cpu|cuda] [--dtypes float32 bfloat16 int64 bool]
-                                     [--samples 6] [--ops div fmod ...]
+                                     [--samples 6] [--ops div fmod ...] [--noncontiguous] [--out]
+
+--noncontiguous runs each sample's non-contiguous copy (SampleInput.noncontiguous(): every
+tensor argument strided, same values); --out calls the op with out= tensors (of torch's result's
+shapes and dtypes, filled with garbage) where the OpInfo supports out=, and compares those.
 
 Needs `pip install expecttest` (op_db imports it). A sweep of the cpu backend over four dtypes
 took about 8 minutes on one core.
@@ -63,6 +67,8 @@ def main():
     ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16", "int64", "bool"])
     ap.add_argument("--samples", type=int, default=6)
     ap.add_argument("--ops", nargs="+")
+    ap.add_argument("--noncontiguous", action="store_true")
+    ap.add_argument("--out", action="store_true")
     args = ap.parse_args()
     from torch.testing._internal.common_methods_invocations import op_db
 
@@ -72,6 +78,8 @@ def main():
     for op in op_db:
         if any(r in op.name for r in RANDOM) or (args.ops and op.name not in args.ops):
             continue
+        if args.out and not op.supports_out:
+            continue
         for dt in dtypes:
             if dt not in op.supported_dtypes(dev):
                 continue
@@ -80,13 +88,28 @@ def main():
             except Exception:  # noqa: BLE001  (a sample generator torch itself cannot run here)
                 continue
             for s in samples:
+                if args.noncontiguous:
+                    s = s.noncontiguous()
                 try:
                     expected, torch_err = op(s.input, *s.args, **s.kwargs), None
                 except Exception as err:  # noqa: BLE001
                     expected, torch_err = None, err
+                if args.out and torch_err is None:
+                    # torch's own out= call first, then gemforge's, into garbage-filled tensors
+                    def outs():
+                        made = [torch.full_like(t, 7) if t.dtype != torch.bool else torch.ones_like(t)
+                                for t in tensors(expected)]
+                        return made[0] if isinstance(expected, torch.Tensor) else tuple(made)
+                    try:
+                        expected, torch_err = op(s.input, *s.args, out=outs(), **s.kwargs), None
+                    except Exception as err:  # noqa: BLE001
+                        expected, torch_err = None, err
                 with gemforge.use_gems(backends=[dev]), gemforge.collect_stats() as counts:
                     try:
-                        actual, gems_err = op(s.input, *s.args, **s.kwargs), None
+                        if args.out and expected is not None:
+                            actual, gems_err = op(s.input, *s.args, out=outs(), **s.kwargs), None
+                        else:
+                            actual, gems_err = op(s.input, *s.args, **s.kwargs), None
                     except Exception as err:  # noqa: BLE001
                         actual, gems_err = None, err
                 if not counts and gems_err is None:
