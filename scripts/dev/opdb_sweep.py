@@ -99,19 +99,20 @@ def main():
                     expected, torch_err = op(s.input, *s.args, **s.kwargs), None
                 except Exception as err:  # noqa: BLE001
                     expected, torch_err = None, err
-                if args.out and torch_err is None:
+                template = expected if args.out and torch_err is None else None
+                if template is not None:
                     # torch's own out= call first, then gemforge's, into garbage-filled tensors
                     def outs():
                         made = [torch.full_like(t, 7) if t.dtype != torch.bool else torch.ones_like(t)
-                                for t in tensors(expected)]
-                        return made[0] if isinstance(expected, torch.Tensor) else tuple(made)
+                                for t in tensors(template)]
+                        return made[0] if isinstance(template, torch.Tensor) else tuple(made)
                     try:
                         expected, torch_err = op(s.input, *s.args, out=outs(), **s.kwargs), None
                     except Exception as err:  # noqa: BLE001
                         expected, torch_err = None, err
                 with gemforge.use_gems(backends=[dev]), gemforge.collect_stats() as counts:
                     try:
-                        if args.out and expected is not None:
+                        if template is not None:
                             actual, gems_err = op(s.input, *s.args, out=outs(), **s.kwargs), None
                         else:
                             actual, gems_err = op(s.input, *s.args, **s.kwargs), None
