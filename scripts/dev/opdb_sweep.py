@@ -23,7 +23,7 @@ import gemforge
 
 RANDOM = ("rand", "normal", "bernoulli", "multinomial", "dropout", "uniform", "exponential",
           "geometric", "cauchy", "log_normal", "poisson", "empty", "rrelu", "fractional_max_pool",
-          "scaled_dot_product_attention", "multi_head_attention")
+          "scaled_dot_product_attention", "multi_head_attention", "svd_lowrank", "pca_lowrank")
 # Ops whose index outputs may pick any of equal values (unless stable=True): only their values
 # are compared.
 TIES = ("sort", "argsort", "topk", "kthvalue", "msort", "median", "nanmedian", "mode", "min", "max",
@@ -58,6 +58,8 @@ def differs(e, a):
         rtol, atol = TOL[e.dtype]
         bad = ~torch.isclose(a.double(), e.double(), rtol=rtol, atol=atol, equal_nan=True)
         return f"{int(bad.sum())} of {e.numel()} values" if bad.any() else None
+    if e.is_complex() and e.dtype != torch.complex32:  # real and imaginary parts at the parts' tolerance
+        return differs(torch.view_as_real(e.resolve_conj()), torch.view_as_real(a.resolve_conj()))
     if e.dtype == torch.complex32:  # no cpu equal for it
         a, e = a.to(torch.complex64), e.to(torch.complex64)
     return None if torch.equal(a, e) else "values"
