@@ -25,8 +25,9 @@
 #   GEMFORGE_BENCH_ARGS      extra benchmark arguments (e.g. "--quick")
 #   GEMFORGE_SKIP_MODELS=1   skip the sample models (python -m gemforge.models)
 #   GEMFORGE_MODEL_ARGS      their arguments (default: --all --layers 2)
-# The GPU machine has no network: `transformers` (for the sample models) is installed from the
-# wheels in .whl/ when that folder travels with the call (see benchmarks/NOTES.md).
+# The GPU machine has no network: `transformers` (for the sample models) and `expecttest` (for
+# test_opinfo.py) are installed from the wheels in .whl/ when that folder travels with the call
+# (see benchmarks/NOTES.md; `pip download expecttest --no-deps -d .whl`).
 # Exits non-zero if any step failed; a failed test step does not stop the benchmarks.
 set -euo pipefail
 
@@ -92,6 +93,11 @@ command -v nvcc >/dev/null && nvcc --version | tail -n 2 || echo "nvcc not on PA
 if ! "$PYTHON" -c "import transformers" 2>/dev/null && [[ -d .whl ]]; then
     PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --no-index --find-links .whl transformers \
         && echo "transformers installed from .whl/" || echo "transformers: install from .whl/ failed"
+fi
+# expecttest: torch's op_db (tests/python/test_opinfo.py) imports it; the GPU image lacks it.
+if ! "$PYTHON" -c "import expecttest" 2>/dev/null && [[ -d .whl ]]; then
+    PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --no-index --find-links .whl expecttest \
+        && echo "expecttest installed from .whl/" || echo "expecttest: install from .whl/ failed"
 fi
 cmake --version | head -n 1 || true
 echo "cores: $(nproc)"

@@ -504,6 +504,16 @@ Tensor clone_of(const Tensor& self) {
   return out;
 }
 
+// What torch's view scatters start from (its clone_preserve_strides): self's whole storage
+// cloned and viewed as self (sizes, strides, storage offset), so that the result keeps self's
+// layout and as_strided_scatter's window addresses the same storage elements as torch's; a plain
+// clone where self overlaps itself (the scatter's copy could not write it).
+Tensor clone_preserving_layout(const Tensor& self) {
+  if (at::has_internal_overlap(self) == at::MemOverlap::Yes) return clone_of(self);
+  const int64_t elements = static_cast<int64_t>(self.storage().nbytes() / self.dtype().itemsize());
+  return clone_of(self.as_strided({elements}, {1}, 0)).as_strided(self.sizes(), self.strides(), self.storage_offset());
+}
+
 Tensor zeros_like_sizes(const Tensor& grad, c10::SymIntArrayRef sizes) {
   Tensor out = at::empty(C10_AS_INTARRAYREF_SLOW(sizes), grad.options());
   return ops::zero_(out);
@@ -734,7 +744,7 @@ Tensor slice_backward(const Tensor& grad_output, c10::SymIntArrayRef input_sizes
 }
 
 Tensor select_scatter(const Tensor& self, const Tensor& src, int64_t dim, c10::SymInt index) {
-  Tensor out = clone_of(self);
+  Tensor out = clone_preserving_layout(self);
   Tensor slice = out.select(dim, index.expect_int());
   check_slice_size(slice, src);
   copy_into(slice, src);
@@ -743,7 +753,7 @@ Tensor select_scatter(const Tensor& self, const Tensor& src, int64_t dim, c10::S
 
 Tensor slice_scatter(const Tensor& self, const Tensor& src, int64_t dim, std::optional<c10::SymInt> start,
                      std::optional<c10::SymInt> end, c10::SymInt step) {
-  Tensor out = clone_of(self);
+  Tensor out = clone_preserving_layout(self);
   const auto to_int = [](const std::optional<c10::SymInt>& v) -> std::optional<int64_t> {
     if (!v) return std::nullopt;
     return v->expect_int();
@@ -755,7 +765,7 @@ Tensor slice_scatter(const Tensor& self, const Tensor& src, int64_t dim, std::op
 }
 
 Tensor diagonal_scatter(const Tensor& self, const Tensor& src, int64_t offset, int64_t dim1, int64_t dim2) {
-  Tensor out = clone_of(self);
+  Tensor out = clone_preserving_layout(self);
   Tensor slice = out.diagonal(offset, dim1, dim2);
   check_slice_size(slice, src);
   copy_into(slice, src);
@@ -764,7 +774,7 @@ Tensor diagonal_scatter(const Tensor& self, const Tensor& src, int64_t offset, i
 
 Tensor as_strided_scatter(const Tensor& self, const Tensor& src, c10::SymIntArrayRef size, c10::SymIntArrayRef stride,
                           std::optional<c10::SymInt> storage_offset) {
-  Tensor out = clone_of(self);
+  Tensor out = clone_preserving_layout(self);
   Tensor slice = out.as_strided(C10_AS_INTARRAYREF_SLOW(size), C10_AS_INTARRAYREF_SLOW(stride),
                                 storage_offset ? std::optional<int64_t>(storage_offset->expect_int()) : std::nullopt);
   check_slice_size(slice, src);

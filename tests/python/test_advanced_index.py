@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import ALL_DTYPES, DEVICE, FLOATS, INTS, check, make
+import gemforge
+from conftest import ALL_DTYPES, BACKEND, DEVICE, FLOATS, INTS, check, make, served_count
 
 aten = torch.ops.aten
 
@@ -392,6 +393,35 @@ def test_view_scatters(dtype):
           served="as_strided_scatter", reference="exact")
     check(lambda x, s: torch.select_scatter(transposed(x), s, 1, 2), [x, make((5,), dtype)], served="select_scatter",
           reference="exact")
+
+
+def test_view_scatters_keep_the_layout():
+    """Torch's view scatters clone self's whole storage and view it as self: the result has self's
+    strides and storage offset, and as_strided_scatter's window addresses that storage (gaps and
+    offset included), so its values depend on self's layout too."""
+    base = make((4, 6), torch.float32)
+    scatters = {
+        "select_scatter": lambda x, s: torch.select_scatter(x, s, 0, 0),
+        "slice_scatter": lambda x, s: torch.slice_scatter(x, s, 0, 0, 1),
+        "diagonal_scatter": lambda x, s: torch.diagonal_scatter(x, s),
+        "as_strided_scatter": lambda x, s: torch.as_strided_scatter(x, s, (2,), (1,), 7),
+    }
+    windows = {"select_scatter": lambda x: x[0], "slice_scatter": lambda x: x[0:1],
+               "diagonal_scatter": lambda x: x.diagonal(), "as_strided_scatter": lambda x: x.as_strided((2,), (1,), 7)}
+    # rows and every other column past the first row; a transposed view; the leading rows of a
+    # larger storage (contiguous, the storage longer than the view); one that overlaps itself
+    views = [lambda b: b[1:, ::2], lambda b: b.t()[::2], lambda b: b[:2], lambda b: b[0].expand(3, 6)]
+    for view in views:
+        x = view(base)
+        for name, fn in scatters.items():
+            src = make(tuple(windows[name](x).shape), torch.float32)
+            expected = fn(x, src)
+            with gemforge.use_gems(backends=[BACKEND]), gemforge.collect_stats() as counts:
+                got = fn(x, src)
+            assert served_count(counts, name) == 1, name
+            assert torch.equal(got, expected), name
+            assert (got.stride(), got.storage_offset()) == (expected.stride(), expected.storage_offset()), name
+            assert torch.equal(x, view(base)), name  # self untouched
 
 
 def test_view_scatter_errors():

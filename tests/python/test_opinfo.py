@@ -2,7 +2,9 @@
 
 Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64 and complex64 (bfloat16
 too on cuda), its first samples: gemforge's results equal torch's within fp32-level tolerances
-(integers and bools exactly), or both raise the same exception type. And for the OpInfos with
+(integers and bools exactly), or both raise the same exception type. The same for the samples'
+strided copies (SampleInput.noncontiguous: every tensor argument strided, same values) and, where
+the OpInfo supports out=, through out= tensors filled with garbage (float32 and int64). And for the OpInfos with
 autograd, float32: the gradients of every input that requires one, for the same output
 gradients, within 1e-4 of the largest (forward and backward under gemforge, against both under
 torch). A catch-all next to the per-family tests: it exercises argument combinations those do
@@ -47,21 +49,39 @@ def random_sample(sample) -> bool:
 
 
 def fresh(x):
-    """A leaf copy of x (requires_grad as x), through lists and tuples."""
+    """A leaf copy of x (requires_grad as x), through lists and tuples; in x's strides where they
+    do not overlap (a strided sample stays strided, its gaps zeros), as clone() would not."""
     if isinstance(x, torch.Tensor):
-        return x.detach().clone().requires_grad_(x.requires_grad)
+        y = x.detach()
+        if y.layout == torch.strided and not y.is_contiguous() and torch._debug_has_internal_overlap(y) == 0:
+            extent = 1 + sum((n - 1) * step for n, step in zip(y.shape, y.stride())) if y.numel() else 0
+            copy = torch.zeros(extent, dtype=y.dtype, device=y.device).as_strided(y.shape, y.stride())
+            copy.copy_(y)
+        else:
+            copy = y.clone()
+        return copy.requires_grad_(x.requires_grad)
     if isinstance(x, (list, tuple)):
         return type(x)(fresh(y) for y in x)
     return x
 
 
-def run(op, sample):
-    """The op on fresh copies of the sample (in-place variants must not see each other's writes):
-    (result, None) or (None, the exception)."""
+def run(op, sample, out=None):
+    """The op on fresh copies of the sample (in-place variants must not see each other's writes),
+    into `out` (made by out()) where given: (result, None) or (None, the exception)."""
     try:
-        return op(fresh(sample.input), *fresh(list(sample.args)), **sample.kwargs), None
+        kwargs = dict(sample.kwargs, out=out()) if out is not None else sample.kwargs
+        return op(fresh(sample.input), *fresh(list(sample.args)), **kwargs), None
     except Exception as error:  # the exception type is compared with gemforge's
         return None, error
+
+
+def garbage_like(result):
+    """out= tensors of `result`'s form (a tensor or a tuple of them), filled with garbage."""
+    def fill(t):
+        return torch.ones_like(t) if t.dtype == torch.bool else torch.full_like(t, 7)
+    if isinstance(result, torch.Tensor):
+        return lambda: fill(result)
+    return lambda: tuple(fill(t) for t in result)
 
 
 def tensors(x):
@@ -94,12 +114,14 @@ def compare(op, expected, got):
             raise AssertionError(f"output {i}: integer values differ from torch's")
 
 
-@pytest.mark.parametrize("op", OPS, ids=[f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name
-                                         for op in OPS])
-def test_opinfo_samples(op):
+def check_samples(op, dtypes, layout="contiguous"):
+    """op's first samples in each of `dtypes` it supports, under gemforge against torch.
+    layout: 'contiguous' as op_db makes them; 'noncontiguous' their strided copies (the same
+    values, every tensor argument strided); 'out' through out= tensors of torch's result's form,
+    filled with garbage."""
     backends = None if DEVICE == "cuda" else ["cpu"]
     served_any = False
-    for dtype in DTYPES:
+    for dtype in dtypes:
         if dtype not in op.supported_dtypes(DEVICE):
             continue
         with warnings.catch_warnings():
@@ -111,9 +133,17 @@ def test_opinfo_samples(op):
             for index, sample in enumerate(samples):
                 if random_sample(sample):
                     continue
+                if layout == "noncontiguous":
+                    try:
+                        sample = sample.noncontiguous()
+                    except RuntimeError:  # sparse arguments have no strided copy
+                        continue
                 expected, expected_error = run(op, sample)
+                out = garbage_like(expected) if layout == "out" and expected_error is None else None
+                if out is not None:
+                    expected, expected_error = run(op, sample, out)
                 with gemforge.use_gems(backends=backends), gemforge.collect_stats() as counts:
-                    got, error = run(op, sample)
+                    got, error = run(op, sample, out)
                 served = sum(counts.values()) > 0
                 served_any = served_any or served
                 where = f"{dtype} sample {index}: {sample.summary() if hasattr(sample, 'summary') else sample}"
@@ -128,6 +158,29 @@ def test_opinfo_samples(op):
                         raise AssertionError(f"{where}: {failure}") from None
     if not served_any:
         pytest.skip("no sample reached a gemforge kernel")
+
+
+def op_id(op):
+    return f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_opinfo_samples(op):
+    check_samples(op, DTYPES)
+
+
+# Strided copies and out=: float32 and int64 (the layouts are what is under test, not the dtypes).
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_opinfo_noncontiguous(op):
+    check_samples(op, [torch.float32, torch.int64], "noncontiguous")
+
+
+OUT_OPS = [op for op in OPS if op.supports_out]
+
+
+@pytest.mark.parametrize("op", OUT_OPS, ids=op_id)
+def test_opinfo_out(op):
+    check_samples(op, [torch.float32, torch.int64], "out")
 
 
 GRAD_SAMPLES = 4
@@ -158,8 +211,7 @@ def gradients(op, sample, output_grads, backends):
     return grads, output_grads, sum(forward.values()) + sum(backward.values())
 
 
-@pytest.mark.parametrize("op", GRAD_OPS, ids=[f"{op.name}.{op.variant_test_name}" if op.variant_test_name
-                                              else op.name for op in GRAD_OPS])
+@pytest.mark.parametrize("op", GRAD_OPS, ids=op_id)
 def test_opinfo_gradients(op):
     backends = ["cuda"] if DEVICE == "cuda" else ["cpu"]
     served_any = False

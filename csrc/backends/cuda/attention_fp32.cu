@@ -107,9 +107,7 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks) forward_fp32_kernel(con
     for (int kk = 0; kk < DT; ++kk) {
       const float2 top = *reinterpret_cast<const float2*>(qf + kk * 8);
       const float2 bottom = *reinterpret_cast<const float2*>(qf + 8 * PQ + kk * 8);
-      const SplitA a(top.x, bottom.x, top.y, bottom.y);
-#pragma unroll
-      mma_split_n(s, a, kf + kk * 16, 8 * PK);
+      mma_split_n(s, SplitA(top.x, bottom.x, top.y, bottom.y), kf + kk * 16, 8 * PK);
     }
     scores_log2<kBias, BN>(s, scale_log2, t, row0, m0, n0, p.seq_k, p.causal, p.causal_offset, [&](int r, int jj) {
       const int64_t i = row0 + r * 8;
@@ -120,9 +118,7 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks) forward_fp32_kernel(con
     online_softmax(s, o, row_max, row_sum, [](float x) { return exp2f(x); });
 #pragma unroll
     for (int kk = 0; kk < NT; ++kk) {
-      const SplitA a(s[kk][0], s[kk][2], s[kk][1], s[kk][3]);
-#pragma unroll
-      mma_split_n(o, a, vf + kk * 4 * PV, 32);
+      mma_split_n(o, SplitA(s[kk][0], s[kk][2], s[kk][1], s[kk][3]), vf + kk * 4 * PV, 32);
     }
   }
   cp_async_wait<0>();

@@ -25,11 +25,22 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// The byte offset of chunk c (16 bytes) of row r in a shared tile: Swizzled, chunk r * CH + (c ^
+// (r & 7)), the XOR swizzle that sends ldmatrix's eight rows to eight bank groups; Padded, rows
+// of Pitch floats (the fp32 kernels' layouts, padded so that their fragment loads miss no bank).
+template <int CH>
+struct Swizzled {
+  static __device__ __forceinline__ int at(int r, int c) { return (r * CH + (c ^ (r & 7))) * 16; }
+};
+template <int Pitch>
+struct Padded {
+  static __device__ __forceinline__ int at(int r, int c) { return (r * Pitch + c * 4) * 4; }
+};
+
 // Rows [0, R) of a tile with CH 16-byte chunks a row, from global (row r at src + r * stride
-// bytes), loaded by THREADS threads: rows >= rows_valid and chunks >= chunks_valid are
-// zero-filled (their source is the always-valid `base`). Chunk c of row r lands at
-// r * CH + (c ^ (r & 7)): the XOR swizzle that sends ldmatrix's eight rows to eight bank groups.
-template <int R, int CH, int THREADS>
+// bytes), loaded by THREADS threads into shared memory laid out as Layout: rows >= rows_valid
+// and chunks >= chunks_valid are zero-filled (their source is the always-valid `base`).
+template <int R, int CH, int THREADS, class Layout = Swizzled<CH>>
 __device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t stride, int rows_valid,
                                           int chunks_valid, const void* base) {
   static_assert((R * CH) % THREADS == 0, "tile chunks must spread evenly over the threads");
@@ -38,7 +49,7 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const char* src, int64_t
     const int i = threadIdx.x + k * THREADS;
     const int r = i / CH, c = i % CH;
     const bool ok = r < rows_valid && c < chunks_valid;
-    cp_async16(dst + (r * CH + (c ^ (r & 7))) * 16, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
+    cp_async16(dst + Layout::at(r, c), ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
                ok ? 16 : 0);
   }
 }

@@ -78,22 +78,13 @@ __device__ __forceinline__ void mma_split_n(float (&c)[N][4], const SplitA& a, c
   for (int i = 0; i < N; ++i) mma_tf32(c[i], a.hi, f[i].x, f[i].y);
 }
 
-// Rows [0, R) of a tile of D float columns from global (row r at src + r * stride bytes) into
-// shared rows of Pitch floats; rows >= rows_valid and 16-byte chunks >= chunks_valid are
-// zero-filled (their source is the always-valid `base`).
+// Rows [0, R) of a tile of D float columns from global into shared rows of Pitch floats
+// (cuda_mma::load_tile, padded instead of swizzled).
 template <int R, int D, int kThreads, int Pitch>
 __device__ __forceinline__ void load_rows(uint32_t dst, const char* src, int64_t stride, int rows_valid,
                                           int chunks_valid, const void* base) {
-  constexpr int CH = D / 4;
-  static_assert((R * CH) % kThreads == 0, "tile chunks must spread evenly over the threads");
-#pragma unroll
-  for (int k = 0; k < R * CH / kThreads; ++k) {
-    const int i = threadIdx.x + k * kThreads;
-    const int r = i / CH, c = i % CH;
-    const bool ok = r < rows_valid && c < chunks_valid;
-    cp_async16(dst + (r * Pitch + c * 4) * 4, ok ? static_cast<const void*>(src + r * stride + c * 16) : base,
-               ok ? 16 : 0);
-  }
+  static_assert(D % 4 == 0 && Pitch % 4 == 0, "rows of whole 16-byte chunks");
+  cuda_mma::load_tile<R, D / 4, kThreads, cuda_mma::Padded<Pitch>>(dst, src, stride, rows_valid, chunks_valid, base);
 }
 
 // The split of raw rows [0, R) (D floats each, at src) by column pairs into dst (rows of
