@@ -225,7 +225,6 @@ __global__ void __launch_bounds__(Warps * 32) dkdv_kernel(const Backward p, int6
 #pragma unroll
     for (int kk = 0; kk < NT; ++kk) {
       const SplitA a(st[kk][0], st[kk][2], st[kk][1], st[kk][3]);
-#pragma unroll
       mma_split_n(dv, a, orow + kk * 4 * PP, 32);
     }
     // dP^T = V dO^T; dS^T = P^T (dP^T - delta)
@@ -251,7 +250,6 @@ __global__ void __launch_bounds__(Warps * 32) dkdv_kernel(const Backward p, int6
 #pragma unroll
     for (int kk = 0; kk < NT; ++kk) {
       const SplitA a(st[kk][0], st[kk][2], st[kk][1], st[kk][3]);
-#pragma unroll
       mma_split_n(dk, a, qr + kk * 4 * PP, 32);
     }
     if constexpr (FuseDQ) {
@@ -421,7 +419,6 @@ __global__ void __launch_bounds__(Warps * 32) dq_kernel(const Backward p, int64_
 #pragma unroll
     for (int kk = 0; kk < DT; ++kk) {
       const SplitA a = pair_fragment(qf, kk);
-#pragma unroll
       mma_split_n(s, a, kc + kk * 16, 8 * PC);
     }
 #pragma unroll
@@ -438,7 +435,6 @@ __global__ void __launch_bounds__(Warps * 32) dq_kernel(const Backward p, int64_
 #pragma unroll
     for (int kk = 0; kk < DT; ++kk) {
       const SplitA a = pair_fragment(of, kk);
-#pragma unroll
       mma_split_n(dp, a, vc + kk * 16, 8 * PC);
     }
 #pragma unroll
@@ -449,7 +445,6 @@ __global__ void __launch_bounds__(Warps * 32) dq_kernel(const Backward p, int64_
 #pragma unroll
     for (int kk = 0; kk < NT; ++kk) {
       const SplitA a(s[kk][0], s[kk][2], s[kk][1], s[kk][3]);
-#pragma unroll
       mma_split_n(dq, a, kr + kk * 4 * PP, 32);
     }
   }
