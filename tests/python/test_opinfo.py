@@ -66,6 +66,15 @@ def fresh(x):
     return x
 
 
+def strided(sample):
+    """sample's strided copy (SampleInput.noncontiguous: every tensor argument strided, the same
+    values), or None where it has none (sparse arguments)."""
+    try:
+        return sample.noncontiguous()
+    except RuntimeError:
+        return None
+
+
 def run(op, sample, out=None):
     """The op on fresh copies of the sample (in-place variants must not see each other's writes),
     into `out` (made by out()) where given: (result, None) or (None, the exception)."""
@@ -134,11 +143,8 @@ def check_samples(op, dtypes, layout="contiguous"):
             for index, sample in enumerate(samples):
                 if random_sample(sample):
                     continue
-                if layout == "noncontiguous":
-                    try:
-                        sample = sample.noncontiguous()
-                    except RuntimeError:  # sparse arguments have no strided copy
-                        continue
+                if layout == "noncontiguous" and (sample := strided(sample)) is None:
+                    continue
                 expected, expected_error = run(op, sample)
                 out = garbage_like(expected) if layout == "out" and expected_error is None else None
                 if out is not None:
@@ -236,11 +242,8 @@ def check_gradients(op, noncontiguous=False):
         for index, sample in enumerate(samples):
             if random_sample(sample):
                 continue
-            if noncontiguous:
-                try:
-                    sample = sample.noncontiguous()
-                except RuntimeError:  # sparse arguments have no strided copy
-                    continue
+            if noncontiguous and (sample := strided(sample)) is None:
+                continue
             try:
                 expected, output_grads, _ = gradients(op, sample, None, None)
                 expected_error = None
