@@ -1,15 +1,16 @@
 """PyTorch's own sample inputs (the OpInfos of op_db) through gemforge against torch's kernels.
 
-Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64 and complex64 (bfloat16
-too on cuda), its first samples: gemforge's results equal torch's within fp32-level tolerances
-(integers and bools exactly), or both raise the same exception type. The same for the samples'
-strided copies (SampleInput.noncontiguous: every tensor argument strided, same values) and, where
-the OpInfo supports out=, through out= tensors filled with garbage (float32 and int64). And for the OpInfos with
-autograd, float32: the gradients of every input that requires one, for the same output
-gradients, within 1e-4 of the largest (forward and backward under gemforge, against both under
-torch). A catch-all next to the per-family tests: it exercises argument combinations those do
-not spell out (keyword forms, scalar operands, odd shapes, a bias without a weight), through the
-public Python API, as users call it.
+Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64 and complex64
+(bfloat16 too on cuda), its first samples: gemforge's results equal torch's within fp32-level
+tolerances (integers and bools exactly), or both raise the same exception type. The same for the
+samples' strided copies (SampleInput.noncontiguous: every tensor argument strided, same values)
+and, where the OpInfo supports out=, through out= tensors filled with garbage (float32 and
+int64). And for the OpInfos with autograd, float32, the samples and their strided copies: the
+gradients of every input that requires one, for the same output gradients, within 1e-4 of the
+largest (forward and backward under gemforge, against both under torch). A catch-all next to the
+per-family tests: it exercises argument combinations those do not spell out (keyword forms,
+scalar operands, odd shapes, a bias without a weight), through the public Python API, as users
+call it.
 
 Left out: random ops and samples (dropout, training-mode rrelu and attention, random pooling,
 randomized SVD): their streams are gemforge's own, and test_random.py checks their
@@ -63,6 +64,15 @@ def fresh(x):
     if isinstance(x, (list, tuple)):
         return type(x)(fresh(y) for y in x)
     return x
+
+
+def strided(sample):
+    """sample's strided copy (SampleInput.noncontiguous: every tensor argument strided, the same
+    values), or None where it has none (sparse arguments)."""
+    try:
+        return sample.noncontiguous()
+    except RuntimeError:
+        return None
 
 
 def run(op, sample, out=None):
@@ -133,11 +143,8 @@ def check_samples(op, dtypes, layout="contiguous"):
             for index, sample in enumerate(samples):
                 if random_sample(sample):
                     continue
-                if layout == "noncontiguous":
-                    try:
-                        sample = sample.noncontiguous()
-                    except RuntimeError:  # sparse arguments have no strided copy
-                        continue
+                if layout == "noncontiguous" and (sample := strided(sample)) is None:
+                    continue
                 expected, expected_error = run(op, sample)
                 out = garbage_like(expected) if layout == "out" and expected_error is None else None
                 if out is not None:
@@ -213,6 +220,17 @@ def gradients(op, sample, output_grads, backends):
 
 @pytest.mark.parametrize("op", GRAD_OPS, ids=op_id)
 def test_opinfo_gradients(op):
+    check_gradients(op)
+
+
+@pytest.mark.parametrize("op", GRAD_OPS, ids=op_id)
+def test_opinfo_gradients_noncontiguous(op):
+    check_gradients(op, noncontiguous=True)
+
+
+def check_gradients(op, noncontiguous=False):
+    """op's first float32 samples (their strided copies where noncontiguous): every input's
+    gradient under gemforge against torch's, for the same output gradients."""
     backends = ["cuda"] if DEVICE == "cuda" else ["cpu"]
     served_any = False
     with warnings.catch_warnings():
@@ -223,6 +241,8 @@ def test_opinfo_gradients(op):
             pytest.skip("no samples in this build")
         for index, sample in enumerate(samples):
             if random_sample(sample):
+                continue
+            if noncontiguous and (sample := strided(sample)) is None:
                 continue
             try:
                 expected, output_grads, _ = gradients(op, sample, None, None)

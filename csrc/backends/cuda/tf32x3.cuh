@@ -23,8 +23,6 @@
 
 namespace gemforge::cuda_tf32x3 {
 
-using cuda_mma::cp_async16;
-
 template <int D> constexpr int kPairPitch = D + 8;            // raw rows read in column pairs by 16 lanes
 template <int D> constexpr int kColumnPairPitch = 2 * D + 16;  // split rows, 16-byte loads of 8 lanes
 template <int D> constexpr int kRowPairPitch = 4 * D + 8;      // split row pairs, likewise
