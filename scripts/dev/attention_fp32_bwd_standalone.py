@@ -28,15 +28,13 @@ namespace gemforge::attention::cuda {
 // Block shapes (dK/dV warps, query tile; dQ warps, key tile); 0: as served.
 void backward_variant(const Backward& p, int variant) {
   switch (variant) {
-    case 1: return backward_fp32_shaped<8, 32, 8, 32>(p);
-    case 2: return backward_fp32_fused<8, 16>(p);
+    case 1: return backward_fp32_fused<8, 16>(p);
     default: TORCH_CHECK(fp32_supported(p), "not supported"); return backward_fp32(p);
   }
 }
 }  // namespace gemforge::attention::cuda
 """
-VARIANTS = {0: "as served (dQ fused, 8 warps, query tile 32)", 1: "three kernels (dQ 8 warps)",
-            2: "dQ fused, query tile 16"}
+VARIANTS = {0: "as served (dQ fused, 8 warps, query tile 32)", 1: "dQ fused, query tile 16"}
 
 BINDING = r"""
 #include <torch/extension.h>

@@ -10,11 +10,9 @@
 //     keys, added into dQ with atomics (FlashAttention-2's scheme: 5 products). dK and dV are
 //     written once, times scale at the end.
 // Where dQ is not wanted, the same kernel without its dQ half. Deterministic results are left to
-// torch (ops/attention_bwd.cpp). Kept for comparison until the fused kernel is measured at its
-// query tile of 32 (scripts/dev/attention_fp32_bwd_standalone.py, variant 1): dQ in a kernel of
-// its own, a block per block of query rows walking the key tiles (S = Q K^T, P, dP = dO V^T, dS,
-// dQ += dS K), no atomics but S and dP recomputed: 7 products, 0.92x torch at BERT's shape
-// against the fused kernel's 0.96x at a query tile of 16 (H200).
+// torch (ops/attention_bwd.cpp). A separate dQ kernel (a block per block of query rows walking
+// the key tiles, no atomics) was measured and dropped: it recomputes S and dP, 7 products, and
+// ran 0.93x torch at BERT's shape against the fused kernel's 1.17x (H200, stop 29).
 //
 // Each tile an operand of a product's B side is split once by the whole block (by column pairs
 // where the product reads it as X^T, by row pairs where it reads X); the A sides are the block's
@@ -340,131 +338,6 @@ __global__ void __launch_bounds__(Warps * 32) dkdv_kernel(const Backward p, int6
   }
 }
 
-// A block of Warps * 16 query rows walking key tiles of BN rows: dQ.
-template <int Warps, int BN>
-__global__ void __launch_bounds__(Warps * 32) dq_kernel(const Backward p, int64_t rows, const float* lse2_all,
-                                                        const float* delta_all) {
-  constexpr int D = kD, kThreads = Warps * 32, BM = Warps * 16;
-  constexpr int PR = kPairPitch<D>, PC = kColumnPairPitch<D>, PP = kRowPairPitch<D>;
-  constexpr int NT = BN / 8, DT = D / 8;
-  extern __shared__ __align__(16) float smem[];
-  float* sQ = smem;                // the block's rows of Q, raw: BM x PR
-  float* sO = sQ + BM * PR;        // and of dO
-  float* sRaw = sO + BM * PR;      // K then V tile as loaded: 2 x BN x D
-  float* sKc = sRaw + 2 * BN * D;  // K by column pairs: BN x PC
-  float* sKr = sKc + BN * PC;      // K by row pairs: BN / 2 x PP
-  float* sVc = sKr + BN / 2 * PP;  // V by column pairs: BN x PC
-  const uint32_t aRaw = smem_addr(sRaw);
-
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int g = lane / 4, t = lane % 4;
-  const QueryBlock block = query_block<BM, BN>(p.seq_q, p.seq_k, p.causal, p.causal_offset);
-  const int64_t m0 = block.m0;
-  const int num_n = block.num_n;
-  const int64_t b = blockIdx.z, h = blockIdx.y;
-  const int chunks_valid = static_cast<int>(p.head_dim / 4);
-  constexpr int64_t es = sizeof(float);
-  const char* q = static_cast<const char*>(p.q.data) + (b * p.q.batch_stride + h * p.q.head_stride + m0 * p.q.row_stride) * es;
-  const char* go = static_cast<const char*>(p.grad_out.data) +
-                   (b * p.grad_out.batch_stride + h * p.grad_out.head_stride + m0 * p.grad_out.row_stride) * es;
-  const char* k = static_cast<const char*>(p.k.data) + (b * p.k.batch_stride + h * p.k.head_stride) * es;
-  const char* v = static_cast<const char*>(p.v.data) + (b * p.v.batch_stride + h * p.v.head_stride) * es;
-
-  const int rows_valid = static_cast<int>(p.seq_q - m0 < BM ? p.seq_q - m0 : BM);
-  load_rows<BM, D, kThreads, PR>(smem_addr(sQ), q, p.q.row_stride * es, rows_valid, chunks_valid, p.q.data);
-  load_rows<BM, D, kThreads, PR>(smem_addr(sO), go, p.grad_out.row_stride * es, rows_valid, chunks_valid,
-                                 p.grad_out.data);
-  auto load_tile = [&](int jb) {
-    const int64_t n0 = int64_t(jb) * BN;
-    const int valid = static_cast<int>(p.seq_k - n0 < BN ? p.seq_k - n0 : BN);
-    load_rows<BN, D, kThreads, D>(aRaw, k + n0 * p.k.row_stride * es, p.k.row_stride * es, valid, chunks_valid, p.k.data);
-    load_rows<BN, D, kThreads, D>(aRaw + BN * D * 4, v + n0 * p.v.row_stride * es, p.v.row_stride * es, valid,
-                                  chunks_valid, p.v.data);
-  };
-  if (num_n > 0) load_tile(0);
-  cp_async_commit();
-
-  const int64_t row0 = m0 + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
-  const float* lse2 = lse2_all + (b * p.heads_q + h) * rows;
-  const float* delta = delta_all + (b * p.heads_q + h) * rows;
-  const float l2[2] = {lse2[row0], lse2[row0 + 8]};  // rows < padded_rows(seq_q): BM divides kRowsPadded
-  const float dl[2] = {delta[row0], delta[row0 + 8]};
-  float dq[DT][4];
-#pragma unroll
-  for (int i = 0; i < DT; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
-  const float scale_log2 = p.scale * kLog2e;
-  const float* qf = sQ + (warp * 16 + g) * PR + 2 * t;
-  const float* of = sO + (warp * 16 + g) * PR + 2 * t;
-  const float* kc = sKc + g * PC + 4 * t;  // B of S: key g, column pair t (of each 8)
-  const float* vc = sVc + g * PC + 4 * t;  // B of dP
-  const float* kr = sKr + t * PP + 4 * g;  // B of dQ: keys 2t, 2t + 1 (of each 8), column g
-
-  for (int jb = 0; jb < num_n; ++jb) {
-    const int64_t n0 = int64_t(jb) * BN;
-    cp_async_wait<0>();
-    __syncthreads();  // the raw tile has landed; every warp is done with the last split tiles
-    split_by_column_pairs<BN, D, kThreads>(sRaw, sKc);
-    split_by_row_pairs<BN, D, kThreads>(sRaw, sKr);
-    split_by_column_pairs<BN, D, kThreads>(sRaw + BN * D, sVc);
-    __syncthreads();  // the split tiles are ready; the raw buffer is free for the next tile
-    if (jb + 1 < num_n) load_tile(jb + 1);
-    cp_async_commit();
-
-    // S = Q K^T, then P (0 past seq_k and, causal, past row + causal_offset).
-    float s[NT][4], dp[NT][4];
-#pragma unroll
-    for (int i = 0; i < NT; ++i)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[i][e] = dp[i][e] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < DT; ++kk) {
-      const SplitA a = pair_fragment(qf, kk);
-      mma_split_n(s, a, kc + kk * 16, 8 * PC);
-    }
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2;
-        const int64_t key = n0 + nt * 8 + 2 * t + (e % 2);
-        const bool hidden = key >= p.seq_k || (p.causal && key > row0 + r * 8 + p.causal_offset);
-        s[nt][e] = hidden ? 0.f : exp2f(s[nt][e] * scale_log2 - l2[r]);
-      }
-    }
-    // dP = dO V^T; dS = P (dP - delta)
-#pragma unroll
-    for (int kk = 0; kk < DT; ++kk) {
-      const SplitA a = pair_fragment(of, kk);
-      mma_split_n(dp, a, vc + kk * 16, 8 * PC);
-    }
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] *= dp[nt][e] - dl[e / 2];
-    // dQ += dS K
-#pragma unroll
-    for (int kk = 0; kk < NT; ++kk) {
-      const SplitA a(s[kk][0], s[kk][2], s[kk][1], s[kk][3]);
-      mma_split_n(dq, a, kr + kk * 4 * PP, 32);
-    }
-  }
-  cp_async_wait<0>();
-
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t row = row0 + r * 8;
-    if (row >= p.seq_q) continue;
-    float* qrow = static_cast<float*>(p.grad_q.data) + b * p.grad_q.batch_stride + h * p.grad_q.head_stride +
-                  row * p.grad_q.row_stride;
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
-      const int col = dt * 8 + 2 * t;
-      if (col < p.head_dim)
-        *reinterpret_cast<float2*>(qrow + col) = make_float2(dq[dt][2 * r] * p.scale, dq[dt][2 * r + 1] * p.scale);
-    }
-  }
-}
-
 template <int Warps, int BQ, bool FuseDQ>
 size_t dkdv_smem() {
   constexpr int D = kD, BK = Warps * 16;
@@ -472,13 +345,6 @@ size_t dkdv_smem() {
                 2 * BQ + (FuseDQ ? BK / 2 * kRowPairPitch<D> + BQ * kColumnPairPitch<BK> : 0)) *
          sizeof(float);
 }
-template <int Warps, int BN>
-size_t dq_smem() {
-  constexpr int D = kD, BM = Warps * 16;
-  return size_t(2 * BM * kPairPitch<D> + 2 * BN * D + 2 * BN * kColumnPairPitch<D> + (BN / 2) * kRowPairPitch<D>) *
-         sizeof(float);
-}
-
 template <class Kernel>
 void launch_kernel(Kernel kernel, dim3 grid, int threads, size_t smem, const Backward& p, int64_t rows,
                    const float* lse2, const float* delta) {
@@ -488,26 +354,6 @@ void launch_kernel(Kernel kernel, dim3 grid, int threads, size_t smem, const Bac
 }
 
 }  // namespace
-
-// The dK/dV and dQ kernels' block shapes: (warps, query tile) and (warps, key tile).
-template <int KvWarps, int BQ, int QWarps, int BN>
-void backward_fp32_shaped(const Backward& p) {
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int64_t rows = padded_rows(p.seq_q);
-  float* lse2 = p.workspace;
-  float* delta = p.workspace + p.batch * p.heads_q * rows;
-  const int64_t warps = p.batch * p.heads_q * rows;
-  preprocess_kernel<<<static_cast<unsigned>((warps + 7) / 8), 256, 0, stream>>>(p, rows, lse2, delta, false);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  const dim3 kv_grid(static_cast<unsigned>((p.seq_k + KvWarps * 16 - 1) / (KvWarps * 16)),
-                     static_cast<unsigned>(p.heads_q), static_cast<unsigned>(p.batch));
-  launch_kernel(dkdv_kernel<KvWarps, BQ, false>, kv_grid, KvWarps * 32, dkdv_smem<KvWarps, BQ, false>(), p, rows, lse2, delta);
-  if (p.dq_wanted) {
-    const dim3 q_grid(static_cast<unsigned>((p.seq_q + QWarps * 16 - 1) / (QWarps * 16)),
-                      static_cast<unsigned>(p.heads_q), static_cast<unsigned>(p.batch));
-    launch_kernel(dq_kernel<QWarps, BN>, q_grid, QWarps * 32, dq_smem<QWarps, BN>(), p, rows, lse2, delta);
-  }
-}
 
 // dQ fused into the dK/dV kernel (atomics): (warps, query tile).
 template <int Warps, int BQ>
