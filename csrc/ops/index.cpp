@@ -41,8 +41,10 @@ bool index_dtype(const Tensor& index) {
 
 // A 0-d or 1-d index tensor's elements.
 index::Indices indices_of(const Tensor& index) {
+  // A single index's stride means nothing (a strided one-element view is contiguous): 1, as the
+  // kernels that want contiguous indices check.
   return {index.const_data_ptr(), index.scalar_type() == at::kInt, index.numel(),
-          index.dim() == 0 ? 1 : index.stride(0)};
+          index.numel() <= 1 ? 1 : index.stride(0)};
 }
 
 // t as (outer, n, inner) around `dim` with its inner run contiguous: outer's dims must merge

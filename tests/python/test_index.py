@@ -1000,6 +1000,11 @@ def test_take(dtype):
           served="take", reference="exact")
     check(lambda t, i: torch.take(t, i), [make((), dtype), torch.tensor([0, -1], device=DEVICE)], served="take",
           reference="exact")
+    # one index, strided (a contiguous view whose stride is not 1), into a 0-d tensor
+    check(lambda t, i: torch.take(t, i[::2]), [make((), dtype), torch.tensor([0, -1], device=DEVICE)],
+          served="take", reference="exact")
+    check(lambda t, i: torch.index_select(t, 1, i[::2]), [x, torch.tensor([3, 0], device=DEVICE)],
+          served="index_select", reference="exact")
 
 
 def test_take_forms_and_errors():

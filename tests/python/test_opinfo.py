@@ -2,7 +2,8 @@
 
 Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64 and complex64
 (bfloat16 too on cuda), its first samples: gemforge's results equal torch's within fp32-level
-tolerances (integers and bools exactly), or both raise the same exception type. The same for the
+tolerances (integers and bools exactly; in bfloat16, where they differ by more, gemforge's
+must be at least as near the float64 result as torch's), or both raise the same exception type. The same for the
 samples' strided copies (SampleInput.noncontiguous: every tensor argument strided, same values)
 and, where the OpInfo supports out=, through out= tensors filled with garbage (float32 and
 int64). And for the OpInfos with autograd, float32, the samples and their strided copies: the
@@ -15,7 +16,8 @@ call it.
 Left out: random ops and samples (dropout, training-mode rrelu and attention, random pooling,
 randomized SVD): their streams are gemforge's own, and test_random.py checks their
 distributions. Where torch leaves the order of ties open (sort, argsort, topk, kthvalue, mode,
-median), the values must match and the indices may differ. An OpInfo none of whose samples
+median), the values must match and the indices may differ; mode's value, among equally frequent
+ones, may differ from torch's cuda pick. An OpInfo none of whose samples
 reached a gemforge kernel is skipped, not passed: it would only compare torch with itself.
 """
 
@@ -39,6 +41,9 @@ TOL = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-7, 1e-7), torch.bfloat16:
 RANDOM = ("rand", "dropout", "bernoulli", "normal", "multinomial", "uniform", "exponential", "geometric",
           "cauchy", "log_normal", "randperm", "empty", "rrelu", "fractional_max_pool", "svd_lowrank", "pca_lowrank")
 TIES = ("sort", "argsort", "msort", "topk", "kthvalue", "mode", "median", "nanmedian")
+# Outputs torch leaves uninitialized: the attention ops' random seed and offset without dropout.
+UNSET = {"torch.ops.aten._flash_attention_forward": (2, 3), "torch.ops.aten._efficient_attention_forward": (2, 3)}
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 OPS = [op for op in op_db if not any(word in op.name for word in RANDOM)]
 
@@ -108,6 +113,8 @@ def compare(op, expected, got):
     ours, theirs = tensors(got), tensors(expected)
     assert len(ours) == len(theirs), f"{len(ours)} outputs, torch gives {len(theirs)}"
     for i, (g, e) in enumerate(zip(ours, theirs)):
+        if i in UNSET.get(op.name, ()):
+            continue
         if not isinstance(e, torch.Tensor):
             assert g == e or (isinstance(e, float) and e != e and g != g), f"output {i}: {g} != {e}"
             continue
@@ -122,6 +129,51 @@ def compare(op, expected, got):
             if op.name in TIES and i > 0:
                 continue
             raise AssertionError(f"output {i}: integer values differ from torch's")
+
+
+def upcast(sample):
+    """sample with its floating tensors (and dtype arguments) in float64."""
+    def f(x):
+        if isinstance(x, torch.dtype):
+            return torch.float64 if x.is_floating_point else x
+        return x.double() if x.is_floating_point() else x
+    return sample.transform(f)
+
+
+def nearer_float64(op, sample, expected, got):
+    """Whether gemforge's floating outputs are at least as near the float64 result (torch's, on
+    the sample in float64) as torch's are, its other outputs equal: where bfloat16 results differ
+    by more than a rounding, torch's kernel often rounds its partial results (cumsum, addbmm and
+    addr round each step to bfloat16) and gemforge's keeps them in float32."""
+    reference, error = run(op, upcast(sample))
+    if error is not None:
+        return False
+    refs = tensors(reference)
+    for g, e, r in zip(tensors(got), tensors(expected), refs):
+        if not isinstance(e, torch.Tensor) or not (e.is_floating_point() or e.is_complex()):
+            if isinstance(e, torch.Tensor) and not torch.equal(g, e):
+                return False
+            continue
+        r = r.to(torch.float64)
+        ours, theirs = (g.double() - r).abs().nan_to_num(0), (e.double() - r).abs().nan_to_num(0)
+        if not torch.equal(g.isnan(), e.isnan()) or ours.max() > theirs.max():
+            return False
+    return len(refs) == len(tensors(expected))
+
+
+def as_frequent(sample, expected, got):
+    """mode: whether gemforge's values occur as often along the dim as torch's. Among equally
+    frequent values torch's cpu kernel picks the smallest, as gemforge does on both backends; its
+    cuda kernel's pick follows its reduction order (of [2, -8, 2, 6, 6], 6)."""
+    x = sample.input
+    dim = sample.args[0] if sample.args else sample.kwargs.get("dim", -1)
+    keepdim = sample.args[1] if len(sample.args) > 1 else sample.kwargs.get("keepdim", False)
+    if x.dim() == 0:
+        return False
+    def count(values):
+        v = values if keepdim else values.unsqueeze(dim)
+        return (x == v).sum(dim)
+    return torch.equal(count(tensors(got)[0]), count(tensors(expected)[0]))
 
 
 def check_samples(op, dtypes, layout="contiguous"):
@@ -162,6 +214,10 @@ def check_samples(op, dtypes, layout="contiguous"):
                     try:
                         compare(op, expected, got)
                     except AssertionError as failure:
+                        if dtype in LOW_PRECISION and nearer_float64(op, sample, expected, got):
+                            continue
+                        if op.name == "mode" and as_frequent(sample, expected, got):
+                            continue
                         raise AssertionError(f"{where}: {failure}") from None
     if not served_any:
         pytest.skip("no sample reached a gemforge kernel")
