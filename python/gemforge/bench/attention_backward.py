@@ -1,6 +1,7 @@
 """Attention backward: `_scaled_dot_product_efficient_attention_backward` (the op autograd calls
 after torch's efficient forward), torch's kernel against gemforge's FlashAttention-2-style one,
-bf16, B4 H32 D128 (also D64, and D256 at H16), S 1k-8k, causal and not.
+bf16, B4 H32 D128 (also D64, and D256 at H16), S 1k-8k, causal and not; fp32 at the sample
+models' shapes (BERT, CLIP, Llama) and S4096 D64 causal.
 
 - `efficient`: the same op on both sides.
 - `vs_flash`: torch runs its flash backward (`_scaled_dot_product_flash_attention_backward`,
@@ -18,9 +19,9 @@ FAMILY_NAME = "attention_backward"
 _MASK = [True, True, True, False]
 
 
-def _inputs(b, h, s, d, causal, dev):
+def _inputs(b, h, s, d, causal, dev, dtype=torch.bfloat16):
     aten = torch.ops.aten
-    q, k, v, dout = (torch.randn(b, s, h, d, device=dev, dtype=torch.bfloat16).transpose(1, 2) for _ in range(4))
+    q, k, v, dout = (torch.randn(b, s, h, d, device=dev, dtype=dtype).transpose(1, 2) for _ in range(4))
     out, lse, seed, offset = aten._scaled_dot_product_efficient_attention(q, k, v, None, True, 0.0, causal)
     return (dout, q, k, v, out, lse, seed, offset)
 
@@ -41,7 +42,11 @@ def _flash(x, causal):
 
 def cases(setup):
     dev = setup.device
-    if dev != "cuda" or not setup.wants_dtype("bf16"):
+    if dev != "cuda":
+        return
+    if setup.wants_dtype("fp32") and setup.wants_op("efficient"):
+        yield from fp32_cases(setup)
+    if not setup.wants_dtype("bf16"):
         return
     seqs = (256,) if setup.quick else (1024, 2048, 4096, 8192)
     for d in (64, 128, 256):
@@ -70,10 +75,21 @@ def cases(setup):
                                make_inputs=make, run=run, flops=flops, bytes=nbytes)
 
 
+def fp32_cases(setup):
+    shapes = ((2, 4, 256, 64, False),) if setup.quick else (
+        (8, 12, 512, 64, False), (2, 16, 577, 64, False), (4, 32, 4096, 64, True), (4, 32, 1024, 128, True))
+    for b, h, s, d, causal in shapes:
+        yield Case(family=FAMILY_NAME, op="efficient", name="bwd", dtype="fp32",
+                   shape=f"B{b} H{h} S{s} D{d}{' causal' if causal else ''}",
+                   make_inputs=lambda b=b, h=h, s=s, d=d, c=causal: _inputs(b, h, s, d, c, setup.device, torch.float32),
+                   run=lambda x, c=causal: _efficient(x, c), flops=int(2.5 * 4 * b * h * s * s * d) // (2 if causal else 1),
+                   bytes=9 * b * h * s * d * 4)
+
+
 def summarize(results, setup):
     lines = []
     for r in results:
-        if r.speedup and r.tflops and "S4096 D128" in r.case.shape:
+        if r.speedup and r.tflops and ("S4096 D128" in r.case.shape or r.case.dtype == "fp32"):
             lines.append((f"attention backward {r.case.op} {r.case.shape}",
                           tflops_line(r)))
     return lines
