@@ -16,6 +16,7 @@ import re
 import statistics
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
@@ -177,6 +178,7 @@ class Result:
     torch_ms: Optional[float] = None
     gemforge_ms: Optional[float] = None
     served: str = ""
+    fallbacks: str = ""  # overloads that reached gemforge and ran torch's kernel
     max_abs_diff: Optional[float] = None
     note: str = ""
     copy_gbps: Optional[float] = None
@@ -353,10 +355,12 @@ def measure(case: Case, setup: Setup) -> Result:
         result.torch_ms = timer(case.run, sets, setup)
         if case.with_gems:
             expected = [t.clone() for t in _tensors(case.run(sets[0]))]
+            fell_back = Counter(gemforge.fallbacks())
             with setup.gems(), gemforge.collect_stats() as served:
                 actual = case.run(sets[0])
                 setup.sync()
             result.served = ";".join(sorted(served))
+            result.fallbacks = ";".join(sorted(Counter(gemforge.fallbacks()) - fell_back))
             result.max_abs_diff = max_abs_diff(expected, actual)
             del expected, actual
             with setup.gems():

@@ -12,7 +12,7 @@ from .harness import Result, Setup
 CSV_COLUMNS = [
     "family", "op", "case", "dtype", "shape", "torch_ms", "gemforge_ms", "speedup", "gbps",
     "torch_gbps", "pct_of_copy", "torch_pct_of_copy", "tflops", "torch_tflops", "bytes",
-    "flops", "clock", "served", "max_abs_diff", "note", "backend", "card", "torch_version",
+    "flops", "clock", "served", "fallbacks", "max_abs_diff", "note", "backend", "card", "torch_version",
     "cuda_version", "driver", "gemforge_version", "date",
 ]
 
@@ -59,6 +59,14 @@ def _num(value, digits=6) -> str:
     return f"{value:.{digits}g}"
 
 
+def served_word(r: Result) -> str:
+    """yes: gemforge served the case's calls; no: none of them; partly: some ran torch's kernel
+    (torch's kernel for the op itself, say, with gemforge serving the small ops it calls)."""
+    if not r.served:
+        return "no"
+    return "partly" if r.fallbacks else "yes"
+
+
 def csv_row(r: Result, setup: Setup) -> dict:
     c, m = r.case, setup.machine
     return {
@@ -68,6 +76,7 @@ def csv_row(r: Result, setup: Setup) -> dict:
         "pct_of_copy": _num(r.pct_of_copy, 4), "torch_pct_of_copy": _num(r.torch_pct_of_copy, 4),
         "tflops": _num(r.tflops, 5), "torch_tflops": _num(r.torch_tflops, 5),
         "bytes": c.bytes or "", "flops": c.flops or "", "clock": c.clock, "served": r.served,
+        "fallbacks": r.fallbacks,
         "max_abs_diff": _num(r.max_abs_diff, 4), "note": r.note, "backend": setup.backend,
         "card": m.card, "torch_version": m.torch_version, "cuda_version": m.cuda_version,
         "driver": m.driver, "gemforge_version": m.gemforge_version, "date": m.date,
@@ -127,7 +136,7 @@ def markdown(results: list, setup: Setup) -> str:
             gbps, pct = r.gbps, r.pct_of_copy
             if not c.with_gems:  # a torch-only reference: its own bandwidth
                 gbps, pct = r.torch_gbps, r.torch_pct_of_copy
-            served = "-" if not c.with_gems else ("error" if r.note else ("yes" if r.served else "no"))
+            served = "-" if not c.with_gems else ("error" if r.note else served_word(r))
             out.append(f"| {c.op} | {c.name} | {c.dtype} | {c.shape} | {_us(r.torch_ms)} | "
                        f"{_us(r.gemforge_ms)} | {_fixed(r.speedup, '.2f')} | {_fixed(gbps, '.0f')} | "
                        f"{_fixed(pct, '.0f')} | {served} |")
@@ -136,7 +145,8 @@ def markdown(results: list, setup: Setup) -> str:
     if errors:
         out += ["", "## errors", ""] + errors
     out += ["", "served: whether gemforge's stats counted the call (no = it fell through to "
-            "torch's kernel). µs are device time per call, from batches of 10 calls back to back (host time per call for overhead)."]
+            "torch's kernel; partly = some calls did, as where torch's kernel for the op ran and gemforge "
+            "served the small ops inside it). µs are device time per call, from batches of 10 calls back to back (host time per call for overhead)."]
     return "\n".join(out) + "\n"
 
 
