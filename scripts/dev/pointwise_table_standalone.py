@@ -31,17 +31,17 @@ bool table_enabled() { return true; }
 }  // namespace gemforge::pw::cuda
 namespace P = gemforge::pw::cuda;
 
-template <int Vecs, P::Staging S, int MinBlocks>
+template <int Vecs, P::Staging S, int MinBlocks, bool Interleaved = false>
 void run(const at::Tensor& table, const at::Tensor& x, at::Tensor& out) {
   const P::Window w = P::window_of(x.scalar_type());
-  P::launch_with_smem(P::table_lookup_kernel<Vecs, S, MinBlocks>, dim3(P::sm_count() * MinBlocks),
+  P::launch_with_smem(P::table_lookup_kernel<Vecs, S, MinBlocks, Interleaved>, dim3(P::sm_count() * MinBlocks),
                       dim3(P::kTableThreads), P::table_smem<S>(w), c10::cuda::getCurrentCUDAStream(),
                       reinterpret_cast<const uint16_t*>(table.data_ptr()), x.numel(),
                       reinterpret_cast<uint16_t*>(out.data_ptr()), reinterpret_cast<const uint16_t*>(x.data_ptr()), w);
 }
 
 // variant: 0 whole (as served), 1 window, 2 window then whole, 3 window with two blocks an SM
-// (Vecs 2), 4 whole with Vecs 2.
+// (Vecs 2), 4 whole with Vecs 2, 5 and 6: whole, the blocks' steps interleaved (Vecs 4, 2).
 at::Tensor lookup(const at::Tensor& table, const at::Tensor& x, int64_t variant) {
   at::Tensor out = at::empty_like(x);
   switch (variant) {
@@ -49,6 +49,8 @@ at::Tensor lookup(const at::Tensor& table, const at::Tensor& x, int64_t variant)
     case 2: run<4, P::Staging::kWindowThenWhole, 1>(table, x, out); break;
     case 3: run<2, P::Staging::kWindow, 2>(table, x, out); break;
     case 4: run<2, P::Staging::kWhole, 1>(table, x, out); break;
+    case 5: run<4, P::Staging::kWhole, 1, true>(table, x, out); break;
+    case 6: run<2, P::Staging::kWhole, 1, true>(table, x, out); break;
     default: run<4, P::Staging::kWhole, 1>(table, x, out);
   }
   return out;
@@ -57,7 +59,8 @@ at::Tensor lookup(const at::Tensor& table, const at::Tensor& x, int64_t variant)
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("lookup", &lookup); }
 """
 
-VARIANTS = {0: "whole (served)", 1: "window", 2: "window, then whole", 3: "window, 2 blocks/SM", 4: "whole, Vecs 2"}
+VARIANTS = {0: "whole (served)", 1: "window", 2: "window, then whole", 3: "window, 2 blocks/SM", 4: "whole, Vecs 2",
+            5: "whole, interleaved", 6: "whole, interleaved, Vecs 2"}
 
 
 def build():

@@ -110,7 +110,10 @@ constexpr size_t table_smem(Window w) {
 // the 16-byte vectors (an even split, so that no SM runs a last partial wave alone) in steps of
 // Vecs a thread, the next step's loads in flight while this one is looked up; the last n % 8
 // elements one at a time.
-template <int Vecs, Staging S, int MinBlocks = 1>
+// Interleaved: block b takes steps b, b + blocks, ... (every SM within one window of addresses at
+// a time, as a grid of many blocks walks memory) instead of one contiguous share a block (one
+// stream an SM in each direction: 264 streams that DRAM serves from as many rows).
+template <int Vecs, Staging S, int MinBlocks = 1, bool Interleaved = false>
 __global__ void __launch_bounds__(kTableThreads, MinBlocks)
 table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint16_t* in, Window w) {
   extern __shared__ __align__(16) uint16_t t[];  // (65536, or the packed window)
@@ -132,10 +135,11 @@ table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint1
   cuda_mma::cp_async_commit();
   pdl_begin();
   const int64_t vectors = n / 8;
-  const int64_t share = (vectors + gridDim.x - 1) / gridDim.x;
-  const int64_t first = int64_t(blockIdx.x) * share;
-  const int64_t last = first + share < vectors ? first + share : vectors;
   constexpr int64_t kStep = int64_t(kTableThreads) * Vecs;  // vectors
+  const int64_t share = (vectors + gridDim.x - 1) / gridDim.x;
+  const int64_t first = Interleaved ? int64_t(blockIdx.x) * kStep : int64_t(blockIdx.x) * share;
+  const int64_t last = Interleaved ? vectors : (first + share < vectors ? first + share : vectors);
+  const int64_t stride = Interleaved ? int64_t(gridDim.x) * kStep : kStep;  // between a block's steps
   const uint4* src = reinterpret_cast<const uint4*>(in);
   uint4* dst = reinterpret_cast<uint4*>(out);
   auto load = [&](int64_t step, uint4 (&v)[Vecs]) {
@@ -153,11 +157,11 @@ table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint1
     cuda_mma::cp_async_wait<0>();
   __syncthreads();
   bool whole = S == Staging::kWhole;
-  for (int64_t step = first; step < last; step += kStep) {
+  for (int64_t step = first; step < last; step += stride) {
     uint4 cur[Vecs];
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) cur[j] = next[j];
-    load(step + kStep, next);
+    load(step + stride, next);
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) {
       const int64_t i = step + int64_t(j) * kTableThreads + threadIdx.x;
