@@ -16,6 +16,14 @@ struct Operand {
   int64_t batch_stride, head_stride, row_stride;
 };
 
+// Whether o's rows are read in whole 16-byte chunks (the kernels' vector loads): a 16-byte
+// aligned base, and strides that are whole chunks of element_bytes-byte elements.
+inline bool rows_in_16_byte_chunks(const Operand& o, int element_bytes) {
+  const int64_t chunk = 16 / element_bytes;
+  return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch_stride % chunk == 0 &&
+         o.head_stride % chunk == 0 && o.row_stride % chunk == 0;
+}
+
 // out = softmax(q k^T * scale + bias + causal mask) v, per (batch, query head); the key and
 // value head of query head h is h / (heads_q / heads_kv) (GQA/MQA).
 struct Forward {

@@ -20,6 +20,8 @@ import tempfile
 import torch
 from torch.utils.cpp_extension import load
 
+from attention_fp32_standalone import timeit  # the forward's script, beside this one
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 KERNEL = r"""
@@ -81,19 +83,6 @@ def efficient(q, k, v, causal, scale):
     out, lse, seed, offset = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True, 0.0, causal,
                                                                                      scale=scale)
     return out, lse, seed, offset
-
-
-def timeit(fn, reps=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(True), torch.cuda.Event(True)
-    s.record()
-    for _ in range(reps):
-        fn()
-    e.record()
-    torch.cuda.synchronize()
-    return s.elapsed_time(e) / reps * 1e3
 
 
 def bshd(b, h, s, d):

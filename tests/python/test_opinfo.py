@@ -4,9 +4,9 @@ Every OpInfo, on the test device (the cpu backend without a GPU), float32, int64
 (bfloat16 too on cuda), its first samples: gemforge's results equal torch's within fp32-level
 tolerances (integers and bools exactly; in bfloat16, where they differ by more, gemforge's must
 be about as near the float64 result as torch's, or nearer), or both raise the same exception
-type. The same for the samples' strided copies (SampleInput.noncontiguous: every tensor argument strided, same values)
-and, where the OpInfo supports out=, through out= tensors filled with garbage (float32 and
-int64). And for the OpInfos with autograd, float32, the samples and their strided copies: the
+type. The same for the samples' strided copies (SampleInput.noncontiguous: every tensor
+argument strided, same values) and, where the OpInfo supports out=, through out= tensors filled
+with garbage (float32 and int64). And for the OpInfos with autograd, float32, the samples and their strided copies: the
 gradients of every input that requires one, for the same output gradients, within 1e-4 of the
 largest (forward and backward under gemforge, against both under torch). A catch-all next to the
 per-family tests: it exercises argument combinations those do not spell out (keyword forms,
@@ -17,8 +17,8 @@ Left out: random ops and samples (dropout, training-mode rrelu and attention, ra
 randomized SVD): their streams are gemforge's own, and test_random.py checks their
 distributions. Where torch leaves the order of ties open (sort, argsort, topk, kthvalue, mode,
 median), the values must match and the indices may differ; mode's value, among equally frequent
-ones, may differ from torch's cuda pick. An OpInfo none of whose samples
-reached a gemforge kernel is skipped, not passed: it would only compare torch with itself.
+ones, may differ from torch's cuda pick. An OpInfo none of whose samples reached a gemforge
+kernel is skipped, not passed: it would only compare torch with itself.
 """
 
 from __future__ import annotations

@@ -426,11 +426,6 @@ void launch_dim(const Backward& p) {
   }
 }
 
-bool aligned(const Operand& o) {
-  return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch_stride % 8 == 0 && o.head_stride % 8 == 0 &&
-         o.row_stride % 8 == 0;
-}
-
 }  // namespace
 
 int64_t workspace_floats(const Backward& p) {
@@ -449,8 +444,8 @@ bool supported(const Backward& p) {
   if (p.seq_q >= (int64_t(1) << 31) || p.seq_k >= (int64_t(1) << 31)) return false;
   if (p.lse == nullptr || p.workspace == nullptr || reinterpret_cast<uintptr_t>(p.workspace) % 16 != 0) return false;
   for (const Operand* o : {&p.q, &p.k, &p.v, &p.out, &p.grad_out, &p.grad_k, &p.grad_v})
-    if (!aligned(*o)) return false;
-  if (p.dq_wanted && !aligned(p.grad_q)) return false;
+    if (!rows_in_16_byte_chunks(*o, 2)) return false;
+  if (p.dq_wanted && !rows_in_16_byte_chunks(p.grad_q, 2)) return false;
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
   if (prop->major < 8) return false;
   const int d = tile_dim(p.head_dim);

@@ -160,11 +160,8 @@ bool fp32_supported(const Forward& p) {
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return false;
   if (p.batch > 65535 || p.heads_q > 65535 || (p.seq_q + 15) / 16 > INT32_MAX) return false;
   if (p.seq_q >= (int64_t(1) << 31) || p.seq_k >= (int64_t(1) << 31)) return false;
-  // 16-byte chunks: aligned bases and row strides.
-  for (const Operand* o : {&p.q, &p.k, &p.v, &p.out}) {
-    if (reinterpret_cast<uintptr_t>(o->data) % 16 != 0) return false;
-    if (o->batch_stride % 4 != 0 || o->head_stride % 4 != 0 || o->row_stride % 4 != 0) return false;
-  }
+  for (const Operand* o : {&p.q, &p.k, &p.v, &p.out})
+    if (!rows_in_16_byte_chunks(*o, 4)) return false;
   // A bias only in 16-byte aligned rows, as torch's kernel requires of a float one (it raises
   // otherwise, and those calls must reach it); this kernel reads it a value at a time.
   if (p.bias != nullptr &&

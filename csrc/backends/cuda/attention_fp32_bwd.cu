@@ -382,13 +382,9 @@ bool fp32_supported(const Backward& p) {
   if (p.batch > 65535 || p.heads_q > 65535) return false;
   if (p.seq_q >= (int64_t(1) << 31) || p.seq_k >= (int64_t(1) << 31)) return false;
   if (p.lse == nullptr || p.workspace == nullptr) return false;
-  const auto aligned = [](const Operand& o) {
-    return reinterpret_cast<uintptr_t>(o.data) % 16 == 0 && o.batch_stride % 4 == 0 && o.head_stride % 4 == 0 &&
-           o.row_stride % 4 == 0;
-  };
   for (const Operand* o : {&p.q, &p.k, &p.v, &p.out, &p.grad_out, &p.grad_k, &p.grad_v})
-    if (!aligned(*o)) return false;
-  return !p.dq_wanted || aligned(p.grad_q);
+    if (!rows_in_16_byte_chunks(*o, 4)) return false;
+  return !p.dq_wanted || rows_in_16_byte_chunks(p.grad_q, 4);
 }
 
 void backward_fp32(const Backward& p) {
