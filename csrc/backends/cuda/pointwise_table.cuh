@@ -36,6 +36,7 @@ constexpr size_t kTableBytes = kTableEntries * 2;          // 128 KiB
 constexpr int kTableThreads = 1024;                        // one block an SM (its shared memory)
 constexpr int kTableVecs = 4;                              // 16-byte loads of x a thread per step
 constexpr int64_t kTableMinElements = int64_t(1) << 22;    // below, staging the table costs more
+constexpr int64_t kTableRoundsMinElements = int64_t(1) << 25;  // from here, rounds of Vecs 2 (the kernel)
 
 bool table_enabled();  // pointwise_launch.cu: GEMFORGE_PW_TABLE=0 switches the table path off
 
@@ -49,11 +50,13 @@ template <class F, class OutS, class InS> __global__ void __launch_bounds__(256)
 }
 
 // How a block stages the table (against each other: scripts/dev/pointwise_table_standalone.py).
-// A block that stages all 128 KiB before its first lookup leaves the SM's memory pipe to the
-// table for about a microsecond, and no block of the next kernel fits beside it (4096^2 bf16
-// ran at 87-89% of copy, a plain unary op at 91%). Most values of real data have few exponents:
-// the window, the magnitudes [lo, lo + width) of both signs (bf16 2^-16..2^8, 12 KiB; fp16
-// 2^-6..2^6, 48 KiB), is staged first; a value outside it reads the global table (L1/L2).
+// The guess was that staging all 128 KiB before the first lookup, with no block of the next
+// kernel fitting beside it, cost the path its last points of copy. Most values of real data have
+// few exponents: the window, the magnitudes [lo, lo + width) of both signs (bf16 2^-16..2^8,
+// 12 KiB; fp16 2^-6..2^6, 48 KiB), staged first; a value outside it reads the global table
+// (L1/L2). Measured on an H200 (benchmarks/results/h200/stop30/), the window variants were
+// slower than the whole table at every size from 4096^2 to 16384^2, so kWhole is served; what
+// did cost points was where the blocks' shares of the data begin (see the kernel).
 enum class Staging {
   kWhole,            // the whole table, then the lookups
   kWindow,           // the window alone, packed (sign, magnitude - lo); small enough that a block
@@ -109,10 +112,15 @@ constexpr size_t table_smem(Window w) {
 // (before the wait on the previous kernel: it does not depend on it), then the block's share of
 // the 16-byte vectors (an even split, so that no SM runs a last partial wave alone) in steps of
 // Vecs a thread, the next step's loads in flight while this one is looked up; the last n % 8
-// elements one at a time.
-// Interleaved: block b takes steps b, b + blocks, ... (every SM within one window of addresses at
-// a time, as a grid of many blocks walks memory) instead of one contiguous share a block (one
-// stream an SM in each direction: 264 streams that DRAM serves from as many rows).
+// elements one at a time. Every share and chunk is whole warps' loads (32 vectors, 512 bytes):
+// shares that began at odd 16-byte offsets split every warp's load across cache lines, and cost
+// 5-9 points of copy at 8192^2 and up (H200, stop 30).
+// Interleaved: the vectors in rounds of one chunk a block (a chunk at most a step; chunks equal to
+// within a warp's load, so no block runs a last round alone), block b taking chunk b of each round:
+// every SM works within one window of addresses at a time, as a grid of many blocks walks memory,
+// instead of one contiguous share a block (one stream an SM in each direction: 264 streams that
+// DRAM serves from as many rows). With Vecs 2 it ran 1-2 points above the contiguous shares from
+// 8192^2 up, 1-2 below at 4096^2.
 template <int Vecs, Staging S, int MinBlocks = 1, bool Interleaved = false>
 __global__ void __launch_bounds__(kTableThreads, MinBlocks)
 table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint16_t* in, Window w) {
@@ -136,36 +144,53 @@ table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint1
   pdl_begin();
   const int64_t vectors = n / 8;
   constexpr int64_t kStep = int64_t(kTableThreads) * Vecs;  // vectors
-  const int64_t share = (vectors + gridDim.x - 1) / gridDim.x;
-  const int64_t first = Interleaved ? int64_t(blockIdx.x) * kStep : int64_t(blockIdx.x) * share;
-  const int64_t last = Interleaved ? vectors : (first + share < vectors ? first + share : vectors);
-  const int64_t stride = Interleaved ? int64_t(gridDim.x) * kStep : kStep;  // between a block's steps
+  const int64_t blocks = gridDim.x;
+  // A step's first vector and its end: step k of the block's contiguous share, or its chunk of
+  // round k.
+  int64_t steps, first, share;
+  if constexpr (Interleaved) {
+    steps = (vectors + blocks * kStep - 1) / (blocks * kStep);
+    // The chunk: at most kStep, whole warps' loads (512 bytes; chunks at odd 64-byte offsets
+    // split every warp's load across lines).
+    share = ((vectors + blocks * steps - 1) / (blocks * steps) + 31) / 32 * 32;
+    first = blockIdx.x * share;
+  } else {
+    share = ((vectors + blocks - 1) / blocks + 31) / 32 * 32;  // whole warps' loads, as the chunks
+    first = blockIdx.x * share;
+    steps = first < vectors ? (std::min(share, vectors - first) + kStep - 1) / kStep : 0;
+  }
+  auto start_of = [&](int64_t k) { return Interleaved ? first + k * blocks * share : first + k * kStep; };
+  auto end_of = [&](int64_t start) {
+    return Interleaved ? std::min(start + share, vectors) : std::min(first + share, vectors);
+  };
   const uint4* src = reinterpret_cast<const uint4*>(in);
   uint4* dst = reinterpret_cast<uint4*>(out);
-  auto load = [&](int64_t step, uint4 (&v)[Vecs]) {
+  auto load = [&](int64_t k, uint4 (&v)[Vecs]) {
+    const int64_t start = start_of(k), end = end_of(start);
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) {
-      const int64_t i = step + int64_t(j) * kTableThreads + threadIdx.x;
-      if (i < last) v[j] = src[i];
+      const int64_t i = start + int64_t(j) * kTableThreads + threadIdx.x;
+      if (i < end) v[j] = src[i];
     }
   };
   uint4 next[Vecs];
-  load(first, next);
+  load(0, next);
   if constexpr (S == Staging::kWindowThenWhole)
     cuda_mma::cp_async_wait<1>();  // the window
   else
     cuda_mma::cp_async_wait<0>();
   __syncthreads();
   bool whole = S == Staging::kWhole;
-  for (int64_t step = first; step < last; step += stride) {
+  for (int64_t k = 0; k < steps; ++k) {
     uint4 cur[Vecs];
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) cur[j] = next[j];
-    load(step + stride, next);
+    if (k + 1 < steps) load(k + 1, next);
+    const int64_t start = start_of(k), end = end_of(start);
 #pragma unroll
     for (int j = 0; j < Vecs; ++j) {
-      const int64_t i = step + int64_t(j) * kTableThreads + threadIdx.x;
-      if (i < last) dst[i] = look_up<S>(t, table, cur[j], w, whole);
+      const int64_t i = start + int64_t(j) * kTableThreads + threadIdx.x;
+      if (i < end) dst[i] = look_up<S>(t, table, cur[j], w, whole);
     }
     if (S == Staging::kWindowThenWhole && !whole) {  // the same step count in every thread
       cuda_mma::cp_async_wait<0>();
@@ -236,9 +261,10 @@ template <class Op, class S, class F> bool launch_by_table(const F& f, const Lau
     const int blocks = sm_count();  // L.numel >= kTableMinElements: every block has work
     constexpr Staging kStaging = Staging::kWhole;
     const Window w = window_of(dtype);
-    launch_with_smem(table_lookup_kernel<kTableVecs, kStaging>, dim3(blocks), dim3(kTableThreads),
-                     table_smem<kStaging>(w), stream, table, L.numel, reinterpret_cast<uint16_t*>(L.data[0]),
-                     reinterpret_cast<const uint16_t*>(L.data[1]), w);
+    auto kernel = L.numel >= kTableRoundsMinElements ? table_lookup_kernel<kTableVecs / 2, kStaging, 1, true>
+                                                     : table_lookup_kernel<kTableVecs, kStaging, 1, false>;
+    launch_with_smem(kernel, dim3(blocks), dim3(kTableThreads), table_smem<kStaging>(w), stream, table, L.numel,
+                     reinterpret_cast<uint16_t*>(L.data[0]), reinterpret_cast<const uint16_t*>(L.data[1]), w);
     return true;
   }
 }
