@@ -20,7 +20,7 @@ import tempfile
 import torch
 from torch.utils.cpp_extension import load
 
-from attention_fp32_standalone import timeit  # the forward's script, beside this one
+from cuda_timing import timeit  # beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

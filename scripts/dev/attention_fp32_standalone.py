@@ -18,6 +18,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.cpp_extension import load_inline
 
+from cuda_timing import timeit  # beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CUDA = r"""
@@ -86,19 +88,6 @@ def reference(q, k, v, bias, causal, scale):
         s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1), float("-inf"))
     lse = torch.logsumexp(s, -1)
     return torch.softmax(s, -1) @ v, lse
-
-
-def timeit(fn, reps=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(True), torch.cuda.Event(True)
-    s.record()
-    for _ in range(reps):
-        fn()
-    e.record()
-    torch.cuda.synchronize()
-    return s.elapsed_time(e) / reps * 1e3
 
 
 def main():

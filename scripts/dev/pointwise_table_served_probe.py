@@ -13,25 +13,12 @@ import torch
 import torch.nn.functional as F
 
 import gemforge
-
-
-def timed(fn, reps=50):
-    """Device µs a call, calls back to back (as a model makes them)."""
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(True), torch.cuda.Event(True)
-    start.record()
-    for _ in range(reps):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / reps * 1e3
+from cuda_timing import timeit  # beside this script
 
 
 def main():
     big = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-    ceiling = 2 * big.numel() / timed(lambda: big.clone(), 20) / 1e3  # GB/s
+    ceiling = 2 * big.numel() / timeit(lambda: big.clone(), 20, warmup=5) / 1e3  # GB/s
     del big
     print(f"{torch.cuda.get_device_name()} ceiling {ceiling:.0f} GB/s (1 GiB clone)")
     for dtype in (torch.bfloat16, torch.float16):
@@ -45,11 +32,14 @@ def main():
                     return fn(xs[it[0]])
                 return call
 
-            row = {"torch clone": timed(rotate(torch.clone)), "torch gelu": timed(rotate(F.gelu)),
-                   "torch lgamma": timed(rotate(torch.lgamma))}
+            def per_call(fn):  # device µs a call, 50 calls back to back
+                return timeit(rotate(fn), 50, warmup=5)
+
+            row = {"torch clone": per_call(torch.clone), "torch gelu": per_call(F.gelu),
+                   "torch lgamma": per_call(torch.lgamma)}
             with gemforge.use_gems():
-                row["gf gelu"] = timed(rotate(F.gelu))
-                row["gf lgamma"] = timed(rotate(torch.lgamma))
+                row["gf gelu"] = per_call(F.gelu)
+                row["gf lgamma"] = per_call(torch.lgamma)
             nbytes = 2 * xs[0].numel() * xs[0].element_size()
             cells = ", ".join(f"{k} {us:.1f} us {nbytes / us / 1e3 / ceiling * 100:.0f}%" for k, us in row.items())
             print(f"{str(dtype)[6:]} {side}^2: {cells}")

@@ -19,6 +19,8 @@ import tempfile
 import torch
 from torch.utils.cpp_extension import load
 
+from cuda_timing import timeit  # beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SOURCE = r"""
@@ -80,23 +82,10 @@ def every_pattern(dtype):
     return torch.arange(1 << 16, dtype=torch.int32, device="cuda").to(torch.int16).view(dtype)
 
 
-def timed(fn, reps=50):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(True), torch.cuda.Event(True)
-    s.record()
-    for _ in range(reps):
-        fn()
-    e.record()
-    torch.cuda.synchronize()
-    return s.elapsed_time(e) / reps * 1e3
-
-
 def main():
     ext = build()
     big = torch.empty(1 << 29, dtype=torch.uint8, device="cuda")
-    ceiling = 2 * big.numel() / timed(lambda: big.clone(), 20) / 1e3  # GB/s, bytes read + written
+    ceiling = 2 * big.numel() / timeit(lambda: big.clone(), 20, warmup=5) / 1e3  # GB/s, bytes read + written
     del big
     print(f"{torch.cuda.get_device_name()}: copy ceiling {ceiling:.0f} GB/s (512 MiB clone)")
     worst = 0
@@ -130,10 +119,13 @@ def main():
                     return fn(xs[it[0]])
                 return call
 
-            row = {"torch gelu": timed(rotate(lambda x: torch.nn.functional.gelu(x))),
-                   "torch neg": timed(rotate(torch.neg)), "torch clone": timed(rotate(torch.clone))}
+            def per_call(fn):  # device µs a call, 50 calls back to back
+                return timeit(rotate(fn), 50, warmup=5)
+
+            row = {"torch gelu": per_call(lambda x: torch.nn.functional.gelu(x)),
+                   "torch neg": per_call(torch.neg), "torch clone": per_call(torch.clone)}
             for v in VARIANTS:
-                row[f"v{v}"] = timed(rotate(lambda x, v=v: ext.lookup(table, x, v)))
+                row[f"v{v}"] = per_call(lambda x, v=v: ext.lookup(table, x, v))
             cells = ", ".join(f"{k} {us:.1f} us {nbytes / us / 1e3 / ceiling * 100:.0f}%" for k, us in row.items())
             print(f"{str(dtype)[6:]} {side}^2: {cells}")
     print("variants:", VARIANTS)
