@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import gemforge
-from cuda_timing import timeit  # beside this script
+from cuda_timing import rotating, timeit  # beside this script
 
 
 def main():
@@ -24,16 +24,7 @@ def main():
     for dtype in (torch.bfloat16, torch.float16):
         for side in (4096, 8192, 16384):
             xs = [torch.randn(side, side, device="cuda").to(dtype) for _ in range(3)]
-            it = [0]
-
-            def rotate(fn):  # a fresh input each call, so that L2 holds none of it
-                def call():
-                    it[0] = (it[0] + 1) % len(xs)
-                    return fn(xs[it[0]])
-                return call
-
-            def per_call(fn):  # device µs a call, 50 calls back to back
-                return timeit(rotate(fn), 50, warmup=5)
+            per_call = rotating(xs)  # device µs a call, 50 calls back to back
 
             row = {"torch clone": per_call(torch.clone), "torch gelu": per_call(F.gelu),
                    "torch lgamma": per_call(torch.lgamma)}

@@ -19,7 +19,7 @@ import tempfile
 import torch
 from torch.utils.cpp_extension import load
 
-from cuda_timing import timeit  # beside this script
+from cuda_timing import rotating, timeit  # beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -111,16 +111,7 @@ def main():
         for side in (2048, 4096, 8192, 16384):
             xs = [torch.randn(side, side, device="cuda").to(dtype) for _ in range(4)]
             nbytes = 2 * xs[0].numel() * 2
-            it = [0]
-
-            def rotate(fn):
-                def call():
-                    it[0] = (it[0] + 1) % len(xs)
-                    return fn(xs[it[0]])
-                return call
-
-            def per_call(fn):  # device µs a call, 50 calls back to back
-                return timeit(rotate(fn), 50, warmup=5)
+            per_call = rotating(xs)  # device µs a call, 50 calls back to back
 
             row = {"torch gelu": per_call(lambda x: torch.nn.functional.gelu(x)),
                    "torch neg": per_call(torch.neg), "torch clone": per_call(torch.clone)}
