@@ -27,6 +27,7 @@ void softmax_fwd(const SoftmaxFwd& p) {
   O* out = static_cast<O*>(p.out);
   const int64_t n = p.n, inner = p.inner;
   at::parallel_for(0, p.outer * inner, grain_rows(n), [&](int64_t begin, int64_t end) {
+    std::vector<A> e(p.log ? 0 : n);  // softmax: the row's exponentials, computed once
     for (int64_t c = begin; c < end; ++c) {
       const int64_t base = (c / inner) * n * inner + c % inner;
       A mx = -std::numeric_limits<A>::infinity();
@@ -35,13 +36,16 @@ void softmax_fwd(const SoftmaxFwd& p) {
         mx = (v > mx || std::isnan(v)) ? v : mx;
       }
       A sum = 0;
-      for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<A>(in[base + j * inner]) - mx);
+      for (int64_t j = 0; j < n; ++j) {
+        const A x = std::exp(static_cast<A>(in[base + j * inner]) - mx);
+        if (!p.log) e[j] = x;
+        sum += x;
+      }
       const bool zero = p.safe && mx == -std::numeric_limits<A>::infinity();
       const A lse = std::log(sum);
       const A inv = A(1) / sum;
       for (int64_t j = 0; j < n; ++j) {
-        const A v = static_cast<A>(in[base + j * inner]) - mx;
-        A r = p.log ? v - lse : std::exp(v) * inv;
+        A r = p.log ? static_cast<A>(in[base + j * inner]) - mx - lse : e[j] * inv;
         if (zero) r = 0;
         out[base + j * inner] = static_cast<O>(r);
       }
