@@ -145,20 +145,18 @@ table_lookup_kernel(const uint16_t* table, int64_t n, uint16_t* out, const uint1
   const int64_t vectors = n / 8;
   constexpr int64_t kStep = int64_t(kTableThreads) * Vecs;  // vectors
   const int64_t blocks = gridDim.x;
+  // v vectors rounded up to whole warps' loads (32 vectors, 512 bytes), the unit of every share
+  // and chunk. kStep is a multiple of it, so a chunk stays at most a step.
+  auto whole_warp_loads = [](int64_t v) { return (v + 31) / 32 * 32; };
   // A step's first vector and its end: step k of the block's contiguous share, or its chunk of
-  // round k.
-  int64_t steps, first, share;
-  if constexpr (Interleaved) {
-    steps = (vectors + blocks * kStep - 1) / (blocks * kStep);
-    // The chunk: at most kStep, whole warps' loads (512 bytes; chunks at odd 64-byte offsets
-    // split every warp's load across lines).
-    share = ((vectors + blocks * steps - 1) / (blocks * steps) + 31) / 32 * 32;
-    first = blockIdx.x * share;
-  } else {
-    share = ((vectors + blocks - 1) / blocks + 31) / 32 * 32;  // whole warps' loads, as the chunks
-    first = blockIdx.x * share;
-    steps = first < vectors ? (std::min(share, vectors - first) + kStep - 1) / kStep : 0;
-  }
+  // round k (Interleaved: one chunk a round, at most a step).
+  const int64_t rounds = (vectors + blocks * kStep - 1) / (blocks * kStep);
+  const int64_t share = whole_warp_loads(Interleaved ? (vectors + blocks * rounds - 1) / (blocks * rounds)
+                                                     : (vectors + blocks - 1) / blocks);
+  const int64_t first = blockIdx.x * share;
+  const int64_t steps = Interleaved ? rounds
+                        : first < vectors ? (std::min(share, vectors - first) + kStep - 1) / kStep
+                                          : 0;
   auto start_of = [&](int64_t k) { return Interleaved ? first + k * blocks * share : first + k * kStep; };
   auto end_of = [&](int64_t start) {
     return Interleaved ? std::min(start + share, vectors) : std::min(first + share, vectors);
